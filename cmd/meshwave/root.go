@@ -1,0 +1,64 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// streams are the standard input and outputs a command writes to; tests pass
+// buffers instead of the process's files.
+type streams struct {
+	In  io.Reader
+	Out io.Writer
+	Err io.Writer
+}
+
+func defaultStreams() streams { return streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr} }
+
+// exitError carries a process exit code through cobra without printing a
+// second message; the command has already written what the user must read.
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// run executes meshwave with args and returns the process exit code.
+func run(args []string, s streams) int {
+	root := newRootCommand(s)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	fmt.Fprintf(s.Err, "Error: %v\n", err)
+	return 1
+}
+
+func newRootCommand(s streams) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "meshwave",
+		Short: "Plan and apply Istio control-plane canary upgrades",
+		Long: `meshwave moves an Istio data plane from one control-plane revision to another,
+the canary way: gateways first, then namespaces in waves, each wave restarted and
+its sidecar proxies verified before the next one starts, and the old control
+plane removed once nothing uses it.
+
+Write the upgrade as an HCL plan (*.mw.hcl), review it with "meshwave plan",
+and run it with "meshwave apply". Every step is recorded in a local state file,
+so an interrupted apply continues where it stopped.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(s.In)
+	root.SetOut(s.Out)
+	root.SetErr(s.Err)
+	root.AddCommand(newVersionCommand(s))
+	return root
+}

@@ -1,0 +1,124 @@
+package plan
+
+import (
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Flavor names the kind of Istio installation an upgrade targets.
+type Flavor string
+
+const (
+	// FlavorBackyards is Banzai Cloud's istio-operator: Istio and MeshGateway
+	// custom resources, revisions named "<name>.<namespace>".
+	FlavorBackyards Flavor = "backyards"
+	// FlavorIstio is upstream Istio: IstioOperator revisions and revision tags.
+	FlavorIstio Flavor = "istio"
+)
+
+// DefaultRevision is the revision id meaning "the control plane that serves
+// namespaces labeled istio-injection=enabled".
+const DefaultRevision = "default"
+
+// Config is a decoded, validated plan file. Ranges point into the source so
+// later checks can report where a setting came from.
+type Config struct {
+	Upgrade  Upgrade
+	Gateways []GatewayConfig
+	Waves    []WaveConfig
+	Rollback RollbackConfig
+	Finalize FinalizeConfig
+	// SourceHash is the SHA-256 (hex) of the plan's source files and the
+	// variable values they were evaluated with.
+	SourceHash string
+}
+
+// Upgrade is the upgrade block: which revision the data plane leaves and
+// which it moves to.
+type Upgrade struct {
+	From     string
+	To       string
+	Flavor   Flavor
+	DefRange hcl.Range
+}
+
+// GatewayConfig is a gateway block: a gateway moved before the data plane.
+type GatewayConfig struct {
+	Name      string
+	Namespace string
+	DefRange  hcl.Range
+}
+
+// WaveConfig is a wave block. Waves run in file order.
+type WaveConfig struct {
+	Name       string
+	Namespaces []string
+	// Selector is a Kubernetes label selector over namespaces; empty means
+	// none (only Namespaces are taken).
+	Selector    string
+	Exclude     []string
+	MaxParallel int           // workloads restarted at once; default 1
+	Timeout     time.Duration // for the wave's rollouts; default 10m
+	Gates       []Gate        // run in file order after the wave's rollouts
+	DefRange    hcl.Range
+}
+
+// GateKind names a gate.
+type GateKind string
+
+const (
+	GatePause      GateKind = "pause"
+	GateApproval   GateKind = "approval"
+	GateHTTP       GateKind = "http"
+	GatePrometheus GateKind = "prometheus"
+	GateCommand    GateKind = "command"
+)
+
+// Gate is a check that must pass after a wave before the next one starts.
+// Exactly the field that matches Kind is set.
+type Gate struct {
+	Kind       GateKind
+	Pause      time.Duration   `json:",omitempty"`
+	HTTP       *HTTPGate       `json:",omitempty"`
+	Prometheus *PrometheusGate `json:",omitempty"`
+	Command    *CommandGate    `json:",omitempty"`
+}
+
+// HTTPGate passes when a GET of URL answers ExpectStatus (and, if set, a
+// body containing BodyContains) within Retries attempts.
+type HTTPGate struct {
+	URL          string
+	ExpectStatus int           // default 200
+	BodyContains string        `json:",omitempty"`
+	Retries      int           // default 3
+	Interval     time.Duration // between attempts; default 5s
+	Timeout      time.Duration // per attempt; default 10s
+}
+
+// PrometheusGate passes when the instant query's every sample is within
+// [Min, Max] (nil bounds are open).
+type PrometheusGate struct {
+	URL   string
+	Query string
+	Max   *float64 `json:",omitempty"`
+	Min   *float64 `json:",omitempty"`
+}
+
+// CommandGate passes when Argv exits 0 within Timeout.
+type CommandGate struct {
+	Argv    []string
+	Timeout time.Duration // default 5m
+}
+
+// RollbackConfig is the rollback block.
+type RollbackConfig struct {
+	// Automatic moves a failed wave's namespaces back to the source revision.
+	Automatic bool
+}
+
+// FinalizeConfig is the finalize block.
+type FinalizeConfig struct {
+	// UninstallOld removes the source control plane once nothing uses it.
+	UninstallOld bool
+}
