@@ -28,7 +28,7 @@ func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code
 // run executes meshwave with args and returns the process exit code.
 func run(args []string, s streams) int {
 	root := newRootCommand(s)
-	root.SetArgs(args)
+	root.SetArgs(terraformStyleArgs(args))
 	err := root.Execute()
 	if err == nil {
 		return 0
@@ -61,4 +61,22 @@ so an interrupted apply continues where it stopped.`,
 	root.SetErr(s.Err)
 	root.AddCommand(newVersionCommand(s))
 	return root
+}
+
+// terraformStyleArgs lets users write flags the way Terraform documents them
+// (-json, -out=FILE, -var NAME=VALUE) as well as the GNU way (--json): a
+// single-dash argument longer than one letter is read as a long flag.
+// Arguments after "--" are left alone.
+func terraformStyleArgs(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if len(a) > 2 && a[0] == '-' && a[1] != '-' && !(a[2] == '=') {
+			a = "-" + a
+		}
+		out = append(out, a)
+	}
+	return out
 }
