@@ -4,7 +4,10 @@ package plan
 // the plan can be computed (and tested) without a cluster.
 type Snapshot struct {
 	// ServerVersion is the API server's gitVersion, e.g. "v1.37.2".
-	ServerVersion    string
+	ServerVersion string
+	// BackyardsVersion is the installed Backyards release (e.g. "1.4.1"),
+	// empty when Backyards is not installed or its version is unknown.
+	BackyardsVersion string
 	Namespaces       []Namespace
 	Workloads        []Workload
 	ControlPlanes    []ControlPlane

@@ -1,0 +1,22 @@
+package plan
+
+// Check codes are stable: scripts and CI match on them. Never reuse a code
+// for a different meaning.
+const (
+	CodeTargetMissing         = "MW001" // target control plane not installed
+	CodeTargetNotReady        = "MW002" // target istiod not Ready
+	CodeSourceMissing         = "MW003" // source revision not installed
+	CodeBackyardsVersion      = "MW004" // Backyards release does not ship the target Istio
+	CodeEnvoyFilterLua        = "MW005" // pre-1.7 Lua EnvoyFilter without proxy version match
+	CodeGatewayPrivilegedPort = "MW006" // non-root gateway with a port below 1024 on 1.7+
+	CodeHeadlessService       = "MW007" // headless Service on Istio 1.7.0
+	CodeNamespaceNotInjected  = "MW008" // wave namespace not labeled for the source revision
+	CodeConflictingLabels     = "MW009" // both istio-injection and istio.io/rev
+	CodeProxyUnexpected       = "MW010" // pod not running the source proxy
+	CodeNotRollable           = "MW011" // workload meshwave cannot restart
+	CodeForbidden             = "MW012" // caller lacks a permission apply needs
+	CodeNamespaceMissing      = "MW013" // wave namespace does not exist
+	CodeGatewayMissing        = "MW014" // gateway block names no gateway
+	CodeOldStillUsed          = "MW015" // old control plane still used after the plan
+	CodeWaveEmpty             = "MW016" // wave selects no namespace
+)

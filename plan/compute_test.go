@@ -1,0 +1,254 @@
+package plan
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const (
+	img16 = "docker.io/banzaicloud/istio-proxyv2:1.6.3-bzc"
+	img17 = "docker.io/banzaicloud/istio-proxyv2:1.7.0-bzc"
+)
+
+// backyardsConfig is the guide's plan: the ingress gateway, demo-a as the
+// canary wave with a pause gate, demo-b after, then the uninstall.
+func backyardsConfig() *Config {
+	return &Config{
+		Upgrade:  Upgrade{From: "mesh.istio-system", To: "cp-v17x.istio-system", Flavor: FlavorBackyards},
+		Gateways: []GatewayConfig{{Name: "istio-ingressgateway", Namespace: "istio-system"}},
+		Waves: []WaveConfig{
+			{Name: "canary", Namespaces: []string{"demo-a"}, MaxParallel: 1, Timeout: 10 * time.Minute,
+				Gates: []Gate{{Kind: GatePause, Pause: time.Minute}}},
+			{Name: "rest", Namespaces: []string{"demo-b"}, MaxParallel: 2, Timeout: 10 * time.Minute},
+		},
+		Rollback: RollbackConfig{Automatic: true},
+		Finalize: FinalizeConfig{UninstallOld: true},
+	}
+}
+
+// backyardsSnapshot is the guide's starting point.
+func backyardsSnapshot() *Snapshot {
+	yes := true
+	return &Snapshot{
+		BackyardsVersion: "1.4.1",
+		Namespaces: []Namespace{
+			{Name: "istio-system"},
+			{Name: "backyards-system", Labels: map[string]string{LabelRevision: "cp-v17x.istio-system"}},
+			{Name: "demo-a", Labels: map[string]string{LabelInjection: "enabled"}},
+			{Name: "demo-b", Labels: map[string]string{LabelInjection: "enabled"}},
+		},
+		Workloads: []Workload{
+			{Kind: KindDeployment, Namespace: "demo-a", Name: "app-a", Pods: []Pod{{Name: "app-a-1", ProxyImage: img16, Revision: "mesh.istio-system", Ready: true}}},
+			{Kind: KindDeployment, Namespace: "demo-b", Name: "app-b", Pods: []Pod{{Name: "app-b-1", ProxyImage: img16, Revision: "mesh.istio-system", Ready: true}}},
+			{Kind: KindDeployment, Namespace: "backyards-system", Name: "backyards", Pods: []Pod{{Name: "backyards-1", ProxyImage: img17, Revision: "cp-v17x.istio-system", Ready: true}}},
+			{Kind: KindDeployment, Namespace: "istio-system", Name: "istiod", Pods: []Pod{{Name: "istiod-1", Ready: true}}},
+		},
+		ControlPlanes: []ControlPlane{
+			{Revision: "mesh.istio-system", Name: "mesh", Namespace: "istio-system", Version: "1.6.3", ProxyImage: img16, Default: true,
+				Istiod: []Pod{{Name: "istiod-1", Ready: true}}},
+			{Revision: "cp-v17x.istio-system", Name: "cp-v17x", Namespace: "istio-system", Version: "1.7.0", ProxyImage: img17,
+				Istiod: []Pod{{Name: "istiod-cp-v17x-1", Ready: true}}},
+		},
+		Gateways: []MeshGateway{{Name: "istio-ingressgateway", Namespace: "istio-system", ControlPlane: "mesh.istio-system", RunAsRoot: &yes,
+			Ports: []GatewayPort{{Name: "http2", Port: 80, TargetPort: 8080}}, Pods: []Pod{{Name: "gw-1", ProxyImage: img16, Revision: "mesh.istio-system", Ready: true}}}},
+	}
+}
+
+type stepLine struct {
+	ID     string
+	Action Action
+}
+
+func stepLines(p *Plan) []stepLine {
+	var out []stepLine
+	for _, s := range p.Steps {
+		out = append(out, stepLine{s.ID, s.Action})
+	}
+	return out
+}
+
+func TestComputeBackyardsScenario(t *testing.T) {
+	p := Compute(backyardsConfig(), backyardsSnapshot())
+	want := []stepLine{
+		{"gateway/istio-system/istio-ingressgateway", ActionUpdate},
+		{"wave/canary/relabel/demo-a", ActionUpdate},
+		{"wave/canary/restart/demo-a/deployment/app-a", ActionRestart},
+		{"wave/canary/wait", ActionCheck},
+		{"wave/canary/verify", ActionCheck},
+		{"wave/canary/gate/0-pause", ActionCheck},
+		{"wave/rest/relabel/demo-b", ActionUpdate},
+		{"wave/rest/restart/demo-b/deployment/app-b", ActionRestart},
+		{"wave/rest/wait", ActionCheck},
+		{"wave/rest/verify", ActionCheck},
+		{"finalize/uninstall/mesh.istio-system", ActionDelete},
+	}
+	if diff := cmp.Diff(want, stepLines(p)); diff != "" {
+		t.Errorf("steps mismatch (-want +got):\n%s", diff)
+	}
+	if len(p.Checks) != 0 {
+		t.Errorf("checks = %+v, want none", p.Checks)
+	}
+	relabel := p.Steps[1]
+	if diff := cmp.Diff(map[string]string{LabelRevision: "cp-v17x.istio-system"}, relabel.SetLabels); diff != "" {
+		t.Errorf("relabel set labels (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{LabelInjection}, relabel.RemoveLabels); diff != "" {
+		t.Errorf("relabel removed labels (-want +got):\n%s", diff)
+	}
+	wantSummary := Summary{Changes: 6, Relabel: 2, Restart: 2, Gateways: 1, Uninstall: 1, Waves: []WaveSummary{
+		{Name: "canary", Namespaces: 1, Workloads: 1, Pods: 1, FromImage: img16, ToImage: img17},
+		{Name: "rest", Namespaces: 1, Workloads: 1, Pods: 1, FromImage: img16, ToImage: img17},
+	}}
+	if diff := cmp.Diff(wantSummary, p.Summary); diff != "" {
+		t.Errorf("summary (-want +got):\n%s", diff)
+	}
+}
+
+// After a finished apply the plan must say "no changes" and raise no error,
+// although the source control plane is gone.
+func TestComputeAfterUpgradeHasNoChanges(t *testing.T) {
+	snap := backyardsSnapshot()
+	for i := range snap.Namespaces {
+		if snap.Namespaces[i].Name == "demo-a" || snap.Namespaces[i].Name == "demo-b" {
+			snap.Namespaces[i].Labels = map[string]string{LabelRevision: "cp-v17x.istio-system"}
+		}
+	}
+	for i := range snap.Workloads {
+		for j := range snap.Workloads[i].Pods {
+			if snap.Workloads[i].Pods[j].ProxyImage != "" {
+				snap.Workloads[i].Pods[j].ProxyImage = img17
+				snap.Workloads[i].Pods[j].Revision = "cp-v17x.istio-system"
+			}
+		}
+	}
+	snap.Workloads = snap.Workloads[:3] // old istiod gone
+	snap.ControlPlanes = snap.ControlPlanes[1:]
+	snap.Gateways[0].ControlPlane = "cp-v17x.istio-system"
+	snap.Gateways[0].Pods[0] = Pod{Name: "gw-2", ProxyImage: img17, Revision: "cp-v17x.istio-system", Ready: true}
+	p := Compute(backyardsConfig(), snap)
+	if p.HasChanges() {
+		t.Errorf("HasChanges() = true, steps %+v", stepLines(p))
+	}
+	if len(p.Checks) != 0 {
+		t.Errorf("checks = %+v, want none", p.Checks)
+	}
+}
+
+func TestComputeChecks(t *testing.T) {
+	no := false
+	tests := map[string]struct {
+		mutate   func(*Config, *Snapshot)
+		code     string
+		severity Severity
+		object   string // kind/namespace/name, "" when the check names none
+	}{
+		"target missing": {func(_ *Config, s *Snapshot) { s.ControlPlanes = s.ControlPlanes[:1] },
+			CodeTargetMissing, SeverityError, ""},
+		"target not ready": {func(_ *Config, s *Snapshot) { s.ControlPlanes[1].Istiod[0].Ready = false },
+			CodeTargetNotReady, SeverityError, "Deployment/istio-system/istiod-cp-v17x"},
+		"source missing": {func(c *Config, _ *Snapshot) { c.Upgrade.From = "old.istio-system"; c.Finalize.UninstallOld = false },
+			CodeSourceMissing, SeverityError, ""},
+		"backyards too old for 1.7": {func(_ *Config, s *Snapshot) { s.BackyardsVersion = "1.3.2" },
+			CodeBackyardsVersion, SeverityError, "Istio/istio-system/cp-v17x"},
+		"old lua envoyfilter": {func(_ *Config, s *Snapshot) {
+			s.EnvoyFilters = []EnvoyFilter{{Namespace: "demo-a", Name: "lua", UsesLua: true, OldLuaSyntax: true}}
+		}, CodeEnvoyFilterLua, SeverityError, "EnvoyFilter/demo-a/lua"},
+		"non-root gateway low port": {func(_ *Config, s *Snapshot) {
+			s.Gateways[0].RunAsRoot = &no
+			s.Gateways[0].Ports = []GatewayPort{{Name: "http", Port: 80}}
+		}, CodeGatewayPrivilegedPort, SeverityError, "MeshGateway/istio-system/istio-ingressgateway"},
+		"headless service on 1.7.0": {func(_ *Config, s *Snapshot) {
+			s.HeadlessServices = []ObjectRef{{Kind: "Service", Namespace: "demo-b", Name: "db"}}
+		}, CodeHeadlessService, SeverityWarning, "Service/demo-b/db"},
+		"namespace not labeled": {func(_ *Config, s *Snapshot) { s.Namespaces[2].Labels = nil },
+			CodeNamespaceNotInjected, SeverityError, "Namespace//demo-a"},
+		"both labels": {func(_ *Config, s *Snapshot) { s.Namespaces[3].Labels[LabelRevision] = "cp-v17x.istio-system" },
+			CodeConflictingLabels, SeverityWarning, "Namespace//demo-b"},
+		"pod on unexpected proxy": {func(_ *Config, s *Snapshot) { s.Workloads[0].Pods[0].ProxyImage = "istio/proxyv2:1.5.0" },
+			CodeProxyUnexpected, SeverityWarning, "Pod/demo-a/app-a-1"},
+		"bare pod": {func(_ *Config, s *Snapshot) {
+			s.Workloads = append(s.Workloads, Workload{Kind: KindBarePod, Namespace: "demo-a", Name: "debug", NotRollable: "bare pod without an owner",
+				Pods: []Pod{{Name: "debug", ProxyImage: img16, Revision: "mesh.istio-system"}}})
+		}, CodeNotRollable, SeverityWarning, "Pod/demo-a/debug"},
+		"forbidden": {func(_ *Config, s *Snapshot) {
+			s.Permissions = []Permission{{Verb: "patch", Resource: "namespaces", Allowed: false}}
+		}, CodeForbidden, SeverityError, ""},
+		"namespace missing": {func(c *Config, _ *Snapshot) { c.Waves[1].Namespaces = append(c.Waves[1].Namespaces, "demo-z") },
+			CodeNamespaceMissing, SeverityError, "Namespace//demo-z"},
+		"gateway missing": {func(c *Config, _ *Snapshot) { c.Gateways[0].Name = "nope" },
+			CodeGatewayMissing, SeverityError, "MeshGateway/istio-system/nope"},
+		"old control plane still used": {func(c *Config, _ *Snapshot) { c.Waves = c.Waves[:1] },
+			CodeOldStillUsed, SeverityError, "Istio/istio-system/mesh"},
+		"wave selects nothing": {func(c *Config, _ *Snapshot) {
+			c.Waves = append(c.Waves, WaveConfig{Name: "empty", Selector: "tier=none"})
+		}, CodeWaveEmpty, SeverityWarning, ""},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			cfg, snap := backyardsConfig(), backyardsSnapshot()
+			tc.mutate(cfg, snap)
+			p := Compute(cfg, snap)
+			var got *Check
+			for i := range p.Checks {
+				if p.Checks[i].Code == tc.code {
+					got = &p.Checks[i]
+				}
+			}
+			if got == nil {
+				t.Fatalf("no check %s; got %+v", tc.code, p.Checks)
+			}
+			if got.Severity != tc.severity {
+				t.Errorf("severity = %s, want %s", got.Severity, tc.severity)
+			}
+			obj := ""
+			if got.Object != nil {
+				obj = got.Object.Kind + "/" + got.Object.Namespace + "/" + got.Object.Name
+			}
+			if obj != tc.object {
+				t.Errorf("object = %q, want %q", obj, tc.object)
+			}
+			if got.Hint == "" || got.Message == "" {
+				t.Errorf("check lacks message or hint: %+v", got)
+			}
+			if (tc.severity == SeverityError) != p.Blocked() {
+				t.Errorf("Blocked() = %t with a %s check", p.Blocked(), tc.severity)
+			}
+		})
+	}
+}
+
+func TestComputeSelectorWaveIstioFlavor(t *testing.T) {
+	cfg := &Config{
+		Upgrade: Upgrade{From: "1-26", To: "1-27", Flavor: FlavorIstio},
+		Waves:   []WaveConfig{{Name: "frontend", Selector: "tier=frontend", Exclude: []string{"shop-b"}, MaxParallel: 2, Timeout: time.Minute}},
+	}
+	snap := &Snapshot{
+		Namespaces: []Namespace{
+			{Name: "shop-a", Labels: map[string]string{LabelRevision: "prod", "tier": "frontend"}},
+			{Name: "shop-b", Labels: map[string]string{LabelRevision: "1-26", "tier": "frontend"}},
+			{Name: "shop-c", Labels: map[string]string{LabelRevision: "1-26", "tier": "frontend"}},
+			{Name: "backend", Labels: map[string]string{LabelRevision: "1-26"}},
+		},
+		ControlPlanes: []ControlPlane{
+			{Revision: "1-26", Name: "istio-1-26", Namespace: "istio-system", Version: "1.26.2", ProxyImage: "istio/proxyv2:1.26.2", Tags: []string{"prod"}, Istiod: []Pod{{Ready: true}}},
+			{Revision: "1-27", Name: "istio-1-27", Namespace: "istio-system", Version: "1.27.0", ProxyImage: "istio/proxyv2:1.27.0", Istiod: []Pod{{Ready: true}}},
+		},
+	}
+	p := Compute(cfg, snap)
+	want := []stepLine{
+		{"wave/frontend/relabel/shop-a", ActionUpdate},
+		{"wave/frontend/relabel/shop-c", ActionUpdate},
+		{"wave/frontend/wait", ActionNoop},
+		{"wave/frontend/verify", ActionCheck},
+	}
+	// shop-a uses the "prod" tag of the source revision, so it is on the
+	// source and moves like shop-c; shop-b is excluded.
+	if diff := cmp.Diff(want, stepLines(p)); diff != "" {
+		t.Errorf("steps (-want +got):\n%s", diff)
+	}
+	if len(p.Checks) != 0 {
+		t.Errorf("checks = %+v, want none", p.Checks)
+	}
+}
