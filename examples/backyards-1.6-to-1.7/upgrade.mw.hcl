@@ -1,0 +1,51 @@
+# Backyards 1.3 -> 1.4 moves the mesh from Istio 1.6 to Istio 1.7.
+#
+# "backyards install -a" has already installed the 1.7 control plane
+# (the Istio resource cp-v17x in istio-system) next to the 1.6 one. This
+# plan is the rest of the canary flow: gateways first, then demo-a alone,
+# checked before demo-b follows, and the 1.6 control plane removed at the end.
+
+upgrade {
+  from   = "mesh.istio-system"
+  to     = "cp-v17x.istio-system"
+  flavor = "backyards"
+}
+
+# The MeshGateway moves to the new control plane before any application.
+gateway "istio-ingressgateway" {
+  namespace = "istio-system"
+}
+
+# The canary: demo-a is relabeled and restarted alone. Its app must answer,
+# then it runs for ten minutes, then a person approves the rest.
+wave "canary" {
+  namespaces = ["demo-a"]
+  timeout    = "10m"
+
+  http {
+    url           = "http://app-a.demo-a.svc.cluster.local:8080/"
+    expect_status = 200
+    retries       = 5
+    interval      = "10s"
+  }
+
+  pause    = "10m"
+  approval = true
+}
+
+# Everything else the old control plane still serves.
+wave "rest" {
+  namespaces   = ["demo-b"]
+  max_parallel = 2
+  timeout      = "15m"
+}
+
+# A wave that fails moves its namespaces back to mesh.istio-system.
+rollback {
+  automatic = true
+}
+
+# Once no pod uses mesh.istio-system, delete its Istio resource.
+finalize {
+  uninstall_old = true
+}

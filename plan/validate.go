@@ -1,0 +1,120 @@
+package plan
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// The checks below each look at one value and report at its range; they
+// return whether the value passed, so callers can skip checks that build on
+// it.
+
+func (e *evaluator) checkFlavor(f Flavor, rng hcl.Range) bool {
+	switch f {
+	case FlavorBackyards, FlavorIstio:
+		return true
+	}
+	e.errorf(rng, "Invalid flavor",
+		"The flavor must be %q (Banzai Cloud istio-operator, revisions like \"cp-v17x.istio-system\") or %q (upstream Istio, revisions like \"1-27\"); got %q.%s",
+		FlavorBackyards, FlavorIstio, f, suggest(string(f), []string{string(FlavorBackyards), string(FlavorIstio)}))
+	return false
+}
+
+// checkRevision checks a revision id as the flavor's control plane labels
+// namespaces and pods with it (istio.io/rev). "default" stands for the
+// revision behind istio-injection=enabled in both flavors.
+func (e *evaluator) checkRevision(f Flavor, rev, attr string, rng hcl.Range) bool {
+	if rev == DefaultRevision {
+		return true
+	}
+	problem := revisionProblem(f, rev)
+	if problem == "" {
+		return true
+	}
+	e.errorf(rng, "Invalid revision", "The %s revision %q is not valid for flavor %q: %s.", attr, rev, f, problem)
+	return false
+}
+
+func revisionProblem(f Flavor, rev string) string {
+	if rev == "" {
+		return "it is empty"
+	}
+	switch f {
+	case FlavorBackyards:
+		name, ns, found := strings.Cut(rev, ".")
+		if !found || strings.Contains(ns, ".") {
+			return `a backyards revision is "<name>.<namespace>" of its Istio resource, with exactly one dot, e.g. "cp-v17x.istio-system"`
+		}
+		if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
+			return fmt.Sprintf("the name part %q: %s", name, errs[0])
+		}
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return fmt.Sprintf("the namespace part %q: %s", ns, errs[0])
+		}
+		if errs := validation.IsValidLabelValue(rev); len(errs) > 0 {
+			return "it is used as the istio.io/rev label value: " + errs[0]
+		}
+	case FlavorIstio:
+		if strings.Contains(rev, ".") {
+			return `dots are legal only in the backyards "<name>.<namespace>" form; upstream Istio revisions look like "1-27" or "canary"`
+		}
+		if errs := validation.IsDNS1123Label(rev); len(errs) > 0 {
+			return errs[0]
+		}
+	}
+	return ""
+}
+
+// checkObjectName checks a Kubernetes object name (DNS-1123 subdomain).
+func (e *evaluator) checkObjectName(name, what string, rng hcl.Range) bool {
+	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+		e.errorf(rng, "Invalid "+what, "%q is not a valid Kubernetes object name: %s.", name, errs[0])
+		return false
+	}
+	return true
+}
+
+func (e *evaluator) checkNamespace(name string, rng hcl.Range) bool {
+	if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
+		e.errorf(rng, "Invalid namespace name", "%q is not a valid namespace name: %s.", name, errs[0])
+		return false
+	}
+	return true
+}
+
+// checkWaveName keeps wave names usable inside step ids
+// (wave/NAME/restart/...) and label values.
+func (e *evaluator) checkWaveName(name string, rng hcl.Range) bool {
+	if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
+		e.errorf(rng, "Invalid wave name", "%q is not a valid wave name: %s.", name, errs[0])
+		return false
+	}
+	return true
+}
+
+func (e *evaluator) checkSelector(sel string, rng hcl.Range) bool {
+	if strings.TrimSpace(sel) == "" {
+		e.errorf(rng, "Empty label selector",
+			"An empty selector would match every namespace, kube-system included. Write the labels to match, e.g. \"istio-injection=enabled\", or use namespaces = [...].")
+		return false
+	}
+	if _, err := labels.Parse(sel); err != nil {
+		e.errorf(rng, "Invalid label selector", "%q is not a Kubernetes label selector: %s.", sel, err)
+		return false
+	}
+	return true
+}
+
+func (e *evaluator) checkURL(s string, rng hcl.Range) bool {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		e.errorf(rng, "Invalid URL", "%q is not an absolute http or https URL, e.g. \"http://app-a.demo-a.svc:8080/healthz\".", s)
+		return false
+	}
+	return true
+}
