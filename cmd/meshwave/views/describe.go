@@ -1,0 +1,366 @@
+package views
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/meshwave/meshwave/plan"
+)
+
+// Symbols mark how a changing step touches the cluster. Reads (wait, verify,
+// gates) and no-ops have none.
+const (
+	symbolUpdate  = "~"
+	symbolRestart = "↻"
+	symbolDelete  = "-"
+)
+
+// legend explains each symbol, in the order the legend lists them.
+var legend = []struct{ symbol, meaning string }{
+	{symbolUpdate, "update in place"},
+	{symbolRestart, "rollout restart"},
+	{symbolDelete, "uninstall"},
+}
+
+func symbolOf(a plan.Action) string {
+	switch a {
+	case plan.ActionUpdate:
+		return symbolUpdate
+	case plan.ActionRestart:
+		return symbolRestart
+	case plan.ActionDelete:
+		return symbolDelete
+	}
+	return ""
+}
+
+// markup formats the two kinds of text a step description holds: values
+// (names, revisions, images, queries) and prose. The human view leaves both
+// alone; markdown makes values code spans and escapes prose.
+type markup interface {
+	code(s string) string
+	text(s string) string
+}
+
+type plainMarkup struct{}
+
+func (plainMarkup) code(s string) string { return s }
+func (plainMarkup) text(s string) string { return s }
+
+// stepText is a step as both text views show it.
+type stepText struct {
+	symbol string // "" for reads and no-ops
+	// head names what the step touches ("Namespace demo-a") or, for reads,
+	// what it does ("verify 1 pod runs 1.7.0-bzc").
+	head    string
+	details []string // what changes, one line each
+	noop    bool
+	read    bool // a wait, verify or gate: changes nothing
+}
+
+// describe says what a step does in words. It uses only the step's fields,
+// exactly as they appear in the JSON.
+func describe(s plan.Step, m markup) stepText {
+	t := stepText{symbol: symbolOf(s.Action), read: s.Action == plan.ActionCheck}
+	switch s.Kind {
+	case plan.StepGatewayMigrate:
+		t.head = objectText(s.Object, s.ID, m)
+		t.details = []string{m.text("control plane ") + move(s.FromRevision, s.ToRevision, m)}
+		if s.Pods > 0 {
+			t.details = append(t.details, podsMove(s, m))
+		}
+	case plan.StepNamespaceRelabel:
+		t.head = objectText(s.Object, s.ID, m)
+		for _, k := range s.RemoveLabels {
+			t.details = append(t.details, m.text("- label ")+m.code(k))
+		}
+		keys := make([]string, 0, len(s.SetLabels))
+		for k := range s.SetLabels {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			t.details = append(t.details, m.text("+ label ")+m.code(k+"="+s.SetLabels[k]))
+		}
+	case plan.StepWorkloadRestart:
+		t.head = objectText(s.Object, s.ID, m)
+		t.details = []string{podsMove(s, m)}
+	case plan.StepWaveWait:
+		h := "wait for rollouts"
+		var extra []string
+		if n := len(s.Workloads); n > 0 {
+			extra = append(extra, count(n, "workload", "workloads"))
+		}
+		if s.TimeoutSecond > 0 {
+			extra = append(extra, "timeout "+duration(time.Duration(s.TimeoutSecond)*time.Second))
+		}
+		if len(extra) > 0 && s.Action != plan.ActionNoop {
+			h += " (" + strings.Join(extra, ", ") + ")"
+		}
+		t.head = m.text(h)
+	case plan.StepWaveVerify:
+		verb := "run"
+		if s.Pods == 1 {
+			verb = "runs"
+		}
+		h := m.text(fmt.Sprintf("verify %s %s ", count(s.Pods, "pod", "pods"), verb))
+		switch {
+		case s.ToImage != "":
+			h += m.code(proxyVersion(s.ToImage))
+		case s.ToRevision != "":
+			h += m.text("revision ") + m.code(s.ToRevision)
+		default:
+			h += m.text("the target proxy")
+		}
+		t.head = h
+	case plan.StepGate:
+		t.head = m.text("gate: ") + gateText(s.Gate, m)
+	case plan.StepUninstall:
+		t.head = objectText(s.Object, s.ID, m)
+		if s.FromRevision != "" {
+			t.details = []string{m.text("revision ") + m.code(s.FromRevision)}
+		}
+	default:
+		t.head = objectText(s.Object, s.ID, m)
+		t.details = []string{m.text(string(s.Kind))}
+	}
+	if s.Action == plan.ActionNoop {
+		t.noop = true
+		t.symbol = ""
+		t.details = nil
+		reason := "no change"
+		if s.Reason != "" {
+			reason += ": " + s.Reason
+		}
+		t.head += m.text(" (" + reason + ")")
+	}
+	return t
+}
+
+// objectText is "Kind namespace/name", or the step id when a step names no
+// object.
+func objectText(o *plan.ObjectRef, id string, m markup) string {
+	if o == nil {
+		return m.code(id)
+	}
+	name := o.Name
+	if o.Namespace != "" {
+		name = o.Namespace + "/" + o.Name
+	}
+	if o.Kind == "" {
+		return m.code(name)
+	}
+	return m.text(o.Kind+" ") + m.code(name)
+}
+
+// podsMove is "1 pod, proxy 1.6.3-bzc → 1.7.0-bzc".
+func podsMove(s plan.Step, m markup) string {
+	d := m.text(count(s.Pods, "pod", "pods"))
+	if s.FromImage != "" || s.ToImage != "" {
+		d += m.text(", proxy ") + move(proxyVersion(s.FromImage), proxyVersion(s.ToImage), m)
+	}
+	return d
+}
+
+func move(from, to string, m markup) string {
+	if from == "" {
+		from = "none"
+	}
+	if to == "" {
+		to = "none"
+	}
+	return m.code(from) + m.text(" → ") + m.code(to)
+}
+
+func gateText(g *plan.Gate, m markup) string {
+	if g == nil {
+		return m.text("(unspecified)")
+	}
+	switch g.Kind {
+	case plan.GatePause:
+		return m.text("pause " + duration(g.Pause))
+	case plan.GateApproval:
+		return m.text("approval")
+	case plan.GateHTTP:
+		if g.HTTP == nil {
+			break
+		}
+		status := g.HTTP.ExpectStatus
+		if status == 0 {
+			status = 200
+		}
+		t := m.text("http GET ") + m.code(g.HTTP.URL) + m.text(" expect "+strconv.Itoa(status))
+		if g.HTTP.BodyContains != "" {
+			t += m.text(" with body containing ") + m.code(g.HTTP.BodyContains)
+		}
+		return t
+	case plan.GatePrometheus:
+		if g.Prometheus == nil {
+			break
+		}
+		pg := g.Prometheus
+		t := m.text("prometheus ") + m.code(pg.Query)
+		switch {
+		case pg.Min != nil && pg.Max != nil:
+			t += m.text(" within [" + number(*pg.Min) + ", " + number(*pg.Max) + "]")
+		case pg.Max != nil:
+			t += m.text(" <= " + number(*pg.Max))
+		case pg.Min != nil:
+			t += m.text(" >= " + number(*pg.Min))
+		}
+		return t
+	case plan.GateCommand:
+		if g.Command == nil {
+			break
+		}
+		return m.text("command ") + m.code(argvText(g.Command.Argv))
+	}
+	return m.text(string(g.Kind))
+}
+
+// argvText joins argv the way a shell user would type it, quoting arguments
+// that would otherwise split or expand.
+func argvText(argv []string) string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		if a == "" || strings.ContainsAny(a, " \t\n\"'\\$`*?[]{}()<>|&;#~") {
+			a = strconv.Quote(a)
+		}
+		out[i] = a
+	}
+	return strings.Join(out, " ")
+}
+
+// proxyVersion is the readable part of a proxy image: its tag
+// ("docker.io/banzaicloud/istio-proxyv2:1.7.0-bzc" is "1.7.0-bzc"), a short
+// digest, or the whole reference when it has neither.
+func proxyVersion(image string) string {
+	if image == "" {
+		return ""
+	}
+	if i := strings.LastIndex(image, "@"); i >= 0 {
+		d := image[i+1:]
+		if algo, hex, ok := strings.Cut(d, ":"); ok && len(hex) > 12 {
+			d = algo + ":" + hex[:12]
+		}
+		return d
+	}
+	slash := strings.LastIndex(image, "/")
+	if colon := strings.LastIndex(image, ":"); colon > slash {
+		return image[colon+1:]
+	}
+	return image
+}
+
+// duration prints whole minutes and hours without trailing zero units:
+// "10m", "1h30m", "45s".
+func duration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+func number(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+// section is a run of consecutive steps shown under one heading: the
+// gateways, one wave, or finalize.
+type section struct {
+	wave  string // set for a wave
+	title string // "Gateways", "Finalize"; empty for a wave
+	steps []plan.Step
+}
+
+// sections groups steps in plan order. Steps of a wave belong to it; other
+// gateway moves are "Gateways"; everything else outside a wave is
+// "Finalize".
+func sections(p *plan.Plan) []section {
+	var out []section
+	for _, s := range p.Steps {
+		sec := section{wave: s.Wave}
+		if s.Wave == "" {
+			sec.title = "Finalize"
+			if s.Kind == plan.StepGatewayMigrate {
+				sec.title = "Gateways"
+			}
+		}
+		if n := len(out); n > 0 && out[n-1].wave == sec.wave && out[n-1].title == sec.title {
+			out[n-1].steps = append(out[n-1].steps, s)
+			continue
+		}
+		sec.steps = []plan.Step{s}
+		out = append(out, sec)
+	}
+	return out
+}
+
+func waveSummary(p *plan.Plan, name string) (plan.WaveSummary, bool) {
+	for _, w := range p.Summary.Waves {
+		if w.Name == name {
+			return w, true
+		}
+	}
+	return plan.WaveSummary{}, false
+}
+
+// waveHeader is what a wave's heading says after its name: "1 namespace,
+// 1 workload, 1 pod, proxy 1.6.3-bzc → 1.7.0-bzc", or "no changes" when none
+// of its steps changes anything (the summary counts every namespace and
+// workload the wave covers, no-ops included).
+func waveHeader(p *plan.Plan, sec section, m markup) string {
+	if changes(sec.steps) == 0 {
+		return m.text("no changes")
+	}
+	w, ok := waveSummary(p, sec.wave)
+	if !ok {
+		return m.text(count(changes(sec.steps), "change", "changes"))
+	}
+	t := m.text(count(w.Namespaces, "namespace", "namespaces") + ", " +
+		count(w.Workloads, "workload", "workloads") + ", " +
+		count(w.Pods, "pod", "pods"))
+	if w.FromImage != "" || w.ToImage != "" {
+		t += m.text(", proxy ") + move(proxyVersion(w.FromImage), proxyVersion(w.ToImage), m)
+	}
+	return t
+}
+
+// totalLine is the one-line total of a plan with changes.
+func totalLine(s plan.Summary) string {
+	return fmt.Sprintf("%s to move, %s to relabel, %s to restart, %s to uninstall.",
+		count(s.Gateways, "gateway", "gateways"),
+		count(s.Relabel, "namespace", "namespaces"),
+		count(s.Restart, "workload", "workloads"),
+		count(s.Uninstall, "control plane", "control planes"))
+}
+
+// changes counts the steps that change the cluster.
+func changes(steps []plan.Step) int {
+	n := 0
+	for _, s := range steps {
+		if symbolOf(s.Action) != "" {
+			n++
+		}
+	}
+	return n
+}
+
+func checkObject(c plan.Check, m markup) string {
+	if c.Object == nil {
+		return ""
+	}
+	return objectText(c.Object, "", m)
+}

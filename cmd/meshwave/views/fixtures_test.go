@@ -1,0 +1,218 @@
+package views
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/meshwave/meshwave/plan"
+)
+
+// Hand-written plans shaped like the ones plan.Compute produces, so the views
+// can be reviewed (and their golden files read) without a cluster.
+
+const (
+	byFrom      = "mesh.istio-system"
+	byTo        = "cp-v17x.istio-system"
+	byFromImage = "docker.io/banzaicloud/istio-proxyv2:1.6.3-bzc"
+	byToImage   = "docker.io/banzaicloud/istio-proxyv2:1.7.0-bzc"
+)
+
+func ref(kind, ns, name string) *plan.ObjectRef {
+	return &plan.ObjectRef{Kind: kind, Namespace: ns, Name: name}
+}
+
+// backyardsWave is one namespace with one single-pod deployment, moved from
+// the 1.6 to the 1.7 control plane.
+func backyardsWave(ns, app string) []plan.Step {
+	w := "wave/" + ns + "/"
+	return []plan.Step{
+		{ID: w + "relabel/" + ns, Kind: plan.StepNamespaceRelabel, Action: plan.ActionUpdate, Wave: ns,
+			Object: ref("Namespace", "", ns), FromRevision: byFrom, ToRevision: byTo,
+			SetLabels: map[string]string{"istio.io/rev": byTo}, RemoveLabels: []string{"istio-injection"}},
+		{ID: w + "restart/" + ns + "/deployment/" + app, Kind: plan.StepWorkloadRestart, Action: plan.ActionRestart, Wave: ns,
+			Object: ref("Deployment", ns, app), FromRevision: byFrom, ToRevision: byTo,
+			FromImage: byFromImage, ToImage: byToImage, Pods: 1, MaxParallel: 1, TimeoutSecond: 600},
+		{ID: w + "wait", Kind: plan.StepWaveWait, Action: plan.ActionCheck, Wave: ns, Namespaces: []string{ns},
+			Workloads: []plan.ObjectRef{*ref("Deployment", ns, app)}, TimeoutSecond: 600, ToRevision: byTo},
+		{ID: w + "verify", Kind: plan.StepWaveVerify, Action: plan.ActionCheck, Wave: ns, Namespaces: []string{ns},
+			Workloads: []plan.ObjectRef{*ref("Deployment", ns, app)}, Pods: 1, FromRevision: byFrom, ToRevision: byTo,
+			FromImage: byFromImage, ToImage: byToImage, TimeoutSecond: 600},
+	}
+}
+
+func backyardsWaveSummary(ns string) plan.WaveSummary {
+	return plan.WaveSummary{Name: ns, Namespaces: 1, Workloads: 1, Pods: 1, FromImage: byFromImage, ToImage: byToImage}
+}
+
+var headlessWarning = plan.Check{Code: "MW007", Severity: plan.SeverityWarning,
+	Object:  ref("Service", "demo-b", "app-b-headless"),
+	Message: "headless Service: Istio 1.7.0 does not update its endpoints in istiod when it scales (istio/istio#26617)",
+	Hint:    "restart istiod after scaling this service, or target Istio 1.7.1 or later"}
+
+// backyardsPlan is examples/backyards-1.6-to-1.7 on the blog post's cluster:
+// the ingress gateway, demo-a and demo-b in a wave each, then the 1.6
+// control plane removed.
+func backyardsPlan() *plan.Plan {
+	steps := []plan.Step{{ID: "gateway/istio-system/istio-ingressgateway", Kind: plan.StepGatewayMigrate, Action: plan.ActionUpdate,
+		Object: ref("MeshGateway", "istio-system", "istio-ingressgateway"), FromRevision: byFrom, ToRevision: byTo,
+		FromImage: byFromImage, ToImage: byToImage, Pods: 1}}
+	steps = append(steps, backyardsWave("demo-a", "app-a")...)
+	steps = append(steps, backyardsWave("demo-b", "app-b")...)
+	steps = append(steps, plan.Step{ID: "finalize/uninstall/" + byFrom, Kind: plan.StepUninstall, Action: plan.ActionDelete,
+		Object: ref("Istio", "istio-system", "mesh"), FromRevision: byFrom, FromImage: byFromImage})
+	return &plan.Plan{
+		FormatVersion: plan.FormatVersion,
+		From:          byFrom, To: byTo, Flavor: plan.FlavorBackyards,
+		Checks: []plan.Check{headlessWarning},
+		Steps:  steps,
+		Summary: plan.Summary{Changes: 6, Relabel: 2, Restart: 2, Gateways: 1, Uninstall: 1, Warnings: 1,
+			Waves: []plan.WaveSummary{backyardsWaveSummary("demo-a"), backyardsWaveSummary("demo-b")}},
+		SourceHash:        "9f2c4e1ab07d5c3e8f6a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f506",
+		AutomaticRollback: true,
+	}
+}
+
+// backyardsLuaErrorPlan is the same plan on a cluster with an old-syntax Lua
+// EnvoyFilter: an error check that blocks apply.
+func backyardsLuaErrorPlan() *plan.Plan {
+	p := backyardsPlan()
+	p.Checks = []plan.Check{{Code: "MW005", Severity: plan.SeverityError,
+		Object:  ref("EnvoyFilter", "demo-a", "lua-inject-header"),
+		Message: "EnvoyFilter uses the pre-1.7 Lua filter syntax without a proxy version match: istio-proxy containers on Istio 1.7.0 won't start",
+		Hint:    `rewrite the Lua patch with typed_config (type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua), or limit it with match.proxy.proxyVersion: '^1\.6.*'`,
+	}, headlessWarning}
+	p.Summary.Errors = 1
+	return p
+}
+
+// backyardsDonePlan is a second plan after a finished apply: everything is
+// on the target, the old control plane is gone, nothing to do.
+func backyardsDonePlan() *plan.Plan {
+	p := backyardsPlan()
+	p.Checks = nil
+	var steps []plan.Step
+	for _, s := range p.Steps {
+		switch s.Kind {
+		case plan.StepGatewayMigrate:
+			s.Action, s.Reason, s.FromRevision, s.FromImage = plan.ActionNoop, "gateway already runs on "+byTo, byTo, byToImage
+		case plan.StepNamespaceRelabel:
+			s.Action, s.Reason, s.SetLabels, s.RemoveLabels = plan.ActionNoop, "namespace already labeled istio.io/rev="+byTo, nil, nil
+		case plan.StepWorkloadRestart:
+			s.Action, s.Reason = plan.ActionNoop, "every pod already runs "+byToImage
+		case plan.StepWaveWait:
+			s.Action, s.Reason, s.Workloads = plan.ActionNoop, "nothing restarted", nil
+		case plan.StepWaveVerify:
+			s.Action, s.Reason = plan.ActionNoop, "wave already on "+byTo
+		case plan.StepUninstall:
+			continue // the source control plane is no longer installed
+		}
+		steps = append(steps, s)
+	}
+	p.Steps = steps
+	p.Summary = plan.Summary{Waves: p.Summary.Waves}
+	return p
+}
+
+const (
+	isFrom      = "1-26"
+	isTo        = "1-27"
+	isFromImage = "docker.io/istio/proxyv2:1.26.4"
+	isToImage   = "docker.io/istio/proxyv2:1.27.1"
+)
+
+func float(f float64) *float64 { return &f }
+
+// istioPlan is upstream Istio with revisions: a canary wave with pause, HTTP
+// and Prometheus gates, then a wave picked by a namespace selector in which
+// one namespace is already moved and one workload cannot be restarted.
+func istioPlan() *plan.Plan {
+	restart := func(wave, ns, kind, name string, pods int) plan.Step {
+		return plan.Step{ID: "wave/" + wave + "/restart/" + ns + "/" + strings.ToLower(kind) + "/" + name, Kind: plan.StepWorkloadRestart,
+			Action: plan.ActionRestart, Wave: wave, Object: ref(kind, ns, name), FromRevision: isFrom, ToRevision: isTo,
+			FromImage: isFromImage, ToImage: isToImage, Pods: pods, MaxParallel: 2, TimeoutSecond: 900}
+	}
+	relabel := func(wave, ns string) plan.Step {
+		return plan.Step{ID: "wave/" + wave + "/relabel/" + ns, Kind: plan.StepNamespaceRelabel, Action: plan.ActionUpdate,
+			Wave: wave, Object: ref("Namespace", "", ns), FromRevision: isFrom, ToRevision: isTo,
+			SetLabels: map[string]string{"istio.io/rev": isTo}}
+	}
+	gate := func(wave string, i int, g plan.Gate) plan.Step {
+		return plan.Step{ID: "wave/" + wave + "/gate/" + strconv.Itoa(i) + "-" + string(g.Kind), Kind: plan.StepGate,
+			Action: plan.ActionCheck, Wave: wave, Gate: &g}
+	}
+	cartRestart := restart("canary", "shop-canary", "Deployment", "cart", 2)
+	canary := []plan.Step{
+		relabel("canary", "shop-canary"),
+		cartRestart,
+		{ID: "wave/canary/wait", Kind: plan.StepWaveWait, Action: plan.ActionCheck, Wave: "canary",
+			Namespaces: []string{"shop-canary"}, Workloads: []plan.ObjectRef{*cartRestart.Object}, TimeoutSecond: 900, ToRevision: isTo},
+		{ID: "wave/canary/verify", Kind: plan.StepWaveVerify, Action: plan.ActionCheck, Wave: "canary",
+			Namespaces: []string{"shop-canary"}, Workloads: []plan.ObjectRef{*cartRestart.Object}, Pods: 2,
+			FromRevision: isFrom, ToRevision: isTo, FromImage: isFromImage, ToImage: isToImage, TimeoutSecond: 900},
+		gate("canary", 0, plan.Gate{Kind: plan.GatePause, Pause: 10 * time.Minute}),
+		gate("canary", 1, plan.Gate{Kind: plan.GateHTTP, HTTP: &plan.HTTPGate{URL: "http://cart.shop-canary.svc:8080/healthz",
+			ExpectStatus: 200, Retries: 3, Interval: 5 * time.Second, Timeout: 10 * time.Second}}),
+		gate("canary", 2, plan.Gate{Kind: plan.GatePrometheus, Prometheus: &plan.PrometheusGate{URL: "http://prometheus.monitoring:9090",
+			Query: `sum(rate(istio_requests_total{destination_workload_namespace="shop-canary",response_code=~"5.."}[5m])) / sum(rate(istio_requests_total{destination_workload_namespace="shop-canary"}[5m]))`,
+			Max:   float(0.01)}}),
+	}
+	web := restart("rest", "shop", "Deployment", "web", 3)
+	db := restart("rest", "shop", "StatefulSet", "orders-db", 2)
+	pay := restart("rest", "payments", "Deployment", "payments-api", 2)
+	legacyRelabel := relabel("rest", "legacy")
+	legacyRelabel.Action, legacyRelabel.Reason, legacyRelabel.SetLabels = plan.ActionNoop, "namespace already labeled istio.io/rev="+isTo, nil
+	debug := restart("rest", "payments", "Pod", "debug-shell", 1)
+	debug.Action, debug.Reason = plan.ActionNoop, "cannot be restarted: bare pod without an owner"
+	moved := []plan.ObjectRef{*web.Object, *db.Object, *pay.Object}
+	rest := []plan.Step{
+		relabel("rest", "legacy"), relabel("rest", "payments"), relabel("rest", "shop"),
+		web, db, pay, debug,
+		{ID: "wave/rest/wait", Kind: plan.StepWaveWait, Action: plan.ActionCheck, Wave: "rest",
+			Namespaces: []string{"legacy", "payments", "shop"}, Workloads: moved, TimeoutSecond: 900, ToRevision: isTo},
+		{ID: "wave/rest/verify", Kind: plan.StepWaveVerify, Action: plan.ActionCheck, Wave: "rest",
+			Namespaces: []string{"legacy", "payments", "shop"}, Workloads: append(moved, *debug.Object), Pods: 8,
+			FromRevision: isFrom, ToRevision: isTo, FromImage: isFromImage, ToImage: isToImage, TimeoutSecond: 900},
+		gate("rest", 0, plan.Gate{Kind: plan.GateApproval}),
+		gate("rest", 1, plan.Gate{Kind: plan.GateCommand, Command: &plan.CommandGate{
+			Argv: []string{"./smoke-test.sh", "--namespace", "shop", "--expect", "all green"}, Timeout: 5 * time.Minute}}),
+	}
+	rest[0] = legacyRelabel
+	steps := []plan.Step{{ID: "gateway/istio-system/istio-ingressgateway", Kind: plan.StepGatewayMigrate, Action: plan.ActionUpdate,
+		Object: ref("Deployment", "istio-system", "istio-ingressgateway"), FromRevision: isFrom, ToRevision: isTo,
+		FromImage: isFromImage, ToImage: isToImage, Pods: 2}}
+	steps = append(steps, canary...)
+	steps = append(steps, rest...)
+	steps = append(steps, plan.Step{ID: "finalize/uninstall/" + isFrom, Kind: plan.StepUninstall, Action: plan.ActionDelete,
+		Object: ref("IstioOperator", "istio-system", "installed-state-"+isFrom), FromRevision: isFrom, FromImage: isFromImage})
+	return &plan.Plan{
+		FormatVersion: plan.FormatVersion,
+		From:          isFrom, To: isTo, Flavor: plan.FlavorIstio,
+		Checks: []plan.Check{{Code: "MW011", Severity: plan.SeverityWarning, Object: ref("Pod", "payments", "debug-shell"),
+			Message: "bare pod without an owner: a rollout restart cannot move it to " + isTo,
+			Hint:    "delete and recreate the pod after the wave, or give it an owner"}},
+		Steps: steps,
+		Summary: plan.Summary{Changes: 8, Relabel: 3, Restart: 4, Gateways: 1, Uninstall: 1, Warnings: 1,
+			Waves: []plan.WaveSummary{
+				{Name: "canary", Namespaces: 1, Workloads: 1, Pods: 2, FromImage: isFromImage, ToImage: isToImage},
+				{Name: "rest", Namespaces: 3, Workloads: 4, Pods: 8, FromImage: isFromImage, ToImage: isToImage},
+			}},
+		SourceHash: "0b5d8e2f41c7a9630e1f2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6978",
+	}
+}
+
+// istioBlockedPlan is the istio plan on a cluster where the new istiod is
+// not Ready and the caller may not patch deployments.
+func istioBlockedPlan() *plan.Plan {
+	p := istioPlan()
+	p.Checks = append([]plan.Check{
+		{Code: "MW002", Severity: plan.SeverityError, Object: ref("Deployment", "istio-system", "istiod-1-27"),
+			Message: `target control plane "1-27" has 2 istiod pod(s), 1 Ready`,
+			Hint:    "wait until the new istiod is Ready (kubectl get po -n istio-system), or fix the control plane before moving workloads to it"},
+		{Code: "MW012", Severity: plan.SeverityError, Object: ref("Namespace", "", "payments"),
+			Message: "cannot patch deployments.apps in namespace payments",
+			Hint:    "grant the role used by meshwave patch on deployments.apps (see docs/permissions.md)"},
+	}, p.Checks...)
+	p.Summary.Errors = 2
+	return p
+}

@@ -1,0 +1,130 @@
+package views
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/meshwave/meshwave/plan"
+)
+
+// HumanOptions configure the human view.
+type HumanOptions struct {
+	// Color adds ANSI colors; set it from ColorEnabled.
+	Color bool
+}
+
+// Human writes p the way `meshwave plan` shows it on a terminal: check
+// results first, then the steps grouped as gateways, waves and finalize, and
+// a one-line total.
+func Human(w io.Writer, p *plan.Plan, opts HumanOptions) error {
+	c := painter{on: opts.Color}
+	var b strings.Builder
+	line := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
+
+	line("%s %s → %s (%s)", c.paint("Upgrade", sgrBold), p.From, p.To, p.Flavor)
+
+	for _, ck := range p.Checks {
+		line("")
+		label := c.paint("Warning:", sgrBold, sgrYellow)
+		if ck.Severity == plan.SeverityError {
+			label = c.paint("Error:", sgrBold, sgrRed)
+		}
+		head := label + " [" + ck.Code + "]"
+		if obj := checkObject(ck, plainMarkup{}); obj != "" {
+			head += " " + obj
+		}
+		line("%s", head)
+		line("  %s", ck.Message)
+		if ck.Hint != "" {
+			line("  Hint: %s", ck.Hint)
+		}
+	}
+
+	secs := sections(p)
+	if p.HasChanges() {
+		line("")
+		line("Actions are shown with these symbols:")
+		used := usedSymbols(p)
+		for _, l := range legend {
+			if used[l.symbol] {
+				line("  %s %s", symbolPaint(c, l.symbol), l.meaning)
+			}
+		}
+		line("")
+		if p.Blocked() {
+			line("meshwave would perform the following actions once the errors above are fixed:")
+		} else {
+			line("meshwave will perform the following actions:")
+		}
+	} else if len(secs) > 0 {
+		line("")
+		line("These are already on %s:", p.To)
+	}
+
+	for _, sec := range secs {
+		line("")
+		if sec.wave == "" {
+			line("%s", c.paint(sec.title+":", sgrBold))
+		} else {
+			line("%s: %s", c.paint(fmt.Sprintf("Wave %q", sec.wave), sgrBold), waveHeader(p, sec, plainMarkup{}))
+		}
+		for _, s := range sec.steps {
+			t := describe(s, plainMarkup{})
+			switch {
+			case t.noop:
+				line("    %s", c.paint(t.head, sgrDim))
+			case t.read:
+				line("    %s", t.head)
+			default:
+				sym := t.symbol
+				if sym == "" {
+					sym = " "
+				}
+				line("  %s %s", symbolPaint(c, sym), t.head)
+			}
+			for _, d := range t.details {
+				line("      %s", d)
+			}
+		}
+	}
+
+	line("")
+	if p.HasChanges() {
+		line("%s %s", c.paint("Plan:", sgrBold), totalLine(p.Summary))
+	} else {
+		line("%s The data plane already runs %s.", c.paint("No changes.", sgrBold, sgrGreen), p.To)
+	}
+	if p.Blocked() {
+		line("")
+		line("%s apply is blocked by %s; fix the checks above and plan again.",
+			c.paint("Error:", sgrBold, sgrRed), count(p.Summary.Errors, "error", "errors"))
+	}
+
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func symbolPaint(c painter, sym string) string {
+	switch sym {
+	case symbolUpdate:
+		return c.paint(sym, sgrYellow)
+	case symbolRestart:
+		return c.paint(sym, sgrCyan)
+	case symbolDelete:
+		return c.paint(sym, sgrRed)
+	}
+	return sym
+}
+
+// usedSymbols are the symbols of the plan's changing steps, so the legend
+// explains only what the plan shows.
+func usedSymbols(p *plan.Plan) map[string]bool {
+	used := map[string]bool{}
+	for _, s := range p.Steps {
+		if sym := symbolOf(s.Action); sym != "" {
+			used[sym] = true
+		}
+	}
+	return used
+}

@@ -1,0 +1,134 @@
+package views
+
+import (
+	"fmt"
+	"html"
+	"io"
+	"strings"
+
+	"github.com/meshwave/meshwave/plan"
+)
+
+// Markdown writes p for a pull-request comment (GitHub-flavored markdown):
+// a title with the revisions, the total, the checks as a table, a summary
+// table of the waves, and each section's steps in a collapsible
+// <details> block. It never writes ANSI escapes.
+func Markdown(w io.Writer, p *plan.Plan) error {
+	var b strings.Builder
+	line := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
+	m := mdMarkup{}
+
+	line("### meshwave plan: %s → %s", m.code(p.From), m.code(p.To))
+	line("")
+	if p.HasChanges() {
+		line("**Plan:** %s", m.text(totalLine(p.Summary)))
+	} else {
+		line("**No changes.** The data plane already runs %s.", m.code(p.To))
+	}
+	line("")
+	line("Flavor: %s · format %s", m.code(string(p.Flavor)), m.code(p.FormatVersion))
+
+	if p.Blocked() {
+		line("")
+		line("> [!CAUTION]")
+		line("> Apply is blocked by %s. Fix the checks below and plan again.",
+			count(p.Summary.Errors, "error", "errors"))
+	}
+
+	if len(p.Checks) > 0 {
+		line("")
+		line("#### Checks")
+		line("")
+		line("| Severity | Code | Object | Message | Hint |")
+		line("|---|---|---|---|---|")
+		for _, c := range p.Checks {
+			sev := m.text(string(c.Severity))
+			if c.Severity == plan.SeverityError {
+				sev = "**" + sev + "**"
+			}
+			line("| %s | %s | %s | %s | %s |", sev, m.code(c.Code), checkObject(c, m), m.text(c.Message), m.text(c.Hint))
+		}
+	}
+
+	if len(p.Summary.Waves) > 0 {
+		line("")
+		line("#### Waves")
+		line("")
+		line("| Wave | Namespaces | Workloads | Pods | Proxy | Changes |")
+		line("|---|--:|--:|--:|---|--:|")
+		for _, ws := range p.Summary.Waves {
+			proxy := ""
+			if ws.FromImage != "" || ws.ToImage != "" {
+				proxy = move(proxyVersion(ws.FromImage), proxyVersion(ws.ToImage), m)
+			}
+			line("| %s | %d | %d | %d | %s | %d |", m.code(ws.Name), ws.Namespaces, ws.Workloads, ws.Pods, proxy, waveChanges(p, ws.Name))
+		}
+	}
+
+	for _, sec := range sections(p) {
+		line("")
+		// <summary> is HTML: markdown is not rendered inside it.
+		var summary string
+		if sec.wave == "" {
+			n := "no changes"
+			if c := changes(sec.steps); c > 0 {
+				n = count(c, "change", "changes")
+			}
+			summary = "<b>" + html.EscapeString(sec.title) + "</b>: " + n
+		} else {
+			summary = "<b>Wave <code>" + html.EscapeString(sec.wave) + "</code></b>: " +
+				html.EscapeString(waveHeader(p, sec, plainMarkup{}))
+		}
+		line("<details><summary>%s</summary>", summary)
+		line("")
+		line("| | Step | Change |")
+		line("|:-:|---|---|")
+		for _, s := range sec.steps {
+			t := describe(s, m)
+			head := t.head
+			if t.noop {
+				head = "_" + head + "_"
+			}
+			line("| %s | %s | %s |", t.symbol, head, strings.Join(t.details, "<br>"))
+		}
+		line("")
+		line("</details>")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// waveChanges counts the wave's steps that change the cluster; the summary's
+// counts include namespaces and workloads already on the target.
+func waveChanges(p *plan.Plan, wave string) int {
+	var steps []plan.Step
+	for _, s := range p.Steps {
+		if s.Wave == wave {
+			steps = append(steps, s)
+		}
+	}
+	return changes(steps)
+}
+
+// mdMarkup writes values as code spans and escapes prose for a table cell.
+type mdMarkup struct{}
+
+func (mdMarkup) code(s string) string {
+	if s == "" {
+		return ""
+	}
+	// A pipe ends a table cell even inside a code span unless escaped; a
+	// backtick would end the span, so such values fall back to prose.
+	if strings.Contains(s, "`") {
+		return mdMarkup{}.text(s)
+	}
+	return "`" + strings.ReplaceAll(s, "|", `\|`) + "`"
+}
+
+var mdEscaper = strings.NewReplacer(
+	`\`, `\\`, "|", `\|`, "<", "&lt;", ">", "&gt;", "&", "&amp;",
+	"*", `\*`, "_", `\_`, "`", "\\`", "[", `\[`, "]", `\]`,
+	"\r\n", " ", "\n", " ",
+)
+
+func (mdMarkup) text(s string) string { return mdEscaper.Replace(s) }
