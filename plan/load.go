@@ -120,7 +120,17 @@ func loadSources(srcs []planSource, vars VarInput, readFile func(string) ([]byte
 	}
 
 	var root rootSchema
-	diags = append(diags, gohcl.DecodeBody(hcl.MergeFiles(bodies), nil, &root)...)
+	rootDiags := gohcl.DecodeBody(hcl.MergeFiles(bodies), nil, &root)
+	diags = append(diags, rootDiags...)
+	if len(root.Waves) == 0 && !rootDiags.HasErrors() {
+		// With structural errors a wave may exist and have been
+		// dropped; the warning would only add noise then.
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagWarning,
+			Summary:  "No waves",
+			Detail:   "The plan has no wave block, so no namespace moves to the new revision; only gateways and finalize run.",
+		})
+	}
 
 	ev := newEvaluator()
 	values, d := ev.declareVariables(root.Variables, vars, parser, readFile)

@@ -78,13 +78,6 @@ func (e *evaluator) decodeConfig(root *rootSchema) (*Config, hcl.Diagnostics) {
 		}
 		cfg.Waves = append(cfg.Waves, w)
 	}
-	if len(root.Waves) == 0 {
-		diags = append(diags, &hcl.Diagnostic{
-			Severity: hcl.DiagWarning,
-			Summary:  "No waves",
-			Detail:   "The plan has no wave block, so no namespace moves to the new revision; only gateways and finalize run.",
-		})
-	}
 
 	if len(root.Rollbacks) > 0 {
 		diags = append(diags, duplicateBlocks("rollback", defRanges(root.Rollbacks, func(b *rollbackBlock) hcl.Range { return b.DefRange }))...)

@@ -1,0 +1,13 @@
+upgrade = {
+  from = "1-26"
+}
+
+wave {
+  namespaces = ["demo-a"]
+}
+
+gateway "a" "b" {}
+
+rollback "now" {
+  automatic = true
+}

@@ -1,0 +1,9 @@
+upgrade {
+  from   = "mesh.istio-system"
+  to     = "cp-v17x.istio-system"
+  flavor = "backyards"
+}
+
+wave "canary" {
+  namespaces = ["demo-a", "demo-b", "demo-a"]
+}

@@ -1,0 +1,8 @@
+upgrade {
+  from   = "mesh.istio-system"
+  flavor = "backyards"
+}
+
+wave "canary" {
+  namespaces = ["demo-a"]
+}

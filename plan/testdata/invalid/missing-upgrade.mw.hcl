@@ -1,0 +1,7 @@
+gateway "istio-ingressgateway" {
+  namespace = "istio-system"
+}
+
+wave "canary" {
+  namespaces = ["demo-a"]
+}

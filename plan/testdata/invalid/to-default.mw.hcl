@@ -1,0 +1,9 @@
+upgrade {
+  from   = "1-26"
+  to     = "default"
+  flavor = "istio"
+}
+
+wave "canary" {
+  namespaces = ["demo-a"]
+}

@@ -1,0 +1,3 @@
+to       = "1-28"
+parallel = "four"
+canary   = "demo-a"
