@@ -23,26 +23,32 @@ func ref(kind, ns, name string) *plan.ObjectRef {
 }
 
 // backyardsWave is one namespace with one single-pod deployment, moved from
-// the 1.6 to the 1.7 control plane.
-func backyardsWave(ns, app string) []plan.Step {
-	w := "wave/" + ns + "/"
-	return []plan.Step{
-		{ID: w + "relabel/" + ns, Kind: plan.StepNamespaceRelabel, Action: plan.ActionUpdate, Wave: ns,
+// the 1.6 to the 1.7 control plane, then the wave's gates.
+func backyardsWave(wave, ns, app string, maxParallel int, timeout time.Duration, gates ...plan.Gate) []plan.Step {
+	w := "wave/" + wave + "/"
+	secs := int64(timeout / time.Second)
+	steps := []plan.Step{
+		{ID: w + "relabel/" + ns, Kind: plan.StepNamespaceRelabel, Action: plan.ActionUpdate, Wave: wave,
 			Object: ref("Namespace", "", ns), FromRevision: byFrom, ToRevision: byTo,
 			SetLabels: map[string]string{"istio.io/rev": byTo}, RemoveLabels: []string{"istio-injection"}},
-		{ID: w + "restart/" + ns + "/deployment/" + app, Kind: plan.StepWorkloadRestart, Action: plan.ActionRestart, Wave: ns,
+		{ID: w + "restart/" + ns + "/deployment/" + app, Kind: plan.StepWorkloadRestart, Action: plan.ActionRestart, Wave: wave,
 			Object: ref("Deployment", ns, app), FromRevision: byFrom, ToRevision: byTo,
-			FromImage: byFromImage, ToImage: byToImage, Pods: 1, MaxParallel: 1, TimeoutSecond: 600},
-		{ID: w + "wait", Kind: plan.StepWaveWait, Action: plan.ActionCheck, Wave: ns, Namespaces: []string{ns},
-			Workloads: []plan.ObjectRef{*ref("Deployment", ns, app)}, TimeoutSecond: 600, ToRevision: byTo},
-		{ID: w + "verify", Kind: plan.StepWaveVerify, Action: plan.ActionCheck, Wave: ns, Namespaces: []string{ns},
+			FromImage: byFromImage, ToImage: byToImage, Pods: 1, MaxParallel: maxParallel, TimeoutSecond: secs},
+		{ID: w + "wait", Kind: plan.StepWaveWait, Action: plan.ActionCheck, Wave: wave, Namespaces: []string{ns},
+			Workloads: []plan.ObjectRef{*ref("Deployment", ns, app)}, TimeoutSecond: secs, ToRevision: byTo},
+		{ID: w + "verify", Kind: plan.StepWaveVerify, Action: plan.ActionCheck, Wave: wave, Namespaces: []string{ns},
 			Workloads: []plan.ObjectRef{*ref("Deployment", ns, app)}, Pods: 1, FromRevision: byFrom, ToRevision: byTo,
-			FromImage: byFromImage, ToImage: byToImage, TimeoutSecond: 600},
+			FromImage: byFromImage, ToImage: byToImage, TimeoutSecond: secs},
 	}
+	for i, g := range gates {
+		steps = append(steps, plan.Step{ID: w + "gate/" + strconv.Itoa(i) + "-" + string(g.Kind), Kind: plan.StepGate,
+			Action: plan.ActionCheck, Wave: wave, Gate: &g})
+	}
+	return steps
 }
 
-func backyardsWaveSummary(ns string) plan.WaveSummary {
-	return plan.WaveSummary{Name: ns, Namespaces: 1, Workloads: 1, Pods: 1, FromImage: byFromImage, ToImage: byToImage}
+func backyardsWaveSummary(wave string) plan.WaveSummary {
+	return plan.WaveSummary{Name: wave, Namespaces: 1, Workloads: 1, Pods: 1, FromImage: byFromImage, ToImage: byToImage}
 }
 
 var headlessWarning = plan.Check{Code: "MW007", Severity: plan.SeverityWarning,
@@ -51,14 +57,18 @@ var headlessWarning = plan.Check{Code: "MW007", Severity: plan.SeverityWarning,
 	Hint:    "restart istiod after scaling this service, or target Istio 1.7.1 or later"}
 
 // backyardsPlan is examples/backyards-1.6-to-1.7 on the blog post's cluster:
-// the ingress gateway, demo-a and demo-b in a wave each, then the 1.6
-// control plane removed.
+// the ingress gateway; demo-a as the canary wave with HTTP, pause and
+// approval gates; demo-b after it; then the 1.6 control plane removed.
 func backyardsPlan() *plan.Plan {
 	steps := []plan.Step{{ID: "gateway/istio-system/istio-ingressgateway", Kind: plan.StepGatewayMigrate, Action: plan.ActionUpdate,
 		Object: ref("MeshGateway", "istio-system", "istio-ingressgateway"), FromRevision: byFrom, ToRevision: byTo,
 		FromImage: byFromImage, ToImage: byToImage, Pods: 1}}
-	steps = append(steps, backyardsWave("demo-a", "app-a")...)
-	steps = append(steps, backyardsWave("demo-b", "app-b")...)
+	steps = append(steps, backyardsWave("canary", "demo-a", "app-a", 1, 10*time.Minute,
+		plan.Gate{Kind: plan.GateHTTP, HTTP: &plan.HTTPGate{URL: "http://app-a.demo-a.svc.cluster.local:8080/",
+			ExpectStatus: 200, Retries: 5, Interval: 10 * time.Second, Timeout: 10 * time.Second}},
+		plan.Gate{Kind: plan.GatePause, Pause: 10 * time.Minute},
+		plan.Gate{Kind: plan.GateApproval})...)
+	steps = append(steps, backyardsWave("rest", "demo-b", "app-b", 2, 15*time.Minute)...)
 	steps = append(steps, plan.Step{ID: "finalize/uninstall/" + byFrom, Kind: plan.StepUninstall, Action: plan.ActionDelete,
 		Object: ref("Istio", "istio-system", "mesh"), FromRevision: byFrom, FromImage: byFromImage})
 	return &plan.Plan{
@@ -67,7 +77,7 @@ func backyardsPlan() *plan.Plan {
 		Checks: []plan.Check{headlessWarning},
 		Steps:  steps,
 		Summary: plan.Summary{Changes: 6, Relabel: 2, Restart: 2, Gateways: 1, Uninstall: 1, Warnings: 1,
-			Waves: []plan.WaveSummary{backyardsWaveSummary("demo-a"), backyardsWaveSummary("demo-b")}},
+			Waves: []plan.WaveSummary{backyardsWaveSummary("canary"), backyardsWaveSummary("rest")}},
 		SourceHash:        "9f2c4e1ab07d5c3e8f6a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f506",
 		AutomaticRollback: true,
 	}
@@ -104,6 +114,8 @@ func backyardsDonePlan() *plan.Plan {
 			s.Action, s.Reason, s.Workloads = plan.ActionNoop, "nothing restarted", nil
 		case plan.StepWaveVerify:
 			s.Action, s.Reason = plan.ActionNoop, "wave already on "+byTo
+		case plan.StepGate:
+			s.Action, s.Reason = plan.ActionNoop, "wave has no changes"
 		case plan.StepUninstall:
 			continue // the source control plane is no longer installed
 		}

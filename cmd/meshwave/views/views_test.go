@@ -258,6 +258,35 @@ func TestJSONFormatExamplesDecode(t *testing.T) {
 	}
 }
 
+// TestJSONFormatExampleIsTheBackyardsPlan: the documented example is the
+// backyards plan minus what the document says it leaves out.
+func TestJSONFormatExampleIsTheBackyardsPlan(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "..", "docs", "json-format.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := regexp.MustCompile("(?s)```json\\n(.*?)```").FindSubmatch(doc)
+	if block == nil {
+		t.Fatal("docs/json-format.md has no ```json example")
+	}
+	var got plan.Plan
+	if err := json.Unmarshal(block[1], &got); err != nil {
+		t.Fatal(err)
+	}
+	want := backyardsPlan()
+	var steps []plan.Step
+	for _, s := range want.Steps {
+		if s.Kind != plan.StepGate && s.Wave != "rest" {
+			steps = append(steps, s)
+		}
+	}
+	want.Steps = steps
+	want.Summary.Waves = want.Summary.Waves[:1]
+	if diff := cmp.Diff(want, &got, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("docs/json-format.md example (-backyards plan +doc):\n%s", diff)
+	}
+}
+
 // jsonFieldNames lists the JSON names of t's fields and of the structs they
 // hold, as encoding/json names them.
 func jsonFieldNames(t reflect.Type, seen map[reflect.Type]bool) []string {
