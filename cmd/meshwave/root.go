@@ -60,6 +60,8 @@ so an interrupted apply continues where it stopped.`,
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
 	root.AddCommand(newVersionCommand(s))
+	root.AddCommand(newValidateCommand(s))
+	root.AddCommand(newFmtCommand(s))
 	return root
 }
 

@@ -1,0 +1,307 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/spf13/cobra"
+
+	"github.com/meshwave/meshwave/plan"
+)
+
+// varFileSuffix is the conventional ending of a var file; fmt formats those
+// too when it looks through a directory.
+const varFileSuffix = ".mwvars.hcl"
+
+// exitUnformatted is fmt -check's exit status when a file needs formatting,
+// distinct from 1 (a file could not be read or parsed), as in terraform fmt.
+const exitUnformatted = 3
+
+type fmtOptions struct {
+	check bool
+	diff  bool
+}
+
+func newFmtCommand(s streams) *cobra.Command {
+	o := &fmtOptions{}
+	cmd := &cobra.Command{
+		Use:   "fmt [FILE|DIR|-]...",
+		Short: "Rewrite plan files in the canonical format",
+		Long: `Fmt rewrites plan files (*.mw.hcl) and var files (*.mwvars.hcl) in the canonical
+HCL layout: two-space indents, aligned equals signs. With no argument it formats
+the files in the working directory; a directory argument means its files; "-"
+formats standard input to standard output. Formatting never changes meaning.
+
+Exit status: 0 when done (or, with -check, when every file is formatted), 3 when
+-check finds a file that needs formatting, 1 when a file cannot be read or
+parsed.`,
+		Example: `  meshwave fmt
+  meshwave fmt -check -diff examples/backyards-1.6-to-1.7`,
+		RunE: func(_ *cobra.Command, args []string) error { return o.run(s, args) },
+	}
+	cmd.Flags().BoolVar(&o.check, "check", false, "only check: list files that need formatting and exit 3 if any, change nothing")
+	cmd.Flags().BoolVar(&o.diff, "diff", false, "print the changes as a unified diff")
+	return cmd
+}
+
+func (o *fmtOptions) run(s streams, args []string) error {
+	if len(args) == 1 && args[0] == "-" {
+		return o.stdin(s)
+	}
+	files, err := fmtTargets(args)
+	if err != nil {
+		return err
+	}
+	unformatted, failed := 0, false
+	for _, name := range files {
+		changed, err := o.file(s, name)
+		if err != nil {
+			var ee *exitError
+			if !errors.As(err, &ee) {
+				return err
+			}
+			failed = true
+			continue
+		}
+		if changed {
+			unformatted++
+		}
+	}
+	switch {
+	case failed:
+		return &exitError{code: 1}
+	case o.check && unformatted > 0:
+		return &exitError{code: exitUnformatted}
+	}
+	return nil
+}
+
+// fmtTargets expands the arguments into files; no argument means the
+// working directory.
+func fmtTargets(args []string) ([]string, error) {
+	if len(args) == 0 {
+		args = []string{"."}
+	}
+	var files []string
+	for _, a := range args {
+		if a == "-" {
+			return nil, fmt.Errorf(`"-" (standard input) cannot be combined with other arguments`)
+		}
+		fi, err := os.Stat(a)
+		if err != nil {
+			return nil, fmt.Errorf("fmt: %w", err)
+		}
+		if !fi.IsDir() {
+			files = append(files, a)
+			continue
+		}
+		entries, err := os.ReadDir(a)
+		if err != nil {
+			return nil, fmt.Errorf("fmt: %w", err)
+		}
+		var inDir []string
+		for _, e := range entries {
+			n := e.Name()
+			if e.Type().IsRegular() && (strings.HasSuffix(n, plan.FileSuffix) || strings.HasSuffix(n, varFileSuffix)) {
+				inDir = append(inDir, filepath.Join(a, n))
+			}
+		}
+		sort.Strings(inDir)
+		files = append(files, inDir...)
+	}
+	return files, nil
+}
+
+// format returns src in canonical form, or the syntax errors that prevent
+// formatting it (with the parsed file, for snippets).
+func format(src []byte, name string) ([]byte, map[string]*hcl.File, hcl.Diagnostics) {
+	f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
+	if diags.HasErrors() {
+		return nil, map[string]*hcl.File{name: f}, diags
+	}
+	return hclwrite.Format(src), nil, nil
+}
+
+// file formats one file and reports whether it was (or, with -check, would
+// be) changed.
+func (o *fmtOptions) file(s streams, name string) (bool, error) {
+	src, err := os.ReadFile(name)
+	if err != nil {
+		return false, fmt.Errorf("fmt: %w", err)
+	}
+	out, files, diags := format(src, name)
+	if diags.HasErrors() {
+		if err := writeDiagnostics(s.Err, files, diags); err != nil {
+			return false, err
+		}
+		return false, &exitError{code: 1}
+	}
+	if bytes.Equal(src, out) {
+		return false, nil
+	}
+	if _, err := fmt.Fprintln(s.Out, name); err != nil {
+		return true, err
+	}
+	if o.diff {
+		if err := writeUnifiedDiff(s.Out, name, src, out); err != nil {
+			return true, err
+		}
+	}
+	if !o.check {
+		fi, err := os.Stat(name)
+		if err != nil {
+			return true, fmt.Errorf("fmt: %w", err)
+		}
+		if err := os.WriteFile(name, out, fi.Mode().Perm()); err != nil {
+			return true, fmt.Errorf("fmt: write %s: %w", name, err)
+		}
+	}
+	return true, nil
+}
+
+func (o *fmtOptions) stdin(s streams) error {
+	src, err := io.ReadAll(s.In)
+	if err != nil {
+		return fmt.Errorf("fmt: read standard input: %w", err)
+	}
+	out, files, diags := format(src, "<stdin>")
+	if diags.HasErrors() {
+		if err := writeDiagnostics(s.Err, files, diags); err != nil {
+			return err
+		}
+		return &exitError{code: 1}
+	}
+	switch {
+	case o.diff:
+		err = writeUnifiedDiff(s.Out, "<stdin>", src, out)
+	case !o.check:
+		_, err = s.Out.Write(out)
+	}
+	if err != nil {
+		return err
+	}
+	if o.check && !bytes.Equal(src, out) {
+		return &exitError{code: exitUnformatted}
+	}
+	return nil
+}
+
+// writeUnifiedDiff prints the line changes from a to b as a unified diff
+// with three lines of context.
+func writeUnifiedDiff(w io.Writer, name string, a, b []byte) error {
+	al, bl := splitLines(a), splitLines(b)
+	ops := diffLines(al, bl)
+	var buf bytes.Buffer
+	fmt.Fprintf(&buf, "--- old/%s\n+++ new/%s\n", name, name)
+	const context = 3
+	for i := 0; i < len(ops); {
+		if ops[i].kind == ' ' {
+			i++
+			continue
+		}
+		// A hunk: from context lines before the first change to context
+		// lines after the last change that is close enough to join.
+		start := max(i-context, 0)
+		end := i
+		for end < len(ops) {
+			if ops[end].kind != ' ' {
+				end++
+				continue
+			}
+			run := end
+			for run < len(ops) && ops[run].kind == ' ' {
+				run++
+			}
+			if run == len(ops) || run-end > 2*context {
+				end = min(end+context, len(ops))
+				break
+			}
+			end = run
+		}
+		aStart, bStart, aLen, bLen := ops[start].a, ops[start].b, 0, 0
+		for _, op := range ops[start:end] {
+			if op.kind != '+' {
+				aLen++
+			}
+			if op.kind != '-' {
+				bLen++
+			}
+		}
+		fmt.Fprintf(&buf, "@@ -%s +%s @@\n", hunkRange(aStart, aLen), hunkRange(bStart, bLen))
+		for _, op := range ops[start:end] {
+			buf.WriteByte(op.kind)
+			buf.WriteString(op.text)
+			buf.WriteByte('\n')
+		}
+		i = end
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+func hunkRange(start, n int) string {
+	if n == 0 {
+		return fmt.Sprintf("%d,0", start)
+	}
+	return fmt.Sprintf("%d,%d", start+1, n)
+}
+
+func splitLines(b []byte) []string {
+	s := strings.TrimSuffix(string(b), "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+// diffOp is one line of a diff: ' ' kept, '-' removed, '+' added; a and b
+// are the line's 0-based positions in the old and new text.
+type diffOp struct {
+	kind byte
+	text string
+	a, b int
+}
+
+// diffLines is a longest-common-subsequence line diff. Plan files are
+// small, so the quadratic table is fine.
+func diffLines(a, b []string) []diffOp {
+	lcs := make([][]int, len(a)+1)
+	for i := range lcs {
+		lcs[i] = make([]int, len(b)+1)
+	}
+	for i := len(a) - 1; i >= 0; i-- {
+		for j := len(b) - 1; j >= 0; j-- {
+			if a[i] == b[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+			}
+		}
+	}
+	var ops []diffOp
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case i < len(a) && j < len(b) && a[i] == b[j]:
+			ops = append(ops, diffOp{' ', a[i], i, j})
+			i++
+			j++
+		case i < len(a) && (j == len(b) || lcs[i+1][j] >= lcs[i][j+1]):
+			ops = append(ops, diffOp{'-', a[i], i, j})
+			i++
+		default:
+			ops = append(ops, diffOp{'+', b[j], i, j})
+			j++
+		}
+	}
+	return ops
+}

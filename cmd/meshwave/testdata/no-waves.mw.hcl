@@ -1,0 +1,10 @@
+# Valid, with a warning: only the gateway moves.
+upgrade {
+  from   = "mesh.istio-system"
+  to     = "cp-v17x.istio-system"
+  flavor = "backyards"
+}
+
+gateway "istio-ingressgateway" {
+  namespace = "istio-system"
+}
