@@ -1,0 +1,576 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/tools/pager"
+
+	"github.com/meshwave/meshwave/plan"
+)
+
+// Well-known labels and annotations.
+const (
+	labelInjectPod   = "sidecar.istio.io/inject"
+	labelIstioTag    = "istio.io/tag"
+	labelApp         = "app"
+	proxyContainer   = "istio-proxy"
+	annoRestartedAt  = "kubectl.kubernetes.io/restartedAt"
+	labelBackyardsV  = "app.kubernetes.io/version"
+	backyardsNS      = "backyards-system"
+	backyardsAppName = "backyards"
+)
+
+// Observe reads everything a plan needs from the cluster. It lists each
+// resource type once, cluster-wide and paginated, so its request count does
+// not depend on the number of namespaces.
+func (p *Provider) Observe(ctx context.Context, cfg *plan.Config) (*plan.Snapshot, error) {
+	snap := &plan.Snapshot{}
+	v, err := p.cs.Discovery().ServerVersion()
+	if err != nil {
+		return nil, fmt.Errorf("read server version: %w", err)
+	}
+	snap.ServerVersion = v.GitVersion
+
+	var (
+		namespaces   []corev1.Namespace
+		pods         []corev1.Pod
+		replicaSets  []appsv1.ReplicaSet
+		deployments  []appsv1.Deployment
+		statefulSets []appsv1.StatefulSet
+		daemonSets   []appsv1.DaemonSet
+		services     []corev1.Service
+		webhooks     []admissionregistrationv1.MutatingWebhookConfiguration
+	)
+	lists := []struct {
+		what string
+		fn   pager.ListPageFunc
+		each func(runtime.Object) error
+	}{
+		{"namespaces", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return p.cs.CoreV1().Namespaces().List(ctx, o)
+		}, func(o runtime.Object) error { namespaces = append(namespaces, *o.(*corev1.Namespace)); return nil }},
+		{"pods", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return p.cs.CoreV1().Pods("").List(ctx, o)
+		}, func(o runtime.Object) error { pods = append(pods, *o.(*corev1.Pod)); return nil }},
+		{"replicasets", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return p.cs.AppsV1().ReplicaSets("").List(ctx, o)
+		}, func(o runtime.Object) error { replicaSets = append(replicaSets, *o.(*appsv1.ReplicaSet)); return nil }},
+		{"deployments", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return p.cs.AppsV1().Deployments("").List(ctx, o)
+		}, func(o runtime.Object) error { deployments = append(deployments, *o.(*appsv1.Deployment)); return nil }},
+		{"statefulsets", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return p.cs.AppsV1().StatefulSets("").List(ctx, o)
+		}, func(o runtime.Object) error {
+			statefulSets = append(statefulSets, *o.(*appsv1.StatefulSet))
+			return nil
+		}},
+		{"daemonsets", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return p.cs.AppsV1().DaemonSets("").List(ctx, o)
+		}, func(o runtime.Object) error { daemonSets = append(daemonSets, *o.(*appsv1.DaemonSet)); return nil }},
+		{"services", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return p.cs.CoreV1().Services("").List(ctx, o)
+		}, func(o runtime.Object) error { services = append(services, *o.(*corev1.Service)); return nil }},
+		{"mutatingwebhookconfigurations", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return p.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, o)
+		}, func(o runtime.Object) error {
+			webhooks = append(webhooks, *o.(*admissionregistrationv1.MutatingWebhookConfiguration))
+			return nil
+		}},
+	}
+	for _, l := range lists {
+		pg := pager.New(l.fn)
+		pg.PageSize = p.pageSize
+		if err := pg.EachListItem(ctx, metav1.ListOptions{}, l.each); err != nil {
+			return nil, fmt.Errorf("list %s: %w", l.what, err)
+		}
+	}
+	crs := map[schema.GroupVersionResource][]unstructured.Unstructured{}
+	for _, gvr := range []schema.GroupVersionResource{gvrIstio, gvrMeshGateway, gvrEnvoyFilter, gvrIstioOperator} {
+		items, err := p.listCustom(ctx, gvr)
+		if err != nil {
+			return nil, err
+		}
+		crs[gvr] = items
+	}
+
+	for _, ns := range namespaces {
+		snap.Namespaces = append(snap.Namespaces, plan.Namespace{Name: ns.Name, Labels: ns.Labels})
+		snap.Objects = append(snap.Objects, objectVersion("Namespace", &ns.ObjectMeta))
+	}
+	snap.Workloads = workloadsOf(pods, replicaSets, deployments, statefulSets, daemonSets)
+	for i := range deployments {
+		snap.Objects = append(snap.Objects, objectVersion("Deployment", &deployments[i].ObjectMeta))
+	}
+	for i := range statefulSets {
+		snap.Objects = append(snap.Objects, objectVersion("StatefulSet", &statefulSets[i].ObjectMeta))
+	}
+	for i := range daemonSets {
+		snap.Objects = append(snap.Objects, objectVersion("DaemonSet", &daemonSets[i].ObjectMeta))
+	}
+	for _, s := range services {
+		if s.Spec.ClusterIP == corev1.ClusterIPNone {
+			snap.HeadlessServices = append(snap.HeadlessServices, plan.ObjectRef{Kind: "Service", Namespace: s.Namespace, Name: s.Name})
+		}
+	}
+	revOfWebhook := map[string]string{}
+	for i := range webhooks {
+		wh := &webhooks[i]
+		rev := wh.Labels[plan.LabelRevision]
+		if rev == "" {
+			continue
+		}
+		revOfWebhook[wh.Name] = rev
+		snap.Webhooks = append(snap.Webhooks, plan.InjectionWebhook{Name: wh.Name, Revision: rev})
+		snap.Objects = append(snap.Objects, objectVersion("MutatingWebhookConfiguration", &wh.ObjectMeta))
+	}
+	snap.ControlPlanes = controlPlanesOf(p.flavor, crs, pods, webhooks)
+	for _, gvr := range []schema.GroupVersionResource{gvrIstio, gvrIstioOperator, gvrMeshGateway, gvrEnvoyFilter} {
+		for i := range crs[gvr] {
+			u := &crs[gvr][i]
+			snap.Objects = append(snap.Objects, plan.ObjectVersion{
+				ObjectRef: plan.ObjectRef{Kind: u.GetKind(), Namespace: u.GetNamespace(), Name: u.GetName()},
+				UID:       string(u.GetUID()), ResourceVersion: u.GetResourceVersion()})
+		}
+	}
+	if p.flavor == plan.FlavorIstio {
+		snap.Gateways = istioGateways(cfg, deployments, pods)
+	} else {
+		snap.Gateways = meshGateways(crs[gvrMeshGateway], pods)
+	}
+	for _, u := range crs[gvrEnvoyFilter] {
+		snap.EnvoyFilters = append(snap.EnvoyFilters, envoyFilterOf(u))
+	}
+	snap.BackyardsVersion = backyardsVersion(deployments)
+	perms, err := p.permissions(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	snap.Permissions = perms
+	sort.Slice(snap.Objects, func(i, j int) bool {
+		return objectKey(snap.Objects[i].ObjectRef) < objectKey(snap.Objects[j].ObjectRef)
+	})
+	return snap, nil
+}
+
+// listCustom lists a custom resource cluster-wide; a resource whose CRD is
+// not installed lists as empty.
+func (p *Provider) listCustom(ctx context.Context, gvr schema.GroupVersionResource) ([]unstructured.Unstructured, error) {
+	var out []unstructured.Unstructured
+	pg := pager.New(func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return p.dyn.Resource(gvr).Namespace("").List(ctx, o)
+	})
+	pg.PageSize = p.pageSize
+	err := pg.EachListItem(ctx, metav1.ListOptions{}, func(o runtime.Object) error {
+		out = append(out, *o.(*unstructured.Unstructured))
+		return nil
+	})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", gvr.GroupResource(), err)
+	}
+	return out, nil
+}
+
+func objectKey(r plan.ObjectRef) string { return r.Kind + "/" + r.Namespace + "/" + r.Name }
+
+func objectVersion(kind string, m *metav1.ObjectMeta) plan.ObjectVersion {
+	return plan.ObjectVersion{ObjectRef: plan.ObjectRef{Kind: kind, Namespace: m.Namespace, Name: m.Name},
+		UID: string(m.UID), ResourceVersion: m.ResourceVersion}
+}
+
+// podFacts extracts the proxy facts of a pod.
+func podFacts(pod *corev1.Pod) plan.Pod {
+	out := plan.Pod{Name: pod.Name, Revision: pod.Labels[plan.LabelRevision]}
+	for _, c := range pod.Spec.Containers {
+		if c.Name == proxyContainer {
+			out.ProxyImage = c.Image
+		}
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+			out.Ready = true
+		}
+	}
+	return out
+}
+
+// workloadsOf groups pods by the workload a restart acts on.
+func workloadsOf(pods []corev1.Pod, rss []appsv1.ReplicaSet, deps []appsv1.Deployment, stss []appsv1.StatefulSet, dss []appsv1.DaemonSet) []plan.Workload {
+	rsOwner := map[string]string{} // ns/rs -> deployment name
+	for _, rs := range rss {
+		if ref := metav1.GetControllerOf(&rs); ref != nil && ref.Kind == "Deployment" {
+			rsOwner[rs.Namespace+"/"+rs.Name] = ref.Name
+		}
+	}
+	depByKey := map[string]*appsv1.Deployment{}
+	for i := range deps {
+		depByKey[deps[i].Namespace+"/"+deps[i].Name] = &deps[i]
+	}
+	stsByKey := map[string]*appsv1.StatefulSet{}
+	for i := range stss {
+		stsByKey[stss[i].Namespace+"/"+stss[i].Name] = &stss[i]
+	}
+	byKey := map[string]*plan.Workload{}
+	var order []string
+	get := func(kind plan.WorkloadKind, ns, name string) *plan.Workload {
+		k := string(kind) + "/" + ns + "/" + name
+		w, ok := byKey[k]
+		if !ok {
+			w = &plan.Workload{Kind: kind, Namespace: ns, Name: name}
+			byKey[k] = w
+			order = append(order, k)
+		}
+		return w
+	}
+	for i := range pods {
+		pod := &pods[i]
+		if pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		var w *plan.Workload
+		ref := metav1.GetControllerOf(pod)
+		switch {
+		case ref == nil:
+			w = get(plan.KindBarePod, pod.Namespace, pod.Name)
+			w.NotRollable = "bare pod without a controller"
+		case ref.Kind == "ReplicaSet" && rsOwner[pod.Namespace+"/"+ref.Name] != "":
+			name := rsOwner[pod.Namespace+"/"+ref.Name]
+			w = get(plan.KindDeployment, pod.Namespace, name)
+			if d := depByKey[pod.Namespace+"/"+name]; d != nil && d.Spec.Paused {
+				w.NotRollable = "Deployment is paused"
+			}
+		case ref.Kind == "StatefulSet":
+			w = get(plan.KindStatefulSet, pod.Namespace, ref.Name)
+			if s := stsByKey[pod.Namespace+"/"+ref.Name]; s != nil && s.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType {
+				w.NotRollable = "StatefulSet uses the OnDelete update strategy"
+			}
+		case ref.Kind == "DaemonSet":
+			w = get(plan.KindDaemonSet, pod.Namespace, ref.Name)
+			for _, ds := range dss {
+				if ds.Namespace == pod.Namespace && ds.Name == ref.Name && ds.Spec.UpdateStrategy.Type == appsv1.OnDeleteDaemonSetStrategyType {
+					w.NotRollable = "DaemonSet uses the OnDelete update strategy"
+				}
+			}
+		case ref.Kind == "Job":
+			w = get(plan.KindJob, pod.Namespace, ref.Name)
+			w.NotRollable = "Job pods are not restarted; re-run the Job after the wave"
+		default:
+			w = get(plan.WorkloadKind(ref.Kind), pod.Namespace, ref.Name)
+			w.NotRollable = ref.Kind + " is not a workload meshwave can restart"
+		}
+		if pod.Labels[labelInjectPod] == "false" {
+			w.InjectDisabled = true
+		}
+		w.Pods = append(w.Pods, podFacts(pod))
+	}
+	sort.Strings(order)
+	out := make([]plan.Workload, 0, len(order))
+	for _, k := range order {
+		w := byKey[k]
+		sort.Slice(w.Pods, func(i, j int) bool { return w.Pods[i].Name < w.Pods[j].Name })
+		out = append(out, *w)
+	}
+	return out
+}
+
+// defaultInjector reports whether a webhook configuration injects namespaces
+// labeled istio-injection=enabled.
+func defaultInjector(wh *admissionregistrationv1.MutatingWebhookConfiguration) bool {
+	for _, w := range wh.Webhooks {
+		sel := w.NamespaceSelector
+		if sel == nil {
+			continue
+		}
+		if sel.MatchLabels[plan.LabelInjection] == "enabled" {
+			return true
+		}
+		for _, e := range sel.MatchExpressions {
+			if e.Key == plan.LabelInjection && e.Operator == metav1.LabelSelectorOpIn {
+				for _, v := range e.Values {
+					if v == "enabled" {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
+}
+
+// controlPlanesOf builds the control planes from their installing resources,
+// their istiod pods and their injection webhooks.
+func controlPlanesOf(flavor plan.Flavor, crs map[schema.GroupVersionResource][]unstructured.Unstructured, pods []corev1.Pod, webhooks []admissionregistrationv1.MutatingWebhookConfiguration) []plan.ControlPlane {
+	var cps []plan.ControlPlane
+	if flavor == plan.FlavorIstio {
+		for _, u := range crs[gvrIstioOperator] {
+			rev, _, _ := unstructured.NestedString(u.Object, "spec", "revision")
+			if rev == "" {
+				rev = plan.DefaultRevision
+			}
+			tag, _, _ := unstructured.NestedString(u.Object, "spec", "tag")
+			hub, _, _ := unstructured.NestedString(u.Object, "spec", "hub")
+			img, _, _ := unstructured.NestedString(u.Object, "spec", "values", "global", "proxy", "image")
+			if img == "" || !strings.Contains(img, "/") {
+				name := img
+				if name == "" {
+					name = "proxyv2"
+				}
+				img = strings.TrimSuffix(hub, "/") + "/" + name + ":" + tag
+			}
+			cps = append(cps, plan.ControlPlane{Revision: rev, Name: u.GetName(), Namespace: u.GetNamespace(), Version: tag, ProxyImage: img})
+		}
+	} else {
+		for _, u := range crs[gvrIstio] {
+			version, _, _ := unstructured.NestedString(u.Object, "spec", "version")
+			img, _, _ := unstructured.NestedString(u.Object, "spec", "proxy", "image")
+			cps = append(cps, plan.ControlPlane{Revision: u.GetName() + "." + u.GetNamespace(), Name: u.GetName(), Namespace: u.GetNamespace(),
+				Version: strings.TrimPrefix(version, "v"), ProxyImage: img})
+		}
+	}
+	for i := range cps {
+		cp := &cps[i]
+		for j := range pods {
+			pod := &pods[j]
+			if pod.DeletionTimestamp == nil && pod.Labels[labelApp] == "istiod" && pod.Labels[plan.LabelRevision] == cp.Revision {
+				cp.Istiod = append(cp.Istiod, podFacts(pod))
+			}
+		}
+		for k := range webhooks {
+			wh := &webhooks[k]
+			if wh.Labels[plan.LabelRevision] != cp.Revision {
+				continue
+			}
+			if tag := wh.Labels[labelIstioTag]; tag != "" {
+				cp.Tags = append(cp.Tags, tag)
+				if tag == plan.DefaultRevision && defaultInjector(wh) {
+					cp.Default = true
+				}
+				continue
+			}
+			if defaultInjector(wh) {
+				cp.Default = true
+			}
+		}
+		sort.Strings(cp.Tags)
+	}
+	sort.Slice(cps, func(i, j int) bool { return cps[i].Revision < cps[j].Revision })
+	return cps
+}
+
+func meshGateways(items []unstructured.Unstructured, pods []corev1.Pod) []plan.MeshGateway {
+	var out []plan.MeshGateway
+	for _, u := range items {
+		name, _, _ := unstructured.NestedString(u.Object, "spec", "istioControlPlane", "name")
+		ns, _, _ := unstructured.NestedString(u.Object, "spec", "istioControlPlane", "namespace")
+		g := plan.MeshGateway{Name: u.GetName(), Namespace: u.GetNamespace(), ControlPlane: name + "." + ns}
+		if v, found, _ := unstructured.NestedBool(u.Object, "spec", "runAsRoot"); found {
+			g.RunAsRoot = &v
+		}
+		ports, _, _ := unstructured.NestedSlice(u.Object, "spec", "ports")
+		for _, raw := range ports {
+			m, ok := raw.(map[string]any)
+			if !ok {
+				continue
+			}
+			gp := plan.GatewayPort{}
+			gp.Name, _, _ = unstructured.NestedString(m, "name")
+			gp.Port = int32(intField(m, "port"))
+			gp.TargetPort = int32(intField(m, "targetPort"))
+			g.Ports = append(g.Ports, gp)
+		}
+		g.Pods = gatewayPods(u.GetNamespace(), u.GetName(), pods)
+		out = append(out, g)
+	}
+	return out
+}
+
+func gatewayPods(ns, name string, pods []corev1.Pod) []plan.Pod {
+	var out []plan.Pod
+	for i := range pods {
+		pod := &pods[i]
+		if pod.Namespace == ns && pod.DeletionTimestamp == nil && (pod.Labels[labelApp] == name || pod.Labels["gateway-name"] == name) {
+			out = append(out, podFacts(pod))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// istioGateways reads the upstream-Istio gateways a plan names: Deployments
+// whose pod template carries the istio.io/rev label.
+func istioGateways(cfg *plan.Config, deps []appsv1.Deployment, pods []corev1.Pod) []plan.MeshGateway {
+	var out []plan.MeshGateway
+	for _, gc := range cfg.Gateways {
+		for _, d := range deps {
+			if d.Namespace != gc.Namespace || d.Name != gc.Name {
+				continue
+			}
+			g := plan.MeshGateway{Name: d.Name, Namespace: d.Namespace, ControlPlane: d.Spec.Template.Labels[plan.LabelRevision]}
+			root := true
+			if sc := d.Spec.Template.Spec.SecurityContext; sc != nil && sc.RunAsNonRoot != nil && *sc.RunAsNonRoot {
+				root = false
+			}
+			g.RunAsRoot = &root
+			g.Pods = gatewayPods(d.Namespace, d.Name, pods)
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+func intField(m map[string]any, key string) int64 {
+	switch v := m[key].(type) {
+	case int64:
+		return v
+	case float64:
+		return int64(v)
+	case int32:
+		return int64(v)
+	case int:
+		return int64(v)
+	}
+	return 0
+}
+
+// envoyFilterOf finds Lua patches and whether they use the pre-1.7 syntax.
+func envoyFilterOf(u unstructured.Unstructured) plan.EnvoyFilter {
+	f := plan.EnvoyFilter{Namespace: u.GetNamespace(), Name: u.GetName(), ProxyVersionMatch: true}
+	patches, _, _ := unstructured.NestedSlice(u.Object, "spec", "configPatches")
+	for _, raw := range patches {
+		m, ok := raw.(map[string]any)
+		if !ok {
+			continue
+		}
+		name, _, _ := unstructured.NestedString(m, "patch", "value", "name")
+		if !strings.Contains(name, "lua") {
+			continue
+		}
+		f.UsesLua = true
+		if _, found, _ := unstructured.NestedFieldNoCopy(m, "patch", "value", "config"); found {
+			f.OldLuaSyntax = true
+		}
+		if pv, _, _ := unstructured.NestedString(m, "match", "proxy", "proxyVersion"); pv == "" {
+			f.ProxyVersionMatch = false
+		}
+	}
+	if !f.UsesLua {
+		f.ProxyVersionMatch = false
+	}
+	return f
+}
+
+// backyardsVersion reads the Backyards release from its main deployment.
+func backyardsVersion(deps []appsv1.Deployment) string {
+	for _, d := range deps {
+		if d.Namespace != backyardsNS {
+			continue
+		}
+		if v := d.Labels[labelBackyardsV]; v != "" && (d.Name == backyardsAppName || d.Labels[labelApp] == backyardsAppName) {
+			return strings.TrimPrefix(v, "v")
+		}
+	}
+	return ""
+}
+
+// permissions asks the API server, with SelfSubjectAccessReviews, whether
+// the caller may do everything apply will do. Each verb is checked
+// cluster-wide first; only a verb denied cluster-wide is checked in the
+// namespaces the plan touches, where a RoleBinding may grant it.
+func (p *Provider) permissions(ctx context.Context, cfg *plan.Config) ([]plan.Permission, error) {
+	type need struct {
+		verb, group, resource string
+		namespaces            []string
+	}
+	waveNS := explicitNamespaces(cfg)
+	var gwNS []string
+	for _, g := range cfg.Gateways {
+		gwNS = append(gwNS, g.Namespace)
+	}
+	needs := []need{
+		{"patch", "", "namespaces", nil},
+		{"patch", "apps", "deployments", waveNS},
+		{"patch", "apps", "statefulsets", waveNS},
+		{"patch", "apps", "daemonsets", waveNS},
+		{"watch", "apps", "deployments", waveNS},
+	}
+	if len(cfg.Gateways) > 0 {
+		if p.flavor == plan.FlavorIstio {
+			needs = append(needs, need{"patch", "apps", "deployments", gwNS})
+		} else {
+			needs = append(needs, need{"patch", gvrMeshGateway.Group, gvrMeshGateway.Resource, gwNS})
+		}
+	}
+	if cfg.Finalize.UninstallOld {
+		if p.flavor == plan.FlavorIstio {
+			needs = append(needs, need{"delete", gvrIstioOperator.Group, gvrIstioOperator.Resource, nil})
+		} else {
+			needs = append(needs, need{"delete", gvrIstio.Group, gvrIstio.Resource, nil})
+		}
+	}
+	var out []plan.Permission
+	for _, n := range needs {
+		ok, err := p.canI(ctx, n.verb, n.group, n.resource, "")
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			continue
+		}
+		if len(n.namespaces) == 0 {
+			out = append(out, plan.Permission{Verb: n.verb, Group: n.group, Resource: n.resource})
+			continue
+		}
+		for _, ns := range n.namespaces {
+			ok, err := p.canI(ctx, n.verb, n.group, n.resource, ns)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				out = append(out, plan.Permission{Verb: n.verb, Group: n.group, Resource: n.resource, Namespace: ns})
+			}
+		}
+	}
+	return out, nil
+}
+
+func (p *Provider) canI(ctx context.Context, verb, group, resource, ns string) (bool, error) {
+	r, err := p.cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
+		Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
+			Verb: verb, Group: group, Resource: resource, Namespace: ns}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return false, fmt.Errorf("check permission to %s %s: %w", verb, resource, err)
+	}
+	return r.Status.Allowed, nil
+}
+
+// explicitNamespaces lists the namespaces waves name; selector matches are
+// covered by the cluster-wide check.
+func explicitNamespaces(cfg *plan.Config) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, w := range cfg.Waves {
+		for _, n := range w.Namespaces {
+			if !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
