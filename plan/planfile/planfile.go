@@ -1,0 +1,157 @@
+// Package planfile reads and writes saved plans (plan -out FILE): the
+// computed plan, the state it was computed against, and a fingerprint of
+// every cluster object it read, so apply can refuse a plan that no longer
+// matches the cluster or the state.
+package planfile
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/meshwave/meshwave/plan"
+)
+
+// FormatVersion of the saved plan file.
+const FormatVersion = "1"
+
+// File is a saved plan.
+type File struct {
+	FormatVersion string `json:"format_version"`
+	// ContentHash is the SHA-256 of the file's content with this field empty.
+	ContentHash string `json:"content_hash"`
+	// Cluster is the API server URL the plan was computed against.
+	Cluster string `json:"cluster"`
+	// StateLineage and StateSerial identify the state the plan builds on;
+	// empty lineage means there was no state yet.
+	StateLineage string `json:"state_lineage,omitempty"`
+	StateSerial  uint64 `json:"state_serial"`
+	// Objects fingerprints every cluster object the plan read.
+	Objects []plan.ObjectVersion `json:"objects"`
+	Plan    *plan.Plan           `json:"plan"`
+}
+
+// ErrUnusable says a saved plan cannot be read; it wraps the cause.
+var ErrUnusable = errors.New("unusable saved plan")
+
+// Write saves f to path with mode 0600, atomically: a temp file in the same
+// directory is written, synced and renamed over path.
+func Write(path string, f *File) error {
+	f.FormatVersion = FormatVersion
+	f.ContentHash = ""
+	body, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode saved plan: %w", err)
+	}
+	sum := sha256.Sum256(body)
+	f.ContentHash = hex.EncodeToString(sum[:])
+	body, err = json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode saved plan: %w", err)
+	}
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write saved plan: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write saved plan: %w", err)
+	}
+	if _, err := tmp.Write(append(body, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write saved plan: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write saved plan: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write saved plan: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write saved plan: %w", err)
+	}
+	return nil
+}
+
+// Read loads and verifies a saved plan. A file that is not a meshwave plan,
+// has another format version or was edited gives an error wrapping
+// ErrUnusable.
+func Read(path string) (*File, error) {
+	body, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read saved plan: %w", err)
+	}
+	var f File
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("%w %s: not a meshwave saved plan: %v", ErrUnusable, path, err)
+	}
+	if f.FormatVersion != FormatVersion {
+		return nil, fmt.Errorf("%w %s: format version %q, this meshwave reads %q", ErrUnusable, path, f.FormatVersion, FormatVersion)
+	}
+	if f.Plan == nil {
+		return nil, fmt.Errorf("%w %s: it holds no plan", ErrUnusable, path)
+	}
+	want := f.ContentHash
+	f.ContentHash = ""
+	canon, err := json.MarshalIndent(&f, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %v", ErrUnusable, path, err)
+	}
+	sum := sha256.Sum256(canon)
+	if got := hex.EncodeToString(sum[:]); got != want {
+		return nil, fmt.Errorf("%w %s: content hash mismatch (the file was edited or damaged); run meshwave plan -out again", ErrUnusable, path)
+	}
+	f.ContentHash = want
+	return &f, nil
+}
+
+// Changes lists how the cluster objects differ from the saved fingerprint:
+// changed, deleted, re-created and new objects. Empty means not stale.
+func Changes(saved, current []plan.ObjectVersion) []string {
+	key := func(o plan.ObjectVersion) string { return o.Kind + " " + qualified(o.Namespace, o.Name) }
+	was := map[string]plan.ObjectVersion{}
+	for _, o := range saved {
+		was[key(o)] = o
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, o := range current {
+		k := key(o)
+		seen[k] = true
+		old, ok := was[k]
+		switch {
+		case !ok:
+			out = append(out, k+" was created")
+		case old.UID != o.UID:
+			out = append(out, k+" was deleted and re-created")
+		case old.ResourceVersion != o.ResourceVersion:
+			out = append(out, fmt.Sprintf("%s changed (resourceVersion %s → %s)", k, old.ResourceVersion, o.ResourceVersion))
+		}
+	}
+	for k := range was {
+		if !seen[k] {
+			out = append(out, k+" was deleted")
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func qualified(ns, name string) string {
+	if ns == "" {
+		return name
+	}
+	return strings.Join([]string{ns, name}, "/")
+}

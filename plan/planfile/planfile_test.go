@@ -1,0 +1,105 @@
+package planfile
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/meshwave/meshwave/plan"
+)
+
+func sample() *File {
+	return &File{
+		Cluster:      "https://127.0.0.1:6443",
+		StateLineage: "abc",
+		StateSerial:  3,
+		Objects: []plan.ObjectVersion{{ObjectRef: plan.ObjectRef{Kind: "Namespace", Name: "demo-a"}, UID: "u1", ResourceVersion: "10"}},
+		Plan:    &plan.Plan{FormatVersion: plan.FormatVersion, From: "a.x", To: "b.x", Steps: []plan.Step{{ID: "wave/w/relabel/demo-a", Kind: plan.StepNamespaceRelabel, Action: plan.ActionUpdate}}},
+	}
+}
+
+func TestWriteReadRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "up.plan")
+	if err := Write(path, sample()); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode = %v, want 0600", fi.Mode().Perm())
+	}
+	got, err := Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sample()
+	want.FormatVersion = FormatVersion
+	if diff := cmp.Diff(want, got, cmpIgnoreHash()); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+}
+
+func cmpIgnoreHash() cmp.Option {
+	return cmp.FilterPath(func(p cmp.Path) bool { return p.String() == "ContentHash" }, cmp.Ignore())
+}
+
+func TestReadRefusesDamagedFilesAndLeavesThem(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.plan")
+	if err := Write(good, sample()); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := os.ReadFile(good)
+	tests := map[string]struct {
+		content string
+		want    string
+	}{
+		"edited":         {strings.Replace(string(body), `"b.x"`, `"c.x"`, 1), "content hash mismatch"},
+		"not json":       {"hello", "not a meshwave saved plan"},
+		"foreign json":   {`{"version": 4, "terraform_version": "1.9.0"}`, "not a meshwave saved plan"},
+		"future version": {strings.Replace(string(body), `"format_version": "1"`, `"format_version": "9"`, 1), `format version "9"`},
+		"no plan":        {`{"format_version": "1", "content_hash": "", "cluster": "", "state_serial": 0, "objects": null, "plan": null}`, "holds no plan"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(dir, name)
+			if err := os.WriteFile(path, []byte(tc.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Read(path)
+			if !errors.Is(err, ErrUnusable) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Read error = %v, want ErrUnusable containing %q", err, tc.want)
+			}
+			after, _ := os.ReadFile(path)
+			if string(after) != tc.content {
+				t.Errorf("file was modified")
+			}
+		})
+	}
+}
+
+func TestChanges(t *testing.T) {
+	ov := func(kind, ns, name, uid, rv string) plan.ObjectVersion {
+		return plan.ObjectVersion{ObjectRef: plan.ObjectRef{Kind: kind, Namespace: ns, Name: name}, UID: uid, ResourceVersion: rv}
+	}
+	saved := []plan.ObjectVersion{ov("Namespace", "", "a", "1", "5"), ov("Deployment", "a", "app", "2", "7"), ov("Namespace", "", "b", "3", "1"), ov("Namespace", "", "c", "4", "1")}
+	current := []plan.ObjectVersion{ov("Namespace", "", "a", "1", "5"), ov("Deployment", "a", "app", "2", "8"), ov("Namespace", "", "b", "9", "2"), ov("Namespace", "", "d", "5", "1")}
+	want := []string{
+		"Deployment a/app changed (resourceVersion 7 → 8)",
+		"Namespace b was deleted and re-created",
+		"Namespace c was deleted",
+		"Namespace d was created",
+	}
+	if diff := cmp.Diff(want, Changes(saved, current)); diff != "" {
+		t.Errorf("Changes (-want +got):\n%s", diff)
+	}
+	if got := Changes(saved, saved); len(got) != 0 {
+		t.Errorf("Changes(same) = %v, want none", got)
+	}
+}
