@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"sync"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -27,9 +31,11 @@ func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code
 
 // run executes meshwave with args and returns the process exit code.
 func run(args []string, s streams) int {
+	ctx, stop := interruptContext()
+	defer stop()
 	root := newRootCommand(s)
 	root.SetArgs(terraformStyleArgs(args))
-	err := root.Execute()
+	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
 	}
@@ -62,6 +68,8 @@ so an interrupted apply continues where it stopped.`,
 	root.AddCommand(newVersionCommand(s))
 	root.AddCommand(newValidateCommand(s))
 	root.AddCommand(newFmtCommand(s))
+	root.AddCommand(newPlanCommand(s))
+	root.AddCommand(newShowCommand(s))
 	return root
 }
 
@@ -81,4 +89,51 @@ func terraformStyleArgs(args []string) []string {
 		out = append(out, a)
 	}
 	return out
+}
+
+// interruptSignal is the signal that cancelled the command's context, if any.
+type interruptSignal struct {
+	mu  sync.Mutex
+	sig os.Signal
+}
+
+type interruptKey struct{}
+
+// interruptContext returns a context cancelled by SIGINT or SIGTERM; the
+// signal is kept so apply can exit with 130 or 143 after saving its state.
+func interruptContext() (context.Context, func()) {
+	is := &interruptSignal{}
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), interruptKey{}, is))
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case sig := <-ch:
+			is.mu.Lock()
+			is.sig = sig
+			is.mu.Unlock()
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { signal.Stop(ch); cancel() }
+}
+
+// interruptedBy returns the signal that interrupted ctx, or nil.
+func interruptedBy(ctx context.Context) os.Signal {
+	is, ok := ctx.Value(interruptKey{}).(*interruptSignal)
+	if !ok {
+		return nil
+	}
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	return is.sig
+}
+
+// signalExitCode is the shell's exit code for a process ended by sig.
+func signalExitCode(sig os.Signal) int {
+	if sig == syscall.SIGTERM {
+		return 143
+	}
+	return 130
 }
