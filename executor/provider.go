@@ -14,7 +14,7 @@ import (
 type Record = map[string]string
 
 // Progress receives human-readable progress of a long step.
-type Progress func(msg string)
+type Progress = func(msg string)
 
 // Provider performs and verifies steps against a cluster. Gate steps never
 // reach it: the executor runs gates itself.

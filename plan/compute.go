@@ -464,11 +464,10 @@ func (c *computer) waveSteps(w WaveConfig) {
 	c.p.Steps = append(c.p.Steps, wait, verify)
 	for i, g := range w.Gates {
 		g := g
-		st := Step{ID: fmt.Sprintf("%sgate/%d-%s", prefix, i, g.Kind), Kind: StepGate, Action: ActionCheck, Wave: w.Name, Gate: &g}
-		if !changed {
-			st.Action, st.Reason = ActionNoop, "wave has no changes"
-		}
-		c.p.Steps = append(c.p.Steps, st)
+		// Gates stay checks even when the wave has nothing left to change:
+		// a gate guards the next wave, and an apply resumed after the wave
+		// moved must still pass it. The state skips gates passed earlier.
+		c.p.Steps = append(c.p.Steps, Step{ID: fmt.Sprintf("%sgate/%d-%s", prefix, i, g.Kind), Kind: StepGate, Action: ActionCheck, Wave: w.Name, Gate: &g})
 	}
 }
 

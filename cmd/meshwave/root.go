@@ -70,6 +70,10 @@ so an interrupted apply continues where it stopped.`,
 	root.AddCommand(newFmtCommand(s))
 	root.AddCommand(newPlanCommand(s))
 	root.AddCommand(newShowCommand(s))
+	root.AddCommand(newApplyCommand(s))
+	root.AddCommand(newRollbackCommand(s))
+	root.AddCommand(newStatusCommand(s))
+	root.AddCommand(newForceUnlockCommand(s))
 	return root
 }
 

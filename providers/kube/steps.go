@@ -26,6 +26,9 @@ const (
 	recPrevRestart  = "previousRestartedAt"
 	recControlPlane = "controlPlane" // gateway: the original revision
 	recUID          = "uid"          // uninstall: the control plane object's uid
+	// recUndoAt is set by the executor before an undo (executor.RecordUndoAt):
+	// the undo's restartedAt, saved so a resumed rollback re-sends it.
+	recUndoAt = "undo.at"
 )
 
 // Prepare reads what step will change; it changes nothing.
@@ -183,7 +186,11 @@ func (p *Provider) Undo(ctx context.Context, step plan.Step, rec map[string]stri
 	case plan.StepWorkloadRestart:
 		// A second, deterministic restart value: re-running the undo sends
 		// the same patch and does not roll the workload twice.
-		if err := p.restart(ctx, obj, rec[recRestartedAt]+"+rollback"); err != nil {
+		value := rec[recUndoAt]
+		if value == "" {
+			value = rec[recRestartedAt] + "+rollback"
+		}
+		if err := p.restart(ctx, obj, value); err != nil {
 			return err
 		}
 		return p.waitRollouts(ctx, []plan.ObjectRef{*obj}, stepTimeout(step), progress)

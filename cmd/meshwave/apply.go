@@ -1,0 +1,259 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshwave/meshwave/cmd/meshwave/views"
+	"github.com/meshwave/meshwave/executor"
+	"github.com/meshwave/meshwave/executor/statemgr"
+	"github.com/meshwave/meshwave/executor/states"
+	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/planfile"
+	"github.com/meshwave/meshwave/providers/kube"
+)
+
+var _ executor.Provider = (*kube.Provider)(nil)
+
+type applyOptions struct {
+	plan        planFlags
+	kube        kubeFlags
+	json        bool
+	autoApprove bool
+	approve     []string
+	statePath   string
+}
+
+func newApplyCommand(s streams) *cobra.Command {
+	o := &applyOptions{}
+	cmd := &cobra.Command{
+		Use:   "apply [FILE]",
+		Short: "Perform the upgrade, wave by wave, recording every step in the state file",
+		Long: `apply performs the upgrade: it moves the gateways, then each wave's namespaces
+(relabel, restart, wait for the rollouts, verify every proxy), runs the wave's
+gates, and finally uninstalls the old control plane.
+
+Without FILE it plans first, shows the plan and asks for "yes" (skip with
+-auto-approve). With FILE it applies a plan saved by "meshwave plan -out FILE",
+and refuses it when the cluster or the state changed since.
+
+Every step is written to the state file (meshwave.state.json beside the plan)
+before and after it runs, under a lock. If apply is interrupted (Ctrl-C, a
+lost connection, a crash), run it again: it re-checks what was done and
+continues where it stopped, without restarting any workload twice.
+
+Exit codes: 0 done, 1 error (a failed wave, a blocked plan, a held lock,
+an approval still needed), 130 or 143 when interrupted by SIGINT or SIGTERM.`,
+		Example: `  meshwave apply
+  meshwave apply -auto-approve -json > events.jsonl
+  meshwave apply upgrade.plan
+  meshwave apply -approve canary      # pass the canary wave's approval gate`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			file := ""
+			if len(args) == 1 {
+				file = args[0]
+			}
+			return o.run(cmd.Context(), s, file)
+		},
+	}
+	fs := cmd.Flags()
+	o.plan.register(fs)
+	o.kube.register(fs)
+	fs.BoolVar(&o.json, "json", false, "print events as JSON lines (one object per line) instead of text; needs -auto-approve or a saved plan")
+	fs.BoolVar(&o.autoApprove, "auto-approve", false, "do not ask for confirmation before applying")
+	fs.StringArrayVar(&o.approve, "approve", nil, "approve the approval gate of this wave (repeatable)")
+	fs.StringVar(&o.statePath, "state", "", "state file (default: "+defaultStateFile+" beside the plan)")
+	return cmd
+}
+
+func (o *applyOptions) run(ctx context.Context, s streams, file string) error {
+	if o.json && file == "" && !o.autoApprove {
+		return errors.New("-json needs -auto-approve or a saved plan: there is nobody to ask for confirmation")
+	}
+	var saved *planfile.File
+	if file != "" {
+		f, err := planfile.Read(file)
+		if err != nil {
+			return err
+		}
+		saved = f
+	}
+	store := statemgr.NewFileStore(statePathFor(o.statePath, &o.plan))
+	// The state must be readable before anything else happens: a corrupt or
+	// foreign state is refused and left as it is.
+	current, err := store.Read()
+	if err != nil && !errors.Is(err, statemgr.ErrNoState) {
+		return err
+	}
+	if _, err := store.Lock("apply"); err != nil {
+		return err
+	}
+	defer store.Unlock()
+
+	var (
+		p    *plan.Plan
+		prov *kube.Provider
+	)
+	if saved != nil {
+		p = saved.Plan
+		var err error
+		prov, _, err = o.kube.provider(p.Flavor)
+		if err != nil {
+			return err
+		}
+		if err := o.checkSaved(ctx, prov, saved, current); err != nil {
+			return err
+		}
+	} else {
+		c, err := computePlan(ctx, s, &o.plan, &o.kube)
+		if err != nil {
+			return err
+		}
+		p = c.plan
+		prov, _, err = o.kube.provider(p.Flavor)
+		if err != nil {
+			return err
+		}
+		if !o.json {
+			if err := renderPlan(s, p, "human"); err != nil {
+				return err
+			}
+		}
+		if p.Blocked() {
+			return &exitError{code: 1}
+		}
+		if !p.HasChanges() && !unfinished(current, p) {
+			return nil
+		}
+		if !o.autoApprove {
+			ok, err := confirm(s, "\nDo you want to perform these actions?\n  meshwave will perform the actions described above.\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
+			if err != nil {
+				return err
+			}
+			if !ok {
+				fmt.Fprintln(s.Err, "Apply cancelled.")
+				return &exitError{code: 1}
+			}
+		}
+	}
+
+	var obs executor.Observer
+	if o.json {
+		obs = executor.EncodeJSON(s.Out)
+	} else {
+		obs = views.NewApply(s.Out, colorFor(s.Out))
+	}
+	opts := executor.Options{Approved: o.approve}
+	if isTTY(s.In) && !o.json {
+		opts.Prompter = &ttyPrompter{s: s}
+	}
+	ex := executor.New(prov, store, obs, opts)
+	err = ex.Apply(ctx, p)
+	return applyResult(ctx, s, err)
+}
+
+// applyResult turns the executor's error into the command's outcome.
+func applyResult(ctx context.Context, s streams, err error) error {
+	var approval *executor.ApprovalRequiredError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, executor.ErrInterrupted):
+		fmt.Fprintf(s.Err, "\nInterrupted. The state file records where apply stopped; run the same command again to continue.\n")
+		if sig := interruptedBy(ctx); sig != nil {
+			return &exitError{code: signalExitCode(sig)}
+		}
+		return &exitError{code: 130}
+	case errors.As(err, &approval):
+		fmt.Fprintf(s.Err, "\nWave %q needs approval before the next wave starts. The state is saved.\nTo continue, run apply again with -approve %s\n", approval.Wave, approval.Wave)
+		return &exitError{code: 1}
+	}
+	return err
+}
+
+// checkSaved refuses a saved plan whose cluster, state or objects changed.
+func (o *applyOptions) checkSaved(ctx context.Context, prov *kube.Provider, f *planfile.File, current *states.State) error {
+	snap, err := prov.Observe(ctx, observeScope(f.Plan))
+	if err != nil {
+		return fmt.Errorf("read the cluster: %w", err)
+	}
+	return executor.CheckSavedPlan(executor.SavedState{Lineage: f.StateLineage, Serial: f.StateSerial}, current,
+		planfile.Changes(f.Objects, snap.Objects)...)
+}
+
+// observeScope rebuilds, from a saved plan's steps, the parts of a config
+// the cluster reader needs (gateways, wave namespaces, the uninstall).
+func observeScope(p *plan.Plan) *plan.Config {
+	cfg := &plan.Config{Upgrade: plan.Upgrade{From: p.From, To: p.To, Flavor: p.Flavor}}
+	waves := map[string]int{}
+	for _, st := range p.Steps {
+		switch st.Kind {
+		case plan.StepGatewayMigrate:
+			cfg.Gateways = append(cfg.Gateways, plan.GatewayConfig{Name: st.Object.Name, Namespace: st.Object.Namespace})
+		case plan.StepNamespaceRelabel:
+			i, ok := waves[st.Wave]
+			if !ok {
+				i = len(cfg.Waves)
+				waves[st.Wave] = i
+				cfg.Waves = append(cfg.Waves, plan.WaveConfig{Name: st.Wave})
+			}
+			cfg.Waves[i].Namespaces = append(cfg.Waves[i].Namespaces, st.Object.Name)
+		case plan.StepUninstall:
+			cfg.Finalize.UninstallOld = true
+		}
+	}
+	return cfg
+}
+
+// unfinished reports whether the state holds steps of p that are not done:
+// an apply stopped at a gate must continue even when nothing is left to
+// change.
+func unfinished(st *states.State, p *plan.Plan) bool {
+	if st == nil {
+		return false
+	}
+	for _, step := range p.Steps {
+		if ss := st.Step(step.ID); ss != nil && ss.Status != states.StatusDone && step.Action != plan.ActionNoop {
+			return true
+		}
+	}
+	return false
+}
+
+func confirm(s streams, question string) (bool, error) {
+	fmt.Fprint(s.Out, question)
+	line, err := bufio.NewReader(s.In).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, fmt.Errorf("read confirmation: %w", err)
+	}
+	return strings.TrimSpace(line) == "yes", nil
+}
+
+// ttyPrompter asks for a wave's approval on the terminal.
+type ttyPrompter struct{ s streams }
+
+func (t *ttyPrompter) Approve(_ context.Context, wave string) (bool, error) {
+	return confirm(t.s, fmt.Sprintf("\nWave %q is done. Approve it and start the next wave? Only 'yes' approves: ", wave))
+}
+
+func isTTY(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func colorFor(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && views.ColorEnabled(f, nil)
+}

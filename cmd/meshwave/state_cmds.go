@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshwave/meshwave/cmd/meshwave/views"
+	"github.com/meshwave/meshwave/executor"
+	"github.com/meshwave/meshwave/executor/statemgr"
+	"github.com/meshwave/meshwave/plan"
+)
+
+type rollbackOptions struct {
+	plan        planFlags
+	kube        kubeFlags
+	wave        string
+	namespace   string
+	autoApprove bool
+	json        bool
+	statePath   string
+}
+
+func newRollbackCommand(s streams) *cobra.Command {
+	o := &rollbackOptions{}
+	cmd := &cobra.Command{
+		Use:   "rollback",
+		Short: "Move a wave, a namespace, or everything back to the old control plane",
+		Long: `rollback reverses what apply did, using what the state file recorded before
+each change: namespaces get their original injection labels back, their
+workloads are restarted and verified on the old proxy, and gateways return to
+their original control plane. With no selector it rolls back every wave, last
+first, then the gateways. An uninstalled control plane cannot be rolled back.`,
+		Example: `  meshwave rollback -wave canary
+  meshwave rollback -namespace demo-a -auto-approve`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context(), s) },
+	}
+	fs := cmd.Flags()
+	o.plan.register(fs)
+	o.kube.register(fs)
+	fs.StringVar(&o.wave, "wave", "", "roll back this wave")
+	fs.StringVar(&o.namespace, "namespace", "", "roll back this namespace")
+	fs.BoolVar(&o.autoApprove, "auto-approve", false, "do not ask for confirmation")
+	fs.BoolVar(&o.json, "json", false, "print events as JSON lines")
+	fs.StringVar(&o.statePath, "state", "", "state file (default: "+defaultStateFile+" beside the plan)")
+	return cmd
+}
+
+func (o *rollbackOptions) run(ctx context.Context, s streams) error {
+	store := statemgr.NewFileStore(statePathFor(o.statePath, &o.plan))
+	if _, err := store.Read(); err != nil {
+		if errors.Is(err, statemgr.ErrNoState) {
+			return fmt.Errorf("no state file at %s: nothing was applied, so there is nothing to roll back", store.Path())
+		}
+		return err
+	}
+	if _, err := store.Lock("rollback"); err != nil {
+		return err
+	}
+	defer store.Unlock()
+	c, err := computePlan(ctx, s, &o.plan, &o.kube)
+	if err != nil {
+		return err
+	}
+	prov, _, err := o.kube.provider(c.plan.Flavor)
+	if err != nil {
+		return err
+	}
+	sel := executor.Selector{Wave: o.wave, Namespace: o.namespace}
+	if !o.autoApprove {
+		ok, err := confirm(s, fmt.Sprintf("Roll back %s to %s? Only 'yes' will be accepted: ", sel, c.plan.From))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			fmt.Fprintln(s.Err, "Rollback cancelled.")
+			return &exitError{code: 1}
+		}
+	}
+	var obs executor.Observer = views.NewApply(s.Out, colorFor(s.Out))
+	if o.json {
+		obs = executor.EncodeJSON(s.Out)
+	}
+	return applyResult(ctx, s, executor.New(prov, store, obs, executor.Options{}).Rollback(ctx, c.plan, sel))
+}
+
+type statusOptions struct {
+	plan      planFlags
+	kube      kubeFlags
+	statePath string
+}
+
+func newStatusCommand(s streams) *cobra.Command {
+	o := &statusOptions{}
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the state file and the live revision of every namespace in the plan",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context(), s) },
+	}
+	o.plan.register(cmd.Flags())
+	o.kube.register(cmd.Flags())
+	cmd.Flags().StringVar(&o.statePath, "state", "", "state file (default: "+defaultStateFile+" beside the plan)")
+	return cmd
+}
+
+func (o *statusOptions) run(ctx context.Context, s streams) error {
+	store := statemgr.NewFileStore(statePathFor(o.statePath, &o.plan))
+	st, err := store.Read()
+	switch {
+	case errors.Is(err, statemgr.ErrNoState):
+		fmt.Fprintf(s.Out, "State: none at %s (nothing applied yet)\n", store.Path())
+	case err != nil:
+		return err
+	default:
+		fmt.Fprintf(s.Out, "State: %s (lineage %s, serial %d)\n\n", store.Path(), st.Lineage, st.Serial)
+		tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "STEP\tSTATUS\tENDED\tERROR")
+		for _, ss := range st.Steps {
+			ended := ""
+			if !ss.EndedAt.IsZero() {
+				ended = ss.EndedAt.Local().Format(time.DateTime)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ss.ID, ss.Status, ended, ss.Error)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	c, err := computePlan(ctx, s, &o.plan, &o.kube)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.Out, "\nLive revisions (%s → %s):\n", c.plan.From, c.plan.To)
+	tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "WAVE\tNAMESPACE\tISTIO-INJECTION\tREV\tPODS ON TARGET")
+	labels := map[string]map[string]string{}
+	for _, ns := range c.snap.Namespaces {
+		labels[ns.Name] = ns.Labels
+	}
+	target := ""
+	for _, cp := range c.snap.ControlPlanes {
+		if cp.Revision == c.plan.To {
+			target = cp.ProxyImage
+		}
+	}
+	for _, step := range c.plan.Steps {
+		if step.Kind != plan.StepNamespaceRelabel {
+			continue
+		}
+		ns := step.Object.Name
+		on, all := 0, 0
+		for _, w := range c.snap.Workloads {
+			if w.Namespace != ns {
+				continue
+			}
+			for _, p := range w.Pods {
+				if p.ProxyImage == "" {
+					continue
+				}
+				all++
+				if p.ProxyImage == target {
+					on++
+				}
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\n", step.Wave, ns, labels[ns][plan.LabelInjection], labels[ns][plan.LabelRevision], on, all)
+	}
+	return tw.Flush()
+}
+
+func newForceUnlockCommand(s streams) *cobra.Command {
+	var statePath string
+	var pf planFlags
+	cmd := &cobra.Command{
+		Use:   "force-unlock LOCK_ID",
+		Short: "Release a state lock left by a meshwave that is gone",
+		Long: `force-unlock removes the state file's lock. Use it only when the meshwave that
+holds it is not running any more; the lock error names its holder, pid and ID.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			store := statemgr.NewFileStore(statePathFor(statePath, &pf))
+			if err := store.ForceUnlock(args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(s.Out, "Released the lock %s on %s.\n", args[0], store.Path())
+			return nil
+		},
+	}
+	pf.register(cmd.Flags())
+	cmd.Flags().StringVar(&statePath, "state", "", "state file (default: "+defaultStateFile+" beside the plan)")
+	return cmd
+}

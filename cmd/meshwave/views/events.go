@@ -1,0 +1,132 @@
+package views
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/meshwave/meshwave/executor"
+	"github.com/meshwave/meshwave/plan"
+)
+
+// Apply renders executor events as Terraform-like streaming lines:
+//
+//	demo-a/app-a: restarting...
+//	demo-a/app-a: still restarting... [10s elapsed] 0/1 pods updated
+//	demo-a/app-a: restart complete after 12s
+type Apply struct {
+	w io.Writer
+	p painter
+}
+
+// NewApply returns an observer that writes human progress lines to w.
+func NewApply(w io.Writer, color bool) *Apply { return &Apply{w: w, p: painter{on: color}} }
+
+var _ executor.Observer = (*Apply)(nil)
+
+// verbs says, per step kind, what a running step is doing and what a
+// finished one did.
+var verbs = map[plan.StepKind][2]string{
+	plan.StepGatewayMigrate:   {"moving gateway", "gateway moved"},
+	plan.StepNamespaceRelabel: {"relabeling", "relabeled"},
+	plan.StepWorkloadRestart:  {"restarting", "restart complete"},
+	plan.StepWaveWait:         {"waiting for rollouts", "rollouts complete"},
+	plan.StepWaveVerify:       {"verifying proxies", "proxies verified"},
+	plan.StepGate:             {"checking gate", "gate passed"},
+	plan.StepUninstall:        {"uninstalling", "uninstalled"},
+}
+
+func (a *Apply) subject(e executor.Event) string {
+	switch {
+	case e.StepKind == plan.StepWaveWait || e.StepKind == plan.StepWaveVerify:
+		return "wave " + e.Wave
+	case e.StepKind == plan.StepGate:
+		return e.StepID
+	case e.Object != "":
+		return e.Object
+	}
+	return e.StepID
+}
+
+// Observe implements executor.Observer.
+func (a *Apply) Observe(e executor.Event) {
+	v := verbs[e.StepKind]
+	indent := ""
+	if e.Wave != "" {
+		indent = "  "
+	}
+	line := ""
+	switch e.Kind {
+	case executor.EventApplyStart:
+		line = a.p.paint("Applying: "+e.Message, sgrBold)
+	case executor.EventWaveStart:
+		line = "\n" + a.p.paint(fmt.Sprintf("Wave %q:", e.Wave), sgrBold)
+	case executor.EventStepStart:
+		line = fmt.Sprintf("%s%s: %s...", indent, a.subject(e), v[0])
+	case executor.EventStepProgress:
+		line = fmt.Sprintf("%s%s: still %s... [%s elapsed]", indent, a.subject(e), v[0], roundDuration(e.Elapsed))
+		if e.Message != "" {
+			line += " " + e.Message
+		}
+	case executor.EventStepDone:
+		line = fmt.Sprintf("%s%s: %s after %s", indent, a.subject(e), v[1], roundDuration(e.Elapsed))
+	case executor.EventStepSkipped:
+		line = a.p.paint(fmt.Sprintf("%s%s: no change (%s)", indent, a.subject(e), e.Message), sgrDim)
+	case executor.EventStepVerified:
+		line = a.p.paint(fmt.Sprintf("%s%s: done in an earlier run, still holds", indent, a.subject(e)), sgrDim)
+	case executor.EventStepDrifted:
+		line = a.p.paint(fmt.Sprintf("%s%s: no longer holds (%s); running it again", indent, a.subject(e), e.Error), sgrYellow)
+	case executor.EventStepFailed:
+		line = a.p.paint(fmt.Sprintf("%s%s: failed: %s", indent, a.subject(e), e.Error), sgrRed)
+	case executor.EventApproval:
+		line = a.p.paint(fmt.Sprintf("%sWave %q is waiting for approval. %s", indent, e.Wave, e.Message), sgrYellow)
+	case executor.EventWaveDone:
+		line = a.p.paint(fmt.Sprintf("Wave %q complete: %s.", e.Wave, totalsText(e.Totals)), sgrGreen)
+	case executor.EventWaveFailed:
+		line = a.p.paint(fmt.Sprintf("Wave %q failed: %s", e.Wave, e.Error), sgrRed, sgrBold)
+	case executor.EventRollbackStart:
+		what := "everything"
+		if e.Wave != "" {
+			what = fmt.Sprintf("wave %q", e.Wave)
+		}
+		line = "\n" + a.p.paint("Rolling back "+what+" "+e.Message, sgrYellow, sgrBold)
+	case executor.EventUndoStart:
+		line = fmt.Sprintf("%s%s: rolling back...", indent, a.subject(e))
+	case executor.EventStepUndone:
+		line = fmt.Sprintf("%s%s: rolled back", indent, a.subject(e))
+	case executor.EventRollbackDone:
+		line = a.p.paint("Rollback complete. "+e.Message, sgrYellow)
+	case executor.EventInterrupted:
+		line = a.p.paint("\nInterrupted: "+e.Message, sgrYellow, sgrBold)
+	case executor.EventApplyDone:
+		line = "\n" + a.p.paint(fmt.Sprintf("Apply complete! %s. [%s]", totalsText(e.Totals), roundDuration(e.Elapsed)), sgrGreen, sgrBold)
+	default:
+		line = fmt.Sprintf("%s%s %s %s", indent, e.Kind, a.subject(e), e.Message)
+	}
+	fmt.Fprintln(a.w, strings.TrimRight(line, " "))
+}
+
+func totalsText(t *executor.Totals) string {
+	if t == nil {
+		return "no steps"
+	}
+	parts := []string{fmt.Sprintf("%d changed", t.Changed), fmt.Sprintf("%d unchanged", t.Unchanged)}
+	if t.Failed > 0 {
+		parts = append(parts, fmt.Sprintf("%d failed", t.Failed))
+	}
+	if t.RolledBack > 0 {
+		parts = append(parts, fmt.Sprintf("%d rolled back", t.RolledBack))
+	}
+	if t.Pending > 0 {
+		parts = append(parts, fmt.Sprintf("%d pending", t.Pending))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func roundDuration(d time.Duration) time.Duration {
+	if d >= time.Second {
+		return d.Round(time.Second)
+	}
+	return d.Round(10 * time.Millisecond)
+}
