@@ -51,6 +51,7 @@ type stepV1 struct {
 	ID        string            `json:"id"`
 	Kind      plan.StepKind     `json:"kind"`
 	Wave      string            `json:"wave,omitempty"`
+	Object    *plan.ObjectRef   `json:"object,omitempty"`
 	Status    states.Status     `json:"status"`
 	StartedAt *time.Time        `json:"started_at,omitempty"`
 	EndedAt   *time.Time        `json:"ended_at,omitempty"`
@@ -70,7 +71,7 @@ func Write(w io.Writer, s *states.State) error {
 	f := fileV1{FormatVersion: FormatVersion, Lineage: s.Lineage, Serial: s.Serial, PlanHash: s.PlanHash,
 		Steps: []stepV1{}, Approvals: []approvalV1{}}
 	for _, st := range s.Steps {
-		f.Steps = append(f.Steps, stepV1{ID: st.ID, Kind: st.Kind, Wave: st.Wave, Status: st.Status,
+		f.Steps = append(f.Steps, stepV1{ID: st.ID, Kind: st.Kind, Wave: st.Wave, Object: st.Object, Status: st.Status,
 			StartedAt: timePtr(st.StartedAt), EndedAt: timePtr(st.EndedAt), Error: st.Error,
 			Record: st.Record, Attempts: st.Attempts})
 	}
@@ -134,7 +135,7 @@ func (f *fileV1) state() (*states.State, error) {
 			return nil, &InvalidError{Reason: fmt.Sprintf("step %q has negative attempts", st.ID)}
 		}
 		seen[st.ID] = true
-		s.Steps = append(s.Steps, &states.StepState{ID: st.ID, Kind: st.Kind, Wave: st.Wave, Status: st.Status,
+		s.Steps = append(s.Steps, &states.StepState{ID: st.ID, Kind: st.Kind, Wave: st.Wave, Object: st.Object, Status: st.Status,
 			StartedAt: deref(st.StartedAt), EndedAt: deref(st.EndedAt), Error: st.Error, Record: st.Record,
 			Attempts: st.Attempts})
 	}

@@ -49,9 +49,12 @@ type State struct {
 
 // StepState is the recorded progress of one plan step.
 type StepState struct {
-	ID        string
-	Kind      plan.StepKind
-	Wave      string
+	ID   string
+	Kind plan.StepKind
+	Wave string
+	// Object is the step's object, kept so a rollback can undo a step that
+	// a later plan no longer contains.
+	Object    *plan.ObjectRef
 	Status    Status
 	StartedAt time.Time
 	EndedAt   time.Time
@@ -106,6 +109,10 @@ func (s *State) Ensure(step plan.Step) *StepState {
 		return st
 	}
 	st := &StepState{ID: step.ID, Kind: step.Kind, Wave: step.Wave, Status: StatusPending}
+	if step.Object != nil {
+		o := *step.Object
+		st.Object = &o
+	}
 	s.Steps = append(s.Steps, st)
 	return st
 }

@@ -1,0 +1,696 @@
+package executor
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/meshwave/meshwave/executor/statefile"
+	"github.com/meshwave/meshwave/executor/statemgr"
+	"github.com/meshwave/meshwave/executor/states"
+	"github.com/meshwave/meshwave/plan"
+)
+
+// recorder collects events.
+type recorder struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+func (r *recorder) Observe(e Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
+func (r *recorder) kinds(filter ...EventKind) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.events {
+		if len(filter) == 0 || slices.Contains(filter, e.Kind) {
+			subject := e.StepID
+			if subject == "" {
+				subject = e.Wave
+			}
+			out = append(out, string(e.Kind)+" "+subject)
+		}
+	}
+	return out
+}
+
+func statePath(t *testing.T) string {
+	return filepath.Join(t.TempDir(), "meshwave.state.json")
+}
+
+func readState(t *testing.T, path string) *states.State {
+	t.Helper()
+	st, err := statemgr.NewFileStore(path).Read()
+	if err != nil {
+		t.Fatalf("read state: %v", err)
+	}
+	return st
+}
+
+// statuses returns step id -> status.
+func statuses(st *states.State) map[string]states.Status {
+	m := map[string]states.Status{}
+	for _, s := range st.Steps {
+		m[s.ID] = s.Status
+	}
+	return m
+}
+
+func allStatus(p *plan.Plan, status states.Status) map[string]states.Status {
+	m := map[string]states.Status{}
+	for _, s := range p.Steps {
+		m[s.ID] = status
+	}
+	return m
+}
+
+func fastOptions() Options { return Options{ProgressInterval: 5 * time.Millisecond} }
+
+func TestApplyRunsStepsInOrder(t *testing.T) {
+	f := newFakeCluster()
+	p := testPlan(f, []string{"ingress"},
+		testWave{name: "canary", namespaces: map[string][]string{"demo-a": {"app-a", "app-b"}}},
+		testWave{name: "rest", namespaces: map[string][]string{"demo-b": {"app-c"}, "demo-c": nil}})
+	// A no-op step is recorded as done without reaching the provider.
+	p.Steps[len(p.Steps)-2].Action, p.Steps[len(p.Steps)-2].Reason = plan.ActionNoop, "nothing restarted"
+	path := statePath(t)
+	rec := &recorder{}
+	if err := New(f, statemgr.NewFileStore(path), rec, fastOptions()).Apply(context.Background(), p); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	var want []string
+	for _, s := range p.Steps {
+		if s.Action != plan.ActionNoop {
+			want = append(want, "prepare "+s.ID, "run "+s.ID)
+		}
+	}
+	if diff := cmp.Diff(want, f.Calls()); diff != "" {
+		t.Errorf("provider calls (-want +got):\n%s", diff)
+	}
+	st := readState(t, path)
+	if diff := cmp.Diff(allStatus(p, states.StatusDone), statuses(st)); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
+	}
+	if st.PlanHash != "hash-1" || st.Lineage == "" {
+		t.Errorf("plan hash %q lineage %q", st.PlanHash, st.Lineage)
+	}
+	wantEvents := []string{
+		"apply-start ", "step-done gateway/istio-system/ingress",
+		"wave-start canary", "step-done wave/canary/relabel/demo-a",
+		"step-done wave/canary/restart/demo-a/deployment/app-a", "step-done wave/canary/restart/demo-a/deployment/app-b",
+		"step-done wave/canary/wait", "step-done wave/canary/verify", "wave-done canary",
+		"wave-start rest", "step-done wave/rest/relabel/demo-b", "step-done wave/rest/relabel/demo-c",
+		"step-done wave/rest/restart/demo-b/deployment/app-c", "step-skipped wave/rest/wait",
+		"step-done wave/rest/verify", "wave-done rest", "apply-done ",
+	}
+	got := rec.kinds(EventApplyStart, EventWaveStart, EventStepDone, EventStepSkipped, EventWaveDone, EventApplyDone)
+	if diff := cmp.Diff(wantEvents, got); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	last := rec.events[len(rec.events)-1]
+	if diff := cmp.Diff(&Totals{Changed: 10, Unchanged: 1}, last.Totals); diff != "" {
+		t.Errorf("final totals (-want +got):\n%s", diff)
+	}
+}
+
+func TestApplyBoundsParallelRestarts(t *testing.T) {
+	for name, tc := range map[string]struct {
+		maxParallel, workloads, want int
+	}{
+		"unset means one":  {0, 4, 1},
+		"one":              {1, 4, 1},
+		"two":              {2, 6, 2},
+		"three":            {3, 7, 3},
+		"more than needed": {10, 3, 3},
+		"single workload":  {4, 1, 1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFakeCluster()
+			f.runDelay = 30 * time.Millisecond
+			var apps []string
+			for i := range tc.workloads {
+				apps = append(apps, string(rune('a'+i)))
+			}
+			p := testPlan(f, nil, testWave{name: "w", maxParallel: tc.maxParallel, namespaces: map[string][]string{"ns": apps}})
+			path := statePath(t)
+			if err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Apply(context.Background(), p); err != nil {
+				t.Fatalf("Apply: %v", err)
+			}
+			if f.maxActive != tc.want {
+				t.Errorf("most restarts at once: got %d, want %d", f.maxActive, tc.want)
+			}
+			if diff := cmp.Diff(allStatus(p, states.StatusDone), statuses(readState(t, path))); diff != "" {
+				t.Errorf("statuses (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// Before Run changes anything, the state file on disk already says the step
+// is running and holds the Record Run is given.
+func TestApplySavesRecordBeforeRun(t *testing.T) {
+	f := newFakeCluster()
+	p := testPlan(f, []string{"ingress"}, testWave{name: "w", maxParallel: 2, namespaces: map[string][]string{"ns": {"a", "b", "c"}}})
+	path := statePath(t)
+	var mu sync.Mutex
+	var problems []string
+	f.onRun = func(s plan.Step, rec Record) {
+		b, err := os.ReadFile(path)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			problems = append(problems, err.Error())
+			return
+		}
+		st, err := statefile.Read(bytes.NewReader(b))
+		if err != nil {
+			problems = append(problems, err.Error())
+			return
+		}
+		ss := st.Step(s.ID)
+		if ss.Status != states.StatusRunning || ss.Attempts != 1 {
+			problems = append(problems, s.ID+": status "+string(ss.Status))
+		}
+		if diff := cmp.Diff(map[string]string(rec), ss.Record, cmpEmptyMap); diff != "" {
+			problems = append(problems, s.ID+": record (-run +saved):\n"+diff)
+		}
+	}
+	if err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Apply(context.Background(), p); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if len(problems) > 0 {
+		t.Errorf("at Run time the saved state was wrong:\n%s", strings.Join(problems, "\n"))
+	}
+}
+
+var cmpEmptyMap = cmp.Comparer(func(a, b map[string]string) bool {
+	if len(a) == 0 && len(b) == 0 {
+		return true
+	}
+	return cmp.Equal(map[string]string(a), map[string]string(b))
+})
+
+// crashStore is a FileStore inside a process that gets killed: at write
+// number killAt it either fails the write (the kill came before the rename)
+// or completes it (the kill came right after), and from then on the process
+// writes nothing and its provider does nothing.
+type crashStore struct {
+	t       *testing.T
+	inner   *statemgr.FileStore
+	cluster *fakeCluster
+	killAt  int
+	after   bool
+	writes  int
+	dead    bool
+	mu      sync.Mutex
+}
+
+func (c *crashStore) Read() (*states.State, error) { return c.inner.Read() }
+
+func (c *crashStore) Write(s *states.State) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead {
+		return errKilled
+	}
+	c.writes++
+	if c.writes == c.killAt && !c.after {
+		c.dead = true
+		c.cluster.dead.Store(true)
+		return errKilled
+	}
+	if err := c.inner.Write(s); err != nil {
+		return err
+	}
+	// The file must be a valid state at every instant.
+	b, err := os.ReadFile(c.inner.Path())
+	if err == nil {
+		_, err = statefile.Read(bytes.NewReader(b))
+	}
+	if err != nil {
+		c.t.Errorf("after write %d the state file is not valid: %v", c.writes, err)
+	}
+	if c.writes == c.killAt {
+		c.dead = true
+		c.cluster.dead.Store(true)
+	}
+	return nil
+}
+
+// kill -9 at every step boundary, including between "running" and "done",
+// then apply again: the second apply finishes, no workload rolls twice, and
+// every retry of a restart sends the Record first saved.
+func TestApplyResumesAfterCrashAtEveryPoint(t *testing.T) {
+	build := func(f *fakeCluster, mp int) *plan.Plan {
+		return testPlan(f, []string{"ingress"},
+			testWave{name: "canary", maxParallel: mp, namespaces: map[string][]string{"demo-a": {"app-a", "app-b", "app-c"}},
+				gates: []plan.Gate{{Kind: plan.GatePause, Pause: time.Millisecond}}},
+			testWave{name: "rest", maxParallel: mp, namespaces: map[string][]string{"demo-b": {"app-d"}, "demo-c": {"app-e"}}})
+	}
+	// Count the writes of an uninterrupted run.
+	f := newFakeCluster()
+	counter := &crashStore{t: t, inner: statemgr.NewFileStore(statePath(t)), cluster: f, killAt: -1}
+	if err := New(f, counter, nil, fastOptions()).Apply(context.Background(), build(f, 1)); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	total := counter.writes
+	if total < 2*len(build(newFakeCluster(), 1).Steps) {
+		t.Fatalf("only %d writes for %d steps", total, len(build(newFakeCluster(), 1).Steps))
+	}
+
+	for _, mp := range []int{1, 2} {
+		for killAt := 1; killAt <= total; killAt++ {
+			for _, after := range []bool{false, true} {
+				name := fmt.Sprintf("max_parallel=%d/kill_before_write_%d", mp, killAt)
+				if after {
+					name = fmt.Sprintf("max_parallel=%d/kill_after_write_%d", mp, killAt)
+				}
+				t.Run(name, func(t *testing.T) {
+					t.Parallel()
+					f := newFakeCluster()
+					p := build(f, mp)
+					path := statePath(t)
+					crash := &crashStore{t: t, inner: statemgr.NewFileStore(path), cluster: f, killAt: killAt, after: after}
+					if err := New(f, crash, nil, fastOptions()).Apply(context.Background(), p); err == nil && !(after && killAt == total) {
+						t.Fatalf("first Apply: no error though killed at write %d", killAt)
+					}
+					f.dead.Store(false)
+					if err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Apply(context.Background(), p); err != nil {
+						t.Fatalf("second Apply: %v", err)
+					}
+					if diff := cmp.Diff(allStatus(p, states.StatusDone), statuses(readState(t, path))); diff != "" {
+						t.Errorf("statuses (-want +got):\n%s", diff)
+					}
+					for _, s := range p.Steps {
+						switch s.Kind {
+						case plan.StepWorkloadRestart:
+							if n := f.rolls[key(s.Object)]; n != 1 {
+								t.Errorf("%s rolled %d times, want 1", key(s.Object), n)
+							}
+							for i, r := range f.runRecords[s.ID] {
+								if diff := cmp.Diff(f.runRecords[s.ID][0], r); diff != "" {
+									t.Errorf("%s run %d used another Record (-first +this):\n%s", s.ID, i+1, diff)
+								}
+							}
+						case plan.StepNamespaceRelabel:
+							if f.labels[s.Object.Name] != "new" {
+								t.Errorf("namespace %s label %q, want new", s.Object.Name, f.labels[s.Object.Name])
+							}
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+func TestApplyInterruptedLeavesStepRunningAndResumes(t *testing.T) {
+	f := newFakeCluster()
+	p := testPlan(f, nil, testWave{name: "w", namespaces: map[string][]string{"ns": {"a", "b"}}})
+	blocked := "wave/w/restart/ns/deployment/b"
+	f.blockRun[blocked] = true
+	path := statePath(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for id := range f.started {
+			if id == blocked {
+				cancel()
+				return
+			}
+		}
+	}()
+	rec := &recorder{}
+	err := New(f, statemgr.NewFileStore(path), rec, fastOptions()).Apply(ctx, p)
+	var ie *InterruptedError
+	if !errors.Is(err, ErrInterrupted) || !errors.As(err, &ie) {
+		t.Fatalf("Apply: got %v, want ErrInterrupted", err)
+	}
+	if diff := cmp.Diff([]string{blocked}, ie.Steps); diff != "" {
+		t.Errorf("interrupted steps (-want +got):\n%s", diff)
+	}
+	st := readState(t, path)
+	want := allStatus(p, states.StatusPending)
+	want["wave/w/relabel/ns"], want["wave/w/restart/ns/deployment/a"], want[blocked] = states.StatusDone, states.StatusDone, states.StatusRunning
+	if diff := cmp.Diff(want, statuses(st)); diff != "" {
+		t.Errorf("statuses after interrupt (-want +got):\n%s", diff)
+	}
+	if st.Step(blocked).Record["restartedAt"] == "" {
+		t.Errorf("running step has no record: %+v", st.Step(blocked))
+	}
+	if got := rec.kinds(EventInterrupted); len(got) != 1 {
+		t.Errorf("interrupted events: %v", got)
+	}
+
+	delete(f.blockRun, blocked)
+	rec = &recorder{}
+	if err := New(f, statemgr.NewFileStore(path), rec, fastOptions()).Apply(context.Background(), p); err != nil {
+		t.Fatalf("second Apply: %v", err)
+	}
+	runs := f.runRecords[blocked]
+	if len(runs) != 2 || !cmp.Equal(runs[0], runs[1]) {
+		t.Errorf("resumed step ran with %v, want the same Record twice", runs)
+	}
+	if diff := cmp.Diff([]string{"step-verified wave/w/relabel/ns", "step-verified wave/w/restart/ns/deployment/a"},
+		rec.kinds(EventStepVerified)); diff != "" {
+		t.Errorf("re-verified steps (-want +got):\n%s", diff)
+	}
+	if got := readState(t, path).Step(blocked).Attempts; got != 2 {
+		t.Errorf("attempts: got %d, want 2", got)
+	}
+}
+
+// A done step that no longer holds runs again, with its Record.
+func TestApplyRerunsDriftedStep(t *testing.T) {
+	f := newFakeCluster()
+	p := testPlan(f, nil, testWave{name: "w", namespaces: map[string][]string{"ns": {"a"}}})
+	path := statePath(t)
+	if err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Apply(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	f.labels["ns"] = "old" // someone relabeled it back
+	rec := &recorder{}
+	if err := New(f, statemgr.NewFileStore(path), rec, fastOptions()).Apply(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	if f.labels["ns"] != "new" {
+		t.Errorf("label %q, want new", f.labels["ns"])
+	}
+	if diff := cmp.Diff([]string{"step-drifted wave/w/relabel/ns"}, rec.kinds(EventStepDrifted)); diff != "" {
+		t.Errorf("drift events (-want +got):\n%s", diff)
+	}
+	if n := f.rolls["ns/a"]; n != 1 {
+		t.Errorf("workload rolled %d times, want 1", n)
+	}
+}
+
+func TestApplyRefusesUnusableState(t *testing.T) {
+	for name, content := range map[string]string{
+		"corrupt": `{"format_version": "1.0", "lineage": "abc", "serial": 4, "steps": [{"id": `,
+		"foreign": `{"version": 4, "terraform_version": "1.9.0", "lineage": "abc", "serial": 4}`,
+		"newer":   `{"format_version": "7.0", "lineage": "abc", "serial": 4}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFakeCluster()
+			p := testPlan(f, nil, testWave{name: "w", namespaces: map[string][]string{"ns": {"a"}}})
+			path := statePath(t)
+			if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Apply(context.Background(), p)
+			var unusable *statemgr.UnusableStateError
+			if !errors.As(err, &unusable) {
+				t.Fatalf("Apply: got %v, want *UnusableStateError", err)
+			}
+			if calls := f.Calls(); len(calls) != 0 {
+				t.Errorf("provider was called: %v", calls)
+			}
+			got, _ := os.ReadFile(path)
+			if diff := cmp.Diff(content, string(got)); diff != "" {
+				t.Errorf("state file changed (-before +after):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestApplyWaveFailure(t *testing.T) {
+	newPlan := func(f *fakeCluster, automatic bool) *plan.Plan {
+		p := testPlan(f, []string{"ingress"},
+			testWave{name: "canary", namespaces: map[string][]string{"demo-a": {"app-a"}}},
+			testWave{name: "rest", maxParallel: 2, namespaces: map[string][]string{"demo-b": {"app-b", "app-c"}, "demo-c": {"app-d"}},
+				gates: []plan.Gate{{Kind: plan.GateCommand, Command: &plan.CommandGate{Argv: []string{"false"}}}}},
+			testWave{name: "last", namespaces: map[string][]string{"demo-d": {"app-e"}}})
+		p.AutomaticRollback = automatic
+		return p
+	}
+
+	t.Run("automatic rollback", func(t *testing.T) {
+		f := newFakeCluster()
+		p := newPlan(f, true)
+		path := statePath(t)
+		rec := &recorder{}
+		err := New(f, statemgr.NewFileStore(path), rec, fastOptions()).Apply(context.Background(), p)
+		var wf *WaveFailedError
+		if !errors.As(err, &wf) || wf.Wave != "rest" || !wf.RolledBack {
+			t.Fatalf("Apply: got %v, want wave rest failed and rolled back", err)
+		}
+		if !strings.Contains(err.Error(), "rolled back") || !strings.Contains(err.Error(), "command gate") {
+			t.Errorf("message: %v", err)
+		}
+		var undos []string
+		for _, c := range f.Calls() {
+			if strings.HasPrefix(c, "undo ") {
+				undos = append(undos, c)
+			}
+		}
+		// Labels first (last first), then restarts (any order), then the checks.
+		if diff := cmp.Diff([]string{"undo wave/rest/relabel/demo-c", "undo wave/rest/relabel/demo-b"}, undos[:2]); diff != "" {
+			t.Errorf("first undos (-want +got):\n%s", diff)
+		}
+		restarts := slices.Clone(undos[2:5])
+		slices.Sort(restarts)
+		if diff := cmp.Diff([]string{"undo wave/rest/restart/demo-b/deployment/app-b", "undo wave/rest/restart/demo-b/deployment/app-c",
+			"undo wave/rest/restart/demo-c/deployment/app-d"}, restarts); diff != "" {
+			t.Errorf("restart undos (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([]string{"undo wave/rest/wait", "undo wave/rest/verify"}, undos[5:]); diff != "" {
+			t.Errorf("last undos (-want +got):\n%s", diff)
+		}
+		want := allStatus(p, states.StatusDone)
+		for _, s := range p.Steps {
+			switch s.Wave {
+			case "rest":
+				want[s.ID] = states.StatusRolledBack
+			case "last":
+				want[s.ID] = states.StatusPending
+			}
+		}
+		if diff := cmp.Diff(want, statuses(readState(t, path))); diff != "" {
+			t.Errorf("statuses (-want +got):\n%s", diff)
+		}
+		for ns, wantLabel := range map[string]string{"demo-a": "new", "demo-b": "old", "demo-c": "old", "demo-d": "old"} {
+			if f.labels[ns] != wantLabel {
+				t.Errorf("namespace %s: label %q, want %q", ns, f.labels[ns], wantLabel)
+			}
+		}
+		for w, n := range map[string]int{"demo-a/app-a": 1, "demo-b/app-b": 2, "demo-b/app-c": 2, "demo-c/app-d": 2, "demo-d/app-e": 0} {
+			if f.rolls[w] != n {
+				t.Errorf("%s rolled %d times, want %d", w, f.rolls[w], n)
+			}
+		}
+		if diff := cmp.Diff([]string{"wave-failed rest", "rollback-start rest", "rollback-done rest"},
+			rec.kinds(EventWaveFailed, EventRollbackStart, EventRollbackDone)); diff != "" {
+			t.Errorf("events (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("no automatic rollback, then retry", func(t *testing.T) {
+		f := newFakeCluster()
+		p := newPlan(f, false)
+		failing := "wave/rest/restart/demo-b/deployment/app-c"
+		f.fail[failing] = errors.New("rollout did not finish")
+		path := statePath(t)
+		err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Apply(context.Background(), p)
+		var wf *WaveFailedError
+		if !errors.As(err, &wf) || wf.Wave != "rest" || wf.RolledBack || wf.RollbackErr != nil {
+			t.Fatalf("Apply: got %v, want wave rest failed, not rolled back", err)
+		}
+		st := readState(t, path)
+		if ss := st.Step(failing); ss.Status != states.StatusFailed || ss.Error != "rollout did not finish" {
+			t.Errorf("failed step: %+v", ss)
+		}
+		if st.Step("wave/rest/wait").Status != states.StatusPending {
+			t.Errorf("the wave went on after a failure")
+		}
+		for _, c := range f.Calls() {
+			if strings.HasPrefix(c, "undo") {
+				t.Errorf("rolled back without automatic rollback: %s", c)
+			}
+		}
+
+		delete(f.fail, failing)
+		p.Steps[slices.IndexFunc(p.Steps, func(s plan.Step) bool { return s.Kind == plan.StepGate })].Gate.Command.Argv = []string{"true"}
+		if err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Apply(context.Background(), p); err != nil {
+			t.Fatalf("retry: %v", err)
+		}
+		runs := f.runRecords[failing]
+		if len(runs) != 2 || !cmp.Equal(runs[0], runs[1]) {
+			t.Errorf("failed step retried with %v, want its Record again", runs)
+		}
+	})
+
+	t.Run("gateway failure is not a wave failure", func(t *testing.T) {
+		f := newFakeCluster()
+		p := newPlan(f, true)
+		f.fail["gateway/istio-system/ingress"] = errors.New("no such control plane")
+		err := New(f, statemgr.NewFileStore(statePath(t)), nil, fastOptions()).Apply(context.Background(), p)
+		var se *StepError
+		var wf *WaveFailedError
+		if !errors.As(err, &se) || errors.As(err, &wf) || se.StepID != "gateway/istio-system/ingress" {
+			t.Fatalf("Apply: got %v, want a StepError of the gateway", err)
+		}
+	})
+}
+
+func TestRollback(t *testing.T) {
+	build := func(f *fakeCluster) *plan.Plan {
+		return testPlan(f, []string{"ingress", "egress"},
+			testWave{name: "canary", namespaces: map[string][]string{"demo-a": {"app-a"}},
+				gates: []plan.Gate{{Kind: plan.GateApproval}}},
+			testWave{name: "rest", namespaces: map[string][]string{"demo-b": {"app-b"}, "demo-c": {"app-c"}}})
+	}
+	cases := map[string]struct {
+		sel        Selector
+		wantUndos  []string
+		rolledBack []string // step ids; the rest stay done
+		wantErr    string
+	}{
+		"one wave": {
+			sel: Selector{Wave: "canary"},
+			wantUndos: []string{"undo wave/canary/relabel/demo-a", "undo wave/canary/restart/demo-a/deployment/app-a",
+				"undo wave/canary/wait", "undo wave/canary/verify"},
+			rolledBack: []string{"wave/canary/relabel/demo-a", "wave/canary/restart/demo-a/deployment/app-a",
+				"wave/canary/wait", "wave/canary/verify", "wave/canary/gate/0-approval"},
+		},
+		"one namespace": {
+			sel:        Selector{Namespace: "demo-c"},
+			wantUndos:  []string{"undo wave/rest/relabel/demo-c", "undo wave/rest/restart/demo-c/deployment/app-c", "undo wave/rest/wait", "undo wave/rest/verify"},
+			rolledBack: []string{"wave/rest/relabel/demo-c", "wave/rest/restart/demo-c/deployment/app-c", "wave/rest/wait", "wave/rest/verify"},
+		},
+		"everything": {
+			wantUndos: []string{
+				"undo wave/rest/relabel/demo-c", "undo wave/rest/relabel/demo-b",
+				"undo wave/rest/restart/demo-b/deployment/app-b", "undo wave/rest/restart/demo-c/deployment/app-c",
+				"undo wave/rest/wait", "undo wave/rest/verify",
+				"undo wave/canary/relabel/demo-a", "undo wave/canary/restart/demo-a/deployment/app-a",
+				"undo wave/canary/wait", "undo wave/canary/verify",
+				"undo gateway/istio-system/egress", "undo gateway/istio-system/ingress"},
+		},
+		"unknown wave":      {sel: Selector{Wave: "nope"}, wantErr: "wave nope is not in the state"},
+		"unknown namespace": {sel: Selector{Namespace: "nope"}, wantErr: "namespace nope is not in the state"},
+		"both":              {sel: Selector{Wave: "rest", Namespace: "demo-b"}, wantErr: "not both"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			f := newFakeCluster()
+			p := build(f)
+			path := statePath(t)
+			opts := fastOptions()
+			opts.Approved = []string{"canary"}
+			if err := New(f, statemgr.NewFileStore(path), nil, opts).Apply(context.Background(), p); err != nil {
+				t.Fatal(err)
+			}
+			f.calls = nil
+			err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Rollback(context.Background(), p, tc.sel)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Rollback: got %v, want an error containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Rollback: %v", err)
+			}
+			if diff := cmp.Diff(tc.wantUndos, f.Calls()); diff != "" {
+				t.Errorf("undo calls (-want +got):\n%s", diff)
+			}
+			want := allStatus(p, states.StatusDone)
+			rolled := tc.rolledBack
+			if rolled == nil {
+				rolled = slices.Collect(func(yield func(string) bool) {
+					for _, s := range p.Steps {
+						if !yield(s.ID) {
+							return
+						}
+					}
+				})
+			}
+			for _, id := range rolled {
+				want[id] = states.StatusRolledBack
+			}
+			st := readState(t, path)
+			if diff := cmp.Diff(want, statuses(st)); diff != "" {
+				t.Errorf("statuses (-want +got):\n%s", diff)
+			}
+			for _, id := range tc.wantUndos {
+				id = strings.TrimPrefix(id, "undo ")
+				if st.Step(id).Record[RecordUndoAt] == "" {
+					t.Errorf("%s: undo time not recorded", id)
+				}
+			}
+			if (tc.sel == Selector{}) {
+				for g, cp := range f.gateways {
+					if cp != "old" {
+						t.Errorf("gateway %s on %q, want old", g, cp)
+					}
+				}
+			}
+		})
+	}
+
+	t.Run("re-apply after rollback runs the wave again", func(t *testing.T) {
+		f := newFakeCluster()
+		p := build(f)
+		path := statePath(t)
+		opts := fastOptions()
+		opts.Approved = []string{"canary"}
+		if err := New(f, statemgr.NewFileStore(path), nil, opts).Apply(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+		if err := New(f, statemgr.NewFileStore(path), nil, opts).Rollback(context.Background(), p, Selector{Wave: "rest"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := New(f, statemgr.NewFileStore(path), nil, opts).Apply(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(allStatus(p, states.StatusDone), statuses(readState(t, path))); diff != "" {
+			t.Errorf("statuses (-want +got):\n%s", diff)
+		}
+		if f.labels["demo-b"] != "new" || f.rolls["demo-b/app-b"] != 3 || f.rolls["demo-a/app-a"] != 1 {
+			t.Errorf("labels %v rolls %v", f.labels, f.rolls)
+		}
+	})
+
+	t.Run("uninstalled source is not rolled back", func(t *testing.T) {
+		f := newFakeCluster()
+		p := build(f)
+		p.Steps = append(p.Steps, plan.Step{ID: "finalize/uninstall/old", Kind: plan.StepUninstall, Action: plan.ActionDelete,
+			Object: &plan.ObjectRef{Kind: "Istio", Namespace: "istio-system", Name: "old"}})
+		path := statePath(t)
+		opts := fastOptions()
+		opts.Approved = []string{"canary"}
+		if err := New(f, statemgr.NewFileStore(path), nil, opts).Apply(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+		f.calls = nil
+		err := New(f, statemgr.NewFileStore(path), nil, opts).Rollback(context.Background(), p, Selector{})
+		if err == nil || !strings.Contains(err.Error(), "uninstalled") {
+			t.Fatalf("Rollback: got %v, want a refusal", err)
+		}
+		if len(f.Calls()) != 0 {
+			t.Errorf("provider called: %v", f.Calls())
+		}
+	})
+
+	t.Run("no state", func(t *testing.T) {
+		f := newFakeCluster()
+		err := New(f, statemgr.NewFileStore(statePath(t)), nil, fastOptions()).Rollback(context.Background(), build(f), Selector{})
+		if err == nil || !strings.Contains(err.Error(), "no state") {
+			t.Fatalf("Rollback: got %v", err)
+		}
+	})
+}

@@ -1,0 +1,290 @@
+package executor
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"net/http"
+	"os/exec"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
+
+	"github.com/meshwave/meshwave/executor/states"
+	"github.com/meshwave/meshwave/plan"
+)
+
+// RecordPauseUntil is the Record key of a pause gate: when the pause ends.
+// Recording it makes a resumed pause wait only for what is left.
+const RecordPauseUntil = "pause.until"
+
+// Gate defaults, used where the plan leaves a field zero.
+const (
+	defaultHTTPStatus      = http.StatusOK
+	defaultHTTPAttempts    = 3
+	defaultHTTPInterval    = 5 * time.Second
+	defaultHTTPTimeout     = 10 * time.Second
+	defaultCommandTimeout  = 5 * time.Minute
+	defaultPrometheusLimit = 30 * time.Second
+)
+
+// runGate runs a gate step. Gates never reach the Provider.
+func (e *Executor) runGate(ctx context.Context, s plan.Step, ss *states.StepState) error {
+	g := s.Gate
+	if g == nil {
+		return e.fail(s, ss, errors.New("gate step without a gate"))
+	}
+	if g.Kind == plan.GateApproval && !e.approved(s.Wave) && e.opts.Prompter == nil {
+		if err := e.update(func() {
+			ss.Status, ss.Error = states.StatusPending, "waiting for approval"
+		}); err != nil {
+			return err
+		}
+		ev := stepEvent(EventApproval, s)
+		ev.Message = fmt.Sprintf("wave %q needs approval: run apply again with -approve %s", s.Wave, s.Wave)
+		e.emit(ev)
+		return &ApprovalRequiredError{Wave: s.Wave, StepID: s.ID}
+	}
+
+	rec := maps.Clone(ss.Record)
+	if ss.Status == states.StatusRolledBack || rec == nil {
+		rec = Record{}
+	}
+	start := e.opts.Now()
+	if g.Kind == plan.GatePause && rec[RecordPauseUntil] == "" {
+		rec[RecordPauseUntil] = start.Add(g.Pause).UTC().Format(time.RFC3339Nano)
+	}
+	if err := e.update(func() {
+		ss.Status, ss.Record, ss.StartedAt, ss.EndedAt, ss.Error = states.StatusRunning, maps.Clone(rec), start, time.Time{}, ""
+		ss.Attempts++
+	}); err != nil {
+		return err
+	}
+	e.emit(stepEvent(EventStepStart, s))
+	progress := e.progress(s, start)
+
+	var err error
+	switch g.Kind {
+	case plan.GatePause:
+		err = e.pause(ctx, rec, progress)
+	case plan.GateApproval:
+		err = e.approve(ctx, s.Wave)
+	case plan.GateHTTP:
+		err = e.httpGate(ctx, g.HTTP, progress)
+	case plan.GatePrometheus:
+		err = e.prometheusGate(ctx, g.Prometheus)
+	case plan.GateCommand:
+		err = commandGate(ctx, g.Command)
+	default:
+		err = fmt.Errorf("unknown gate kind %q", g.Kind)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return &InterruptedError{Steps: []string{s.ID}, Cause: ctx.Err()}
+		}
+		return e.fail(s, ss, fmt.Errorf("%s gate: %w", g.Kind, err))
+	}
+	return e.succeed(s, ss, start)
+}
+
+func (e *Executor) approved(wave string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.state.Approved(wave) || slices.Contains(e.opts.Approved, wave)
+}
+
+// approve passes when wave is approved already, on the command line, or by
+// the prompter, and records the approval.
+func (e *Executor) approve(ctx context.Context, wave string) error {
+	e.mu.Lock()
+	inState := e.state.Approved(wave)
+	e.mu.Unlock()
+	if inState {
+		return nil
+	}
+	by := "flag"
+	if !slices.Contains(e.opts.Approved, wave) {
+		ok, err := e.opts.Prompter.Approve(ctx, wave)
+		if err != nil {
+			return fmt.Errorf("ask for approval: %w", err)
+		}
+		if !ok {
+			return errors.New("approval declined")
+		}
+		by = "prompt"
+	}
+	return e.update(func() { e.state.Approve(wave, by, e.opts.Now().UTC()) })
+}
+
+// pause waits until the recorded end of the pause, reporting what is left.
+func (e *Executor) pause(ctx context.Context, rec Record, progress Progress) error {
+	until, err := time.Parse(time.RFC3339Nano, rec[RecordPauseUntil])
+	if err != nil {
+		return fmt.Errorf("recorded %s: %w", RecordPauseUntil, err)
+	}
+	for {
+		left := until.Sub(e.opts.Now())
+		if left <= 0 {
+			return nil
+		}
+		progress(fmt.Sprintf("pausing, %s remaining", left.Round(time.Second)))
+		t := time.NewTimer(min(left, e.opts.ProgressInterval))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// httpGate passes when a GET answers the expected status (and body) within
+// the allowed attempts.
+func (e *Executor) httpGate(ctx context.Context, g *plan.HTTPGate, progress Progress) error {
+	if g == nil {
+		return errors.New("no http settings")
+	}
+	want := orDefault(g.ExpectStatus, defaultHTTPStatus)
+	attempts := orDefault(g.Retries, defaultHTTPAttempts)
+	interval := orDefault(g.Interval, defaultHTTPInterval)
+	timeout := orDefault(g.Timeout, defaultHTTPTimeout)
+	var last error
+	for attempt := 1; attempt <= attempts; attempt++ {
+		if last = e.httpOnce(ctx, g, want, timeout); last == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if attempt == attempts {
+			break
+		}
+		progress(fmt.Sprintf("attempt %d of %d failed: %v", attempt, attempts, last))
+		t := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return fmt.Errorf("GET %s: %d attempts failed, last: %w", g.URL, attempts, last)
+}
+
+func (e *Executor) httpOnce(ctx context.Context, g *plan.HTTPGate, want int, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.URL, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := e.opts.HTTPClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("read body: %w", err)
+	}
+	if resp.StatusCode != want {
+		return fmt.Errorf("status %d, want %d", resp.StatusCode, want)
+	}
+	if g.BodyContains != "" && !strings.Contains(string(body), g.BodyContains) {
+		return fmt.Errorf("body does not contain %q", g.BodyContains)
+	}
+	return nil
+}
+
+// prometheusGate passes when every sample of an instant query is within the
+// gate's bounds. A query without samples fails: no data is not good news.
+func (e *Executor) prometheusGate(ctx context.Context, g *plan.PrometheusGate) error {
+	if g == nil {
+		return errors.New("no prometheus settings")
+	}
+	client, err := api.NewClient(api.Config{Address: g.URL, Client: e.opts.HTTPClient})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, defaultPrometheusLimit)
+	defer cancel()
+	val, _, _, err := promv1.NewAPI(client).Query(ctx, g.Query, e.opts.Now())
+	if err != nil {
+		return fmt.Errorf("query %q: %w", g.Query, err)
+	}
+	var samples []float64
+	var names []string
+	switch v := val.(type) {
+	case model.Vector:
+		for _, s := range v {
+			samples, names = append(samples, float64(s.Value)), append(names, s.Metric.String())
+		}
+	case *model.Scalar:
+		samples, names = append(samples, float64(v.Value)), append(names, "scalar")
+	default:
+		return fmt.Errorf("query %q returned a %s, want an instant vector or a scalar", g.Query, val.Type())
+	}
+	if len(samples) == 0 {
+		return fmt.Errorf("query %q returned no samples", g.Query)
+	}
+	for i, x := range samples {
+		switch {
+		case math.IsNaN(x):
+			return fmt.Errorf("%s = NaN", names[i])
+		case g.Min != nil && x < *g.Min:
+			return fmt.Errorf("%s = %g, below the minimum %g", names[i], x, *g.Min)
+		case g.Max != nil && x > *g.Max:
+			return fmt.Errorf("%s = %g, above the maximum %g", names[i], x, *g.Max)
+		}
+	}
+	return nil
+}
+
+// commandGate passes when the command exits 0 within its timeout.
+func commandGate(ctx context.Context, g *plan.CommandGate) error {
+	if g == nil || len(g.Argv) == 0 {
+		return errors.New("no command")
+	}
+	timeout := orDefault(g.Timeout, defaultCommandTimeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, g.Argv[0], g.Argv[1:]...)
+	cmd.WaitDelay = 5 * time.Second
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() == context.DeadlineExceeded {
+		err = fmt.Errorf("timed out after %s", timeout)
+	}
+	if tail := lastBytes(out.Bytes(), 500); tail != "" {
+		return fmt.Errorf("%s: %w; output: %s", strings.Join(g.Argv, " "), err, tail)
+	}
+	return fmt.Errorf("%s: %w", strings.Join(g.Argv, " "), err)
+}
+
+func lastBytes(b []byte, n int) string {
+	b = bytes.TrimSpace(b)
+	if len(b) > n {
+		b = append([]byte("..."), b[len(b)-n:]...)
+	}
+	return string(b)
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}

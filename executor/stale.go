@@ -1,0 +1,62 @@
+package executor
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/meshwave/meshwave/executor/states"
+)
+
+// SavedState is what a saved plan remembers of the state it was made
+// against. A zero Lineage means there was no state yet.
+type SavedState struct {
+	Lineage string `json:"lineage,omitempty"`
+	Serial  uint64 `json:"serial"`
+}
+
+// SavedStateOf returns what a plan saved now must remember of st (nil: no
+// state).
+func SavedStateOf(st *states.State) SavedState {
+	if st == nil {
+		return SavedState{}
+	}
+	return SavedState{Lineage: st.Lineage, Serial: st.Serial}
+}
+
+// StalePlanError refuses a saved plan because what it was computed from
+// changed. Changes says what, one entry per difference; providers add the
+// cluster objects whose fingerprints differ.
+type StalePlanError struct {
+	Changes []string
+}
+
+func (e *StalePlanError) Error() string {
+	return "saved plan is stale: " + strings.Join(e.Changes, "; ") + `; run "meshwave plan" again`
+}
+
+// StateChanges lists how current differs from the state a plan was saved
+// against (current nil: there is no state now).
+func StateChanges(saved SavedState, current *states.State) []string {
+	now := SavedStateOf(current)
+	switch {
+	case saved == now:
+		return nil
+	case saved.Lineage == "":
+		return []string{fmt.Sprintf("a state (lineage %s, serial %d) was created after the plan was saved", now.Lineage, now.Serial)}
+	case now.Lineage == "":
+		return []string{fmt.Sprintf("the state the plan was saved against (lineage %s, serial %d) is gone", saved.Lineage, saved.Serial)}
+	case saved.Lineage != now.Lineage:
+		return []string{fmt.Sprintf("the state belongs to another upgrade: lineage %s, the plan was saved against %s", now.Lineage, saved.Lineage)}
+	}
+	return []string{fmt.Sprintf("the state changed since the plan was saved: serial %d, the plan was saved at serial %d", now.Serial, saved.Serial)}
+}
+
+// CheckSavedPlan returns a *StalePlanError when the state or, through
+// objectChanges, the cluster changed since the plan was saved; nil otherwise.
+func CheckSavedPlan(saved SavedState, current *states.State, objectChanges ...string) error {
+	changes := append(StateChanges(saved, current), objectChanges...)
+	if len(changes) == 0 {
+		return nil
+	}
+	return &StalePlanError{Changes: changes}
+}
