@@ -511,11 +511,22 @@ func (c *computer) finalizeSteps() {
 			users = append(users, "namespace "+ns.Name)
 		}
 	}
+	gatewayPods := map[string]bool{}
+	for _, g := range c.snap.Gateways {
+		if c.gatewayWillRunOnTarget(g) {
+			for _, p := range g.Pods {
+				gatewayPods[g.Namespace+"/"+p.Name] = true
+			}
+		}
+	}
 	for _, wl := range c.snap.Workloads {
 		if c.planned[wl.Namespace] {
 			continue
 		}
 		for _, p := range wl.Pods {
+			if gatewayPods[wl.Namespace+"/"+p.Name] {
+				continue
+			}
 			if c.onSource(p) && !(wl.Namespace == src.Namespace && strings.HasPrefix(wl.Name, "istiod")) {
 				users = append(users, "pod "+wl.Namespace+"/"+p.Name)
 			}

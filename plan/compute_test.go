@@ -44,6 +44,8 @@ func backyardsSnapshot() *Snapshot {
 			{Kind: KindDeployment, Namespace: "demo-b", Name: "app-b", Pods: []Pod{{Name: "app-b-1", ProxyImage: img16, Revision: "mesh.istio-system", Ready: true}}},
 			{Kind: KindDeployment, Namespace: "backyards-system", Name: "backyards", Pods: []Pod{{Name: "backyards-1", ProxyImage: img17, Revision: "cp-v17x.istio-system", Ready: true}}},
 			{Kind: KindDeployment, Namespace: "istio-system", Name: "istiod", Pods: []Pod{{Name: "istiod-1", Ready: true}}},
+			{Kind: KindDeployment, Namespace: "istio-system", Name: "istio-ingressgateway", InjectDisabled: true,
+				Pods: []Pod{{Name: "gw-1", ProxyImage: img16, Revision: "mesh.istio-system", Ready: true}}},
 		},
 		ControlPlanes: []ControlPlane{
 			{Revision: "mesh.istio-system", Name: "mesh", Namespace: "istio-system", Version: "1.6.3", ProxyImage: img16, Default: true,
@@ -123,7 +125,7 @@ func TestComputeAfterUpgradeHasNoChanges(t *testing.T) {
 			}
 		}
 	}
-	snap.Workloads = snap.Workloads[:3] // old istiod gone
+	snap.Workloads = append(snap.Workloads[:3], snap.Workloads[4]) // old istiod gone
 	snap.ControlPlanes = snap.ControlPlanes[1:]
 	snap.Gateways[0].ControlPlane = "cp-v17x.istio-system"
 	snap.Gateways[0].Pods[0] = Pod{Name: "gw-2", ProxyImage: img17, Revision: "cp-v17x.istio-system", Ready: true}
