@@ -1,0 +1,314 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/meshwave/meshwave/executor/statemgr"
+	"github.com/meshwave/meshwave/executor/states"
+	"github.com/meshwave/meshwave/plan"
+)
+
+const gateStep = "wave/w/gate/0-"
+
+// applyGate applies a one-wave plan whose only gate is g and returns the
+// error, the gate step's saved state and the events.
+func applyGate(t *testing.T, g plan.Gate, opts Options) (error, *states.StepState, *recorder) {
+	t.Helper()
+	f := newFakeCluster()
+	p := testPlan(f, nil, testWave{name: "w", namespaces: map[string][]string{"ns": {"a"}}, gates: []plan.Gate{g}})
+	path := statePath(t)
+	rec := &recorder{}
+	if opts.ProgressInterval == 0 {
+		opts.ProgressInterval = 5 * time.Millisecond
+	}
+	err := New(f, statemgr.NewFileStore(path), rec, opts).Apply(context.Background(), p)
+	return err, readState(t, path).Step(gateStep + string(g.Kind)), rec
+}
+
+func float(f float64) *float64 { return &f }
+
+func TestHTTPGate(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := calls.Add(1)
+		switch r.URL.Path {
+		case "/healthy":
+			fmt.Fprint(w, `{"status": "SERVING"}`)
+		case "/flaky": // fails twice, then recovers
+			if n%3 != 0 {
+				http.Error(w, "warming up", http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprint(w, "ok")
+		case "/slow":
+			time.Sleep(200 * time.Millisecond)
+			fmt.Fprint(w, "late")
+		case "/teapot":
+			w.WriteHeader(http.StatusTeapot)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+
+	cases := map[string]struct {
+		gate      plan.HTTPGate
+		wantErr   string // empty: passes
+		wantCalls int32
+	}{
+		"status ok":               {gate: plan.HTTPGate{URL: "/healthy"}, wantCalls: 1},
+		"body matches":            {gate: plan.HTTPGate{URL: "/healthy", BodyContains: "SERVING"}, wantCalls: 1},
+		"body does not match":     {gate: plan.HTTPGate{URL: "/healthy", BodyContains: "NOT_SERVING", Retries: 2}, wantErr: `body does not contain "NOT_SERVING"`, wantCalls: 2},
+		"other expected":          {gate: plan.HTTPGate{URL: "/teapot", ExpectStatus: http.StatusTeapot}, wantCalls: 1},
+		"wrong status":            {gate: plan.HTTPGate{URL: "/missing", Retries: 2}, wantErr: "status 404, want 200", wantCalls: 2},
+		"recovers within retries": {gate: plan.HTTPGate{URL: "/flaky", Retries: 3}, wantCalls: 3},
+		"retries exhausted":       {gate: plan.HTTPGate{URL: "/flaky", Retries: 2}, wantErr: "2 attempts failed", wantCalls: 2},
+		"timeout":                 {gate: plan.HTTPGate{URL: "/slow", Retries: 1, Timeout: 20 * time.Millisecond}, wantErr: "deadline exceeded", wantCalls: 1},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			calls.Store(0)
+			g := tc.gate
+			g.URL = srv.URL + g.URL
+			if g.Interval == 0 {
+				g.Interval = time.Millisecond
+			}
+			err, ss, _ := applyGate(t, plan.Gate{Kind: plan.GateHTTP, HTTP: &g}, Options{})
+			checkGate(t, err, ss, tc.wantErr)
+			if got := calls.Load(); got != tc.wantCalls {
+				t.Errorf("requests: got %d, want %d", got, tc.wantCalls)
+			}
+		})
+	}
+}
+
+// checkGate asserts the gate passed (wantErr empty) or failed the wave with
+// wantErr.
+func checkGate(t *testing.T, err error, ss *states.StepState, wantErr string) {
+	t.Helper()
+	if wantErr == "" {
+		if err != nil {
+			t.Fatalf("Apply: %v", err)
+		}
+		if ss.Status != states.StatusDone {
+			t.Errorf("gate status %s, want done", ss.Status)
+		}
+		return
+	}
+	var wf *WaveFailedError
+	if !errors.As(err, &wf) || !strings.Contains(err.Error(), wantErr) {
+		t.Fatalf("Apply: got %v, want a wave failure containing %q", err, wantErr)
+	}
+	if ss.Status != states.StatusFailed || !strings.Contains(ss.Error, wantErr) {
+		t.Errorf("gate state: %s %q", ss.Status, ss.Error)
+	}
+}
+
+// promServer answers instant queries the way the Prometheus HTTP API does.
+func promServer(t *testing.T, results map[string]string) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v1/query" {
+			http.NotFound(w, r)
+			return
+		}
+		if err := r.ParseForm(); err != nil {
+			t.Errorf("parse form: %v", err)
+		}
+		data, ok := results[r.Form.Get("query")]
+		w.Header().Set("Content-Type", "application/json")
+		if !ok {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"status":"error","errorType":"bad_data","error":"parse error: unknown query"}`)
+			return
+		}
+		fmt.Fprintf(w, `{"status":"success","data":%s}`, data)
+	}))
+}
+
+func TestPrometheusGate(t *testing.T) {
+	srv := promServer(t, map[string]string{
+		"error_rate": `{"resultType":"vector","result":[
+			{"metric":{"__name__":"error_rate","app":"a"},"value":[1700000000,"0.01"]},
+			{"metric":{"__name__":"error_rate","app":"b"},"value":[1700000000,"0.04"]}]}`,
+		"nothing":    `{"resultType":"vector","result":[]}`,
+		"scalar(up)": `{"resultType":"scalar","result":[1700000000,"3"]}`,
+		"nan":        `{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"NaN"]}]}`,
+		"range":      `{"resultType":"matrix","result":[]}`,
+	})
+	defer srv.Close()
+	cases := map[string]struct {
+		gate    plan.PrometheusGate
+		wantErr string
+	}{
+		"below max":      {gate: plan.PrometheusGate{Query: "error_rate", Max: float(0.05)}},
+		"above max":      {gate: plan.PrometheusGate{Query: "error_rate", Max: float(0.02)}, wantErr: `error_rate{app="b"} = 0.04, above the maximum 0.02`},
+		"within min-max": {gate: plan.PrometheusGate{Query: "error_rate", Min: float(0), Max: float(1)}},
+		"below min":      {gate: plan.PrometheusGate{Query: "error_rate", Min: float(0.02)}, wantErr: "below the minimum 0.02"},
+		"scalar":         {gate: plan.PrometheusGate{Query: "scalar(up)", Min: float(3)}},
+		"no samples":     {gate: plan.PrometheusGate{Query: "nothing", Max: float(1)}, wantErr: "returned no samples"},
+		"NaN":            {gate: plan.PrometheusGate{Query: "nan", Max: float(1)}, wantErr: "NaN"},
+		"range result":   {gate: plan.PrometheusGate{Query: "range", Max: float(1)}, wantErr: "want an instant vector"},
+		"query error":    {gate: plan.PrometheusGate{Query: "rate(", Max: float(1)}, wantErr: "parse error"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			g := tc.gate
+			g.URL = srv.URL
+			err, ss, _ := applyGate(t, plan.Gate{Kind: plan.GatePrometheus, Prometheus: &g}, Options{})
+			checkGate(t, err, ss, tc.wantErr)
+		})
+	}
+}
+
+func TestCommandGate(t *testing.T) {
+	cases := map[string]struct {
+		gate    plan.CommandGate
+		wantErr string
+	}{
+		"true":      {gate: plan.CommandGate{Argv: []string{"true"}}},
+		"false":     {gate: plan.CommandGate{Argv: []string{"false"}}, wantErr: "exit status 1"},
+		"output":    {gate: plan.CommandGate{Argv: []string{"sh", "-c", "echo smoke test failed >&2; exit 3"}}, wantErr: "exit status 3; output: smoke test failed"},
+		"timeout":   {gate: plan.CommandGate{Argv: []string{"sleep", "5"}, Timeout: 50 * time.Millisecond}, wantErr: "timed out after 50ms"},
+		"not found": {gate: plan.CommandGate{Argv: []string{"/nonexistent/meshwave-gate"}}, wantErr: "no such file"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			g := tc.gate
+			err, ss, _ := applyGate(t, plan.Gate{Kind: plan.GateCommand, Command: &g}, Options{})
+			checkGate(t, err, ss, tc.wantErr)
+		})
+	}
+}
+
+func TestPauseGate(t *testing.T) {
+	start := time.Now()
+	err, ss, rec := applyGate(t, plan.Gate{Kind: plan.GatePause, Pause: 60 * time.Millisecond}, Options{ProgressInterval: 20 * time.Millisecond})
+	checkGate(t, err, ss, "")
+	if took := time.Since(start); took < 60*time.Millisecond {
+		t.Errorf("pause took %v, want at least 60ms", took)
+	}
+	var remaining []string
+	for _, e := range rec.events {
+		if e.Kind == EventStepProgress && strings.Contains(e.Message, "remaining") {
+			remaining = append(remaining, e.Message)
+		}
+	}
+	if len(remaining) < 2 {
+		t.Errorf("progress with the remaining time: got %v, want at least 2", remaining)
+	}
+	if ss.Record[RecordPauseUntil] == "" {
+		t.Errorf("pause end not recorded: %v", ss.Record)
+	}
+}
+
+// A pause interrupted half way waits only for what is left when resumed.
+func TestPauseGateResumesWithRemainingTime(t *testing.T) {
+	f := newFakeCluster()
+	p := testPlan(f, nil, testWave{name: "w", namespaces: map[string][]string{"ns": {"a"}},
+		gates: []plan.Gate{{Kind: plan.GatePause, Pause: 300 * time.Millisecond}}})
+	path := statePath(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Apply(ctx, p)
+	if !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("Apply: got %v, want ErrInterrupted", err)
+	}
+	if s := readState(t, path).Step(gateStep + "pause"); s.Status != states.StatusRunning {
+		t.Fatalf("pause status %s, want running", s.Status)
+	}
+	start := time.Now()
+	if err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Apply(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 280*time.Millisecond {
+		t.Errorf("resumed pause took %v; it started over instead of waiting for the rest", took)
+	}
+}
+
+type answer struct {
+	ok    bool
+	asked []string
+}
+
+func (a *answer) Approve(_ context.Context, wave string) (bool, error) {
+	a.asked = append(a.asked, wave)
+	return a.ok, nil
+}
+
+func TestApprovalGate(t *testing.T) {
+	approval := plan.Gate{Kind: plan.GateApproval}
+
+	t.Run("required without prompter or flag", func(t *testing.T) {
+		f := newFakeCluster()
+		p := testPlan(f, nil,
+			testWave{name: "w", namespaces: map[string][]string{"ns": {"a"}}, gates: []plan.Gate{approval}},
+			testWave{name: "next", namespaces: map[string][]string{"ns2": {"b"}}})
+		path := statePath(t)
+		rec := &recorder{}
+		err := New(f, statemgr.NewFileStore(path), rec, fastOptions()).Apply(context.Background(), p)
+		var ar *ApprovalRequiredError
+		if !errors.As(err, &ar) || ar.Wave != "w" {
+			t.Fatalf("Apply: got %v, want *ApprovalRequiredError for w", err)
+		}
+		st := readState(t, path)
+		if s := st.Step(gateStep + "approval"); s.Status != states.StatusPending {
+			t.Errorf("gate status %s, want pending", s.Status)
+		}
+		if s := st.Step("wave/next/relabel/ns2"); s.Status != states.StatusPending {
+			t.Errorf("next wave started: %s", s.Status)
+		}
+		if got := rec.kinds(EventApproval); len(got) != 1 || !strings.Contains(rec.events[len(rec.events)-1].Message, "-approve w") {
+			t.Errorf("approval event: %v", rec.events[len(rec.events)-1])
+		}
+
+		// apply -approve w continues past it.
+		opts := fastOptions()
+		opts.Approved = []string{"w"}
+		if err := New(f, statemgr.NewFileStore(path), nil, opts).Apply(context.Background(), p); err != nil {
+			t.Fatalf("Apply -approve w: %v", err)
+		}
+		st = readState(t, path)
+		if diff := cmp.Diff(allStatus(p, states.StatusDone), statuses(st)); diff != "" {
+			t.Errorf("statuses (-want +got):\n%s", diff)
+		}
+		if len(st.Approvals) != 1 || st.Approvals[0].Wave != "w" || st.Approvals[0].By != "flag" {
+			t.Errorf("approvals: %+v", st.Approvals)
+		}
+		if f.rolls["ns/a"] != 1 {
+			t.Errorf("the approved wave's workload rolled %d times, want 1", f.rolls["ns/a"])
+		}
+	})
+
+	t.Run("prompter approves", func(t *testing.T) {
+		a := &answer{ok: true}
+		err, ss, _ := applyGate(t, approval, Options{Prompter: a})
+		checkGate(t, err, ss, "")
+		if diff := cmp.Diff([]string{"w"}, a.asked); diff != "" {
+			t.Errorf("asked (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("prompter declines", func(t *testing.T) {
+		err, ss, _ := applyGate(t, approval, Options{Prompter: &answer{ok: false}})
+		checkGate(t, err, ss, "approval declined")
+	})
+
+	t.Run("flag wins over prompter", func(t *testing.T) {
+		a := &answer{ok: false}
+		err, ss, _ := applyGate(t, approval, Options{Prompter: a, Approved: []string{"w"}})
+		checkGate(t, err, ss, "")
+		if len(a.asked) != 0 {
+			t.Errorf("asked though approved by flag: %v", a.asked)
+		}
+	})
+}
