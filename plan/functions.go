@@ -2,6 +2,7 @@ package plan
 
 import (
 	"sort"
+	"strings"
 
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
@@ -16,8 +17,8 @@ import (
 func planFunctions() map[string]function.Function {
 	return map[string]function.Function{
 		// strings
-		"format":     stdlib.FormatFunc,
-		"formatlist": stdlib.FormatListFunc,
+		"format":     limitFormatWidth(stdlib.FormatFunc),
+		"formatlist": limitFormatWidth(stdlib.FormatListFunc),
 		"join":       stdlib.JoinFunc,
 		"split":      stdlib.SplitFunc,
 		"lower":      stdlib.LowerFunc,
@@ -50,10 +51,71 @@ func planFunctions() map[string]function.Function {
 		"min": stdlib.MinFunc,
 		// conversions
 		"tostring": stdlib.MakeToFunc(cty.String),
-		"tonumber": stdlib.MakeToFunc(cty.Number),
 		"tobool":   stdlib.MakeToFunc(cty.Bool),
 		"tolist":   stdlib.MakeToFunc(cty.List(cty.DynamicPseudoType)),
 	}
+}
+
+// maxFormatWidth bounds the width and precision in a format verb: "%9999999d"
+// would pad a string to gigabytes.
+const maxFormatWidth = 1000
+
+// limitFormatWidth wraps format or formatlist to refuse a format string with a
+// width or precision above maxFormatWidth.
+func limitFormatWidth(f function.Function) function.Function {
+	return function.New(&function.Spec{
+		Description: f.Description(),
+		Params:      f.Params(),
+		VarParam:    f.VarParam(),
+		Type:        f.ReturnTypeForValues,
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			if len(args) > 0 && args[0].IsKnown() && !args[0].IsNull() && args[0].Type() == cty.String {
+				if n := largestWidth(args[0].AsString()); n > maxFormatWidth {
+					return cty.NilVal, function.NewArgErrorf(0, "width or precision %d is above the limit of %d", n, maxFormatWidth)
+				}
+			}
+			return f.Call(args)
+		},
+	})
+}
+
+// largestWidth returns the largest width or precision among the verbs of a
+// format string, saturating above maxFormatWidth.
+func largestWidth(format string) int {
+	largest := 0
+	digits := func(i int) (int, int) {
+		n := 0
+		for ; i < len(format) && format[i] >= '0' && format[i] <= '9'; i++ {
+			n = min(n*10+int(format[i]-'0'), maxFormatWidth+1)
+		}
+		return n, i
+	}
+	for i := 0; i < len(format); i++ {
+		if format[i] != '%' {
+			continue
+		}
+		i++
+		if i < len(format) && format[i] == '%' {
+			continue
+		}
+		for i < len(format) && strings.IndexByte("-+# 0", format[i]) >= 0 {
+			i++
+		}
+		if i < len(format) && format[i] == '[' { // explicit argument index
+			for i < len(format) && format[i] != ']' {
+				i++
+			}
+			i++
+		}
+		var w, p int
+		w, i = digits(i)
+		if i < len(format) && format[i] == '.' {
+			p, i = digits(i + 1)
+		}
+		largest = max(largest, w, p)
+		i--
+	}
+	return largest
 }
 
 // FunctionNames lists the functions a plan may call, sorted; the docs and

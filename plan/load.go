@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 )
@@ -110,6 +111,9 @@ func loadSources(srcs []planSource, vars VarInput, readFile func(string) ([]byte
 		f, d := parser.ParseHCL(s.src, s.name)
 		diags = append(diags, d...)
 		if f != nil {
+			if body, ok := f.Body.(*hclsyntax.Body); ok && !d.HasErrors() {
+				diags = append(diags, checkNumberLiterals(body)...)
+			}
 			bodies = append(bodies, f)
 		}
 	}

@@ -185,12 +185,15 @@ func (e *evaluator) integer(attr *hcl.Attribute, min, max int) (int, bool) {
 		return 0, false
 	}
 	bf := v.AsBigFloat()
+	// Printed through float64: the shortest exact decimal of a big.Float
+	// can be enormous.
+	f, _ := bf.Float64()
 	if !bf.IsInt() {
-		e.errorf(attr.Expr.Range(), "Invalid number", "The argument %q must be a whole number, got %s.", attr.Name, bf.Text('g', -1))
+		e.errorf(attr.Expr.Range(), "Invalid number", "The argument %q must be a whole number, got %g.", attr.Name, f)
 		return 0, false
 	}
 	if bf.Cmp(big.NewFloat(float64(min))) < 0 || bf.Cmp(big.NewFloat(float64(max))) > 0 {
-		e.errorf(attr.Expr.Range(), "Number out of range", "The argument %q must be between %d and %d, got %s.", attr.Name, min, max, bf.Text('g', -1))
+		e.errorf(attr.Expr.Range(), "Number out of range", "The argument %q must be between %d and %d, got %g.", attr.Name, min, max, f)
 		return 0, false
 	}
 	n, _ := bf.Int64()

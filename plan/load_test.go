@@ -358,3 +358,42 @@ wave "w" {
 		t.Error("no functions")
 	}
 }
+
+func containsSummary(diags hcl.Diagnostics, summary string) bool {
+	for _, d := range diags {
+		if d.Summary == summary {
+			return true
+		}
+	}
+	return false
+}
+
+func TestHugeNumbers(t *testing.T) {
+	tests := map[string]struct {
+		src string
+		in  VarInput
+	}{
+		"literal":              {minimalPlan + `wave "w" { namespaces = ["${1.5e99999999}"] }`, VarInput{}},
+		"tiny literal":         {minimalPlan + `wave "w" { namespaces = ["${1.5e-99999999}"] }`, VarInput{}},
+		"in a -var":            {variablePlan, VarInput{Vars: []string{"parallel=1e999999"}}},
+		"string for a number":  {variablePlan, VarInput{Environ: []string{"MESHWAVE_VAR_parallel=1e999999"}}},
+		"max_parallel too big": {minimalPlan + `wave "w" {` + "\n" + `namespaces = ["a"]` + "\n" + `max_parallel = 1e300` + "\n}", VarInput{}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			done := make(chan hcl.Diagnostics)
+			go func() {
+				_, diags := loadString(t, tc.src, tc.in)
+				done <- diags
+			}()
+			select {
+			case diags := <-done:
+				if !containsSummary(diags, "Number out of range") {
+					t.Errorf("diagnostics = %v, want Number out of range", diags)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("loading took more than 20s")
+			}
+		})
+	}
+}

@@ -155,6 +155,9 @@ func rawVariableValue(diags *hcl.Diagnostics, v *planVariable, raw, origin strin
 		return cty.StringVal(raw)
 	}
 	expr, d := hclsyntax.ParseExpression([]byte(raw), fmt.Sprintf("<value for %s>", origin), hcl.InitialPos)
+	if !d.HasErrors() {
+		d = append(d, checkNumberLiterals(expr)...)
+	}
 	*diags = append(*diags, d...)
 	if d.HasErrors() {
 		return cty.DynamicVal
@@ -171,17 +174,27 @@ func rawVariableValue(diags *hcl.Diagnostics, v *planVariable, raw, origin strin
 // at subject, or with origin in the message when there is no source range.
 func convertVariable(diags *hcl.Diagnostics, name string, ty cty.Type, val cty.Value, subject *hcl.Range, origin string) cty.Value {
 	conv, err := convert.Convert(val, ty)
-	if err == nil {
-		return conv
+	if err != nil {
+		*diags = append(*diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid value for variable",
+			Detail: fmt.Sprintf("The %s for variable %q is %s, but the variable's type is %s.",
+				origin, name, friendlyType(val.Type()), typeexpr.TypeString(ty)),
+			Subject: subject,
+		})
+		return cty.DynamicVal
 	}
-	*diags = append(*diags, &hcl.Diagnostic{
-		Severity: hcl.DiagError,
-		Summary:  "Invalid value for variable",
-		Detail: fmt.Sprintf("The %s for variable %q is %s, but the variable's type is %s.",
-			origin, name, friendlyType(val.Type()), typeexpr.TypeString(ty)),
-		Subject: subject,
-	})
-	return cty.DynamicVal
+	if !valueNumbersInRange(conv) {
+		// A string such as "1e99999999" given for a number variable.
+		*diags = append(*diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Number out of range",
+			Detail:   fmt.Sprintf("The %s for variable %q has a number beyond about ±1.8e308.", origin, name),
+			Subject:  subject,
+		})
+		return cty.DynamicVal
+	}
+	return conv
 }
 
 // setFromVarFile applies a var file: NAME = VALUE lines with literal values.
@@ -195,8 +208,11 @@ func setFromVarFile(vars map[string]*planVariable, path string, parser *hclparse
 		}}
 	}
 	f, diags := parser.ParseHCL(src, path)
-	if diags.HasErrors() {
+	if diags.HasErrors() || f == nil {
 		return diags
+	}
+	if body, ok := f.Body.(*hclsyntax.Body); ok {
+		diags = append(diags, checkNumberLiterals(body)...)
 	}
 	attrs, d := f.Body.JustAttributes()
 	diags = append(diags, d...)

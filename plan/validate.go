@@ -2,10 +2,13 @@ package plan
 
 import (
 	"fmt"
+	"math/big"
 	"net/url"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -117,4 +120,51 @@ func (e *evaluator) checkURL(s string, rng hcl.Range) bool {
 		return false
 	}
 	return true
+}
+
+// Numbers in a plan are counts, seconds and metric thresholds. cty numbers
+// are arbitrary-precision, and turning one with an astronomic exponent into
+// text (a string attribute, an interpolation) takes time and memory in
+// proportion to the exponent, so numbers beyond float64's range are refused
+// before anything is evaluated.
+const maxNumberExp = 1024 // binary exponent: |x| < 2^1024, like float64
+
+// numberInRange reports whether n is zero or within float64's magnitude.
+func numberInRange(n *big.Float) bool {
+	if n.Sign() == 0 {
+		return true
+	}
+	exp := n.MantExp(nil)
+	return exp <= maxNumberExp && exp >= -maxNumberExp-52
+}
+
+// checkNumberLiterals reports number literals outside the range above.
+func checkNumberLiterals(node hclsyntax.Node) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	hclsyntax.VisitAll(node, func(n hclsyntax.Node) hcl.Diagnostics {
+		lit, ok := n.(*hclsyntax.LiteralValueExpr)
+		if !ok || lit.Val.Type() != cty.Number || lit.Val.IsNull() || numberInRange(lit.Val.AsBigFloat()) {
+			return nil
+		}
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Number out of range",
+			Detail:   "Numbers in a plan must be within about ±1.8e308, and not smaller than about 1e-308 unless zero.",
+			Subject:  lit.SrcRange.Ptr(),
+		})
+		return nil
+	})
+	return diags
+}
+
+// valueNumbersInRange reports whether every number inside v is in range.
+func valueNumbersInRange(v cty.Value) bool {
+	ok := true
+	_ = cty.Walk(v, func(_ cty.Path, el cty.Value) (bool, error) {
+		if el.Type() == cty.Number && el.IsKnown() && !el.IsNull() && !numberInRange(el.AsBigFloat()) {
+			ok = false
+		}
+		return ok, nil
+	})
+	return ok
 }
