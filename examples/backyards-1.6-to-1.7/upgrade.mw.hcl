@@ -5,6 +5,18 @@
 # plan is the rest of the canary flow: gateways first, then demo-a alone,
 # checked before demo-b follows, and the 1.6 control plane removed at the end.
 
+variable "health_url" {
+  type        = string
+  default     = "http://app-a.demo-a.svc.cluster.local:8080/"
+  description = "What must answer 200 once demo-a runs on Istio 1.7."
+}
+
+variable "canary_soak" {
+  type        = string
+  default     = "10m"
+  description = "How long demo-a runs on Istio 1.7 before anyone may approve the rest."
+}
+
 upgrade {
   from   = "mesh.istio-system"
   to     = "cp-v17x.istio-system"
@@ -17,19 +29,20 @@ gateway "istio-ingressgateway" {
 }
 
 # The canary: demo-a is relabeled and restarted alone. Its app must answer,
-# then it runs for ten minutes, then a person approves the rest.
+# then it runs for canary_soak (ten minutes by default), then a person
+# approves the rest (meshwave apply -approve canary).
 wave "canary" {
   namespaces = ["demo-a"]
   timeout    = "10m"
 
   http {
-    url           = "http://app-a.demo-a.svc.cluster.local:8080/"
+    url           = var.health_url
     expect_status = 200
     retries       = 5
     interval      = "10s"
   }
 
-  pause    = "10m"
+  pause    = var.canary_soak
   approval = true
 }
 
