@@ -141,7 +141,8 @@ func TestApplyBoundsParallelRestarts(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := newFakeCluster()
-			f.runDelay = 30 * time.Millisecond
+			f.waitActive, f.waitRuns = tc.want, tc.workloads
+			f.runDelay = 5 * time.Millisecond
 			var apps []string
 			for i := range tc.workloads {
 				apps = append(apps, string(rune('a'+i)))
@@ -205,13 +206,41 @@ var cmpEmptyMap = cmp.Comparer(func(a, b map[string]string) bool {
 	return cmp.Equal(map[string]string(a), map[string]string(b))
 })
 
-// crashStore is a FileStore inside a process that gets killed: at write
+// memStore keeps the state file's bytes in memory: the crash matrix writes
+// thousands of times, and FileStore's fsyncs are tested in statemgr.
+type memStore struct {
+	mu    sync.Mutex
+	bytes []byte
+}
+
+func (m *memStore) Read() (*states.State, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.bytes == nil {
+		return nil, statemgr.ErrNoState
+	}
+	return statefile.Read(bytes.NewReader(m.bytes))
+}
+
+func (m *memStore) Write(s *states.State) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s.Serial++
+	var buf bytes.Buffer
+	if err := statefile.Write(&buf, s); err != nil {
+		return err
+	}
+	m.bytes = buf.Bytes()
+	return nil
+}
+
+// crashStore is a store inside a process that gets killed: at write
 // number killAt it either fails the write (the kill came before the rename)
 // or completes it (the kill came right after), and from then on the process
 // writes nothing and its provider does nothing.
 type crashStore struct {
 	t       *testing.T
-	inner   *statemgr.FileStore
+	inner   *memStore
 	cluster *fakeCluster
 	killAt  int
 	after   bool
@@ -238,11 +267,7 @@ func (c *crashStore) Write(s *states.State) error {
 		return err
 	}
 	// The file must be a valid state at every instant.
-	b, err := os.ReadFile(c.inner.Path())
-	if err == nil {
-		_, err = statefile.Read(bytes.NewReader(b))
-	}
-	if err != nil {
+	if _, err := c.inner.Read(); err != nil {
 		c.t.Errorf("after write %d the state file is not valid: %v", c.writes, err)
 	}
 	if c.writes == c.killAt {
@@ -264,7 +289,7 @@ func TestApplyResumesAfterCrashAtEveryPoint(t *testing.T) {
 	}
 	// Count the writes of an uninterrupted run.
 	f := newFakeCluster()
-	counter := &crashStore{t: t, inner: statemgr.NewFileStore(statePath(t)), cluster: f, killAt: -1}
+	counter := &crashStore{t: t, inner: &memStore{}, cluster: f, killAt: -1}
 	if err := New(f, counter, nil, fastOptions()).Apply(context.Background(), build(f, 1)); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
@@ -284,16 +309,20 @@ func TestApplyResumesAfterCrashAtEveryPoint(t *testing.T) {
 					t.Parallel()
 					f := newFakeCluster()
 					p := build(f, mp)
-					path := statePath(t)
-					crash := &crashStore{t: t, inner: statemgr.NewFileStore(path), cluster: f, killAt: killAt, after: after}
+					file := &memStore{}
+					crash := &crashStore{t: t, inner: file, cluster: f, killAt: killAt, after: after}
 					if err := New(f, crash, nil, fastOptions()).Apply(context.Background(), p); err == nil && !(after && killAt == total) {
 						t.Fatalf("first Apply: no error though killed at write %d", killAt)
 					}
 					f.dead.Store(false)
-					if err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Apply(context.Background(), p); err != nil {
+					if err := New(f, file, nil, fastOptions()).Apply(context.Background(), p); err != nil {
 						t.Fatalf("second Apply: %v", err)
 					}
-					if diff := cmp.Diff(allStatus(p, states.StatusDone), statuses(readState(t, path))); diff != "" {
+					final, err := file.Read()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if diff := cmp.Diff(allStatus(p, states.StatusDone), statuses(final)); diff != "" {
 						t.Errorf("statuses (-want +got):\n%s", diff)
 					}
 					for _, s := range p.Steps {

@@ -211,27 +211,38 @@ func TestPauseGate(t *testing.T) {
 	}
 }
 
-// A pause interrupted half way waits only for what is left when resumed.
+// A pause interrupted half way keeps its recorded end when resumed: it
+// waits only for what is left.
 func TestPauseGateResumesWithRemainingTime(t *testing.T) {
 	f := newFakeCluster()
 	p := testPlan(f, nil, testWave{name: "w", namespaces: map[string][]string{"ns": {"a"}},
 		gates: []plan.Gate{{Kind: plan.GatePause, Pause: 300 * time.Millisecond}}})
 	path := statePath(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Apply(ctx, p)
+	cancelOnPause := ObserverFunc(func(e Event) {
+		if e.Kind == EventStepStart && e.StepKind == plan.StepGate {
+			time.AfterFunc(100*time.Millisecond, cancel)
+		}
+	})
+	err := New(f, statemgr.NewFileStore(path), cancelOnPause, fastOptions()).Apply(ctx, p)
 	if !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("Apply: got %v, want ErrInterrupted", err)
 	}
-	if s := readState(t, path).Step(gateStep + "pause"); s.Status != states.StatusRunning {
-		t.Fatalf("pause status %s, want running", s.Status)
+	first := readState(t, path).Step(gateStep + "pause")
+	if first.Status != states.StatusRunning || first.Record[RecordPauseUntil] == "" {
+		t.Fatalf("interrupted pause: %+v", first)
 	}
-	start := time.Now()
 	if err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Apply(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took > 280*time.Millisecond {
-		t.Errorf("resumed pause took %v; it started over instead of waiting for the rest", took)
+	second := readState(t, path).Step(gateStep + "pause")
+	if diff := cmp.Diff(first.Record, second.Record); diff != "" {
+		t.Errorf("the resumed pause has another end (-first +resumed):\n%s", diff)
+	}
+	until, _ := time.Parse(time.RFC3339Nano, first.Record[RecordPauseUntil])
+	if second.Status != states.StatusDone || second.EndedAt.Before(until) {
+		t.Errorf("resumed pause: %s at %v, want done at or after %v", second.Status, second.EndedAt, until)
 	}
 }
 

@@ -1,0 +1,99 @@
+package statefile
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/meshwave/meshwave/executor/states"
+	"github.com/meshwave/meshwave/plan"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func sample() *states.State {
+	at := time.Date(2026, 3, 1, 2, 3, 4, 0, time.UTC)
+	return &states.State{
+		Lineage: "0f8fad5b-d9cb-469f-a165-70867728950e", Serial: 12, PlanHash: "9c1e",
+		Steps: []*states.StepState{
+			{ID: "gateway/istio-system/ingress", Kind: plan.StepGatewayMigrate,
+				Object: &plan.ObjectRef{Kind: "MeshGateway", Namespace: "istio-system", Name: "ingress"},
+				Status: states.StatusDone, StartedAt: at, EndedAt: at.Add(20 * time.Second),
+				Record: map[string]string{"controlPlane": "cp-v16x.istio-system"}, Attempts: 1},
+			{ID: "wave/canary/relabel/demo-a", Kind: plan.StepNamespaceRelabel, Wave: "canary",
+				Object: &plan.ObjectRef{Kind: "Namespace", Name: "demo-a"},
+				Status: states.StatusRolledBack, StartedAt: at, EndedAt: at.Add(time.Minute),
+				Record: map[string]string{"label.istio-injection": "enabled"}, Attempts: 1},
+			{ID: "wave/canary/restart/demo-a/deployment/app-a", Kind: plan.StepWorkloadRestart, Wave: "canary",
+				Object: &plan.ObjectRef{Kind: "Deployment", Namespace: "demo-a", Name: "app-a"},
+				Status: states.StatusRunning, StartedAt: at, Error: "",
+				Record: map[string]string{"restartedAt": "2026-03-01T02:03:04Z"}, Attempts: 2},
+			{ID: "wave/canary/verify", Kind: plan.StepWaveVerify, Wave: "canary", Status: states.StatusFailed,
+				StartedAt: at, EndedAt: at, Error: "demo-a/app-a-1: proxy 1.6.3, want 1.7.0", Attempts: 1},
+			{ID: "wave/canary/gate/0-approval", Kind: plan.StepGate, Wave: "canary", Status: states.StatusPending},
+		},
+		Approvals: []states.Approval{{Wave: "canary", By: "flag", At: at}},
+	}
+}
+
+func TestRoundTripAndGolden(t *testing.T) {
+	var buf bytes.Buffer
+	if err := Write(&buf, sample()); err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "state.json")
+	if *update {
+		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), buf.String()); diff != "" {
+		t.Errorf("encoding (-golden +got):\n%s", diff)
+	}
+	got, err := Read(bytes.NewReader(want))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(sample(), got); diff != "" {
+		t.Errorf("decoded (-want +got):\n%s", diff)
+	}
+}
+
+func TestReadRefuses(t *testing.T) {
+	cases := map[string]struct {
+		doc  string
+		want string
+	}{
+		"array":           {`[]`, "not a meshwave state file: not a JSON object: json: cannot unmarshal array into Go value of type map[string]json.RawMessage"},
+		"no version":      {`{"lineage": "x"}`, `not a meshwave state file: no "format_version" field`},
+		"numeric version": {`{"format_version": 1}`, `not a meshwave state file: "format_version" is not a string`},
+		"major 2":         {`{"format_version": "2.0"}`, `state format version "2.0" is not supported (this meshwave reads 1.0)`},
+		"garbage version": {`{"format_version": "one"}`, `state format version "one" is not supported (this meshwave reads 1.0)`},
+		"no lineage":      {`{"format_version": "1.0", "serial": 1, "steps": []}`, "invalid state: lineage is empty"},
+		"unknown field":   {`{"format_version": "1.0", "lineage": "x", "outputs": {}}`, `invalid state: json: unknown field "outputs"`},
+		"duplicate step": {`{"format_version": "1.0", "lineage": "x", "steps": [{"id": "a", "status": "done"}, {"id": "a", "status": "done"}]}`,
+			`invalid state: step "a" appears twice`},
+		"bad status":   {`{"format_version": "1.0", "lineage": "x", "steps": [{"id": "a", "status": "finished"}]}`, `invalid state: step "a" has unknown status "finished"`},
+		"trailing doc": {`{"format_version": "1.0", "lineage": "x"} {}`, "not a meshwave state file: not a JSON object: invalid character '{' after top-level value"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := Read(bytes.NewReader([]byte(tc.doc)))
+			if err == nil {
+				t.Fatal("got nil error")
+			}
+			if diff := cmp.Diff(tc.want, err.Error()); diff != "" {
+				t.Errorf("error (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
