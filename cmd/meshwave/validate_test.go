@@ -155,3 +155,16 @@ func TestValidateFindsFilesInWorkingDirectory(t *testing.T) {
 		t.Errorf("directory with a plan: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
 }
+
+func TestValidateReadsVariablesFromEnvironment(t *testing.T) {
+	args := []string{"validate", "-f", "../../examples/variables/variables.mw.hcl", "-f", "../../examples/variables/upgrade.mw.hcl"}
+	t.Setenv("MESHWAVE_VAR_to_revision", "1-26")
+	code, _, errOut := runCmd(t, args...)
+	if code != 1 || !strings.Contains(errOut, "Error: Nothing to upgrade") {
+		t.Errorf("MESHWAVE_VAR_to_revision=1-26: exit %d, stderr %q; want 1 and Nothing to upgrade", code, errOut)
+	}
+	// -var wins over the environment.
+	if code, _, errOut := runCmd(t, append(args, "-var", "to_revision=1-28")...); code != 0 {
+		t.Errorf("with -var: exit %d, stderr %q; want 0", code, errOut)
+	}
+}
