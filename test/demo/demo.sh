@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The demo: a local control plane with the simulated mesh of the Backyards
+# guide's starting point, and meshwave run against it.
+#
+#   test/demo/demo.sh up     # start (or reuse) the demo cluster; leaves it running
+#   test/demo/demo.sh down   # stop meshsim and delete the cluster
+#
+# MESHWAVE_TESTENV_BIN must name the control plane's binaries (the Makefile
+# sets it). Everything the demo keeps lives in $STATE, outside the repo.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+STATE="${XDG_CACHE_HOME:-$HOME/.cache}/meshwave/demo"
+NAME=meshwave-demo
+SCENARIO=backyards-1.6-to-1.7
+cluster_dir="$STATE/cluster"
+kubeconfig="$cluster_dir/kubeconfig"
+pid_file="$STATE/meshsim.pid"
+ready_file="$STATE/meshsim.ready"
+log_file="$STATE/meshsim.log"
+
+: "${MESHWAVE_TESTENV_BIN:?set it to the output of test/testenv/build.sh (make demo does)}"
+export PATH="$MESHWAVE_TESTENV_BIN:$PATH"
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+meshsim_pid() {
+  [ -f "$pid_file" ] || return 1
+  local pid
+  pid=$(cat "$pid_file")
+  kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+build_tools() {
+  mkdir -p "$STATE/bin"
+  # go build leaves an up-to-date binary untouched, so a second run is quick.
+  (cd "$repo" && go build -o "$STATE/bin/testenv" ./test/testenv/cmd/testenv \
+                && go build -o "$STATE/bin/meshsim" ./test/meshsim/cmd/meshsim)
+}
+
+stop_meshsim() {
+  local pid
+  if pid=$(meshsim_pid); then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pid_file" "$ready_file"
+}
+
+down() {
+  stop_meshsim
+  if [ -d "$cluster_dir" ]; then
+    "$STATE/bin/testenv" down --name "$NAME" --dir "$cluster_dir" --bin "$MESHWAVE_TESTENV_BIN"
+    rm -rf "$cluster_dir"
+  fi
+  echo "demo cluster removed"
+}
+
+up() {
+  build_tools
+  if meshsim_pid >/dev/null && [ -f "$ready_file" ] && kubectl --kubeconfig "$kubeconfig" get --raw /readyz >/dev/null 2>&1; then
+    say "demo cluster already running"
+  else
+    # Whatever is left of an earlier demo (a reboot, a failed start) goes first.
+    if [ -d "$cluster_dir" ] || [ -f "$pid_file" ]; then down >/dev/null; fi
+    mkdir -p "$STATE"
+    say "starting the local control plane"
+    start=$(date +%s)
+    "$STATE/bin/testenv" up --name "$NAME" --dir "$cluster_dir" --bin "$MESHWAVE_TESTENV_BIN" >/dev/null
+    echo "cluster up in $(( $(date +%s) - start ))s"
+    say "starting meshsim with scenario $SCENARIO"
+    setsid "$STATE/bin/meshsim" --kubeconfig "$kubeconfig" --scenario "$SCENARIO" \
+      --pid-file "$pid_file" --ready-file "$ready_file" >"$log_file" 2>&1 </dev/null &
+    for _ in $(seq 1800); do
+      [ -f "$ready_file" ] && break
+      if ! kill -0 $! 2>/dev/null; then
+        echo "meshsim exited; its log ($log_file):" >&2
+        tail -20 "$log_file" >&2
+        exit 1
+      fi
+      sleep 0.1
+    done
+    [ -f "$ready_file" ] || { echo "meshsim did not load the scenario in 3 minutes; see $log_file" >&2; exit 1; }
+    echo "scenario loaded in $(( $(date +%s) - start ))s since the cluster start"
+  fi
+  export KUBECONFIG="$kubeconfig"
+
+  say "meshwave version"
+  "$repo/bin/meshwave" version
+
+  say "kubectl get po -A -L istio.io/rev"
+  kubectl get po -A -L istio.io/rev
+
+  say "kubectl get istio,mgw -A"
+  kubectl get istios.istio.banzaicloud.io,meshgateways.istio.banzaicloud.io -A
+
+  # ---- meshwave plan / apply go here --------------------------------------
+  # When plan and apply land, run them against the cluster, e.g.:
+  #   "$repo/bin/meshwave" plan -config "$repo/examples/..." -out "$STATE/demo.plan"
+  #   "$repo/bin/meshwave" apply "$STATE/demo.plan"
+  # --------------------------------------------------------------------------
+
+  say "the demo cluster stays up"
+  echo "  export KUBECONFIG=$kubeconfig"
+  echo "  make demo-down     # stops meshsim (log: $log_file) and deletes the cluster"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) if [ -x "$STATE/bin/testenv" ]; then down; else build_tools && down; fi ;;
+  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+esac
