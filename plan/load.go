@@ -144,6 +144,7 @@ func loadSources(srcs []planSource, vars VarInput, readFile func(string) ([]byte
 	cfg, d := ev.decodeConfig(&root)
 	diags = append(diags, d...)
 	diags = append(diags, ev.diags...)
+	ev.showValues(diags)
 	diags = sortDiagnostics(diags)
 	if diags.HasErrors() {
 		return nil, parser.Files(), diags

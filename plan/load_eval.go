@@ -25,6 +25,9 @@ type evaluator struct {
 	declared map[string]bool // variable names
 	locals   map[string]*hcl.Attribute
 	diags    hcl.Diagnostics
+	// withRefs are the evaluated attributes that refer to variables or
+	// locals, for showValues.
+	withRefs []*hcl.Attribute
 }
 
 func newEvaluator() *evaluator {
@@ -94,6 +97,24 @@ func (e *evaluator) undeclaredRefs(expr hcl.Expression) bool {
 	return bad
 }
 
+// showValues makes a diagnostic about a value computed from variables or
+// locals show what they were ("with var.soak as "ten minutes""), by
+// attaching the expression it points into and the evaluation context.
+func (e *evaluator) showValues(diags hcl.Diagnostics) {
+	for _, d := range diags {
+		if d.Subject == nil || d.Expression != nil {
+			continue
+		}
+		for _, attr := range e.withRefs {
+			r := attr.Expr.Range()
+			if r.Filename == d.Subject.Filename && r.Start.Byte <= d.Subject.Start.Byte && d.Subject.End.Byte <= r.End.Byte {
+				d.Expression, d.EvalContext = attr.Expr, e.ctx
+				break
+			}
+		}
+	}
+}
+
 // suggest returns " Did you mean "x"?" for the closest of names, if one is
 // close enough to be a likely typo, else "".
 func suggest(given string, names []string) string {
@@ -115,6 +136,9 @@ func suggest(given string, names []string) string {
 func (e *evaluator) value(attr *hcl.Attribute, ty cty.Type) (v cty.Value, ok bool) {
 	if e.undeclaredRefs(attr.Expr) {
 		return cty.NilVal, false
+	}
+	if len(attr.Expr.Variables()) > 0 {
+		e.withRefs = append(e.withRefs, attr)
 	}
 	v, d := attr.Expr.Value(e.ctx)
 	e.diags = append(e.diags, d...)

@@ -1,0 +1,2 @@
+soak   = "ten minutes"
+canary = ["demo_a"]
