@@ -261,7 +261,7 @@ func TestVariableInputErrors(t *testing.T) {
 	}{
 		"undeclared -var":        {VarInput{Vars: []string{"tto=1-28"}}, []string{"Value for undeclared variable"}},
 		"-var without equals":    {VarInput{Vars: []string{"to"}}, []string{"Invalid -var option"}},
-		"-var of the wrong type": {VarInput{Vars: []string{"parallel=many"}}, []string{"Variables not allowed"}},
+		"-var of the wrong type": {VarInput{Vars: []string{"parallel=many"}}, []string{"Invalid value for variable"}},
 		"-var list not a list":   {VarInput{Vars: []string{`namespaces={a = 1}`}}, []string{"Invalid value for variable"}},
 		"missing var file":       {VarInput{VarFiles: []string{"testdata/no-such.mwvars.hcl"}}, []string{"Failed to read var file"}},
 	}

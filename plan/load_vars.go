@@ -156,15 +156,24 @@ func rawVariableValue(diags *hcl.Diagnostics, v *planVariable, raw, origin strin
 	}
 	expr, d := hclsyntax.ParseExpression([]byte(raw), fmt.Sprintf("<value for %s>", origin), hcl.InitialPos)
 	if !d.HasErrors() {
-		d = append(d, checkNumberLiterals(expr)...)
+		if nd := checkNumberLiterals(expr); nd.HasErrors() {
+			*diags = append(*diags, nd...)
+			return cty.DynamicVal
+		}
 	}
-	*diags = append(*diags, d...)
-	if d.HasErrors() {
-		return cty.DynamicVal
+	var val cty.Value
+	if !d.HasErrors() {
+		val, d = expr.Value(nil)
 	}
-	val, d := expr.Value(nil)
-	*diags = append(*diags, d...)
 	if d.HasErrors() {
+		// HCL's own message ("Variables not allowed" for a bare word)
+		// would not say what was expected.
+		*diags = append(*diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid value for variable",
+			Detail: fmt.Sprintf("The value %q from %s is not a literal of the variable's type, %s: write a number as 3, a bool as true, a list as [\"a\", \"b\"]. (%s)",
+				raw, origin, typeexpr.TypeString(v.ty), d[0].Summary),
+		})
 		return cty.DynamicVal
 	}
 	return convertVariable(diags, v.block.Name, v.ty, val, nil, origin)
