@@ -2,6 +2,7 @@ package plan
 
 import (
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
@@ -46,6 +47,12 @@ func TestDocsNameEverySetting(t *testing.T) {
 			if !strings.Contains(doc, "`"+n+"`") {
 				t.Errorf("%s: %q is not documented", reflect.TypeOf(s).Name(), n)
 			}
+		}
+	}
+	invalid, _ := filepath.Glob("testdata/invalid/*.mw.hcl")
+	for _, p := range invalid {
+		if !strings.Contains(doc, "(../plan/"+p+")") {
+			t.Errorf("golden case %s is not listed", p)
 		}
 	}
 	for _, d := range []string{"backyards-1.6-to-1.7", "istio-revisions", "variables"} {
