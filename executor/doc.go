@@ -4,5 +4,11 @@
 //
 // It knows no Kubernetes types: steps reach the cluster through the Provider
 // interface, which providers/kube implements. It never prints: it reports
-// Events to an observer, and cmd turns them into output.
+// Events to an Observer, and cmd turns them into output (EncodeJSON for
+// -json). It never locks: the caller holds the Store's lock while it runs.
+//
+// The state lives in three subpackages, kept apart like Terraform's: states
+// (the model), statefile (the versioned JSON encoding) and statemgr (the
+// locked, atomically written file). docs/state-format.md describes the files
+// and the event lines.
 package executor

@@ -107,6 +107,7 @@ type jsonTotals struct {
 func EncodeJSON(w io.Writer) Observer {
 	var mu sync.Mutex
 	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
 	return ObserverFunc(func(e Event) {
 		je := jsonEvent{FormatVersion: EventFormatVersion, Type: e.Kind, Time: e.Time.UTC(), Step: e.StepID,
 			StepKind: e.StepKind, Wave: e.Wave, Object: e.Object, Message: e.Message,

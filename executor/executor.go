@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
@@ -452,13 +451,4 @@ func (e *Executor) heartbeat(s plan.Step, start time.Time) (stop func()) {
 		}
 	})
 	return func() { close(done); wg.Wait() }
-}
-
-// stepsOf returns the ids of p's steps, in order.
-func stepIDs(p *plan.Plan) []string {
-	ids := make([]string, 0, len(p.Steps))
-	for _, s := range p.Steps {
-		ids = append(ids, s.ID)
-	}
-	return slices.Clip(ids)
 }

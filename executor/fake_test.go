@@ -113,7 +113,10 @@ func (f *fakeCluster) Run(ctx context.Context, s plan.Step, rec Record, progress
 		f.active--
 		f.mu.Unlock()
 	}()
-	f.started <- s.ID
+	select {
+	case f.started <- s.ID:
+	default:
+	}
 	if block {
 		<-ctx.Done()
 		return ctx.Err()

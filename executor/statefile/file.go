@@ -78,11 +78,14 @@ func Write(w io.Writer, s *states.State) error {
 	for _, a := range s.Approvals {
 		f.Approvals = append(f.Approvals, approvalV1(a))
 	}
-	b, err := json.MarshalIndent(f, "", "  ")
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(f); err != nil {
 		return err
 	}
-	_, err = w.Write(append(b, '\n'))
+	_, err := w.Write(buf.Bytes())
 	return err
 }
 
