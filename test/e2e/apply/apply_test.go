@@ -1,0 +1,322 @@
+// Package apply_test runs meshwave apply against the real local control
+// plane with the simulated Backyards mesh. Tests run in file order: the ones
+// that leave the scenario as they found it come first, the full upgrade last.
+package apply_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/meshwave/meshwave/test/e2e/harness"
+	"github.com/meshwave/meshwave/test/meshsim"
+	"github.com/meshwave/meshwave/test/testenv"
+)
+
+const (
+	img16 = "docker.io/banzaicloud/istio-proxyv2:1.6.3-bzc"
+	img17 = "docker.io/banzaicloud/istio-proxyv2:1.7.0-bzc"
+	rev16 = "mesh.istio-system"
+	rev17 = "cp-v17x.istio-system"
+)
+
+func TestMain(m *testing.M) {
+	code := testenv.Main(m)
+	harness.Cleanup()
+	os.Exit(code)
+}
+
+// canaryPlan is a one-wave plan for demo-a with a short timeout.
+const canaryPlan = `
+upgrade {
+  from   = "mesh.istio-system"
+  to     = "cp-v17x.istio-system"
+  flavor = "backyards"
+}
+
+wave "canary" {
+  namespaces = ["demo-a"]
+  timeout    = "25s"
+}
+
+rollback {
+  automatic = true
+}
+`
+
+func writePlan(t *testing.T, body string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "upgrade.mw.hcl"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func namespaceLabels(ctx context.Context, t *testing.T, env *testenv.Cluster, name string) map[string]string {
+	t.Helper()
+	ns, err := env.Client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{"istio-injection": ns.Labels["istio-injection"], "istio.io/rev": ns.Labels["istio.io/rev"]}
+}
+
+// A wave whose target control plane injects proxies that never become Ready
+// fails, is rolled back automatically, and demo-a ends on the old proxy.
+func TestUnhealthyTargetRollsBackAutomatically(t *testing.T) {
+	env, sim := harness.Backyards(t)
+	ctx := context.Background()
+	if err := sim.SetUnhealthy(ctx, rev17, true); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := sim.SetUnhealthy(context.Background(), rev17, false); err != nil {
+			t.Error(err)
+		}
+	})
+	dir := writePlan(t, canaryPlan)
+	r := harness.Meshwave(t, env, dir, "apply", "-auto-approve")
+	if r.Code != 1 {
+		t.Fatalf("exit code = %d, want 1\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if !strings.Contains(r.Stderr, `wave "canary" failed and was rolled back`) {
+		t.Errorf("stderr does not say the wave was rolled back:\n%s", r.Stderr)
+	}
+	harness.WaitPods(ctx, t, env, "demo-a", "app=app-a", time.Minute, harness.AllOn(img16, rev16))
+	want := map[string]string{"istio-injection": "enabled", "istio.io/rev": ""}
+	if got := namespaceLabels(ctx, t, env, "demo-a"); !equal(got, want) {
+		t.Errorf("demo-a labels = %v, want %v", got, want)
+	}
+	st := readState(t, filepath.Join(dir, "meshwave.state.json"))
+	if got := st["wave/canary/relabel/demo-a"]; got != "rolled-back" {
+		t.Errorf("state of the relabel step = %q, want rolled-back", got)
+	}
+}
+
+// A second apply while one holds the lock fails at once, naming the holder.
+func TestConcurrentApplyFailsNamingHolder(t *testing.T) {
+	env, _ := harness.Backyards(t)
+	dir := writePlan(t, canaryPlan)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The first apply waits at its confirmation prompt, holding the lock.
+	first := harness.Command(ctx, t, env, dir, "apply")
+	stdin, err := first.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstOut := &harness.SyncBuffer{}
+	first.Stdout = firstOut
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stdin.Close()
+		_ = first.Process.Kill()
+		_ = first.Wait()
+	}()
+	waitFile(t, filepath.Join(dir, "meshwave.state.json.lock"), 30*time.Second)
+	waitOutput(t, firstOut, "Enter a value", 60*time.Second)
+
+	start := time.Now()
+	r := harness.Meshwave(t, env, dir, "apply", "-auto-approve")
+	if r.Code != 1 {
+		t.Fatalf("second apply exit code = %d, want 1\n%s", r.Code, r.Stderr)
+	}
+	for _, want := range []string{"is locked by", "operation \"apply\"", "pid " + strconv.Itoa(first.Process.Pid)} {
+		if !strings.Contains(r.Stderr, want) {
+			t.Errorf("second apply's error lacks %q:\n%s", want, r.Stderr)
+		}
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("second apply took %s to fail; it must fail at once", d)
+	}
+	// It changed nothing.
+	want := map[string]string{"istio-injection": "enabled", "istio.io/rev": ""}
+	if got := namespaceLabels(context.Background(), t, env, "demo-a"); !equal(got, want) {
+		t.Errorf("demo-a labels = %v, want %v", got, want)
+	}
+}
+
+// A saved plan is refused once an object it read changed.
+func TestStaleSavedPlanIsRefused(t *testing.T) {
+	env, _ := harness.Backyards(t)
+	ctx := context.Background()
+	dir := writePlan(t, canaryPlan)
+	r := harness.Meshwave(t, env, dir, "plan", "-out", "canary.plan")
+	if r.Code != 0 {
+		t.Fatalf("plan -out exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	patch := []byte(`{"metadata":{"labels":{"team":"payments"}}}`)
+	if _, err := env.Client.CoreV1().Namespaces().Patch(ctx, "demo-a", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = env.Client.CoreV1().Namespaces().Patch(context.Background(), "demo-a", types.MergePatchType,
+			[]byte(`{"metadata":{"labels":{"team":null}}}`), metav1.PatchOptions{})
+	})
+	r = harness.Meshwave(t, env, dir, "apply", "canary.plan")
+	if r.Code != 1 {
+		t.Fatalf("apply of a stale plan: exit %d, want 1\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	for _, want := range []string{"saved plan is stale", "Namespace demo-a changed"} {
+		if !strings.Contains(r.Stderr, want) {
+			t.Errorf("error lacks %q:\n%s", want, r.Stderr)
+		}
+	}
+	if got := namespaceLabels(ctx, t, env, "demo-a"); got["istio-injection"] != "enabled" || got["istio.io/rev"] != "" {
+		t.Errorf("demo-a was relabeled by a refused plan: %v", got)
+	}
+}
+
+// A corrupt state file is refused and left byte-identical.
+func TestCorruptStateIsRefusedAndUntouched(t *testing.T) {
+	env, _ := harness.Backyards(t)
+	dir := writePlan(t, canaryPlan)
+	statePath := filepath.Join(dir, "meshwave.state.json")
+	tests := map[string][]byte{
+		"truncated": []byte(`{"format_version": "1", "lineage": "0f3a`),
+		"foreign":   []byte(`{"version": 4, "terraform_version": "1.9.5", "serial": 7, "resources": []}`),
+		"binary":    {0x00, 0xff, 0x13, 0x37},
+	}
+	for name, content := range tests {
+		t.Run(name, func(t *testing.T) {
+			if err := os.WriteFile(statePath, content, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r := harness.Meshwave(t, env, dir, "apply", "-auto-approve")
+			if r.Code != 1 {
+				t.Fatalf("exit %d, want 1\n%s%s", r.Code, r.Stdout, r.Stderr)
+			}
+			if !strings.Contains(r.Stderr, "meshwave.state.json") {
+				t.Errorf("error does not name the state file:\n%s", r.Stderr)
+			}
+			after, err := os.ReadFile(statePath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(after) != string(content) {
+				t.Errorf("state file changed: %q, want %q", after, content)
+			}
+			if _, err := os.Stat(statePath + ".backup"); err == nil {
+				t.Errorf("a backup was written for a refused state")
+			}
+		})
+	}
+	if got := namespaceLabels(context.Background(), t, env, "demo-a"); got["istio-injection"] != "enabled" {
+		t.Errorf("demo-a was relabeled: %v", got)
+	}
+}
+
+// The example plan, applied to the guide's starting point, ends as the
+// guide's final listing, and a plan afterwards has no changes.
+func TestApplyBackyardsExampleEndsAsTheGuide(t *testing.T) {
+	env, _ := harness.Backyards(t)
+	ctx := context.Background()
+	health := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
+	defer health.Close()
+	dir := harness.CopyExample(t, "backyards-1.6-to-1.7")
+	vars := []string{"-var", "health_url=" + health.URL, "-var", "canary_soak=2s"}
+
+	r := harness.Meshwave(t, env, dir, append([]string{"apply", "-auto-approve", "-approve", "canary"}, vars...)...)
+	if r.Code != 0 {
+		t.Fatalf("apply exit %d\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	for _, want := range []string{"demo-a/app-a: restart complete", "Apply complete!"} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("apply output lacks %q:\n%s", want, r.Stdout)
+		}
+	}
+	harness.WaitPods(ctx, t, env, "demo-a", "app=app-a", 5*time.Second, harness.AllOn(img17, rev17))
+	harness.WaitPods(ctx, t, env, "demo-b", "app=app-b", 5*time.Second, harness.AllOn(img17, rev17))
+	harness.WaitPods(ctx, t, env, "istio-system", "app=istio-ingressgateway", 5*time.Second, harness.AllOn(img17, rev17))
+	if _, err := harness.Dynamic(t, env).Resource(meshsim.GVRIstio).Namespace("istio-system").Get(ctx, "mesh", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("Istio istio-system/mesh: err = %v, want NotFound", err)
+	}
+	if pods := harness.Pods(ctx, t, env, "istio-system", "app=istiod,istio.io/rev="+rev16); len(pods) != 0 {
+		t.Errorf("old istiod pods remain: %+v", pods)
+	}
+	for _, d := range [][2]string{{"demo-a", "app-a"}, {"demo-b", "app-b"}} {
+		if n := harness.ReplicaSets(ctx, t, env, d[0], d[1]); n != 2 {
+			t.Errorf("%s/%s has %d ReplicaSets, want 2 (restarted exactly once)", d[0], d[1], n)
+		}
+	}
+
+	r = harness.Meshwave(t, env, dir, append([]string{"plan", "-detailed-exitcode"}, vars...)...)
+	if r.Code != 0 {
+		t.Fatalf("plan after apply: exit %d, want 0 (no changes)\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if !strings.Contains(r.Stdout, "No changes.") {
+		t.Errorf("plan after apply does not say No changes:\n%s", r.Stdout)
+	}
+}
+
+func readState(t *testing.T, path string) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Steps []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		} `json:"steps"`
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatalf("state file is not valid JSON: %v", err)
+	}
+	out := map[string]string{}
+	for _, s := range st.Steps {
+		out[s.ID] = s.Status
+	}
+	return out
+}
+
+func waitFile(t *testing.T, path string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s did not appear within %s", path, timeout)
+}
+
+func waitOutput(t *testing.T, b *harness.SyncBuffer, want string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if strings.Contains(b.String(), want) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("output lacks %q after %s:\n%s", want, timeout, b.String())
+}
+
+func equal(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
