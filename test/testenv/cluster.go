@@ -238,9 +238,11 @@ func (c *Cluster) connect(ctx context.Context) error {
 	if _, err := c.Client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("testenv: create node: %w", err)
 	}
-	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
+	missing := "node"
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
 		n, err := c.Client.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
 		if err != nil {
+			missing = "node: " + err.Error()
 			return false, nil
 		}
 		ready := false
@@ -250,15 +252,32 @@ func (c *Cluster) connect(ctx context.Context) error {
 			}
 		}
 		if !ready {
+			missing = "node Ready condition"
 			return false, nil
 		}
 		_, err = c.Client.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
+		missing = "default service account"
 		return err == nil, nil
 	})
 	if err != nil {
-		return fmt.Errorf("testenv: wait for node %s Ready and the default service account: %w", NodeName, err)
+		return fmt.Errorf("testenv: wait for node %s Ready and the default service account: %w (still missing: %s)\n%s",
+			NodeName, err, missing, c.componentLogs())
 	}
 	return nil
+}
+
+// componentLogs returns the last lines of each component's log, for errors.
+func (c *Cluster) componentLogs() string {
+	files, _ := filepath.Glob(filepath.Join(c.workdir(), "clusters", c.Name, "logs", "*.log"))
+	var b strings.Builder
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		fmt.Fprintf(&b, "--- %s\n%s\n", filepath.Base(f), tail(string(data), 8))
+	}
+	return b.String()
 }
 
 // Kubectl runs the cluster's kubectl with its kubeconfig and returns the
