@@ -17,8 +17,8 @@ func sample() *File {
 		Cluster:      "https://127.0.0.1:6443",
 		StateLineage: "abc",
 		StateSerial:  3,
-		Objects: []plan.ObjectVersion{{ObjectRef: plan.ObjectRef{Kind: "Namespace", Name: "demo-a"}, UID: "u1", ResourceVersion: "10"}},
-		Plan:    &plan.Plan{FormatVersion: plan.FormatVersion, From: "a.x", To: "b.x", Steps: []plan.Step{{ID: "wave/w/relabel/demo-a", Kind: plan.StepNamespaceRelabel, Action: plan.ActionUpdate}}},
+		Objects:      []plan.ObjectVersion{{ObjectRef: plan.ObjectRef{Kind: "Namespace", Name: "demo-a"}, UID: "u1", ResourceVersion: "10"}},
+		Plan:         &plan.Plan{FormatVersion: plan.FormatVersion, From: "a.x", To: "b.x", Steps: []plan.Step{{ID: "wave/w/relabel/demo-a", Kind: plan.StepNamespaceRelabel, Action: plan.ActionUpdate}}},
 	}
 }
 
