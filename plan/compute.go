@@ -497,12 +497,33 @@ func (c *computer) somethingLeftToMove() bool {
 }
 
 func (c *computer) finalizeSteps() {
-	if !c.cfg.Finalize.UninstallOld || c.source == nil {
+	if !c.cfg.Finalize.UninstallOld {
+		return
+	}
+	// The id names the revision as the plan file does, so it stays the same
+	// once the control plane's own object is gone.
+	id := "finalize/uninstall/" + c.cfg.Upgrade.From
+	if c.source == nil {
+		// Deleted already, maybe by an apply that stopped while its istiod
+		// was shutting down: finish waiting for that istiod, or say there
+		// is nothing left to do.
+		for _, wl := range c.snap.Workloads {
+			for _, p := range wl.Pods {
+				if p.Revision == c.cfg.Upgrade.From && strings.HasPrefix(wl.Name, "istiod") {
+					c.p.Steps = append(c.p.Steps, Step{ID: id, Kind: StepUninstall, Action: ActionDelete,
+						Object:       &ObjectRef{Kind: controlPlaneKind(c.cfg.Upgrade.Flavor), Namespace: wl.Namespace},
+						FromRevision: c.cfg.Upgrade.From, Reason: "the control plane's resource is deleted; its istiod is still running"})
+					return
+				}
+			}
+		}
+		c.p.Steps = append(c.p.Steps, Step{ID: id, Kind: StepUninstall, Action: ActionNoop, FromRevision: c.cfg.Upgrade.From,
+			Reason: c.cfg.Upgrade.From + " is not installed any more"})
 		return
 	}
 	src := c.source
 	ref := &ObjectRef{Kind: controlPlaneKind(c.cfg.Upgrade.Flavor), Namespace: src.Namespace, Name: src.Name}
-	c.p.Steps = append(c.p.Steps, Step{ID: "finalize/uninstall/" + src.Revision, Kind: StepUninstall, Action: ActionDelete,
+	c.p.Steps = append(c.p.Steps, Step{ID: id, Kind: StepUninstall, Action: ActionDelete,
 		Object: ref, FromRevision: src.Revision, FromImage: src.ProxyImage})
 	// Everything that would still use the old control plane after the plan.
 	var users []string

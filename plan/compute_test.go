@@ -133,6 +133,20 @@ func TestComputeAfterUpgradeHasNoChanges(t *testing.T) {
 	if p.HasChanges() {
 		t.Errorf("HasChanges() = true, steps %+v", stepLines(p))
 	}
+	last := p.Steps[len(p.Steps)-1]
+	if want := (stepLine{"finalize/uninstall/mesh.istio-system", ActionNoop}); stepLines(p)[len(p.Steps)-1] != want {
+		t.Errorf("last step = %+v, want %+v", last, want)
+	}
+
+	// Deleted, but its istiod still shutting down: the uninstall is not
+	// done yet, under the same step id.
+	snap.Workloads = append(snap.Workloads, Workload{Kind: KindDeployment, Namespace: "istio-system", Name: "istiod",
+		InjectDisabled: true, Pods: []Pod{{Name: "istiod-1", Revision: "mesh.istio-system"}}})
+	p = Compute(backyardsConfig(), snap)
+	got := stepLines(p)[len(p.Steps)-1]
+	if want := (stepLine{"finalize/uninstall/mesh.istio-system", ActionDelete}); got != want {
+		t.Errorf("last step with the old istiod left = %+v, want %+v", got, want)
+	}
 	if len(p.Checks) != 0 {
 		t.Errorf("checks = %+v, want none", p.Checks)
 	}

@@ -214,14 +214,14 @@ func observeScope(p *plan.Plan) *plan.Config {
 }
 
 // unfinished reports whether the state holds steps of p that are not done:
-// an apply stopped at a gate must continue even when nothing is left to
-// change.
+// an apply stopped at a gate, or in a step the cluster has finished since,
+// must still run so the state records where the upgrade really is.
 func unfinished(st *states.State, p *plan.Plan) bool {
 	if st == nil {
 		return false
 	}
 	for _, step := range p.Steps {
-		if ss := st.Step(step.ID); ss != nil && ss.Status != states.StatusDone && step.Action != plan.ActionNoop {
+		if ss := st.Step(step.ID); ss != nil && ss.Status != states.StatusDone {
 			return true
 		}
 	}

@@ -64,6 +64,9 @@ func (p *Provider) Prepare(ctx context.Context, step plan.Step) (map[string]stri
 		}
 		return map[string]string{recControlPlane: rev}, nil
 	case plan.StepUninstall:
+		if obj.Name == "" {
+			return map[string]string{recUID: ""}, nil
+		}
 		u, err := p.dyn.Resource(p.controlPlaneGVR()).Namespace(obj.Namespace).Get(ctx, obj.Name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return map[string]string{recUID: ""}, nil
@@ -153,6 +156,9 @@ func (p *Provider) Check(ctx context.Context, step plan.Step, rec map[string]str
 	case plan.StepWaveVerify:
 		return p.verify(ctx, step.Workloads, step.ToImage, step.ToRevision, 0, nil)
 	case plan.StepUninstall:
+		if obj == nil || obj.Name == "" {
+			return nil
+		}
 		_, err := p.dyn.Resource(p.controlPlaneGVR()).Namespace(obj.Namespace).Get(ctx, obj.Name, metav1.GetOptions{})
 		if err == nil {
 			return fmt.Errorf("%s %s/%s still exists", obj.Kind, obj.Namespace, obj.Name)
@@ -489,9 +495,13 @@ func (p *Provider) uninstall(ctx context.Context, step plan.Step, progress func(
 	if len(users) > 0 {
 		return fmt.Errorf("refusing to uninstall %s: still used by %s", rev, strings.Join(users, ", "))
 	}
-	err = p.dyn.Resource(p.controlPlaneGVR()).Namespace(obj.Namespace).Delete(ctx, obj.Name, metav1.DeleteOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("delete %s %s/%s: %w", obj.Kind, obj.Namespace, obj.Name, err)
+	// An empty name means the object is gone already and only its istiod
+	// is left to wait for.
+	if obj.Name != "" {
+		err = p.dyn.Resource(p.controlPlaneGVR()).Namespace(obj.Namespace).Delete(ctx, obj.Name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete %s %s/%s: %w", obj.Kind, obj.Namespace, obj.Name, err)
+		}
 	}
 	ctx2, cancel := context.WithTimeout(ctx, stepTimeout(step))
 	defer cancel()
