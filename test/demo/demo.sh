@@ -17,6 +17,7 @@ cluster_dir="$STATE/cluster"
 kubeconfig="$cluster_dir/kubeconfig"
 pid_file="$STATE/meshsim.pid"
 ready_file="$STATE/meshsim.ready"
+health_file="$STATE/app-health.url"
 log_file="$STATE/meshsim.log"
 
 : "${MESHWAVE_TESTENV_BIN:?set it to the output of test/testenv/build.sh (make demo does)}"
@@ -45,7 +46,7 @@ stop_meshsim() {
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
   fi
-  rm -f "$pid_file" "$ready_file"
+  rm -f "$pid_file" "$ready_file" "$health_file"
 }
 
 down() {
@@ -71,7 +72,7 @@ up() {
     echo "cluster up in $(( $(date +%s) - start ))s"
     say "starting meshsim with scenario $SCENARIO"
     setsid "$STATE/bin/meshsim" --kubeconfig "$kubeconfig" --scenario "$SCENARIO" \
-      --pid-file "$pid_file" --ready-file "$ready_file" >"$log_file" 2>&1 </dev/null &
+      --pid-file "$pid_file" --ready-file "$ready_file" --app-health-file "$health_file" >"$log_file" 2>&1 </dev/null &
     for _ in $(seq 1800); do
       [ -f "$ready_file" ] && break
       if ! kill -0 $! 2>/dev/null; then
@@ -95,11 +96,41 @@ up() {
   say "kubectl get istio,mgw -A"
   kubectl get istios.istio.banzaicloud.io,meshgateways.istio.banzaicloud.io -A
 
-  # ---- meshwave plan / apply go here --------------------------------------
-  # When plan and apply land, run them against the cluster, e.g.:
-  #   "$repo/bin/meshwave" plan -config "$repo/examples/..." -out "$STATE/demo.plan"
-  #   "$repo/bin/meshwave" apply "$STATE/demo.plan"
-  # --------------------------------------------------------------------------
+  # The guide's upgrade, with meshwave: plan it, save the plan, apply it.
+  # The example's http gate asks meshsim whether app-a answers; its soak is
+  # shortened from ten minutes to five seconds, and the canary wave's
+  # approval is given on the command line.
+  mw="$repo/bin/meshwave"
+  work="$STATE/upgrade"
+  rm -rf "$work" && mkdir -p "$work"
+  cp "$repo"/examples/backyards-1.6-to-1.7/*.mw.hcl "$work/"
+  vars=(-var "health_url=$(cat "$health_file")/demo-a/app-a" -var canary_soak=5s)
+  cd "$work"
+
+  say "meshwave validate"
+  "$mw" validate
+
+  say "meshwave plan -out demo.plan"
+  rc=0
+  "$mw" plan "${vars[@]}" -out demo.plan -detailed-exitcode || rc=$?
+  if [ "$rc" -eq 0 ]; then
+    echo "(the demo cluster is already upgraded: nothing to apply; make demo-down && make demo starts over)"
+  elif [ "$rc" -eq 2 ]; then
+    say "meshwave apply -approve canary demo.plan"
+    "$mw" apply -approve canary demo.plan
+
+    say "kubectl get po -A -l istio.io/rev -L istio.io/rev   (the guide's final listing)"
+    kubectl get po -A -l istio.io/rev -L istio.io/rev
+
+    say "meshwave plan -detailed-exitcode   (again: nothing left to do)"
+    "$mw" plan "${vars[@]}" -detailed-exitcode
+
+    say "meshwave status"
+    "$mw" status "${vars[@]}"
+  else
+    exit "$rc"
+  fi
+  cd "$repo"
 
   say "the demo cluster stays up"
   echo "  export KUBECONFIG=$kubeconfig"

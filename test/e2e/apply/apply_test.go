@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -217,6 +218,81 @@ func TestCorruptStateIsRefusedAndUntouched(t *testing.T) {
 	}
 	if got := namespaceLabels(context.Background(), t, env, "demo-a"); got["istio-injection"] != "enabled" {
 		t.Errorf("demo-a was relabeled: %v", got)
+	}
+}
+
+// SIGTERM during a wave's gate: apply saves where it stopped and exits 143;
+// status shows the live revisions; rollback by hand puts demo-a back.
+func TestInterruptedApplyThenManualRollback(t *testing.T) {
+	env, _ := harness.Backyards(t)
+	ctx := context.Background()
+	dir := writePlan(t, strings.Replace(canaryPlan, `timeout    = "25s"`, `timeout    = "60s"
+  pause      = "5m"`, 1))
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	cmd := harness.Command(cctx, t, env, dir, "apply", "-auto-approve")
+	out, errb := &harness.SyncBuffer{}, &harness.SyncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitOutput(t, out, "checking gate", 2*time.Minute)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 143 {
+		t.Fatalf("exit code after SIGTERM = %d, want 143\n%s\n%s", code, out.String(), errb.String())
+	}
+	if !strings.Contains(errb.String(), "run the same command again to continue") {
+		t.Errorf("apply did not say how to continue:\n%s", errb.String())
+	}
+	st := readState(t, filepath.Join(dir, "meshwave.state.json"))
+	if st["wave/canary/verify"] != "done" || st["wave/canary/gate/0-pause"] == "done" {
+		t.Errorf("state after SIGTERM = %v, want verify done and the pause not done", st)
+	}
+
+	r := harness.Meshwave(t, env, dir, "status")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "canary  demo-a") || !strings.Contains(r.Stdout, rev17) {
+		t.Errorf("status (exit %d) does not show demo-a on %s:\n%s%s", r.Code, rev17, r.Stdout, r.Stderr)
+	}
+
+	r = harness.Meshwave(t, env, dir, "rollback", "-wave", "canary", "-auto-approve")
+	if r.Code != 0 {
+		t.Fatalf("rollback: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	harness.WaitPods(ctx, t, env, "demo-a", "app=app-a", time.Minute, harness.AllOn(img16, rev16))
+	want := map[string]string{"istio-injection": "enabled", "istio.io/rev": ""}
+	if got := namespaceLabels(ctx, t, env, "demo-a"); !equal(got, want) {
+		t.Errorf("demo-a labels after rollback = %v, want %v", got, want)
+	}
+	if got := readState(t, filepath.Join(dir, "meshwave.state.json"))["wave/canary/relabel/demo-a"]; got != "rolled-back" {
+		t.Errorf("relabel step after rollback = %q, want rolled-back", got)
+	}
+}
+
+// A saved plan shows the same plan as plan -json.
+func TestShowSavedPlan(t *testing.T) {
+	env, _ := harness.Backyards(t)
+	dir := writePlan(t, canaryPlan)
+	planned := harness.Meshwave(t, env, dir, "plan", "-json", "-out", "canary.plan")
+	if planned.Code != 0 {
+		t.Fatalf("plan: exit %d\n%s", planned.Code, planned.Stderr)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "canary.plan"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("saved plan mode = %v, want 0600", fi.Mode().Perm())
+	}
+	shown := harness.Meshwave(t, env, dir, "show", "-json", "canary.plan")
+	if shown.Code != 0 || shown.Stdout != planned.Stdout {
+		t.Errorf("show -json (exit %d) differs from plan -json:\n%s\n---\n%s", shown.Code, shown.Stdout, planned.Stdout)
+	}
+	human := harness.Meshwave(t, env, dir, "show", "canary.plan")
+	if !strings.Contains(human.Stdout, "Namespace demo-a") {
+		t.Errorf("show does not render the plan:\n%s", human.Stdout)
 	}
 }
 
