@@ -23,7 +23,9 @@ log_file="$STATE/meshsim.log"
 : "${MESHWAVE_TESTENV_BIN:?set it to the output of test/testenv/build.sh (make demo does)}"
 export PATH="$MESHWAVE_TESTENV_BIN:$PATH"
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+say() {
+  if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then printf '\n\033[1m== %s\033[0m\n' "$*"; else printf '\n== %s\n' "$*"; fi
+}
 
 meshsim_pid() {
   [ -f "$pid_file" ] || return 1
