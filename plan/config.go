@@ -76,13 +76,14 @@ const (
 )
 
 // Gate is a check that must pass after a wave before the next one starts.
-// Exactly the field that matches Kind is set.
+// Exactly the field that matches Kind is set. Its JSON form is in
+// gate_json.go.
 type Gate struct {
 	Kind       GateKind
-	Pause      time.Duration   `json:",omitempty"`
-	HTTP       *HTTPGate       `json:",omitempty"`
-	Prometheus *PrometheusGate `json:",omitempty"`
-	Command    *CommandGate    `json:",omitempty"`
+	Pause      time.Duration
+	HTTP       *HTTPGate
+	Prometheus *PrometheusGate
+	Command    *CommandGate
 }
 
 // HTTPGate passes when a GET of URL answers ExpectStatus (and, if set, a
@@ -99,10 +100,10 @@ type HTTPGate struct {
 // PrometheusGate passes when the instant query's every sample is within
 // [Min, Max] (nil bounds are open).
 type PrometheusGate struct {
-	URL   string
-	Query string
-	Max   *float64 `json:",omitempty"`
-	Min   *float64 `json:",omitempty"`
+	URL   string   `json:"url"`
+	Query string   `json:"query"`
+	Max   *float64 `json:"max,omitempty"`
+	Min   *float64 `json:"min,omitempty"`
 }
 
 // CommandGate passes when Argv exits 0 within Timeout.
