@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -135,8 +136,19 @@ func (c *computer) onSource(p Pod) bool {
 
 // nsOnTarget reports whether a namespace is already labeled for the target.
 func (c *computer) nsOnTarget(ns Namespace) bool {
-	_, inj := ns.Labels[LabelInjection]
-	return !inj && ns.Labels[LabelRevision] == c.cfg.Upgrade.To
+	if _, inj := ns.Labels[LabelInjection]; inj {
+		return false
+	}
+	rev := ns.Labels[LabelRevision]
+	if rev == c.cfg.Upgrade.To {
+		return true
+	}
+	if c.target == nil {
+		return false
+	}
+	// A namespace labeled with a revision tag follows the tag: once the tag
+	// points at the target, only its workloads need a restart.
+	return rev == c.target.Revision || slices.Contains(c.target.Tags, rev)
 }
 
 // nsOnSource reports whether a namespace is labeled for the source control
@@ -416,7 +428,7 @@ func (c *computer) waveSteps(w WaveConfig) {
 			rl.RemoveLabels = []string{LabelInjection}
 		}
 		if c.nsOnTarget(ns) {
-			rl.Action, rl.Reason, rl.SetLabels = ActionNoop, "namespace already labeled istio.io/rev="+c.cfg.Upgrade.To, nil
+			rl.Action, rl.Reason, rl.SetLabels, rl.RemoveLabels = ActionNoop, "namespace already labeled istio.io/rev="+ns.Labels[LabelRevision], nil, nil
 		} else {
 			changed = true
 		}
@@ -557,6 +569,9 @@ func (c *computer) finalizeSteps() {
 		if g.ControlPlane == src.Revision && !c.gatewayWillRunOnTarget(g) {
 			users = append(users, "gateway "+g.Namespace+"/"+g.Name)
 		}
+	}
+	for _, tag := range src.Tags {
+		users = append(users, fmt.Sprintf("revision tag %s (move it first: istioctl tag set %s --revision %s --overwrite)", tag, tag, c.cfg.Upgrade.To))
 	}
 	if len(users) > 0 {
 		sort.Strings(users)

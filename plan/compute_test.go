@@ -268,3 +268,51 @@ func TestComputeSelectorWaveIstioFlavor(t *testing.T) {
 		t.Errorf("checks = %+v, want none", p.Checks)
 	}
 }
+
+// A namespace labeled with a revision tag follows the tag: while the tag
+// points at the source, uninstalling the source is refused; once it points
+// at the target, the namespace needs no relabel, only restarts.
+func TestComputeRevisionTags(t *testing.T) {
+	cfg := &Config{
+		Upgrade:  Upgrade{From: "1-26", To: "1-27", Flavor: FlavorIstio},
+		Waves:    []WaveConfig{{Name: "all", Namespaces: []string{"shop"}, MaxParallel: 1, Timeout: time.Minute}},
+		Finalize: FinalizeConfig{UninstallOld: true},
+	}
+	snap := func(tagOn int) *Snapshot {
+		s := &Snapshot{
+			Namespaces: []Namespace{{Name: "shop", Labels: map[string]string{LabelRevision: "prod"}}},
+			Workloads: []Workload{{Kind: KindDeployment, Namespace: "shop", Name: "web",
+				Pods: []Pod{{Name: "web-1", ProxyImage: "istio/proxyv2:1.26.3", Revision: "1-26", Ready: true}}}},
+			ControlPlanes: []ControlPlane{
+				{Revision: "1-26", Name: "istio-1-26", Namespace: "istio-system", Version: "1.26.3", ProxyImage: "istio/proxyv2:1.26.3", Istiod: []Pod{{Ready: true}}},
+				{Revision: "1-27", Name: "istio-1-27", Namespace: "istio-system", Version: "1.27.1", ProxyImage: "istio/proxyv2:1.27.1", Istiod: []Pod{{Ready: true}}},
+			},
+		}
+		s.ControlPlanes[tagOn].Tags = []string{"prod"}
+		return s
+	}
+
+	p := Compute(cfg, snap(0))
+	var codes []string
+	for _, c := range p.Checks {
+		codes = append(codes, c.Code)
+	}
+	if diff := cmp.Diff([]string{CodeOldStillUsed}, codes); diff != "" {
+		t.Errorf("tag on the source: checks (-want +got):\n%s", diff)
+	}
+
+	p = Compute(cfg, snap(1))
+	want := []stepLine{
+		{"wave/all/relabel/shop", ActionNoop},
+		{"wave/all/restart/shop/deployment/web", ActionRestart},
+		{"wave/all/wait", ActionCheck},
+		{"wave/all/verify", ActionCheck},
+		{"finalize/uninstall/1-26", ActionDelete},
+	}
+	if diff := cmp.Diff(want, stepLines(p)); diff != "" {
+		t.Errorf("tag on the target: steps (-want +got):\n%s", diff)
+	}
+	if len(p.Checks) != 0 {
+		t.Errorf("tag on the target: checks = %+v, want none", p.Checks)
+	}
+}

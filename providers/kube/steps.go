@@ -555,6 +555,13 @@ func (p *Provider) revisionUsers(ctx context.Context, rev, cpNamespace string) (
 		}
 		users = append(users, "pod "+pod.Namespace+"/"+pod.Name)
 	}
+	tags, err := p.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, metav1.ListOptions{LabelSelector: labelIstioTag + "," + plan.LabelRevision + "=" + rev})
+	if err != nil {
+		return nil, fmt.Errorf("list webhooks: %w", err)
+	}
+	for _, wh := range tags.Items {
+		users = append(users, "revision tag "+wh.Labels[labelIstioTag])
+	}
 	if p.flavor != plan.FlavorIstio {
 		gws, err := p.listCustom(ctx, gvrMeshGateway)
 		if err != nil {

@@ -291,12 +291,19 @@ var (
 // test process. It skips under -short like testenv.Require.
 func Backyards(t testing.TB) (*testenv.Cluster, *meshsim.Sim) {
 	t.Helper()
+	return Scenario(t, meshsim.ScenarioBackyards)
+}
+
+// Scenario returns the package's cluster with meshsim serving a built-in
+// scenario; a test process serves one scenario.
+func Scenario(t testing.TB, name string) (*testenv.Cluster, *meshsim.Sim) {
+	t.Helper()
 	env := testenv.Require(t)
 	meshOnce.Do(func() {
 		ctx := context.Background()
 		meshSim, meshErr = meshsim.Start(ctx, env.Config)
 		if meshErr == nil {
-			meshErr = meshSim.LoadScenario(ctx, meshsim.ScenarioBackyards)
+			meshErr = meshSim.LoadScenario(ctx, name)
 		}
 	})
 	if meshErr != nil {
