@@ -29,7 +29,7 @@ test: fmt-check vet testenv ## unit and end-to-end tests against a real local co
 	@# Compile every test binary first, as many at once as there are cores;
 	@# the run below then takes one package at a time, because each cluster
 	@# suite starts its own control plane.
-	$(GO) test -race -short -count=1 -run '^$$' ./... >/dev/null
+	$(GO) test -race -short -count=1 -run '^$$' ./...
 	MESHWAVE_TESTENV_BIN=$(TESTENV_BIN) $(GO) test -race -timeout 60m -p 1 ./...
 
 bench: ## benchmarks, each reported against a baseline measured in the same run
