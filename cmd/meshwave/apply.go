@@ -117,11 +117,7 @@ func (o *applyOptions) run(ctx context.Context, s streams, file string) error {
 		if err != nil {
 			return err
 		}
-		p = c.plan
-		prov, _, err = o.kube.provider(p.Flavor)
-		if err != nil {
-			return err
-		}
+		p, prov = c.plan, c.prov
 		if !o.json {
 			if err := renderPlan(s, p, "human"); err != nil {
 				return err

@@ -13,6 +13,7 @@ import (
 	"github.com/meshwave/meshwave/executor/statemgr"
 	"github.com/meshwave/meshwave/plan"
 	"github.com/meshwave/meshwave/plan/planfile"
+	"github.com/meshwave/meshwave/providers/kube"
 )
 
 // defaultStateFile is the state file's name beside the plan.
@@ -71,6 +72,7 @@ type computed struct {
 	cfg     *plan.Config
 	plan    *plan.Plan
 	snap    *plan.Snapshot
+	prov    *kube.Provider
 	cluster string
 }
 
@@ -88,7 +90,7 @@ func computePlan(ctx context.Context, s streams, pf *planFlags, kf *kubeFlags) (
 	if err != nil {
 		return nil, fmt.Errorf("read the cluster: %w", err)
 	}
-	return &computed{cfg: cfg, plan: plan.Compute(cfg, snap), snap: snap, cluster: rc.Host}, nil
+	return &computed{cfg: cfg, plan: plan.Compute(cfg, snap), snap: snap, prov: prov, cluster: rc.Host}, nil
 }
 
 // statePathFor is the state file: -state, or meshwave.state.json in the

@@ -67,10 +67,6 @@ func (o *rollbackOptions) run(ctx context.Context, s streams) error {
 	if err != nil {
 		return err
 	}
-	prov, _, err := o.kube.provider(c.plan.Flavor)
-	if err != nil {
-		return err
-	}
 	sel := executor.Selector{Wave: o.wave, Namespace: o.namespace}
 	if !o.autoApprove {
 		ok, err := confirm(s, fmt.Sprintf("Roll back %s to %s? Only 'yes' will be accepted: ", sel, c.plan.From))
@@ -86,7 +82,7 @@ func (o *rollbackOptions) run(ctx context.Context, s streams) error {
 	if o.json {
 		obs = executor.EncodeJSON(s.Out)
 	}
-	return applyResult(ctx, s, executor.New(prov, store, obs, executor.Options{}).Rollback(ctx, c.plan, sel))
+	return applyResult(ctx, s, executor.New(c.prov, store, obs, executor.Options{}).Rollback(ctx, c.plan, sel))
 }
 
 type statusOptions struct {
