@@ -33,7 +33,7 @@ var verbs = map[plan.StepKind][2]string{
 	plan.StepWorkloadRestart:  {"restarting", "restart complete"},
 	plan.StepWaveWait:         {"waiting for rollouts", "rollouts complete"},
 	plan.StepWaveVerify:       {"verifying proxies", "proxies verified"},
-	plan.StepGate:             {"checking gate", "gate passed"},
+	plan.StepGate:             {"checking", "passed"},
 	plan.StepUninstall:        {"uninstalling", "uninstalled"},
 }
 
@@ -42,7 +42,12 @@ func (a *Apply) subject(e executor.Event) string {
 	case e.StepKind == plan.StepWaveWait || e.StepKind == plan.StepWaveVerify:
 		return "wave " + e.Wave
 	case e.StepKind == plan.StepGate:
-		return e.StepID
+		// wave/canary/gate/1-pause reads as "canary pause gate".
+		kind := e.StepID[strings.LastIndex(e.StepID, "/")+1:]
+		if _, k, ok := strings.Cut(kind, "-"); ok {
+			kind = k
+		}
+		return e.Wave + " " + kind + " gate"
 	case e.Object != "":
 		return e.Object
 	}

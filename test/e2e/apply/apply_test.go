@@ -236,7 +236,7 @@ func TestInterruptedApplyThenManualRollback(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitOutput(t, out, "checking gate", 2*time.Minute)
+	waitOutput(t, out, "canary pause gate: checking", 2*time.Minute)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

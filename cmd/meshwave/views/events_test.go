@@ -1,0 +1,59 @@
+package views
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/meshwave/meshwave/executor"
+	"github.com/meshwave/meshwave/plan"
+)
+
+func TestApplyLines(t *testing.T) {
+	events := []executor.Event{
+		{Kind: executor.EventApplyStart, Message: "starting"},
+		{Kind: executor.EventWaveStart, Wave: "canary"},
+		{Kind: executor.EventStepStart, StepKind: plan.StepNamespaceRelabel, Wave: "canary", Object: "demo-a"},
+		{Kind: executor.EventStepDone, StepKind: plan.StepNamespaceRelabel, Wave: "canary", Object: "demo-a", Elapsed: 20 * time.Millisecond},
+		{Kind: executor.EventStepStart, StepKind: plan.StepWorkloadRestart, Wave: "canary", Object: "demo-a/app-a"},
+		{Kind: executor.EventStepProgress, StepKind: plan.StepWorkloadRestart, Wave: "canary", Object: "demo-a/app-a", Elapsed: 10400 * time.Millisecond, Message: "updated: 0/1"},
+		{Kind: executor.EventStepDone, StepKind: plan.StepWorkloadRestart, Wave: "canary", Object: "demo-a/app-a", Elapsed: 12 * time.Second},
+		{Kind: executor.EventStepStart, StepKind: plan.StepGate, Wave: "canary", StepID: "wave/canary/gate/1-pause"},
+		{Kind: executor.EventStepFailed, StepKind: plan.StepGate, Wave: "canary", StepID: "wave/canary/gate/1-pause", Error: "context canceled"},
+		{Kind: executor.EventWaveDone, Wave: "canary", Totals: &executor.Totals{Changed: 2, Unchanged: 1, Pending: 3}},
+		{Kind: executor.EventStepSkipped, StepKind: plan.StepUninstall, StepID: "finalize/uninstall/mesh.istio-system", Message: "not installed"},
+		{Kind: executor.EventApplyDone, Elapsed: 61 * time.Second, Totals: &executor.Totals{Changed: 6, Unchanged: 2}},
+	}
+	var b bytes.Buffer
+	v := NewApply(&b, false)
+	for _, e := range events {
+		v.Observe(e)
+	}
+	want := []string{
+		"Applying: starting",
+		"",
+		`Wave "canary":`,
+		"  demo-a: relabeling...",
+		"  demo-a: relabeled after 20ms",
+		"  demo-a/app-a: restarting...",
+		"  demo-a/app-a: still restarting... [10s elapsed] updated: 0/1",
+		"  demo-a/app-a: restart complete after 12s",
+		"  canary pause gate: checking...",
+		"  canary pause gate: failed: context canceled",
+		`Wave "canary" complete: 2 changed, 1 unchanged, 3 pending.`,
+		"finalize/uninstall/mesh.istio-system: no change (not installed)",
+		"",
+		"Apply complete! 6 changed, 2 unchanged. [1m1s]",
+	}
+	if diff := cmp.Diff(want, strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")); diff != "" {
+		t.Errorf("apply lines (-want +got):\n%s", diff)
+	}
+	var colored bytes.Buffer
+	NewApply(&colored, true).Observe(events[len(events)-1])
+	if !strings.Contains(colored.String(), "\x1b[") {
+		t.Errorf("color on: no ANSI sequence in %q", colored.String())
+	}
+}
