@@ -464,8 +464,14 @@ func (c *computer) waveSteps(w WaveConfig) {
 	}
 	wait := Step{ID: prefix + "wait", Kind: StepWaveWait, Action: ActionCheck, Wave: w.Name, Namespaces: nss,
 		Workloads: restarted, TimeoutSecond: int64(w.Timeout / time.Second), ToRevision: c.cfg.Upgrade.To}
+	// Injected pods carry the revision itself in istio.io/rev, also when the
+	// plan names a revision tag: verify against the resolved revision.
+	verifyRev := c.cfg.Upgrade.To
+	if c.target != nil {
+		verifyRev = c.target.Revision
+	}
 	verify := Step{ID: prefix + "verify", Kind: StepWaveVerify, Action: ActionCheck, Wave: w.Name, Namespaces: nss,
-		Workloads: all, Pods: pods, FromRevision: c.cfg.Upgrade.From, ToRevision: c.cfg.Upgrade.To,
+		Workloads: all, Pods: pods, FromRevision: c.cfg.Upgrade.From, ToRevision: verifyRev,
 		FromImage: c.sourceImage(), ToImage: c.targetImage(), TimeoutSecond: int64(w.Timeout / time.Second)}
 	if len(restarted) == 0 {
 		wait.Action, wait.Reason = ActionNoop, "nothing restarted"

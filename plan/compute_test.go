@@ -316,3 +316,34 @@ func TestComputeRevisionTags(t *testing.T) {
 		t.Errorf("tag on the target: checks = %+v, want none", p.Checks)
 	}
 }
+
+// A plan may name the target by a revision tag; pods injected through it
+// carry the revision, so verify expects the revision.
+func TestComputeTargetByTagVerifiesTheRevision(t *testing.T) {
+	cfg := &Config{
+		Upgrade: Upgrade{From: "1-26", To: "canary", Flavor: FlavorIstio},
+		Waves:   []WaveConfig{{Name: "all", Namespaces: []string{"shop"}, MaxParallel: 1, Timeout: time.Minute}},
+	}
+	snap := &Snapshot{
+		Namespaces: []Namespace{{Name: "shop", Labels: map[string]string{LabelRevision: "1-26"}}},
+		Workloads: []Workload{{Kind: KindDeployment, Namespace: "shop", Name: "web",
+			Pods: []Pod{{Name: "web-1", ProxyImage: "istio/proxyv2:1.26.3", Revision: "1-26", Ready: true}}}},
+		ControlPlanes: []ControlPlane{
+			{Revision: "1-26", Name: "istio-1-26", Namespace: "istio-system", Version: "1.26.3", ProxyImage: "istio/proxyv2:1.26.3", Istiod: []Pod{{Ready: true}}},
+			{Revision: "1-27", Name: "istio-1-27", Namespace: "istio-system", Version: "1.27.1", ProxyImage: "istio/proxyv2:1.27.1", Tags: []string{"canary"}, Istiod: []Pod{{Ready: true}}},
+		},
+	}
+	p := Compute(cfg, snap)
+	for _, s := range p.Steps {
+		switch s.Kind {
+		case StepNamespaceRelabel:
+			if s.SetLabels[LabelRevision] != "canary" {
+				t.Errorf("relabel sets istio.io/rev=%q, want the tag canary", s.SetLabels[LabelRevision])
+			}
+		case StepWaveVerify:
+			if s.ToRevision != "1-27" {
+				t.Errorf("verify expects revision %q, want 1-27", s.ToRevision)
+			}
+		}
+	}
+}
