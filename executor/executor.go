@@ -44,6 +44,9 @@ type Options struct {
 	// ProgressInterval is how often a running step reports it is still
 	// running; default 10s.
 	ProgressInterval time.Duration
+	// GateRetryInterval is the wait between attempts of a prometheus gate
+	// whose server errs; default 5s.
+	GateRetryInterval time.Duration
 	// HTTPClient runs http and prometheus gates; default http.DefaultClient.
 	HTTPClient *http.Client
 	// Now is the clock; default time.Now.
@@ -74,6 +77,9 @@ func New(provider Provider, store Store, observer Observer, opts Options) *Execu
 	}
 	if opts.ProgressInterval <= 0 {
 		opts.ProgressInterval = 10 * time.Second
+	}
+	if opts.GateRetryInterval <= 0 {
+		opts.GateRetryInterval = 5 * time.Second
 	}
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = http.DefaultClient

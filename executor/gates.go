@@ -34,6 +34,9 @@ const (
 	defaultHTTPTimeout     = 10 * time.Second
 	defaultCommandTimeout  = 5 * time.Minute
 	defaultPrometheusLimit = 30 * time.Second
+	// prometheusAttempts bounds the queries of one prometheus gate when the
+	// server errs.
+	prometheusAttempts = 3
 )
 
 // runGate runs a gate step. Gates never reach the Provider.
@@ -214,9 +217,23 @@ func (e *Executor) prometheusGate(ctx context.Context, g *plan.PrometheusGate) e
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, defaultPrometheusLimit)
-	defer cancel()
-	val, _, _, err := promv1.NewAPI(client).Query(ctx, g.Query, e.opts.Now())
+	// A server that is briefly unreachable or overloaded must not fail the
+	// wave (and roll it back): such errors are retried. A query Prometheus
+	// rejects, or a threshold it breaks, fails at once.
+	var val model.Value
+	for attempt := 1; ; attempt++ {
+		qctx, cancel := context.WithTimeout(ctx, defaultPrometheusLimit)
+		val, _, _, err = promv1.NewAPI(client).Query(qctx, g.Query, e.opts.Now())
+		cancel()
+		var perr *promv1.Error
+		if err == nil || attempt == prometheusAttempts || (errors.As(err, &perr) && perr.Type == promv1.ErrBadData) || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(e.opts.GateRetryInterval):
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("query %q: %w", g.Query, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -322,4 +323,44 @@ func TestApprovalGate(t *testing.T) {
 			t.Errorf("asked though approved by flag: %v", a.asked)
 		}
 	})
+}
+
+// A Prometheus server that errs is asked again; one that keeps erring fails
+// the gate after the last attempt.
+func TestPrometheusGateRetriesServerErrors(t *testing.T) {
+	for name, tc := range map[string]struct {
+		failures int
+		wantErr  string
+		calls    int
+	}{
+		"recovers":     {failures: 2, calls: 3},
+		"keeps erring": {failures: 10, wantErr: "server error", calls: 3},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var mu sync.Mutex
+			calls := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				calls++
+				n := calls
+				mu.Unlock()
+				w.Header().Set("Content-Type", "application/json")
+				if n <= tc.failures {
+					w.WriteHeader(http.StatusServiceUnavailable)
+					fmt.Fprint(w, `{"status":"error","errorType":"unavailable","error":"server error: overloaded"}`)
+					return
+				}
+				fmt.Fprint(w, `{"status":"success","data":{"resultType":"scalar","result":[1700000000,"0"]}}`)
+			}))
+			defer srv.Close()
+			g := plan.PrometheusGate{URL: srv.URL, Query: "errors", Max: float(1)}
+			err, ss, _ := applyGate(t, plan.Gate{Kind: plan.GatePrometheus, Prometheus: &g}, Options{GateRetryInterval: 10 * time.Millisecond})
+			checkGate(t, err, ss, tc.wantErr)
+			mu.Lock()
+			defer mu.Unlock()
+			if calls != tc.calls {
+				t.Errorf("queries = %d, want %d", calls, tc.calls)
+			}
+		})
+	}
 }
