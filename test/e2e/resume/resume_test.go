@@ -69,13 +69,15 @@ type killPoint struct {
 // The points cover both sides of step boundaries: a step just marked
 // running (before or while its change is sent), a rollout or pause under
 // way, and a step just recorded done.
-var killPoints = []killPoint{
-	{"step-start", 1}, {"step-progress", 1}, {"step-done", 1}, {"step-done", 2},
-	{"step-progress", 2}, {"step-start", 2}, {"step-progress", 1}, {"step-done", 1},
-	{"step-start", 3}, {"step-progress", 1}, {"step-done", 2}, {"step-start", 1},
-	{"step-progress", 3}, {"step-done", 1}, {"step-verified", 2}, {"step-start", 2},
-	{"step-progress", 2}, {"step-done", 3}, {"step-start", 1}, {"step-progress", 1},
-}
+var killPoints = func() []killPoint {
+	pattern := []killPoint{
+		{"step-start", 1}, {"step-progress", 1}, {"step-done", 1}, {"step-done", 2},
+		{"step-progress", 2}, {"step-start", 2}, {"step-progress", 1}, {"step-done", 1},
+		{"step-start", 3}, {"step-progress", 1}, {"step-done", 2}, {"step-start", 1},
+		{"step-progress", 3}, {"step-done", 1}, {"step-skipped", 3},
+	}
+	return append(pattern, pattern...)
+}()
 
 type event struct {
 	Type string `json:"type"`
@@ -128,11 +130,14 @@ func applyUntil(t *testing.T, env *testenv.Cluster, dir string, kp killPoint) (s
 func TestKilledApplyResumesToTheSameEnd(t *testing.T) {
 	env, sim := harness.Backyards(t)
 	ctx := context.Background()
-	demoC := meshsim.AppNamespace("demo-c", map[string]string{"istio-injection": "enabled"}, 4)
+	demoC := meshsim.AppNamespace("demo-c", map[string]string{"istio-injection": "enabled"}, 8)
 	if err := sim.Install(ctx, meshsim.Scenario{Name: "demo-c", Namespaces: []meshsim.Namespace{demoC}}); err != nil {
 		t.Fatal(err)
 	}
-	deployments := [][2]string{{"demo-a", "app-a"}, {"demo-b", "app-b"}, {"demo-c", "app-0"}, {"demo-c", "app-1"}, {"demo-c", "app-2"}, {"demo-c", "app-3"}}
+	deployments := [][2]string{{"demo-a", "app-a"}, {"demo-b", "app-b"}}
+	for i := range 8 {
+		deployments = append(deployments, [2]string{"demo-c", fmt.Sprintf("app-%d", i)})
+	}
 	before := map[string]int{}
 	for _, d := range deployments {
 		before[d[0]+"/"+d[1]] = harness.ReplicaSets(ctx, t, env, d[0], d[1])
