@@ -24,7 +24,7 @@ const (
 	EventStepDrifted   EventKind = "step-drifted"  // a step done earlier no longer holds and runs again; Error
 	EventStepFailed    EventKind = "step-failed"   // Error
 	EventApproval      EventKind = "approval-required"
-	EventWaveDone      EventKind = "wave-done"           // Totals
+	EventWaveDone      EventKind = "wave-done"           // Totals, Elapsed
 	EventWaveFailed    EventKind = "wave-failed"         // Error
 	EventRollbackStart EventKind = "rollback-start"      // Wave (empty: everything), Message
 	EventUndoStart     EventKind = "step-rollback-start" // a done step is being reversed

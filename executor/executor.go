@@ -170,9 +170,11 @@ func (e *Executor) Apply(ctx context.Context, p *plan.Plan) error {
 	e.emit(Event{Kind: EventApplyStart, Message: msg})
 
 	steps := p.Steps
+	var waveStart time.Time
 	for i := 0; i < len(steps); {
 		s := steps[i]
 		if s.Wave != "" && (i == 0 || steps[i-1].Wave != s.Wave) {
+			waveStart = e.opts.Now()
 			e.emit(Event{Kind: EventWaveStart, Wave: s.Wave})
 		}
 		j := i + 1
@@ -186,7 +188,7 @@ func (e *Executor) Apply(ctx context.Context, p *plan.Plan) error {
 		}
 		i = j
 		if s.Wave != "" && (i == len(steps) || steps[i].Wave != s.Wave) {
-			e.emit(Event{Kind: EventWaveDone, Wave: s.Wave, Totals: e.totals(p, s.Wave)})
+			e.emit(Event{Kind: EventWaveDone, Wave: s.Wave, Elapsed: e.opts.Now().Sub(waveStart), Totals: e.totals(p, s.Wave)})
 		}
 	}
 	e.emit(Event{Kind: EventApplyDone, Elapsed: e.opts.Now().Sub(start), Totals: e.totals(p, "")})

@@ -87,7 +87,7 @@ func (a *Apply) Observe(e executor.Event) {
 	case executor.EventApproval:
 		line = a.p.paint(fmt.Sprintf("%sWave %q is waiting for approval. %s", indent, e.Wave, e.Message), sgrYellow)
 	case executor.EventWaveDone:
-		line = a.p.paint(fmt.Sprintf("Wave %q complete: %s.", e.Wave, totalsText(e.Totals)), sgrGreen)
+		line = a.p.paint(fmt.Sprintf("Wave %q complete: %s. [%s]", e.Wave, totalsText(e.Totals), roundDuration(e.Elapsed)), sgrGreen)
 	case executor.EventWaveFailed:
 		line = a.p.paint(fmt.Sprintf("Wave %q failed: %s", e.Wave, e.Error), sgrRed, sgrBold)
 	case executor.EventRollbackStart:

@@ -23,7 +23,7 @@ func TestApplyLines(t *testing.T) {
 		{Kind: executor.EventStepDone, StepKind: plan.StepWorkloadRestart, Wave: "canary", Object: "demo-a/app-a", Elapsed: 12 * time.Second},
 		{Kind: executor.EventStepStart, StepKind: plan.StepGate, Wave: "canary", StepID: "wave/canary/gate/1-pause"},
 		{Kind: executor.EventStepFailed, StepKind: plan.StepGate, Wave: "canary", StepID: "wave/canary/gate/1-pause", Error: "context canceled"},
-		{Kind: executor.EventWaveDone, Wave: "canary", Totals: &executor.Totals{Changed: 2, Unchanged: 1, Pending: 3}},
+		{Kind: executor.EventWaveDone, Wave: "canary", Elapsed: 75 * time.Second, Totals: &executor.Totals{Changed: 2, Unchanged: 1, Pending: 3}},
 		{Kind: executor.EventStepSkipped, StepKind: plan.StepUninstall, StepID: "finalize/uninstall/mesh.istio-system", Message: "not installed"},
 		{Kind: executor.EventApplyDone, Elapsed: 61 * time.Second, Totals: &executor.Totals{Changed: 6, Unchanged: 2}},
 	}
@@ -43,7 +43,7 @@ func TestApplyLines(t *testing.T) {
 		"  demo-a/app-a: restart complete after 12s",
 		"  canary pause gate: checking...",
 		"  canary pause gate: failed: context canceled",
-		`Wave "canary" complete: 2 changed, 1 unchanged, 3 pending.`,
+		`Wave "canary" complete: 2 changed, 1 unchanged, 3 pending. [1m15s]`,
 		"finalize/uninstall/mesh.istio-system: no change (not installed)",
 		"",
 		"Apply complete! 6 changed, 2 unchanged. [1m1s]",
