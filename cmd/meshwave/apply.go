@@ -105,7 +105,7 @@ func (o *applyOptions) run(ctx context.Context, s streams, file string) error {
 	if saved != nil {
 		p = saved.Plan
 		var err error
-		prov, _, err = o.kube.provider(p.Flavor)
+		prov, err = o.kube.provider(p.Flavor)
 		if err != nil {
 			return err
 		}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"github.com/spf13/pflag"
-	"k8s.io/client-go/rest"
 
 	"github.com/meshwave/meshwave/plan"
 	"github.com/meshwave/meshwave/providers/kube"
@@ -20,14 +19,6 @@ func (f *kubeFlags) register(fs *pflag.FlagSet) {
 }
 
 // provider connects to the cluster for a plan of the given flavor.
-func (f *kubeFlags) provider(flavor plan.Flavor) (*kube.Provider, *rest.Config, error) {
-	cfg, err := kube.RESTConfig(f.kubeconfig, f.context)
-	if err != nil {
-		return nil, nil, err
-	}
-	p, err := kube.New(cfg, flavor)
-	if err != nil {
-		return nil, nil, err
-	}
-	return p, cfg, nil
+func (f *kubeFlags) provider(flavor plan.Flavor) (*kube.Provider, error) {
+	return kube.Connect(f.kubeconfig, f.context, flavor)
 }

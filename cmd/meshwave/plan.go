@@ -82,7 +82,7 @@ func computePlan(ctx context.Context, s streams, pf *planFlags, kf *kubeFlags) (
 	if err != nil {
 		return nil, err
 	}
-	prov, rc, err := kf.provider(cfg.Upgrade.Flavor)
+	prov, err := kf.provider(cfg.Upgrade.Flavor)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +90,7 @@ func computePlan(ctx context.Context, s streams, pf *planFlags, kf *kubeFlags) (
 	if err != nil {
 		return nil, fmt.Errorf("read the cluster: %w", err)
 	}
-	return &computed{cfg: cfg, plan: plan.Compute(cfg, snap), snap: snap, prov: prov, cluster: rc.Host}, nil
+	return &computed{cfg: cfg, plan: plan.Compute(cfg, snap), snap: snap, prov: prov, cluster: prov.Host()}, nil
 }
 
 // statePathFor is the state file: -state, or meshwave.state.json in the

@@ -37,8 +37,19 @@ func RESTConfig(kubeconfig, context string) (*rest.Config, error) {
 	return cfg, nil
 }
 
+// Connect loads the kubeconfig like kubectl (see RESTConfig) and returns a
+// Provider for that cluster.
+func Connect(kubeconfig, context string, flavor plan.Flavor) (*Provider, error) {
+	cfg, err := RESTConfig(kubeconfig, context)
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg, flavor)
+}
+
 // Provider observes the cluster and performs plan steps on it.
 type Provider struct {
+	host   string
 	cs     kubernetes.Interface
 	dyn    dynamic.Interface
 	flavor plan.Flavor
@@ -63,5 +74,8 @@ func New(cfg *rest.Config, flavor plan.Flavor) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dynamic client: %w", err)
 	}
-	return &Provider{cs: cs, dyn: dyn, flavor: flavor, now: time.Now, pageSize: 500}, nil
+	return &Provider{host: cfg.Host, cs: cs, dyn: dyn, flavor: flavor, now: time.Now, pageSize: 500}, nil
 }
+
+// Host is the API server URL the provider talks to.
+func (p *Provider) Host() string { return p.host }
