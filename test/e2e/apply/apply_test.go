@@ -32,11 +32,7 @@ const (
 	rev17 = "cp-v17x.istio-system"
 )
 
-func TestMain(m *testing.M) {
-	code := testenv.Main(m)
-	harness.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(harness.Main(m)) }
 
 // canaryPlan is a one-wave plan for demo-a with a short timeout.
 const canaryPlan = `

@@ -63,11 +63,16 @@ func Binary(t testing.TB) string {
 	return binPath
 }
 
-// Cleanup removes the built binary; call it from TestMain after m.Run.
-func Cleanup() {
+// Main is the TestMain of an end-to-end package: one cluster for the
+// package (testenv.Main), and the built binary removed afterwards.
+//
+//	func TestMain(m *testing.M) { os.Exit(harness.Main(m)) }
+func Main(m *testing.M) int {
+	code := testenv.Main(m)
 	if binPath != "" {
 		os.RemoveAll(filepath.Dir(binPath))
 	}
+	return code
 }
 
 // Result is one finished meshwave run.

@@ -16,18 +16,13 @@ import (
 
 	"github.com/meshwave/meshwave/test/e2e/harness"
 	"github.com/meshwave/meshwave/test/meshsim"
-	"github.com/meshwave/meshwave/test/testenv"
 )
 
 const (
 	img127 = "docker.io/istio/proxyv2:1.27.1"
 )
 
-func TestMain(m *testing.M) {
-	code := testenv.Main(m)
-	harness.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(harness.Main(m)) }
 
 const upgradePlan = `
 upgrade {

@@ -29,11 +29,7 @@ const defaultWait = 90 * time.Second
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
-func TestMain(m *testing.M) {
-	code := testenv.Main(m)
-	harness.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(harness.Main(m)) }
 
 // exampleVars keep the example's plan output independent of its defaults.
 var exampleVars = []string{"-var", "health_url=http://app-a.demo-a.svc.cluster.local:8080/", "-var", "canary_soak=10m"}

@@ -28,11 +28,7 @@ const (
 	rev17 = "cp-v17x.istio-system"
 )
 
-func TestMain(m *testing.M) {
-	code := testenv.Main(m)
-	harness.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(harness.Main(m)) }
 
 const upgradePlan = `
 upgrade {
