@@ -383,16 +383,12 @@ func (e *Executor) runStep(ctx context.Context, s plan.Step) error {
 			rec = Record{}
 		}
 	}
-	start := e.opts.Now()
-	if err := e.update(func() {
-		ss.Status, ss.Record, ss.StartedAt, ss.EndedAt, ss.Error = states.StatusRunning, maps.Clone(rec), start, time.Time{}, ""
-		ss.Attempts++
-	}); err != nil {
+	start, err := e.markRunning(s, ss, rec)
+	if err != nil {
 		return err
 	}
-	e.emit(stepEvent(EventStepStart, s))
 	stop := e.heartbeat(s, start)
-	err := e.provider.Run(ctx, s, rec, e.progress(s, start))
+	err = e.provider.Run(ctx, s, rec, e.progress(s, start))
 	stop()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -402,6 +398,20 @@ func (e *Executor) runStep(ctx context.Context, s plan.Step) error {
 		return e.fail(s, ss, err)
 	}
 	return e.succeed(s, ss, start)
+}
+
+// markRunning records, before anything changes, that s runs with rec, and
+// reports it; it returns the step's start time.
+func (e *Executor) markRunning(s plan.Step, ss *states.StepState, rec Record) (time.Time, error) {
+	start := e.opts.Now()
+	if err := e.update(func() {
+		ss.Status, ss.Record, ss.StartedAt, ss.EndedAt, ss.Error = states.StatusRunning, maps.Clone(rec), start, time.Time{}, ""
+		ss.Attempts++
+	}); err != nil {
+		return time.Time{}, err
+	}
+	e.emit(stepEvent(EventStepStart, s))
+	return start, nil
 }
 
 func (e *Executor) fail(s plan.Step, ss *states.StepState, err error) error {

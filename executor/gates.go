@@ -61,20 +61,15 @@ func (e *Executor) runGate(ctx context.Context, s plan.Step, ss *states.StepStat
 	if ss.Status == states.StatusRolledBack || rec == nil {
 		rec = Record{}
 	}
-	start := e.opts.Now()
 	if g.Kind == plan.GatePause && rec[RecordPauseUntil] == "" {
-		rec[RecordPauseUntil] = start.Add(g.Pause).UTC().Format(time.RFC3339Nano)
+		rec[RecordPauseUntil] = e.opts.Now().Add(g.Pause).UTC().Format(time.RFC3339Nano)
 	}
-	if err := e.update(func() {
-		ss.Status, ss.Record, ss.StartedAt, ss.EndedAt, ss.Error = states.StatusRunning, maps.Clone(rec), start, time.Time{}, ""
-		ss.Attempts++
-	}); err != nil {
+	start, err := e.markRunning(s, ss, rec)
+	if err != nil {
 		return err
 	}
-	e.emit(stepEvent(EventStepStart, s))
 	progress := e.progress(s, start)
 
-	var err error
 	switch g.Kind {
 	case plan.GatePause:
 		err = e.pause(ctx, rec, progress)

@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/yaml"
 )
@@ -290,16 +291,7 @@ func (s *Sim) apply(ctx context.Context, gvr schema.GroupVersionResource, obj *u
 }
 
 // retryConflict retries f while it fails with a conflict.
-func retryConflict(f func() error) error {
-	var err error
-	for range 10 {
-		if err = f(); !apierrors.IsConflict(err) {
-			return err
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return err
-}
+func retryConflict(f func() error) error { return retry.RetryOnConflict(retry.DefaultRetry, f) }
 
 // get reads a custom resource from the informer cache; nil when absent.
 func (s *Sim) get(gvr schema.GroupVersionResource, ns, name string) *unstructured.Unstructured {
