@@ -6,7 +6,7 @@ BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build testenv test test-short e2e bench fuzz demo demo-down vet fmt-check clean
+.PHONY: all build testenv test test-short e2e bench fuzz demo demo-down vet fmt-check tidy-check clean
 
 all: build
 
@@ -22,10 +22,13 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+tidy-check: ## go.mod and go.sum say exactly what the code imports
+	$(GO) mod tidy -diff
+
 test-short: ## unit tests only; cluster tests are skipped, saying why
 	$(GO) test -race -short ./...
 
-test: fmt-check vet testenv ## unit and end-to-end tests against a real local control plane
+test: fmt-check tidy-check vet testenv ## unit and end-to-end tests against a real local control plane
 	@# Compile every test binary first, as many at once as there are cores;
 	@# the run below then takes one package at a time, because each cluster
 	@# suite starts its own control plane.
