@@ -19,8 +19,8 @@ import (
 // re-sends the same patch instead of rolling the workload a third time.
 const RecordUndoAt = "undo.at"
 
-// Selector picks what a manual rollback reverses. Both empty: every wave,
-// last first, then the gateways.
+// Selector picks what a manual rollback reverses. Both empty: the revision
+// tags, then every wave, last first, then the gateways.
 type Selector struct {
 	Wave      string
 	Namespace string
@@ -78,6 +78,13 @@ func (e *Executor) rollback(ctx context.Context, p *plan.Plan, sel Selector) err
 			}
 		}
 	}
+	if sel.Wave == "" && sel.Namespace == "" {
+		// Tags go back first: a restarted pod of a namespace that follows
+		// a tag is injected by whatever the tag points at when it starts.
+		if err := e.undoOutsideWaves(ctx, defs, plan.StepTagMove, "revision tags"); err != nil {
+			return err
+		}
+	}
 	slices.Reverse(waves)
 	for _, w := range waves {
 		if err := e.undoWave(ctx, w, defs, sel.Namespace); err != nil {
@@ -85,23 +92,31 @@ func (e *Executor) rollback(ctx context.Context, p *plan.Plan, sel Selector) err
 		}
 	}
 	if sel.Wave == "" && sel.Namespace == "" {
-		var gateways []plan.Step
-		for _, s := range defs {
-			if s.Kind == plan.StepGatewayMigrate && e.needsUndo(s.ID) {
-				gateways = append(gateways, s)
-			}
-		}
-		if len(gateways) > 0 {
-			e.emit(Event{Kind: EventRollbackStart, Message: "gateways"})
-			slices.Reverse(gateways)
-			for _, s := range gateways {
-				if err := e.undoStep(ctx, s); err != nil {
-					return err
-				}
-			}
-			e.emit(Event{Kind: EventRollbackDone, Message: "gateways"})
+		return e.undoOutsideWaves(ctx, defs, plan.StepGatewayMigrate, "gateways")
+	}
+	return nil
+}
+
+// undoOutsideWaves reverses, last first, the steps of one kind that run
+// before the waves (tag moves, gateway moves).
+func (e *Executor) undoOutsideWaves(ctx context.Context, defs []plan.Step, kind plan.StepKind, what string) error {
+	var steps []plan.Step
+	for _, s := range defs {
+		if s.Kind == kind && e.needsUndo(s.ID) {
+			steps = append(steps, s)
 		}
 	}
+	if len(steps) == 0 {
+		return nil
+	}
+	e.emit(Event{Kind: EventRollbackStart, Message: what})
+	slices.Reverse(steps)
+	for _, s := range steps {
+		if err := e.undoStep(ctx, s); err != nil {
+			return err
+		}
+	}
+	e.emit(Event{Kind: EventRollbackDone, Message: what})
 	return nil
 }
 

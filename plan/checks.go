@@ -19,4 +19,8 @@ const (
 	CodeGatewayMissing        = "MW014" // gateway block names no gateway
 	CodeOldStillUsed          = "MW015" // old control plane still used after the plan
 	CodeWaveEmpty             = "MW016" // wave selects no namespace
+	CodeTagMissing            = "MW017" // tag block names no revision tag
+	CodeWebhookDangling       = "MW018" // a webhook would call the removed control plane
+	CodeHelmInstalled         = "MW019" // old revision installed by Helm: uninstall the release
+	CodeInjectorOverlap       = "MW020" // two injectors select the same namespace
 )

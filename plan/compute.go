@@ -2,18 +2,11 @@ package plan
 
 import (
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
-)
-
-// Label keys Istio uses to select the injecting control plane.
-const (
-	LabelInjection = "istio-injection"
-	LabelRevision  = "istio.io/rev"
 )
 
 // Compute turns a plan file and a snapshot of the cluster into the checks and
@@ -34,6 +27,7 @@ func Compute(cfg *Config, snap *Snapshot) *Plan {
 	c.controlPlaneChecks()
 	c.configChecks()
 	c.permissionChecks()
+	c.tagSteps()
 	c.gatewaySteps()
 	for _, w := range cfg.Waves {
 		c.waveSteps(w)
@@ -49,8 +43,13 @@ type computer struct {
 	p    *Plan
 
 	source, target *ControlPlane
-	namespaces     map[string]Namespace
-	workloads      map[string][]Workload // by namespace
+	// before routes revision labels as the cluster does now; after, once
+	// the plan's tags are moved to the target.
+	before, after Injectors
+	// movedTags are the tags the plan moves.
+	movedTags  map[string]bool
+	namespaces map[string]Namespace
+	workloads  map[string][]Workload // by namespace
 	// planned is every namespace some wave moves.
 	planned map[string]bool
 }
@@ -68,6 +67,15 @@ func (c *computer) index() {
 	}
 	c.source = c.findControlPlane(c.cfg.Upgrade.From)
 	c.target = c.findControlPlane(c.cfg.Upgrade.To)
+	c.before = InjectorsOf(c.snap.ControlPlanes)
+	c.after = c.before
+	c.movedTags = map[string]bool{}
+	if c.target != nil {
+		c.after = c.before.Moved(c.cfg.Tags, c.target.Revision)
+		for _, t := range c.cfg.Tags {
+			c.movedTags[t.Name] = true
+		}
+	}
 	c.planned = map[string]bool{}
 	for _, w := range c.cfg.Waves {
 		for _, ns := range c.waveNamespaces(w) {
@@ -123,56 +131,56 @@ func (c *computer) waveNamespaces(w WaveConfig) []string {
 	return out
 }
 
-// onTarget reports whether a pod already runs the target proxy.
+// onTarget reports whether a pod already runs the target proxy, injected
+// by the target revision.
 func (c *computer) onTarget(p Pod) bool {
-	return c.target != nil && p.ProxyImage != "" && p.ProxyImage == c.target.ProxyImage &&
-		(p.Revision == c.target.Revision || p.Revision == c.cfg.Upgrade.To)
+	return c.target != nil && p.ProxyImage == c.target.ProxyImage &&
+		(PodUses(p, *c.target) || p.Revision == c.cfg.Upgrade.To)
 }
 
-// onSource reports whether a pod runs the source proxy.
+// onSource reports whether a pod runs the source proxy, injected by the
+// source revision.
 func (c *computer) onSource(p Pod) bool {
-	return c.source != nil && p.ProxyImage != "" && p.ProxyImage == c.source.ProxyImage && !c.onTarget(p)
+	return c.source != nil && p.ProxyImage == c.source.ProxyImage && PodUses(p, *c.source) && !c.onTarget(p)
 }
 
-// nsOnTarget reports whether a namespace is already labeled for the target.
+// nsOnTarget reports whether a namespace's labels select the target once
+// the plan's tags are moved: labeled with the target revision, or with a tag
+// (or istio-injection=enabled and the default tag) that points or moves
+// there, so only its workloads need a restart.
 func (c *computer) nsOnTarget(ns Namespace) bool {
-	if _, inj := ns.Labels[LabelInjection]; inj {
-		return false
-	}
-	rev := ns.Labels[LabelRevision]
-	if rev == c.cfg.Upgrade.To {
-		return true
-	}
 	if c.target == nil {
-		return false
+		_, inj := ns.Labels[LabelInjection]
+		return !inj && ns.Labels[LabelRevision] == c.cfg.Upgrade.To
 	}
-	// A namespace labeled with a revision tag follows the tag: once the tag
-	// points at the target, only its workloads need a restart.
-	return rev == c.target.Revision || slices.Contains(c.target.Tags, rev)
+	return c.after.NamespaceRevision(ns.Labels) == c.target.Revision
 }
 
 // nsOnSource reports whether a namespace is labeled for the source control
 // plane's injection.
 func (c *computer) nsOnSource(ns Namespace) bool {
+	if c.source == nil {
+		if v, ok := ns.Labels[LabelInjection]; ok {
+			return v == "enabled" && c.cfg.Upgrade.From == DefaultRevision
+		}
+		return ns.Labels[LabelRevision] == c.cfg.Upgrade.From
+	}
+	return c.before.NamespaceRevision(ns.Labels) == c.source.Revision
+}
+
+// onTargetReason says why a namespace needs no relabel.
+func (c *computer) onTargetReason(ns Namespace) string {
 	if v, ok := ns.Labels[LabelInjection]; ok {
-		return v == "enabled" && (c.cfg.Upgrade.From == DefaultRevision || (c.source != nil && c.source.Default))
+		if c.movedTags[DefaultRevision] {
+			return fmt.Sprintf("namespace is labeled %s=%s and follows the default tag, which the plan moves to %s", LabelInjection, v, c.target.Revision)
+		}
+		return fmt.Sprintf("namespace is labeled %s=%s, which %s serves", LabelInjection, v, c.target.Revision)
 	}
 	rev := ns.Labels[LabelRevision]
-	if rev == c.cfg.Upgrade.From {
-		return true
+	if c.movedTags[rev] {
+		return fmt.Sprintf("namespace follows revision tag %s, which the plan moves to %s", rev, c.target.Revision)
 	}
-	if c.source == nil {
-		return false
-	}
-	if rev == c.source.Revision {
-		return true
-	}
-	for _, t := range c.source.Tags {
-		if rev == t {
-			return true
-		}
-	}
-	return false
+	return "namespace already labeled istio.io/rev=" + rev
 }
 
 func (c *computer) controlPlaneChecks() {
@@ -184,7 +192,7 @@ func (c *computer) controlPlaneChecks() {
 			Hint:    targetInstallHint(up)})
 	case !c.target.Ready():
 		c.add(Check{Code: CodeTargetNotReady, Severity: SeverityError,
-			Object:  &ObjectRef{Kind: "Deployment", Namespace: c.target.Namespace, Name: "istiod-" + strings.SplitN(c.target.Revision, ".", 2)[0]},
+			Object:  &ObjectRef{Kind: "Deployment", Namespace: c.target.Namespace, Name: c.istiodName(c.target)},
 			Message: fmt.Sprintf("target control plane %q has %d istiod pod(s), %d Ready", up.To, len(c.target.Istiod), readyCount(c.target.Istiod)),
 			Hint:    "wait until the new istiod is Ready (kubectl get po -n " + c.target.Namespace + "), or fix the control plane before moving workloads to it"})
 	}
@@ -428,7 +436,7 @@ func (c *computer) waveSteps(w WaveConfig) {
 			rl.RemoveLabels = []string{LabelInjection}
 		}
 		if c.nsOnTarget(ns) {
-			rl.Action, rl.Reason, rl.SetLabels, rl.RemoveLabels = ActionNoop, "namespace already labeled istio.io/rev="+ns.Labels[LabelRevision], nil, nil
+			rl.Action, rl.Reason, rl.SetLabels, rl.RemoveLabels = ActionNoop, c.onTargetReason(ns), nil, nil
 		} else {
 			changed = true
 		}
@@ -540,51 +548,117 @@ func (c *computer) finalizeSteps() {
 		return
 	}
 	src := c.source
-	ref := &ObjectRef{Kind: controlPlaneKind(c.cfg.Upgrade.Flavor), Namespace: src.Namespace, Name: src.Name}
+	kind := src.Kind
+	if kind == "" {
+		kind = controlPlaneKind(c.cfg.Upgrade.Flavor)
+	}
+	ref := &ObjectRef{Kind: kind, Namespace: src.Namespace, Name: src.Name}
+	var objects []ObjectRef
+	for _, o := range src.Objects {
+		// A tag the plan moves keeps its objects, pointed at the target.
+		if o.Tag == "" || !c.movedTags[o.Tag] {
+			objects = append(objects, o.ObjectRef)
+		}
+	}
 	c.p.Steps = append(c.p.Steps, Step{ID: id, Kind: StepUninstall, Action: ActionDelete,
-		Object: ref, FromRevision: src.Revision, FromImage: src.ProxyImage})
-	// Everything that would still use the old control plane after the plan.
-	var users []string
-	for _, ns := range c.snap.Namespaces {
-		if !c.planned[ns.Name] && c.nsOnSource(ns) {
-			users = append(users, "namespace "+ns.Name)
-		}
+		Object: ref, Objects: objects, FromRevision: src.Revision, FromImage: src.ProxyImage})
+	move := Move{Namespaces: c.planned, Gateways: map[string]bool{}, Tags: c.movedTags}
+	for _, g := range c.cfg.Gateways {
+		move.Gateways[g.Namespace+"/"+g.Name] = true
 	}
-	gatewayPods := map[string]bool{}
-	for _, g := range c.snap.Gateways {
-		if c.gatewayWillRunOnTarget(g) {
-			for _, p := range g.Pods {
-				gatewayPods[g.Namespace+"/"+p.Name] = true
-			}
+	if users := RevisionUsers(c.snap, *src, move); len(users) > 0 {
+		hint := "add them to a wave, gateway or tag block, or set finalize { uninstall_old = false }"
+		if len(src.Tags) > 0 && c.cfg.Upgrade.Flavor == FlavorIstio {
+			hint += fmt.Sprintf("; a tag block moves a tag as a step (or by hand: istioctl tag set TAG --revision %s --overwrite)", c.cfg.Upgrade.To)
 		}
-	}
-	for _, wl := range c.snap.Workloads {
-		if c.planned[wl.Namespace] {
-			continue
-		}
-		for _, p := range wl.Pods {
-			if gatewayPods[wl.Namespace+"/"+p.Name] {
-				continue
-			}
-			if c.onSource(p) && !(wl.Namespace == src.Namespace && strings.HasPrefix(wl.Name, "istiod")) {
-				users = append(users, "pod "+wl.Namespace+"/"+p.Name)
-			}
-		}
-	}
-	for _, g := range c.snap.Gateways {
-		if g.ControlPlane == src.Revision && !c.gatewayWillRunOnTarget(g) {
-			users = append(users, "gateway "+g.Namespace+"/"+g.Name)
-		}
-	}
-	for _, tag := range src.Tags {
-		users = append(users, fmt.Sprintf("revision tag %s (move it first: istioctl tag set %s --revision %s --overwrite)", tag, tag, c.cfg.Upgrade.To))
-	}
-	if len(users) > 0 {
-		sort.Strings(users)
 		c.add(Check{Code: CodeOldStillUsed, Severity: SeverityError, Object: ref,
 			Message: fmt.Sprintf("the old control plane would still be used after the plan by: %s", strings.Join(users, ", ")),
-			Hint:    "add them to a wave or gateway block, or set finalize { uninstall_old = false }"})
+			Hint:    hint})
 	}
+	c.danglingWebhookChecks(src, objects)
+	if src.HelmRelease != "" {
+		c.add(Check{Code: CodeHelmInstalled, Severity: SeverityWarning, Object: ref,
+			Message: fmt.Sprintf("revision %s was installed by the Helm release %s; meshwave deletes its objects, and Helm still records the release", src.Revision, src.HelmRelease),
+			Hint:    fmt.Sprintf("uninstall the release instead (helm uninstall %s -n %s) and set finalize { uninstall_old = false }, or remove Helm's record afterwards", helmName(src.HelmRelease), helmNamespace(src.HelmRelease))})
+	}
+}
+
+// danglingWebhookChecks finds the webhooks that would still call the old
+// control plane once the uninstall has deleted its objects: an admission
+// webhook whose server is gone fails or silently skips every request it
+// matches (istio/istio#28880, #43227).
+func (c *computer) danglingWebhookChecks(src *ControlPlane, deleted []ObjectRef) {
+	gone := map[ObjectRef]bool{}
+	for _, o := range deleted {
+		gone[ObjectRef{Kind: o.Kind, Name: o.Name}] = true
+	}
+	endpoints := map[string]bool{}
+	for _, e := range src.Endpoints {
+		endpoints[e] = true
+	}
+	for _, w := range c.snap.Webhooks {
+		if gone[w.Ref()] || (w.Tag != "" && c.movedTags[w.Tag]) {
+			continue
+		}
+		calls := w.Revision == src.Revision
+		for _, e := range w.Endpoints {
+			calls = calls || endpoints[e]
+		}
+		if !calls {
+			continue
+		}
+		ref := w.Ref()
+		hint := fmt.Sprintf("point it at %s or delete it before the uninstall", c.cfg.Upgrade.To)
+		if w.Tag != "" {
+			hint = fmt.Sprintf("add tag %q {} to the plan, so it moves to %s first", w.Tag, c.cfg.Upgrade.To)
+		}
+		c.add(Check{Code: CodeWebhookDangling, Severity: SeverityError, Object: &ref,
+			Message: fmt.Sprintf("%s %s would still call control plane %s after the uninstall removes it", w.Kind, w.Name, src.Revision),
+			Hint:    hint})
+	}
+}
+
+// tagSteps move the plan's revision tags to the target, before anything
+// else: the namespaces labeled with a tag then follow it as their workloads
+// restart in the waves.
+func (c *computer) tagSteps() {
+	for _, tc := range c.cfg.Tags {
+		ref := &ObjectRef{Kind: "MutatingWebhookConfiguration", Name: TagWebhookName(tc.Name)}
+		st := Step{ID: "tag/" + tc.Name, Kind: StepTagMove, Action: ActionUpdate, Object: ref,
+			FromImage: c.sourceImage(), ToImage: c.targetImage()}
+		if c.target != nil {
+			st.ToRevision = c.target.Revision
+		}
+		cur, found := c.before.Tags[tc.Name]
+		switch {
+		case !found:
+			c.add(Check{Code: CodeTagMissing, Severity: SeverityError, Object: ref,
+				Message: fmt.Sprintf("revision tag %q does not exist", tc.Name),
+				Hint:    fmt.Sprintf("create it on the source first (istioctl tag set %s --revision %s), or remove the tag block", tc.Name, c.cfg.Upgrade.From)})
+		case c.target != nil && cur == c.target.Revision:
+			st.Action, st.Reason = ActionNoop, "tag already points at "+cur
+		}
+		st.FromRevision = cur
+		c.p.Steps = append(c.p.Steps, st)
+	}
+}
+
+func helmName(release string) string {
+	_, name, _ := strings.Cut(release, "/")
+	return name
+}
+
+func helmNamespace(release string) string {
+	ns, _, _ := strings.Cut(release, "/")
+	return ns
+}
+
+// istiodName is the name of a control plane's istiod Deployment.
+func (c *computer) istiodName(cp *ControlPlane) string {
+	if name, _, ok := ParseBackyardsRevision(cp.Revision); ok && c.cfg.Upgrade.Flavor == FlavorBackyards {
+		return "istiod-" + name
+	}
+	return IstiodName(cp.Revision)
 }
 
 func (c *computer) summarize() {
@@ -620,6 +694,8 @@ func (c *computer) summarize() {
 			s.Restart++
 		case StepGatewayMigrate:
 			s.Gateways++
+		case StepTagMove:
+			s.Tags++
 		case StepUninstall:
 			s.Uninstall++
 		}

@@ -347,3 +347,113 @@ func TestComputeTargetByTagVerifiesTheRevision(t *testing.T) {
 		}
 	}
 }
+
+// The upstream upgrade with tag blocks: the tags move first, the namespaces
+// that follow them (istio.io/rev=prod-stable, istio-injection=enabled through
+// the default tag) need no relabel, only restarts; the uninstall deletes the
+// revision's objects but not those of the moved tags; a validator left on
+// the old revision is named.
+func TestComputeTagMoves(t *testing.T) {
+	const img30, img31 = "docker.io/istio/proxyv2:1.30.0", "docker.io/istio/proxyv2:1.31.0"
+	cfg := &Config{
+		Upgrade:  Upgrade{From: "1-30", To: "1-31", Flavor: FlavorIstio},
+		Tags:     []TagConfig{{Name: "prod-stable"}, {Name: DefaultRevision}},
+		Waves:    []WaveConfig{{Name: "all", Namespaces: []string{"shop", "tagged", "legacy"}, MaxParallel: 2, Timeout: time.Minute}},
+		Finalize: FinalizeConfig{UninstallOld: true},
+	}
+	wl := func(ns string) Workload {
+		return Workload{Kind: KindDeployment, Namespace: ns, Name: "web", Pods: []Pod{{Name: "web-1", ProxyImage: img30, Revision: "1-30", Ready: true}}}
+	}
+	obj := func(kind, ns, name, tag string) InstalledObject {
+		return InstalledObject{ObjectRef: ObjectRef{Kind: kind, Namespace: ns, Name: name}, Tag: tag}
+	}
+	snap := &Snapshot{
+		Namespaces: []Namespace{
+			{Name: "shop", Labels: map[string]string{LabelRevision: "1-30"}},
+			{Name: "tagged", Labels: map[string]string{LabelRevision: "prod-stable"}},
+			{Name: "legacy", Labels: map[string]string{LabelInjection: "enabled"}},
+		},
+		Workloads: []Workload{wl("shop"), wl("tagged"), wl("legacy")},
+		ControlPlanes: []ControlPlane{
+			{Revision: "1-30", Kind: "Deployment", Name: "istiod-1-30", Namespace: "istio-system", Version: "1.30.0", ProxyImage: img30,
+				Istiod: []Pod{{Name: "istiod-1-30-a", Ready: true}}, Tags: []string{DefaultRevision, "prod-stable"}, Default: true,
+				Endpoints: []string{"url:https://127.0.0.1:15017"},
+				Objects: []InstalledObject{
+					obj("MutatingWebhookConfiguration", "", "istio-revision-tag-default", DefaultRevision),
+					obj("MutatingWebhookConfiguration", "", "istio-revision-tag-prod-stable", "prod-stable"),
+					obj("MutatingWebhookConfiguration", "", "istio-sidecar-injector-1-30", ""),
+					obj("ValidatingWebhookConfiguration", "", "istiod-default-validator", DefaultRevision),
+					obj("Deployment", "istio-system", "istiod-1-30", ""),
+				}},
+			{Revision: "1-31", Kind: "Deployment", Name: "istiod-1-31", Namespace: "istio-system", Version: "1.31.0", ProxyImage: img31,
+				Istiod: []Pod{{Name: "istiod-1-31-a", Ready: true}}, Endpoints: []string{"url:https://127.0.0.1:15018"}},
+		},
+		Webhooks: []Webhook{
+			{Kind: "MutatingWebhookConfiguration", Name: "istio-revision-tag-default", Revision: "1-30", Tag: DefaultRevision, Endpoints: []string{"url:https://127.0.0.1:15017"}},
+			{Kind: "MutatingWebhookConfiguration", Name: "istio-revision-tag-prod-stable", Revision: "1-30", Tag: "prod-stable", Endpoints: []string{"url:https://127.0.0.1:15017"}},
+			{Kind: "MutatingWebhookConfiguration", Name: "istio-sidecar-injector-1-30", Revision: "1-30", Endpoints: []string{"url:https://127.0.0.1:15017"}},
+			{Kind: "ValidatingWebhookConfiguration", Name: "istiod-default-validator", Revision: "1-30", Tag: DefaultRevision, Endpoints: []string{"url:https://127.0.0.1:15017"}},
+			// Written by hand, not part of any installation, calling 1-30.
+			{Kind: "ValidatingWebhookConfiguration", Name: "team-validator", Endpoints: []string{"url:https://127.0.0.1:15017"}},
+		},
+	}
+	p := Compute(cfg, snap)
+	want := []stepLine{
+		{"tag/prod-stable", ActionUpdate},
+		{"tag/default", ActionUpdate},
+		{"wave/all/relabel/legacy", ActionNoop},
+		{"wave/all/relabel/shop", ActionUpdate},
+		{"wave/all/relabel/tagged", ActionNoop},
+		{"wave/all/restart/legacy/deployment/web", ActionRestart},
+		{"wave/all/restart/shop/deployment/web", ActionRestart},
+		{"wave/all/restart/tagged/deployment/web", ActionRestart},
+		{"wave/all/wait", ActionCheck},
+		{"wave/all/verify", ActionCheck},
+		{"finalize/uninstall/1-30", ActionDelete},
+	}
+	if diff := cmp.Diff(want, stepLines(p)); diff != "" {
+		t.Errorf("steps (-want +got):\n%s", diff)
+	}
+	un := p.Steps[len(p.Steps)-1]
+	wantObjects := []ObjectRef{
+		{Kind: "MutatingWebhookConfiguration", Name: "istio-sidecar-injector-1-30"},
+		{Kind: "Deployment", Namespace: "istio-system", Name: "istiod-1-30"},
+	}
+	if diff := cmp.Diff(wantObjects, un.Objects); diff != "" {
+		t.Errorf("uninstall objects (-want +got):\n%s", diff)
+	}
+	var got []string
+	for _, c := range p.Checks {
+		got = append(got, c.Code+" "+c.Object.Kind+"/"+c.Object.Name)
+	}
+	if diff := cmp.Diff([]string{CodeWebhookDangling + " ValidatingWebhookConfiguration/team-validator"}, got); diff != "" {
+		t.Errorf("checks (-want +got):\n%s", diff)
+	}
+
+	// Without the tag blocks the wave relabels its namespaces to 1-31, but
+	// the tags themselves keep 1-30 in use.
+	cfg.Tags = nil
+	p = Compute(cfg, snap)
+	var msgs []string
+	for _, c := range p.Checks {
+		if c.Code == CodeOldStillUsed {
+			msgs = append(msgs, c.Message)
+		}
+	}
+	wantMsg := "the old control plane would still be used after the plan by: " +
+		"revision tag default (the injector of istio-injection=enabled namespaces), revision tag prod-stable"
+	if diff := cmp.Diff([]string{wantMsg}, msgs); diff != "" {
+		t.Errorf("MW015 without tag blocks (-want +got):\n%s", diff)
+	}
+
+	// A tag the cluster does not have.
+	cfg.Tags = []TagConfig{{Name: "nope"}}
+	p = Compute(cfg, snap)
+	found := false
+	for _, c := range p.Checks {
+		found = found || (c.Code == CodeTagMissing && c.Object.Name == "istio-revision-tag-nope")
+	}
+	if !found {
+		t.Errorf("no MW017 for a missing tag; checks %+v", p.Checks)
+	}
+}

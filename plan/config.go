@@ -25,6 +25,7 @@ const DefaultRevision = "default"
 // later checks can report where a setting came from.
 type Config struct {
 	Upgrade  Upgrade
+	Tags     []TagConfig
 	Gateways []GatewayConfig
 	Waves    []WaveConfig
 	Rollback RollbackConfig
@@ -40,6 +41,14 @@ type Upgrade struct {
 	From     string
 	To       string
 	Flavor   Flavor
+	DefRange hcl.Range
+}
+
+// TagConfig is a tag block: an Istio revision tag moved to the target
+// revision before the gateways and waves, so that the namespaces labeled
+// with the tag follow it once their workloads restart.
+type TagConfig struct {
+	Name     string
 	DefRange hcl.Range
 }
 

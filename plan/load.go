@@ -160,6 +160,7 @@ type rootSchema struct {
 	Variables []*variableBlock `hcl:"variable,block"`
 	Locals    []*localsBlock   `hcl:"locals,block"`
 	Upgrades  []*upgradeBlock  `hcl:"upgrade,block"`
+	Tags      []*tagBlock      `hcl:"tag,block"`
 	Gateways  []*gatewayBlock  `hcl:"gateway,block"`
 	Waves     []*waveBlock     `hcl:"wave,block"`
 	Rollbacks []*rollbackBlock `hcl:"rollback,block"`
@@ -185,6 +186,12 @@ type upgradeBlock struct {
 	Flavor   *hcl.Attribute `hcl:"flavor,attr"`
 	Body     hcl.Body       `hcl:",body"`
 	DefRange hcl.Range      `hcl:",def_range"`
+}
+
+type tagBlock struct {
+	Name       string    `hcl:"name,label"`
+	DefRange   hcl.Range `hcl:",def_range"`
+	LabelRange hcl.Range `hcl:"name,label_range"`
 }
 
 type gatewayBlock struct {

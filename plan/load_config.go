@@ -45,6 +45,19 @@ func (e *evaluator) decodeConfig(root *rootSchema) (*Config, hcl.Diagnostics) {
 		cfg.Upgrade = e.decodeUpgrade(root.Upgrades[0])
 	}
 
+	tags := map[string]hcl.Range{}
+	for _, b := range root.Tags {
+		if prev, dup := tags[b.Name]; dup {
+			e.errorf(b.LabelRange, "Duplicate tag",
+				"The revision tag %q is already declared at %s.", b.Name, prev)
+			continue
+		}
+		tags[b.Name] = b.DefRange
+		if e.checkTag(cfg.Upgrade, b.Name, b.LabelRange) {
+			cfg.Tags = append(cfg.Tags, TagConfig{Name: b.Name, DefRange: b.DefRange})
+		}
+	}
+
 	gateways := map[string]hcl.Range{}
 	for _, b := range root.Gateways {
 		g := e.decodeGateway(b)

@@ -31,7 +31,7 @@ func readLanguageDoc(t *testing.T) string {
 func TestDocsNameEverySetting(t *testing.T) {
 	doc := readLanguageDoc(t)
 	schemas := []any{
-		rootSchema{}, variableBlock{}, upgradeBlock{}, gatewayBlock{}, waveBlock{},
+		rootSchema{}, variableBlock{}, upgradeBlock{}, tagBlock{}, gatewayBlock{}, waveBlock{},
 		httpBlock{}, prometheusBlock{}, commandBlock{}, rollbackBlock{}, finalizeBlock{},
 	}
 	for _, s := range schemas {

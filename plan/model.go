@@ -26,6 +26,7 @@ type Check struct {
 type StepKind string
 
 const (
+	StepTagMove          StepKind = "tag-move"
 	StepGatewayMigrate   StepKind = "gateway-migrate"
 	StepNamespaceRelabel StepKind = "namespace-relabel"
 	StepWorkloadRestart  StepKind = "workload-restart"
@@ -67,6 +68,8 @@ type Step struct {
 	SetLabels    map[string]string `json:"set_labels,omitempty"`
 	RemoveLabels []string          `json:"remove_labels,omitempty"`
 
+	// Objects an uninstall deletes, in order.
+	Objects []ObjectRef `json:"objects,omitempty"`
 	// Namespaces and Workloads a wave-wait or wave-verify step covers.
 	Namespaces []string    `json:"namespaces,omitempty"`
 	Workloads  []ObjectRef `json:"workloads,omitempty"`
@@ -94,6 +97,7 @@ type Summary struct {
 	Changes   int           `json:"changes"`
 	Relabel   int           `json:"relabel"`
 	Restart   int           `json:"restart"`
+	Tags      int           `json:"tags,omitempty"`
 	Gateways  int           `json:"gateways"`
 	Uninstall int           `json:"uninstall"`
 	Errors    int           `json:"errors"`

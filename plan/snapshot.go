@@ -1,5 +1,7 @@
 package plan
 
+import "strings"
+
 // Snapshot is what providers/kube read from the cluster, in plain types, so
 // the plan can be computed (and tested) without a cluster.
 type Snapshot struct {
@@ -11,7 +13,9 @@ type Snapshot struct {
 	Namespaces       []Namespace
 	Workloads        []Workload
 	ControlPlanes    []ControlPlane
-	Webhooks         []InjectionWebhook
+	// Webhooks are the cluster's admission webhook configurations that
+	// carry an Istio revision label or call an istiod.
+	Webhooks         []Webhook
 	Gateways         []MeshGateway
 	EnvoyFilters     []EnvoyFilter
 	HeadlessServices []ObjectRef
@@ -73,7 +77,7 @@ type Pod struct {
 	Name string
 	// ProxyImage is the istio-proxy container's image; empty without sidecar.
 	ProxyImage string
-	// Revision is the pod's istio.io/rev label.
+	// Revision is the revision that injected the pod (PodRevision).
 	Revision string
 	Ready    bool
 }
@@ -83,10 +87,21 @@ type ControlPlane struct {
 	// Revision as namespaces and pods name it: "cp-v17x.istio-system" for
 	// backyards, "1-27" for istio; "default" for the unrevisioned one.
 	Revision string
-	// Name and Namespace of the object that installs it: the Istio CR
-	// (backyards) or the IstioOperator (istio).
+	// Kind, Name and Namespace of the object that installs it: the Istio
+	// CR (backyards), the IstioOperator where one exists (istio), else the
+	// revision's istiod Deployment.
+	Kind      string
 	Name      string
 	Namespace string
+	// Objects are the objects that make up the revision and that an
+	// uninstall removes (UninstallSelector), in deletion order; empty for
+	// the backyards flavor, whose operator removes them with the Istio CR.
+	Objects []InstalledObject
+	// HelmRelease is "namespace/name" of the Helm release that installed
+	// the revision, when its objects say so.
+	HelmRelease string
+	// Endpoints are where the revision's webhooks call it (WebhookEndpoint).
+	Endpoints []string
 	// Version is the Istio version, e.g. "1.7.0".
 	Version    string
 	ProxyImage string
@@ -113,11 +128,43 @@ func (c ControlPlane) Ready() bool {
 	return true
 }
 
-// InjectionWebhook is a sidecar-injection mutating webhook and the revision
-// it injects.
-type InjectionWebhook struct {
-	Name     string
+// InstalledObject is one object of an installed revision.
+type InstalledObject struct {
+	ObjectRef
+	// Tag is the object's istio.io/tag label: it belongs to a revision tag
+	// (its webhook, its Service, the default validator), which moves with
+	// the tag rather than going with the revision.
+	Tag string `json:"tag,omitempty"`
+}
+
+// Webhook is one admission webhook configuration that concerns Istio.
+type Webhook struct {
+	// Kind is MutatingWebhookConfiguration or ValidatingWebhookConfiguration.
+	Kind string
+	Name string
+	// Revision and Tag are its istio.io/rev and istio.io/tag labels.
 	Revision string
+	Tag      string
+	// Endpoints are where its webhooks call (WebhookEndpoint), sorted.
+	Endpoints []string
+}
+
+// Ref is the webhook configuration as an object reference.
+func (w Webhook) Ref() ObjectRef { return ObjectRef{Kind: w.Kind, Name: w.Name} }
+
+// WebhookEndpoint names where a webhook calls: "service:NS/NAME" for an
+// in-cluster service, or "url:SCHEME://HOST" for a URL (the path is left out:
+// one server serves injection and validation on different paths).
+func WebhookEndpoint(url, serviceNamespace, serviceName string) string {
+	if serviceName != "" {
+		return "service:" + serviceNamespace + "/" + serviceName
+	}
+	if i := strings.Index(url, "://"); i >= 0 {
+		if j := strings.IndexByte(url[i+3:], '/'); j >= 0 {
+			url = url[:i+3+j]
+		}
+	}
+	return "url:" + url
 }
 
 // MeshGateway is a gateway managed by a control plane (the backyards

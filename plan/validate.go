@@ -49,8 +49,8 @@ func revisionProblem(f Flavor, rev string) string {
 	}
 	switch f {
 	case FlavorBackyards:
-		name, ns, found := strings.Cut(rev, ".")
-		if !found || strings.Contains(ns, ".") {
+		name, ns, ok := ParseBackyardsRevision(rev)
+		if !ok {
 			return `a backyards revision is "<name>.<namespace>" of its Istio resource, with exactly one dot, e.g. "cp-v17x.istio-system"`
 		}
 		if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
@@ -71,6 +71,26 @@ func revisionProblem(f Flavor, rev string) string {
 		}
 	}
 	return ""
+}
+
+// checkTag checks a tag block: tags are an upstream-Istio concept, and a tag
+// name is an istio.io/rev label value that names a webhook.
+func (e *evaluator) checkTag(up Upgrade, name string, rng hcl.Range) bool {
+	if up.Flavor == FlavorBackyards {
+		e.errorf(rng, "Revision tags need flavor istio",
+			"Revision tags are upstream Istio's (istioctl tag set); the backyards flavor has none. Remove the tag block, or set flavor = %q.", FlavorIstio)
+		return false
+	}
+	if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
+		e.errorf(rng, "Invalid tag name", "%q is not a valid revision tag name: %s.", name, errs[0])
+		return false
+	}
+	if name != DefaultRevision && (name == up.From || name == up.To) {
+		e.errorf(rng, "Tag names a revision of the upgrade",
+			"The tag %q is also the upgrade's from or to; the tag block moves a tag to the target revision, so name the tag here and the revisions in the upgrade block.", name)
+		return false
+	}
+	return true
 }
 
 // checkObjectName checks a Kubernetes object name (DNS-1123 subdomain).

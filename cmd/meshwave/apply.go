@@ -192,6 +192,8 @@ func observeScope(p *plan.Plan) *plan.Config {
 	waves := map[string]int{}
 	for _, st := range p.Steps {
 		switch st.Kind {
+		case plan.StepTagMove:
+			cfg.Tags = append(cfg.Tags, plan.TagConfig{Name: strings.TrimPrefix(st.Object.Name, plan.TagWebhookName(""))})
 		case plan.StepGatewayMigrate:
 			cfg.Gateways = append(cfg.Gateways, plan.GatewayConfig{Name: st.Object.Name, Namespace: st.Object.Namespace})
 		case plan.StepNamespaceRelabel:

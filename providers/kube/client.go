@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -52,6 +53,7 @@ type Provider struct {
 	host   string
 	cs     kubernetes.Interface
 	dyn    dynamic.Interface
+	meta   metadata.Interface
 	flavor plan.Flavor
 	now    func() time.Time
 	// pageSize is the limit of each paginated list request.
@@ -74,7 +76,11 @@ func New(cfg *rest.Config, flavor plan.Flavor) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dynamic client: %w", err)
 	}
-	return &Provider{host: cfg.Host, cs: cs, dyn: dyn, flavor: flavor, now: time.Now, pageSize: 500}, nil
+	meta, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("metadata client: %w", err)
+	}
+	return &Provider{host: cfg.Host, cs: cs, dyn: dyn, meta: meta, flavor: flavor, now: time.Now, pageSize: 500}, nil
 }
 
 // Host is the API server URL the provider talks to.

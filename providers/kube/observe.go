@@ -23,7 +23,6 @@ import (
 // Well-known labels and annotations.
 const (
 	labelInjectPod   = "sidecar.istio.io/inject"
-	labelIstioTag    = "istio.io/tag"
 	labelApp         = "app"
 	proxyContainer   = "istio-proxy"
 	annoRestartedAt  = "kubectl.kubernetes.io/restartedAt"
@@ -32,136 +31,187 @@ const (
 	backyardsAppName = "backyards"
 )
 
+// clusterObjects is what Observe reads, before it is turned into a
+// snapshot by snapshotOf.
+type clusterObjects struct {
+	serverVersion string
+	namespaces    []corev1.Namespace
+	pods          []corev1.Pod
+	replicaSets   []appsv1.ReplicaSet
+	deployments   []appsv1.Deployment
+	statefulSets  []appsv1.StatefulSet
+	daemonSets    []appsv1.DaemonSet
+	services      []corev1.Service
+	mutating      []admissionregistrationv1.MutatingWebhookConfiguration
+	validating    []admissionregistrationv1.ValidatingWebhookConfiguration
+	// configMaps are the ConfigMaps labeled with a revision (the injector's
+	// values name a revision's hub and tag).
+	configMaps []corev1.ConfigMap
+	// installed are the objects that make up installed revisions (the
+	// UninstallSelector of any revision), by kind.
+	installed map[schema.GroupVersionResource][]metav1.PartialObjectMetadata
+	crs       map[schema.GroupVersionResource][]unstructured.Unstructured
+}
+
 // Observe reads everything a plan needs from the cluster. It lists each
 // resource type once, cluster-wide and paginated, so its request count does
 // not depend on the number of namespaces.
 func (p *Provider) Observe(ctx context.Context, cfg *plan.Config) (*plan.Snapshot, error) {
-	snap := &plan.Snapshot{}
-	v, err := p.cs.Discovery().ServerVersion()
+	objs, err := p.fetch(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read server version: %w", err)
+		return nil, err
 	}
-	snap.ServerVersion = v.GitVersion
-
-	var (
-		namespaces   []corev1.Namespace
-		pods         []corev1.Pod
-		replicaSets  []appsv1.ReplicaSet
-		deployments  []appsv1.Deployment
-		statefulSets []appsv1.StatefulSet
-		daemonSets   []appsv1.DaemonSet
-		services     []corev1.Service
-		webhooks     []admissionregistrationv1.MutatingWebhookConfiguration
-	)
-	lists := []struct {
-		what string
-		fn   pager.ListPageFunc
-		each func(runtime.Object) error
-	}{
-		{"namespaces", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return p.cs.CoreV1().Namespaces().List(ctx, o)
-		}, func(o runtime.Object) error { namespaces = append(namespaces, *o.(*corev1.Namespace)); return nil }},
-		{"pods", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return p.cs.CoreV1().Pods("").List(ctx, o)
-		}, func(o runtime.Object) error { pods = append(pods, *o.(*corev1.Pod)); return nil }},
-		{"replicasets", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return p.cs.AppsV1().ReplicaSets("").List(ctx, o)
-		}, func(o runtime.Object) error { replicaSets = append(replicaSets, *o.(*appsv1.ReplicaSet)); return nil }},
-		{"deployments", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return p.cs.AppsV1().Deployments("").List(ctx, o)
-		}, func(o runtime.Object) error { deployments = append(deployments, *o.(*appsv1.Deployment)); return nil }},
-		{"statefulsets", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return p.cs.AppsV1().StatefulSets("").List(ctx, o)
-		}, func(o runtime.Object) error {
-			statefulSets = append(statefulSets, *o.(*appsv1.StatefulSet))
-			return nil
-		}},
-		{"daemonsets", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return p.cs.AppsV1().DaemonSets("").List(ctx, o)
-		}, func(o runtime.Object) error { daemonSets = append(daemonSets, *o.(*appsv1.DaemonSet)); return nil }},
-		{"services", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return p.cs.CoreV1().Services("").List(ctx, o)
-		}, func(o runtime.Object) error { services = append(services, *o.(*corev1.Service)); return nil }},
-		{"mutatingwebhookconfigurations", func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return p.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, o)
-		}, func(o runtime.Object) error {
-			webhooks = append(webhooks, *o.(*admissionregistrationv1.MutatingWebhookConfiguration))
-			return nil
-		}},
-	}
-	for _, l := range lists {
-		pg := pager.New(l.fn)
-		pg.PageSize = p.pageSize
-		if err := pg.EachListItem(ctx, metav1.ListOptions{}, l.each); err != nil {
-			return nil, fmt.Errorf("list %s: %w", l.what, err)
-		}
-	}
-	crs := map[schema.GroupVersionResource][]unstructured.Unstructured{}
-	for _, gvr := range []schema.GroupVersionResource{gvrIstio, gvrMeshGateway, gvrEnvoyFilter, gvrIstioOperator} {
-		items, err := p.listCustom(ctx, gvr)
-		if err != nil {
-			return nil, err
-		}
-		crs[gvr] = items
-	}
-
-	for _, ns := range namespaces {
-		snap.Namespaces = append(snap.Namespaces, plan.Namespace{Name: ns.Name, Labels: ns.Labels})
-		snap.Objects = append(snap.Objects, objectVersion("Namespace", &ns.ObjectMeta))
-	}
-	snap.Workloads = workloadsOf(pods, replicaSets, deployments, statefulSets, daemonSets)
-	for i := range deployments {
-		snap.Objects = append(snap.Objects, objectVersion("Deployment", &deployments[i].ObjectMeta))
-	}
-	for i := range statefulSets {
-		snap.Objects = append(snap.Objects, objectVersion("StatefulSet", &statefulSets[i].ObjectMeta))
-	}
-	for i := range daemonSets {
-		snap.Objects = append(snap.Objects, objectVersion("DaemonSet", &daemonSets[i].ObjectMeta))
-	}
-	for _, s := range services {
-		if s.Spec.ClusterIP == corev1.ClusterIPNone {
-			snap.HeadlessServices = append(snap.HeadlessServices, plan.ObjectRef{Kind: "Service", Namespace: s.Namespace, Name: s.Name})
-		}
-	}
-	revOfWebhook := map[string]string{}
-	for i := range webhooks {
-		wh := &webhooks[i]
-		rev := wh.Labels[plan.LabelRevision]
-		if rev == "" {
-			continue
-		}
-		revOfWebhook[wh.Name] = rev
-		snap.Webhooks = append(snap.Webhooks, plan.InjectionWebhook{Name: wh.Name, Revision: rev})
-		snap.Objects = append(snap.Objects, objectVersion("MutatingWebhookConfiguration", &wh.ObjectMeta))
-	}
-	snap.ControlPlanes = controlPlanesOf(p.flavor, crs, pods, webhooks)
-	for _, gvr := range []schema.GroupVersionResource{gvrIstio, gvrIstioOperator, gvrMeshGateway, gvrEnvoyFilter} {
-		for i := range crs[gvr] {
-			u := &crs[gvr][i]
-			snap.Objects = append(snap.Objects, plan.ObjectVersion{
-				ObjectRef: plan.ObjectRef{Kind: u.GetKind(), Namespace: u.GetNamespace(), Name: u.GetName()},
-				UID:       string(u.GetUID()), ResourceVersion: u.GetResourceVersion()})
-		}
-	}
-	if p.flavor == plan.FlavorIstio {
-		snap.Gateways = istioGateways(cfg, deployments, pods)
-	} else {
-		snap.Gateways = meshGateways(crs[gvrMeshGateway], pods)
-	}
-	for _, u := range crs[gvrEnvoyFilter] {
-		snap.EnvoyFilters = append(snap.EnvoyFilters, envoyFilterOf(u))
-	}
-	snap.BackyardsVersion = backyardsVersion(deployments)
+	snap := snapshotOf(p.flavor, cfg, objs)
 	perms, err := p.permissions(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	snap.Permissions = perms
+	return snap, nil
+}
+
+// fetch lists every object a snapshot is made of.
+func (p *Provider) fetch(ctx context.Context) (*clusterObjects, error) {
+	o := &clusterObjects{}
+	v, err := p.cs.Discovery().ServerVersion()
+	if err != nil {
+		return nil, fmt.Errorf("read server version: %w", err)
+	}
+	o.serverVersion = v.GitVersion
+	revisioned := metav1.ListOptions{LabelSelector: plan.LabelRevision}
+	lists := []struct {
+		what string
+		opts metav1.ListOptions
+		fn   pager.ListPageFunc
+		each func(runtime.Object) error
+	}{
+		{"namespaces", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return p.cs.CoreV1().Namespaces().List(ctx, opts)
+		}, func(x runtime.Object) error { o.namespaces = append(o.namespaces, *x.(*corev1.Namespace)); return nil }},
+		{"pods", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return p.cs.CoreV1().Pods("").List(ctx, opts)
+		}, func(x runtime.Object) error { o.pods = append(o.pods, *x.(*corev1.Pod)); return nil }},
+		{"replicasets", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return p.cs.AppsV1().ReplicaSets("").List(ctx, opts)
+		}, func(x runtime.Object) error {
+			o.replicaSets = append(o.replicaSets, *x.(*appsv1.ReplicaSet))
+			return nil
+		}},
+		{"deployments", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return p.cs.AppsV1().Deployments("").List(ctx, opts)
+		}, func(x runtime.Object) error {
+			o.deployments = append(o.deployments, *x.(*appsv1.Deployment))
+			return nil
+		}},
+		{"statefulsets", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return p.cs.AppsV1().StatefulSets("").List(ctx, opts)
+		}, func(x runtime.Object) error {
+			o.statefulSets = append(o.statefulSets, *x.(*appsv1.StatefulSet))
+			return nil
+		}},
+		{"daemonsets", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return p.cs.AppsV1().DaemonSets("").List(ctx, opts)
+		}, func(x runtime.Object) error { o.daemonSets = append(o.daemonSets, *x.(*appsv1.DaemonSet)); return nil }},
+		{"services", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return p.cs.CoreV1().Services("").List(ctx, opts)
+		}, func(x runtime.Object) error { o.services = append(o.services, *x.(*corev1.Service)); return nil }},
+		{"mutatingwebhookconfigurations", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return p.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, opts)
+		}, func(x runtime.Object) error {
+			o.mutating = append(o.mutating, *x.(*admissionregistrationv1.MutatingWebhookConfiguration))
+			return nil
+		}},
+		{"validatingwebhookconfigurations", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return p.cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().List(ctx, opts)
+		}, func(x runtime.Object) error {
+			o.validating = append(o.validating, *x.(*admissionregistrationv1.ValidatingWebhookConfiguration))
+			return nil
+		}},
+		{"configmaps", revisioned, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return p.cs.CoreV1().ConfigMaps("").List(ctx, opts)
+		}, func(x runtime.Object) error { o.configMaps = append(o.configMaps, *x.(*corev1.ConfigMap)); return nil }},
+	}
+	for _, l := range lists {
+		pg := pager.New(l.fn)
+		pg.PageSize = p.pageSize
+		if err := pg.EachListItem(ctx, l.opts, l.each); err != nil {
+			return nil, fmt.Errorf("list %s: %w", l.what, err)
+		}
+	}
+	o.crs = map[schema.GroupVersionResource][]unstructured.Unstructured{}
+	for _, gvr := range []schema.GroupVersionResource{gvrIstio, gvrMeshGateway, gvrEnvoyFilter, gvrIstioOperator} {
+		items, err := p.listCustom(ctx, gvr)
+		if err != nil {
+			return nil, err
+		}
+		o.crs[gvr] = items
+	}
+	if p.flavor == plan.FlavorIstio {
+		o.installed, err = p.listInstalled(ctx)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return o, nil
+}
+
+// snapshotOf turns what fetch read into the plan's snapshot. It is pure, so
+// the conversion is tested without an API server.
+func snapshotOf(flavor plan.Flavor, cfg *plan.Config, o *clusterObjects) *plan.Snapshot {
+	snap := &plan.Snapshot{ServerVersion: o.serverVersion}
+	for i := range o.namespaces {
+		ns := &o.namespaces[i]
+		snap.Namespaces = append(snap.Namespaces, plan.Namespace{Name: ns.Name, Labels: ns.Labels})
+		snap.Objects = append(snap.Objects, objectVersion("Namespace", &ns.ObjectMeta))
+	}
+	snap.Workloads = workloadsOf(o.pods, o.replicaSets, o.deployments, o.statefulSets, o.daemonSets)
+	for i := range o.deployments {
+		snap.Objects = append(snap.Objects, objectVersion("Deployment", &o.deployments[i].ObjectMeta))
+	}
+	for i := range o.statefulSets {
+		snap.Objects = append(snap.Objects, objectVersion("StatefulSet", &o.statefulSets[i].ObjectMeta))
+	}
+	for i := range o.daemonSets {
+		snap.Objects = append(snap.Objects, objectVersion("DaemonSet", &o.daemonSets[i].ObjectMeta))
+	}
+	for _, s := range o.services {
+		if s.Spec.ClusterIP == corev1.ClusterIPNone {
+			snap.HeadlessServices = append(snap.HeadlessServices, plan.ObjectRef{Kind: "Service", Namespace: s.Namespace, Name: s.Name})
+		}
+	}
+	snap.Webhooks = webhooksOf(o.mutating, o.validating)
+	for i := range o.mutating {
+		if wh := &o.mutating[i]; wh.Labels[plan.LabelRevision] != "" {
+			snap.Objects = append(snap.Objects, objectVersion("MutatingWebhookConfiguration", &wh.ObjectMeta))
+		}
+	}
+	if flavor == plan.FlavorIstio {
+		snap.ControlPlanes = istioControlPlanes(o)
+	} else {
+		snap.ControlPlanes = backyardsControlPlanes(o.crs[gvrIstio])
+	}
+	addControlPlaneFacts(snap.ControlPlanes, o.pods, o.mutating)
+	for _, gvr := range []schema.GroupVersionResource{gvrIstio, gvrIstioOperator, gvrMeshGateway, gvrEnvoyFilter} {
+		for i := range o.crs[gvr] {
+			u := &o.crs[gvr][i]
+			snap.Objects = append(snap.Objects, plan.ObjectVersion{
+				ObjectRef: plan.ObjectRef{Kind: u.GetKind(), Namespace: u.GetNamespace(), Name: u.GetName()},
+				UID:       string(u.GetUID()), ResourceVersion: u.GetResourceVersion()})
+		}
+	}
+	if flavor == plan.FlavorIstio {
+		snap.Gateways = istioGateways(cfg, o.deployments, o.pods)
+	} else {
+		snap.Gateways = meshGateways(o.crs[gvrMeshGateway], o.pods)
+	}
+	for _, u := range o.crs[gvrEnvoyFilter] {
+		snap.EnvoyFilters = append(snap.EnvoyFilters, envoyFilterOf(u))
+	}
+	snap.BackyardsVersion = backyardsVersion(o.deployments)
 	sort.Slice(snap.Objects, func(i, j int) bool {
 		return objectKey(snap.Objects[i].ObjectRef) < objectKey(snap.Objects[j].ObjectRef)
 	})
-	return snap, nil
+	return snap
 }
 
 // listCustom lists a custom resource cluster-wide; a resource whose CRD is
@@ -194,7 +244,7 @@ func objectVersion(kind string, m *metav1.ObjectMeta) plan.ObjectVersion {
 
 // podFacts extracts the proxy facts of a pod.
 func podFacts(pod *corev1.Pod) plan.Pod {
-	out := plan.Pod{Name: pod.Name, Revision: pod.Labels[plan.LabelRevision]}
+	out := plan.Pod{Name: pod.Name, Revision: plan.PodRevision(pod.Labels, pod.Annotations)}
 	for _, c := range pod.Spec.Containers {
 		if c.Name == proxyContainer {
 			out.ProxyImage = c.Image
@@ -311,36 +361,24 @@ func defaultInjector(wh *admissionregistrationv1.MutatingWebhookConfiguration) b
 	return false
 }
 
-// controlPlanesOf builds the control planes from their installing resources,
-// their istiod pods and their injection webhooks.
-func controlPlanesOf(flavor plan.Flavor, crs map[schema.GroupVersionResource][]unstructured.Unstructured, pods []corev1.Pod, webhooks []admissionregistrationv1.MutatingWebhookConfiguration) []plan.ControlPlane {
+// backyardsControlPlanes reads the Backyards control planes from their
+// Istio resources.
+func backyardsControlPlanes(istios []unstructured.Unstructured) []plan.ControlPlane {
 	var cps []plan.ControlPlane
-	if flavor == plan.FlavorIstio {
-		for _, u := range crs[gvrIstioOperator] {
-			rev, _, _ := unstructured.NestedString(u.Object, "spec", "revision")
-			if rev == "" {
-				rev = plan.DefaultRevision
-			}
-			tag, _, _ := unstructured.NestedString(u.Object, "spec", "tag")
-			hub, _, _ := unstructured.NestedString(u.Object, "spec", "hub")
-			img, _, _ := unstructured.NestedString(u.Object, "spec", "values", "global", "proxy", "image")
-			if img == "" || !strings.Contains(img, "/") {
-				name := img
-				if name == "" {
-					name = "proxyv2"
-				}
-				img = strings.TrimSuffix(hub, "/") + "/" + name + ":" + tag
-			}
-			cps = append(cps, plan.ControlPlane{Revision: rev, Name: u.GetName(), Namespace: u.GetNamespace(), Version: tag, ProxyImage: img})
-		}
-	} else {
-		for _, u := range crs[gvrIstio] {
-			version, _, _ := unstructured.NestedString(u.Object, "spec", "version")
-			img, _, _ := unstructured.NestedString(u.Object, "spec", "proxy", "image")
-			cps = append(cps, plan.ControlPlane{Revision: u.GetName() + "." + u.GetNamespace(), Name: u.GetName(), Namespace: u.GetNamespace(),
-				Version: strings.TrimPrefix(version, "v"), ProxyImage: img})
-		}
+	for _, u := range istios {
+		version, _, _ := unstructured.NestedString(u.Object, "spec", "version")
+		img, _, _ := unstructured.NestedString(u.Object, "spec", "proxy", "image")
+		cps = append(cps, plan.ControlPlane{Revision: plan.BackyardsRevision(u.GetName(), u.GetNamespace()),
+			Kind: "Istio", Name: u.GetName(), Namespace: u.GetNamespace(),
+			Version: strings.TrimPrefix(version, "v"), ProxyImage: img})
 	}
+	sort.Slice(cps, func(i, j int) bool { return cps[i].Revision < cps[j].Revision })
+	return cps
+}
+
+// addControlPlaneFacts adds each control plane's istiod pods, the revision
+// tags pointing at it and whether it is the default injector.
+func addControlPlaneFacts(cps []plan.ControlPlane, pods []corev1.Pod, webhooks []admissionregistrationv1.MutatingWebhookConfiguration) {
 	for i := range cps {
 		cp := &cps[i]
 		for j := range pods {
@@ -354,7 +392,7 @@ func controlPlanesOf(flavor plan.Flavor, crs map[schema.GroupVersionResource][]u
 			if wh.Labels[plan.LabelRevision] != cp.Revision {
 				continue
 			}
-			if tag := wh.Labels[labelIstioTag]; tag != "" {
+			if tag := wh.Labels[plan.LabelTag]; tag != "" {
 				cp.Tags = append(cp.Tags, tag)
 				if tag == plan.DefaultRevision && defaultInjector(wh) {
 					cp.Default = true
@@ -367,8 +405,6 @@ func controlPlanesOf(flavor plan.Flavor, crs map[schema.GroupVersionResource][]u
 		}
 		sort.Strings(cp.Tags)
 	}
-	sort.Slice(cps, func(i, j int) bool { return cps[i].Revision < cps[j].Revision })
-	return cps
 }
 
 func meshGateways(items []unstructured.Unstructured, pods []corev1.Pod) []plan.MeshGateway {

@@ -8,13 +8,13 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/meshwave/meshwave/plan"
 )
@@ -26,6 +26,7 @@ const (
 	recPrevRestart  = "previousRestartedAt"
 	recControlPlane = "controlPlane" // gateway: the original revision
 	recUID          = "uid"          // uninstall: the control plane object's uid
+	recRevision     = "revision"     // tag: the revision the tag pointed at
 	// recUndoAt is set by the executor before an undo (executor.RecordUndoAt):
 	// the undo's restartedAt, saved so a resumed rollback re-sends it.
 	recUndoAt = "undo.at"
@@ -57,6 +58,8 @@ func (p *Provider) Prepare(ctx context.Context, step plan.Step) (map[string]stri
 			recRestartedAt: p.now().UTC().Format(time.RFC3339Nano),
 			recPrevRestart: tmpl[annoRestartedAt],
 		}, nil
+	case plan.StepTagMove:
+		return p.prepareTag(ctx, step)
 	case plan.StepGatewayMigrate:
 		rev, err := p.gatewayRevision(ctx, obj)
 		if err != nil {
@@ -67,7 +70,7 @@ func (p *Provider) Prepare(ctx context.Context, step plan.Step) (map[string]stri
 		if obj.Name == "" {
 			return map[string]string{recUID: ""}, nil
 		}
-		u, err := p.dyn.Resource(p.controlPlaneGVR()).Namespace(obj.Namespace).Get(ctx, obj.Name, metav1.GetOptions{})
+		u, err := p.dyn.Resource(gvrForKind(obj.Kind)).Namespace(obj.Namespace).Get(ctx, obj.Name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return map[string]string{recUID: ""}, nil
 		}
@@ -98,6 +101,8 @@ func (p *Provider) Run(ctx context.Context, step plan.Step, rec map[string]strin
 			return err
 		}
 		return p.waitRollouts(ctx, []plan.ObjectRef{*obj}, stepTimeout(step), progress)
+	case plan.StepTagMove:
+		return p.repointTag(ctx, tagName(step), step.ToRevision)
 	case plan.StepGatewayMigrate:
 		if err := p.setGatewayRevision(ctx, obj, step.ToRevision); err != nil {
 			return err
@@ -142,6 +147,8 @@ func (p *Provider) Check(ctx context.Context, step plan.Step, rec map[string]str
 			return fmt.Errorf("%s %s/%s: restartedAt is %q, want %q", obj.Kind, obj.Namespace, obj.Name, tmpl[annoRestartedAt], rec[recRestartedAt])
 		}
 		return nil
+	case plan.StepTagMove:
+		return p.checkTag(ctx, step)
 	case plan.StepGatewayMigrate:
 		rev, err := p.gatewayRevision(ctx, obj)
 		if err != nil {
@@ -159,7 +166,7 @@ func (p *Provider) Check(ctx context.Context, step plan.Step, rec map[string]str
 		if obj == nil || obj.Name == "" {
 			return nil
 		}
-		_, err := p.dyn.Resource(p.controlPlaneGVR()).Namespace(obj.Namespace).Get(ctx, obj.Name, metav1.GetOptions{})
+		_, err := p.dyn.Resource(gvrForKind(obj.Kind)).Namespace(obj.Namespace).Get(ctx, obj.Name, metav1.GetOptions{})
 		if err == nil {
 			return fmt.Errorf("%s %s/%s still exists", obj.Kind, obj.Namespace, obj.Name)
 		}
@@ -200,6 +207,8 @@ func (p *Provider) Undo(ctx context.Context, step plan.Step, rec map[string]stri
 			return err
 		}
 		return p.waitRollouts(ctx, []plan.ObjectRef{*obj}, stepTimeout(step), progress)
+	case plan.StepTagMove:
+		return p.repointTag(ctx, tagName(step), rec[recRevision])
 	case plan.StepGatewayMigrate:
 		if err := p.setGatewayRevision(ctx, obj, rec[recControlPlane]); err != nil {
 			return err
@@ -295,11 +304,16 @@ func (p *Provider) templateAnnotations(ctx context.Context, obj *plan.ObjectRef)
 	return anno, nil
 }
 
-func (p *Provider) controlPlaneGVR() schema.GroupVersionResource {
-	if p.flavor == plan.FlavorIstio {
+// gvrForKind is the resource of a control plane's installing object.
+func gvrForKind(kind string) schema.GroupVersionResource {
+	switch kind {
+	case "Istio":
+		return gvrIstio
+	case "IstioOperator":
 		return gvrIstioOperator
 	}
-	return gvrIstio
+	gvr, _ := gvrOf(kind)
+	return gvr
 }
 
 // gatewayRevision reads the revision a gateway belongs to.
@@ -483,12 +497,13 @@ func (p *Provider) namespaceWorkloads(ctx context.Context, ns string) ([]plan.Wo
 	return workloadsOf(live, rss.Items, nil, nil, nil), nil
 }
 
-// uninstall re-checks that nothing but the old istiod uses the old revision,
-// deletes the control plane's installing object and waits for its istiod to
-// go.
+// uninstall re-checks on the live cluster that nothing but the old istiod
+// uses the old revision (the plan's MW015 rule), deletes the control plane's
+// installing object and the objects the plan listed, and waits for its
+// istiod to go.
 func (p *Provider) uninstall(ctx context.Context, step plan.Step, progress func(string)) error {
 	obj, rev := step.Object, step.FromRevision
-	users, err := p.revisionUsers(ctx, rev, obj.Namespace)
+	users, err := p.revisionUsers(ctx, rev)
 	if err != nil {
 		return err
 	}
@@ -498,15 +513,22 @@ func (p *Provider) uninstall(ctx context.Context, step plan.Step, progress func(
 	// An empty name means the object is gone already and only its istiod
 	// is left to wait for.
 	if obj.Name != "" {
-		err = p.dyn.Resource(p.controlPlaneGVR()).Namespace(obj.Namespace).Delete(ctx, obj.Name, metav1.DeleteOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete %s %s/%s: %w", obj.Kind, obj.Namespace, obj.Name, err)
+		if err := p.deleteObject(ctx, *obj); err != nil {
+			return err
+		}
+	}
+	for _, o := range step.Objects {
+		if progress != nil {
+			progress(fmt.Sprintf("delete %s %s", o.Kind, objectKey(o)))
+		}
+		if err := p.deleteObject(ctx, o); err != nil {
+			return err
 		}
 	}
 	ctx2, cancel := context.WithTimeout(ctx, stepTimeout(step))
 	defer cancel()
 	err = wait.PollUntilContextCancel(ctx2, time.Second, true, func(ctx context.Context) (bool, error) {
-		pods, err := p.cs.CoreV1().Pods(obj.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "app=istiod," + plan.LabelRevision + "=" + rev})
+		pods, err := p.cs.CoreV1().Pods(obj.Namespace).List(ctx, metav1.ListOptions{LabelSelector: labelApp + "=istiod," + plan.LabelRevision + "=" + rev})
 		if err != nil {
 			return false, nil
 		}
@@ -521,75 +543,40 @@ func (p *Provider) uninstall(ctx context.Context, step plan.Step, progress func(
 	return nil
 }
 
-// revisionUsers lists what, besides the old istiod and its own webhook,
-// still uses a revision: labeled namespaces, injected pods and gateways.
-func (p *Provider) revisionUsers(ctx context.Context, rev, cpNamespace string) ([]string, error) {
-	var users []string
-	nss, err := p.cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: plan.LabelRevision + "=" + rev})
-	if err != nil {
-		return nil, fmt.Errorf("list namespaces: %w", err)
+// deleteObject deletes one object of a control plane, in the foreground so
+// its dependents go first; one that is gone already is fine.
+func (p *Provider) deleteObject(ctx context.Context, o plan.ObjectRef) error {
+	gvr := gvrForKind(o.Kind)
+	if gvr.Resource == "" {
+		return fmt.Errorf("delete %s %s/%s: meshwave does not know that kind", o.Kind, o.Namespace, o.Name)
 	}
-	for _, ns := range nss.Items {
-		users = append(users, "namespace "+ns.Name)
+	fg := metav1.DeletePropagationForeground
+	var ri dynamic.ResourceInterface = p.dyn.Resource(gvr)
+	if o.Namespace != "" {
+		ri = p.dyn.Resource(gvr).Namespace(o.Namespace)
 	}
-	if p.isDefault(ctx, rev) {
-		// The default control plane also serves istio-injection=enabled.
-		inj, err := p.cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: plan.LabelInjection + "=enabled"})
-		if err != nil {
-			return nil, fmt.Errorf("list namespaces: %w", err)
-		}
-		for _, ns := range inj.Items {
-			users = append(users, "namespace "+ns.Name+" (istio-injection=enabled)")
-		}
+	err := ri.Delete(ctx, o.Name, metav1.DeleteOptions{PropagationPolicy: &fg})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete %s %s/%s: %w", o.Kind, o.Namespace, o.Name, err)
 	}
-	pods, err := p.cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{LabelSelector: plan.LabelRevision + "=" + rev})
-	if err != nil {
-		return nil, fmt.Errorf("list pods: %w", err)
-	}
-	for _, pod := range pods.Items {
-		if pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
-			continue
-		}
-		if pod.Namespace == cpNamespace && pod.Labels[labelApp] == "istiod" {
-			continue
-		}
-		users = append(users, "pod "+pod.Namespace+"/"+pod.Name)
-	}
-	tags, err := p.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, metav1.ListOptions{LabelSelector: labelIstioTag + "," + plan.LabelRevision + "=" + rev})
-	if err != nil {
-		return nil, fmt.Errorf("list webhooks: %w", err)
-	}
-	for _, wh := range tags.Items {
-		users = append(users, "revision tag "+wh.Labels[labelIstioTag])
-	}
-	if p.flavor != plan.FlavorIstio {
-		gws, err := p.listCustom(ctx, gvrMeshGateway)
-		if err != nil {
-			return nil, err
-		}
-		for _, g := range meshGateways(gws, nil) {
-			if g.ControlPlane == rev {
-				users = append(users, "gateway "+g.Namespace+"/"+g.Name)
-			}
-		}
-	}
-	sort.Strings(users)
-	return users, nil
+	return nil
 }
 
-// isDefault reports whether rev's webhook injects istio-injection=enabled
-// namespaces.
-func (p *Provider) isDefault(ctx context.Context, rev string) bool {
-	whs, err := p.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, metav1.ListOptions{LabelSelector: plan.LabelRevision + "=" + rev})
+// revisionUsers re-reads the cluster and lists what still uses revision rev,
+// by the same rule the plan's MW015 check applies (plan.RevisionUsers).
+func (p *Provider) revisionUsers(ctx context.Context, rev string) ([]string, error) {
+	objs, err := p.fetch(ctx)
 	if err != nil {
-		return false
+		return nil, fmt.Errorf("re-check the users of %s: %w", rev, err)
 	}
-	for i := range whs.Items {
-		if defaultInjector(&whs.Items[i]) {
-			return true
+	snap := snapshotOf(p.flavor, &plan.Config{}, objs)
+	cp := plan.ControlPlane{Revision: rev}
+	for _, c := range snap.ControlPlanes {
+		if c.Revision == rev {
+			cp = c
 		}
 	}
-	return false
+	return plan.RevisionUsers(snap, cp, plan.Move{}), nil
 }
 
 // shortImage returns the tag of an image for progress lines.

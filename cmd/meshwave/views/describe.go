@@ -66,6 +66,9 @@ type stepText struct {
 func describe(s plan.Step, m markup) stepText {
 	t := stepText{symbol: symbolOf(s.Action), read: s.Action == plan.ActionCheck}
 	switch s.Kind {
+	case plan.StepTagMove:
+		t.head = objectText(s.Object, s.ID, m)
+		t.details = []string{m.text("revision ") + move(s.FromRevision, s.ToRevision, m)}
 	case plan.StepGatewayMigrate:
 		t.head = objectText(s.Object, s.ID, m)
 		t.details = []string{m.text("control plane ") + move(s.FromRevision, s.ToRevision, m)}
@@ -122,6 +125,9 @@ func describe(s plan.Step, m markup) stepText {
 		t.head = objectText(s.Object, s.ID, m)
 		if s.FromRevision != "" {
 			t.details = []string{m.text("revision ") + m.code(s.FromRevision)}
+		}
+		for _, o := range s.Objects {
+			t.details = append(t.details, m.text("- ")+objectText(&o, "", m))
 		}
 	default:
 		t.head = objectText(s.Object, s.ID, m)
@@ -286,16 +292,20 @@ type section struct {
 }
 
 // sections groups steps in plan order. Steps of a wave belong to it; other
-// gateway moves are "Gateways"; everything else outside a wave is
+// tag moves are "Revision tags", gateway moves "Gateways"; everything else outside a wave is
 // "Finalize".
 func sections(p *plan.Plan) []section {
 	var out []section
 	for _, s := range p.Steps {
 		sec := section{wave: s.Wave}
 		if s.Wave == "" {
-			sec.title = "Finalize"
-			if s.Kind == plan.StepGatewayMigrate {
+			switch s.Kind {
+			case plan.StepTagMove:
+				sec.title = "Revision tags"
+			case plan.StepGatewayMigrate:
 				sec.title = "Gateways"
+			default:
+				sec.title = "Finalize"
 			}
 		}
 		if n := len(out); n > 0 && out[n-1].wave == sec.wave && out[n-1].title == sec.title {
@@ -338,9 +348,14 @@ func waveHeader(p *plan.Plan, sec section, m markup) string {
 	return t
 }
 
-// totalLine is the one-line total of a plan with changes.
+// totalLine is the one-line total of a plan with changes; tags are named
+// only when the plan moves some.
 func totalLine(s plan.Summary) string {
-	return fmt.Sprintf("%s to move, %s to relabel, %s to restart, %s to uninstall.",
+	tags := ""
+	if s.Tags > 0 {
+		tags = count(s.Tags, "revision tag", "revision tags") + " and "
+	}
+	return tags + fmt.Sprintf("%s to move, %s to relabel, %s to restart, %s to uninstall.",
 		count(s.Gateways, "gateway", "gateways"),
 		count(s.Relabel, "namespace", "namespaces"),
 		count(s.Restart, "workload", "workloads"),

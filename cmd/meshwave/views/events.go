@@ -28,6 +28,7 @@ var _ executor.Observer = (*Apply)(nil)
 // verbs says, per step kind, what a running step is doing and what a
 // finished one did.
 var verbs = map[plan.StepKind][2]string{
+	plan.StepTagMove:          {"moving revision tag", "revision tag moved"},
 	plan.StepGatewayMigrate:   {"moving gateway", "gateway moved"},
 	plan.StepNamespaceRelabel: {"relabeling", "relabeled"},
 	plan.StepWorkloadRestart:  {"restarting", "restart complete"},
