@@ -2,6 +2,7 @@
 SHELL := /usr/bin/env bash
 GO ?= go
 TESTENV_BIN = $(shell test/testenv/build.sh)
+ISTIO_BIN = $(shell test/testenv/build-istio.sh)
 BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
@@ -13,8 +14,9 @@ all: build
 build: ## build the meshwave binary into bin/
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/meshwave ./cmd/meshwave
 
-testenv: ## build (once, cached outside the repo) the local control plane's binaries
+testenv: ## build (once, cached outside the repo) the local control plane's and real Istio's binaries
 	@test/testenv/build.sh
+	@test/testenv/build-istio.sh
 
 vet:
 	$(GO) vet ./...
@@ -33,7 +35,7 @@ test: fmt-check tidy-check vet testenv ## unit and end-to-end tests against a re
 	@# the run below then takes one package at a time, because each cluster
 	@# suite starts its own control plane.
 	$(GO) test -race -short -count=1 -run '^$$' ./...
-	MESHWAVE_TESTENV_BIN=$(TESTENV_BIN) $(GO) test -race -timeout 60m -p 1 ./...
+	MESHWAVE_TESTENV_BIN=$(TESTENV_BIN) MESHWAVE_ISTIO_BIN=$(ISTIO_BIN) $(GO) test -race -timeout 60m -p 1 ./...
 
 bench: ## benchmarks, each reported against a baseline measured in the same run
 	$(GO) test -run '^$$' -bench . -benchmem ./...

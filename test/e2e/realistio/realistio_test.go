@@ -1,0 +1,510 @@
+// Package realistio_test upgrades an upstream-Istio mesh served by the real
+// istiod and managed with the real istioctl (test/istiofix): two revisions,
+// 1-30 and 1-31, the default tag behind istio-injection=enabled, a
+// prod-stable tag, a gateway injected with the gateway template, and three
+// namespaces of apps.
+package realistio_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/meshwave/meshwave/test/e2e/harness"
+	"github.com/meshwave/meshwave/test/istiofix"
+	"github.com/meshwave/meshwave/test/testenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(harness.Main(m)) }
+
+var (
+	rev30 = istiofix.Revision{Name: "1-30", Tag: "1.30.0"}
+	rev31 = istiofix.Revision{Name: "1-31", Tag: "1.31.0"}
+)
+
+const upgradePlan = `
+upgrade {
+  from   = "1-30"
+  to     = "1-31"
+  flavor = "istio"
+}
+
+tag "prod-stable" {}
+tag "default" {}
+
+gateway "istio-ingressgateway" {
+  namespace = "istio-ingress"
+}
+
+wave "canary" {
+  namespaces = ["shop"]
+}
+
+wave "rest" {
+  namespaces   = ["tagged", "legacy"]
+  max_parallel = 2
+}
+
+finalize {
+  uninstall_old = true
+}
+`
+
+// app is one workload of the fixture and the namespace it runs in.
+type app struct{ ns, name string }
+
+var apps = []app{{"shop", "web"}, {"shop", "cart"}, {"tagged", "api"}, {"legacy", "old"}, {"istio-ingress", "istio-ingressgateway"}}
+
+func setup(t *testing.T) (*testenv.Cluster, *istiofix.Mesh) {
+	t.Helper()
+	env := testenv.Require(t)
+	bin := os.Getenv(istiofix.EnvBinDir)
+	if bin == "" {
+		t.Fatal(istiofix.ErrNoBinaries)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	mesh, err := istiofix.New(env, t.TempDir(), bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(mesh.Stop)
+	for _, r := range []istiofix.Revision{rev30, rev31} {
+		if err := mesh.Install(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tag := range []string{"prod-stable", "default"} {
+		if _, err := mesh.Istioctl(ctx, "tag", "set", tag, "--revision", rev30.Name, "--istioNamespace", "istio-system", "--skip-confirmation"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	harness.Namespace(ctx, t, env, "shop", map[string]string{"istio.io/rev": rev30.Name})
+	harness.Namespace(ctx, t, env, "tagged", map[string]string{"istio.io/rev": "prod-stable"})
+	harness.Namespace(ctx, t, env, "legacy", map[string]string{"istio-injection": "enabled"})
+	harness.Namespace(ctx, t, env, "istio-ingress", nil)
+	harness.Deployment(ctx, t, env, "shop", "web", 2)
+	harness.Deployment(ctx, t, env, "shop", "cart", 1)
+	harness.Deployment(ctx, t, env, "tagged", "api", 1)
+	harness.Deployment(ctx, t, env, "legacy", "old", 1)
+	gatewayDeployment(ctx, t, env)
+	for _, a := range apps {
+		waitInjected(ctx, t, env, a, rev30)
+	}
+	return env, mesh
+}
+
+// gatewayDeployment creates an ingress gateway as Istio's docs install one
+// with Helm or by hand: the proxy image "auto", injected with the gateway
+// template of the revision its istio.io/rev label names.
+func gatewayDeployment(ctx context.Context, t *testing.T, env *testenv.Cluster) {
+	t.Helper()
+	labels := map[string]string{"app": "istio-ingressgateway", "istio": "ingressgateway"}
+	tmplLabels := map[string]string{"app": "istio-ingressgateway", "istio": "ingressgateway", "istio.io/rev": rev30.Name, "sidecar.istio.io/inject": "true"}
+	one := int32(1)
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "istio-ingressgateway", Namespace: "istio-ingress", Labels: labels},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &one,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: tmplLabels, Annotations: map[string]string{"inject.istio.io/templates": "gateway"}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "istio-proxy", Image: "auto"}}},
+			},
+		},
+	}
+	if _, err := env.Client.AppsV1().Deployments("istio-ingress").Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create the gateway: %v", err)
+	}
+}
+
+// injected is what the real injector recorded on a pod.
+type injected struct {
+	name, image, revision string
+	ready                 bool
+}
+
+func podsOf(ctx context.Context, t *testing.T, env *testenv.Cluster, a app) []injected {
+	t.Helper()
+	pods, err := env.Client.CoreV1().Pods(a.ns).List(ctx, metav1.ListOptions{LabelSelector: "app=" + a.name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []injected
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		in := injected{name: p.Name}
+		var status struct {
+			Revision string `json:"revision"`
+		}
+		_ = json.Unmarshal([]byte(p.Annotations["sidecar.istio.io/status"]), &status)
+		in.revision = status.Revision
+		for _, c := range p.Spec.Containers {
+			if c.Name == "istio-proxy" {
+				in.image = c.Image
+			}
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				in.ready = true
+			}
+		}
+		out = append(out, in)
+	}
+	return out
+}
+
+// waitInjected waits until every pod of a runs r's proxy, injected by r
+// (the sidecar.istio.io/status annotation), and is Ready.
+func waitInjected(ctx context.Context, t *testing.T, env *testenv.Cluster, a app, r istiofix.Revision) {
+	t.Helper()
+	var last []injected
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
+		last = podsOf(ctx, t, env, a)
+		for _, p := range last {
+			if p.image != r.ProxyImage() || p.revision != r.Name || !p.ready {
+				return false, nil
+			}
+		}
+		return len(last) > 0, nil
+	})
+	if err != nil {
+		t.Fatalf("%s/%s: pods not all injected by %s (%s) and Ready; last seen %+v", a.ns, a.name, r.Name, r.ProxyImage(), last)
+	}
+}
+
+type event struct {
+	Type string `json:"type"`
+	Step string `json:"step"`
+}
+
+// applyKilledAt runs apply -json and kills it with SIGKILL when an event of
+// type typ arrives for a step whose id starts with step. It fails the test
+// when the run ends before that.
+func applyKilledAt(t *testing.T, env *testenv.Cluster, dir, typ, step string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := harness.Command(ctx, t, env, dir, "apply", "-auto-approve", "-json")
+	stderr := &harness.SyncBuffer{}
+	cmd.Stderr = stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	var log []string
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		var ev event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatalf("apply -json wrote a line that is not JSON: %q", sc.Text())
+		}
+		log = append(log, ev.Type+" "+ev.Step)
+		if !killed && ev.Type == typ && strings.HasPrefix(ev.Step, step) {
+			if err := cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			killed = true
+		}
+	}
+	_ = cmd.Wait()
+	if !killed {
+		t.Fatalf("apply ended (exit %d) before %s %s\nevents: %s\nstderr: %s", cmd.ProcessState.ExitCode(), typ, step, strings.Join(log, "; "), stderr.String())
+	}
+}
+
+func TestUpgradeOnRealIstiod(t *testing.T) {
+	env, mesh := setup(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "upgrade.mw.hcl"), []byte(upgradePlan), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	r := harness.Meshwave(t, env, dir, "plan", "-json")
+	if r.Code != 0 {
+		t.Fatalf("plan: exit %d, want 0\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	var planned struct {
+		Checks []struct{ Code, Severity, Message string } `json:"checks"`
+		Steps  []struct {
+			ID      string `json:"id"`
+			Action  string `json:"action"`
+			Objects []struct{ Kind, Namespace, Name string } `json:"objects"`
+		} `json:"steps"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &planned); err != nil {
+		t.Fatal(err)
+	}
+	if len(planned.Checks) != 0 {
+		t.Errorf("plan checks: %+v, want none", planned.Checks)
+	}
+	var uninstall []string
+	for _, s := range planned.Steps {
+		if s.ID == "finalize/uninstall/1-30" {
+			for _, o := range s.Objects {
+				uninstall = append(uninstall, o.Kind+" "+o.Namespace+"/"+o.Name)
+			}
+		}
+	}
+	compareWithIstioctlUninstall(ctx, t, mesh, uninstall)
+
+	// Killed just as the default tag starts to move, then as a parallel
+	// restart of the second wave starts: each run resumes the last.
+	applyKilledAt(t, env, dir, "step-start", "tag/default")
+	applyKilledAt(t, env, dir, "step-start", "wave/rest/restart/")
+	r = harness.Meshwave(t, env, dir, "apply", "-auto-approve")
+	if r.Code != 0 {
+		t.Fatalf("apply after the kills: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+
+	for _, a := range apps {
+		waitInjected(ctx, t, env, a, rev31)
+		// One restart each: the original ReplicaSet and the restart's.
+		if n := harness.ReplicaSets(ctx, t, env, a.ns, a.name); n != 2 {
+			t.Errorf("%s/%s has %d ReplicaSets, want 2 (restarted exactly once)", a.ns, a.name, n)
+		}
+	}
+	adm := env.Client.AdmissionregistrationV1()
+	for _, tag := range []string{"prod-stable", "default"} {
+		wh, err := adm.MutatingWebhookConfigurations().Get(ctx, "istio-revision-tag-"+tag, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := wh.Labels["istio.io/rev"]; got != rev31.Name {
+			t.Errorf("tag %s points at %q, want %s", tag, got, rev31.Name)
+		}
+	}
+	gone := []struct {
+		get  func() error
+		what string
+	}{
+		{func() error {
+			_, err := adm.MutatingWebhookConfigurations().Get(ctx, "istio-sidecar-injector-1-30", metav1.GetOptions{})
+			return err
+		}, "MutatingWebhookConfiguration istio-sidecar-injector-1-30"},
+		{func() error {
+			_, err := adm.ValidatingWebhookConfigurations().Get(ctx, "istio-validator-1-30-istio-system", metav1.GetOptions{})
+			return err
+		}, "ValidatingWebhookConfiguration istio-validator-1-30-istio-system"},
+		{func() error {
+			_, err := env.Client.CoreV1().ConfigMaps("istio-system").Get(ctx, "istio-1-30", metav1.GetOptions{})
+			return err
+		}, "ConfigMap istio-system/istio-1-30"},
+		{func() error {
+			_, err := env.Client.CoreV1().ConfigMaps("istio-system").Get(ctx, "istio-sidecar-injector-1-30", metav1.GetOptions{})
+			return err
+		}, "ConfigMap istio-system/istio-sidecar-injector-1-30"},
+		{func() error {
+			_, err := env.Client.AppsV1().Deployments("istio-system").Get(ctx, "istiod-1-30", metav1.GetOptions{})
+			return err
+		}, "Deployment istio-system/istiod-1-30"},
+	}
+	for _, g := range gone {
+		if err := g.get(); !apierrors.IsNotFound(err) {
+			t.Errorf("%s: err = %v, want NotFound", g.what, err)
+		}
+	}
+	oldURL := fmt.Sprintf("127.0.0.1:%d", mesh.Ports[rev30.Name])
+	if refs := webhooksReferring(ctx, t, env, rev30.Name, oldURL); len(refs) > 0 {
+		t.Errorf("webhooks still referring to 1-30 after the upgrade: %v", refs)
+	}
+	// The old istiod is gone on a real cluster with its Deployment; here it
+	// is a local process, so stop it before asking the API server to
+	// validate an Istio resource.
+	mesh.StopRevision(rev30.Name)
+	dr := filepath.Join(dir, "dr.yaml")
+	if err := os.WriteFile(dr, []byte(destinationRule), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := env.Kubectl(ctx, "apply", "-f", dr); err != nil {
+		t.Errorf("DestinationRule after the upgrade: %v\n%s", err, out)
+	}
+
+	r = harness.Meshwave(t, env, dir, "plan", "-detailed-exitcode")
+	if r.Code != 0 {
+		t.Errorf("plan after apply: exit %d, want 0 (no changes)\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+
+	compareTagsWithIstioctl(ctx, t, env, mesh)
+}
+
+const destinationRule = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: web
+  namespace: shop
+spec:
+  host: web.shop.svc.cluster.local
+  trafficPolicy:
+    tls:
+      mode: ISTIO_MUTUAL
+`
+
+// webhooksReferring lists the webhook configurations labeled with revision
+// rev or calling the server at hostPort.
+func webhooksReferring(ctx context.Context, t *testing.T, env *testenv.Cluster, rev, hostPort string) []string {
+	t.Helper()
+	adm := env.Client.AdmissionregistrationV1()
+	var out []string
+	mwcs, err := adm.MutatingWebhookConfigurations().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range mwcs.Items {
+		if w.Labels["istio.io/rev"] == rev || callsMutating(w.Webhooks, hostPort) {
+			out = append(out, "MutatingWebhookConfiguration "+w.Name)
+		}
+	}
+	vwcs, err := adm.ValidatingWebhookConfigurations().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range vwcs.Items {
+		calls := false
+		for _, wh := range w.Webhooks {
+			calls = calls || (wh.ClientConfig.URL != nil && strings.Contains(*wh.ClientConfig.URL, hostPort))
+		}
+		if w.Labels["istio.io/rev"] == rev || calls {
+			out = append(out, "ValidatingWebhookConfiguration "+w.Name)
+		}
+	}
+	return out
+}
+
+func callsMutating(whs []admissionregistrationv1.MutatingWebhook, hostPort string) bool {
+	for _, wh := range whs {
+		if wh.ClientConfig.URL != nil && strings.Contains(*wh.ClientConfig.URL, hostPort) {
+			return true
+		}
+	}
+	return false
+}
+
+// compareTagsWithIstioctl rewrites each tag meshwave moved with the real
+// `istioctl tag set --overwrite` for the same revision, and compares the two
+// objects, metadata other than labels and annotations aside.
+func compareTagsWithIstioctl(ctx context.Context, t *testing.T, env *testenv.Cluster, mesh *istiofix.Mesh) {
+	t.Helper()
+	adm := env.Client.AdmissionregistrationV1()
+	type shape struct {
+		Labels, Annotations map[string]string
+		Webhooks            any
+	}
+	mutating := func(name string) shape {
+		w, err := adm.MutatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return shape{w.Labels, w.Annotations, w.Webhooks}
+	}
+	validating := func(name string) shape {
+		w, err := adm.ValidatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return shape{w.Labels, w.Annotations, w.Webhooks}
+	}
+	byMeshwave := map[string]shape{
+		"istio-revision-tag-prod-stable": mutating("istio-revision-tag-prod-stable"),
+		"istio-revision-tag-default":     mutating("istio-revision-tag-default"),
+		"istiod-default-validator":       validating("istiod-default-validator"),
+	}
+	for _, tag := range []string{"prod-stable", "default"} {
+		if _, err := mesh.Istioctl(ctx, "tag", "set", tag, "--revision", rev31.Name, "--overwrite", "--istioNamespace", "istio-system", "--skip-confirmation"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	byIstioctl := map[string]shape{
+		"istio-revision-tag-prod-stable": mutating("istio-revision-tag-prod-stable"),
+		"istio-revision-tag-default":     mutating("istio-revision-tag-default"),
+		"istiod-default-validator":       validating("istiod-default-validator"),
+	}
+	names := make([]string, 0, len(byMeshwave))
+	for n := range byMeshwave {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if d := cmp.Diff(byIstioctl[n], byMeshwave[n]); d != "" {
+			t.Errorf("%s as meshwave wrote it differs from istioctl tag set --overwrite (-istioctl +meshwave):\n%s", n, d)
+		}
+	}
+}
+
+// compareWithIstioctlUninstall checks that the plan's uninstall step deletes
+// what the real `istioctl uninstall --revision 1-30` would, the objects of
+// the tags the plan moves to 1-31 aside.
+func compareWithIstioctlUninstall(ctx context.Context, t *testing.T, mesh *istiofix.Mesh, planned []string) {
+	t.Helper()
+	out, err := mesh.Istioctl(ctx, "uninstall", "--revision", rev30.Name, "--dry-run", "--skip-confirmation")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, line := range strings.Split(out, "\n") {
+		obj, ok := istioctlPruned(line)
+		if !ok {
+			continue
+		}
+		if strings.Contains(obj, "istio-revision-tag-") || strings.Contains(obj, "istiod-default-validator") {
+			continue // moved by the plan's tag blocks, so kept
+		}
+		want = append(want, obj)
+	}
+	if len(want) == 0 {
+		t.Fatalf("istioctl uninstall --dry-run listed nothing to prune:\n%s", out)
+	}
+	got := slices.Clone(planned)
+	sort.Strings(want)
+	sort.Strings(got)
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("uninstall objects: istioctl uninstall --revision 1-30 (-) vs meshwave's plan (+):\n%s\nistioctl said:\n%s", d, out)
+	}
+}
+
+// istioctlPruned reads one object from a line of `istioctl uninstall
+// --dry-run` ("Not pruning object GROUP/VERSION, Kind=KIND/NAME.NAMESPACE
+// because of dry run.") as "KIND NAMESPACE/NAME".
+func istioctlPruned(line string) (string, bool) {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(line), "Not pruning object ")
+	if !ok {
+		return "", false
+	}
+	rest, _, _ = strings.Cut(rest, " because of dry run")
+	_, rest, ok = strings.Cut(rest, "Kind=")
+	if !ok {
+		return "", false
+	}
+	kind, obj, ok := strings.Cut(rest, "/")
+	if !ok {
+		return "", false
+	}
+	i := strings.LastIndex(obj, ".")
+	if i < 0 {
+		return "", false
+	}
+	return kind + " " + obj[i+1:] + "/" + obj[:i], true
+}

@@ -1,0 +1,378 @@
+// Package istiofix installs real upstream Istio revisions on a testenv
+// cluster: the manifests the real istioctl renders for a revision, applied as
+// `istioctl install` would apply them (CRDs, ConfigMaps, RBAC, webhooks, the
+// istiod Deployment, whose pods then run on the kwok node), with the real
+// istiod (pilot-discovery) running as a local process that serves the
+// revision's injection and validation webhooks. Each webhook's service
+// reference is rewritten to the process's https://127.0.0.1:PORT address and
+// a test CA; nothing else of the rendered revision is changed.
+//
+// What it does not cover: istiod's xDS serving to real proxies (the kwok
+// node runs no containers, so no Envoy connects), and cluster networking
+// (webhooks are called by URL, not through the istiod Service).
+package istiofix
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/yaml"
+
+	"github.com/meshwave/meshwave/test/testenv"
+)
+
+// EnvBinDir names the environment variable that holds the directory of the
+// Istio binaries (what test/testenv/build-istio.sh prints).
+const EnvBinDir = "MESHWAVE_ISTIO_BIN"
+
+// Hub is the image registry the rendered revisions name.
+const Hub = "docker.io/istio"
+
+// Revision is one control-plane revision to install.
+type Revision struct {
+	// Name is the revision, e.g. "1-30".
+	Name string
+	// Tag is the image tag of its istiod and proxies, e.g. "1.30.0".
+	Tag string
+}
+
+// ProxyImage is the sidecar image the revision injects.
+func (r Revision) ProxyImage() string { return Hub + "/proxyv2:" + r.Tag }
+
+// Mesh is a cluster with real Istio revisions installed.
+type Mesh struct {
+	env    *testenv.Cluster
+	dir    string
+	bin    string
+	caPEM  []byte
+	cert   string
+	key    string
+	caFile string
+	procs  map[string]*exec.Cmd
+	// Ports maps a revision to the port of its webhook server.
+	Ports map[string]int
+}
+
+// New prepares a mesh on env: a test CA and a serving certificate for
+// 127.0.0.1 in dir. binDir holds istioctl and pilot-discovery.
+func New(env *testenv.Cluster, dir, binDir string) (*Mesh, error) {
+	for _, b := range []string{"istioctl", "pilot-discovery"} {
+		if _, err := os.Stat(filepath.Join(binDir, b)); err != nil {
+			return nil, fmt.Errorf("istiofix: %s missing in %s (run `make test`, which builds it with test/testenv/build-istio.sh): %w", b, binDir, err)
+		}
+	}
+	m := &Mesh{env: env, dir: dir, bin: binDir, procs: map[string]*exec.Cmd{}, Ports: map[string]int{}}
+	if err := m.writeCerts(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Istioctl runs the real istioctl against the cluster.
+func (m *Mesh) Istioctl(ctx context.Context, args ...string) (string, error) {
+	full := append([]string{"--kubeconfig", m.env.Kubeconfig}, args...)
+	cmd := exec.CommandContext(ctx, filepath.Join(m.bin, "istioctl"), full...)
+	cmd.Env = append(os.Environ(), "HOME="+m.dir)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if err != nil {
+		return out.String(), fmt.Errorf("istioctl %s: %w\n%s", strings.Join(args, " "), err, out.String())
+	}
+	return out.String(), nil
+}
+
+// Render returns the manifests the real istioctl renders for a revision,
+// offline.
+func (m *Mesh) Render(ctx context.Context, r Revision) ([]map[string]any, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(m.bin, "istioctl"), "manifest", "generate",
+		"--set", "revision="+r.Name, "--set", "values.global.tag="+r.Tag, "--set", "values.global.hub="+Hub)
+	cmd.Env = append(os.Environ(), "HOME="+m.dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("istioctl manifest generate %s: %w\n%s", r.Name, err, stderr.String())
+	}
+	var docs []map[string]any
+	for _, doc := range strings.Split(string(out), "\n---") {
+		if strings.TrimSpace(doc) == "" {
+			continue
+		}
+		var obj map[string]any
+		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+			return nil, fmt.Errorf("rendered manifest of %s: %w", r.Name, err)
+		}
+		if len(obj) > 0 {
+			docs = append(docs, obj)
+		}
+	}
+	return docs, nil
+}
+
+// Install renders revision r, applies it with its webhooks pointed at a new
+// local istiod process, starts that process and waits until it serves.
+func (m *Mesh) Install(ctx context.Context, r Revision) error {
+	docs, err := m.Render(ctx, r)
+	if err != nil {
+		return err
+	}
+	ports, err := freePorts(5)
+	if err != nil {
+		return err
+	}
+	webhookPort := ports[0]
+	m.Ports[r.Name] = webhookPort
+	var crds, rest []map[string]any
+	for _, obj := range docs {
+		switch obj["kind"] {
+		case "CustomResourceDefinition":
+			crds = append(crds, obj)
+		case "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration":
+			if err := m.pointWebhooks(obj, webhookPort); err != nil {
+				return err
+			}
+			rest = append(rest, obj)
+		default:
+			rest = append(rest, obj)
+		}
+	}
+	if _, err := m.env.Kubectl(ctx, "create", "namespace", "istio-system"); err != nil && !strings.Contains(err.Error(), "AlreadyExists") {
+		return err
+	}
+	if err := m.apply(ctx, "crds-"+r.Name, crds); err != nil {
+		return err
+	}
+	if _, err := m.env.Kubectl(ctx, "wait", "--for", "condition=established", "--timeout", "60s", "crd", "--all"); err != nil {
+		return err
+	}
+	if err := m.apply(ctx, "revision-"+r.Name, rest); err != nil {
+		return err
+	}
+	return m.startIstiod(ctx, r, ports)
+}
+
+// pointWebhooks rewrites every webhook's service reference to the local
+// istiod's URL, with the test CA.
+func (m *Mesh) pointWebhooks(obj map[string]any, port int) error {
+	whs, _ := obj["webhooks"].([]any)
+	for _, raw := range whs {
+		wh, ok := raw.(map[string]any)
+		if !ok {
+			return fmt.Errorf("webhook of %v is not an object", obj["metadata"])
+		}
+		cc, _ := wh["clientConfig"].(map[string]any)
+		path := "/"
+		if svc, ok := cc["service"].(map[string]any); ok {
+			if p, ok := svc["path"].(string); ok && p != "" {
+				path = p
+			}
+		}
+		wh["clientConfig"] = map[string]any{
+			"url":      fmt.Sprintf("https://127.0.0.1:%d%s", port, path),
+			"caBundle": m.caPEM,
+		}
+	}
+	return nil
+}
+
+func (m *Mesh) apply(ctx context.Context, name string, objs []map[string]any) error {
+	if len(objs) == 0 {
+		return nil
+	}
+	var buf bytes.Buffer
+	for _, o := range objs {
+		b, err := yaml.Marshal(o)
+		if err != nil {
+			return err
+		}
+		buf.WriteString("---\n")
+		buf.Write(b)
+	}
+	file := filepath.Join(m.dir, name+".yaml")
+	if err := os.WriteFile(file, buf.Bytes(), 0o600); err != nil {
+		return err
+	}
+	_, err := m.env.Kubectl(ctx, "apply", "--server-side", "--force-conflicts", "-f", file)
+	return err
+}
+
+// startIstiod runs pilot-discovery for revision r as a local process and
+// waits until it is ready.
+func (m *Mesh) startIstiod(ctx context.Context, r Revision, ports []int) error {
+	addr := func(p int) string { return fmt.Sprintf("127.0.0.1:%d", p) }
+	logFile, err := os.Create(filepath.Join(m.dir, "istiod-"+r.Name+".log"))
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(filepath.Join(m.bin, "pilot-discovery"), "discovery",
+		"--kubeconfig", m.env.Kubeconfig,
+		"--httpsAddr", addr(ports[0]),
+		"--httpAddr", addr(ports[1]),
+		"--grpcAddr", addr(ports[2]),
+		"--secureGRPCAddr", addr(ports[3]),
+		"--monitoringAddr", addr(ports[4]),
+		"--tlsCertFile", m.cert, "--tlsKeyFile", m.key, "--caCertFile", m.caFile,
+		"--domain", "cluster.local",
+	)
+	cmd.Dir = m.dir
+	cmd.Env = append(os.Environ(), "REVISION="+r.Name, "POD_NAMESPACE=istio-system", "POD_NAME=istiod-"+r.Name+"-local",
+		"HOME="+m.dir, "ISTIOD_CUSTOM_HOST=127.0.0.1", "PILOT_ENABLE_ANALYSIS=false")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// The process dies with the test binary, whatever kills it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return fmt.Errorf("start istiod %s: %w", r.Name, err)
+	}
+	logFile.Close()
+	m.procs[r.Name] = cmd
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	ready := fmt.Sprintf("http://%s/ready", addr(ports[1]))
+	client := &http.Client{Timeout: 2 * time.Second}
+	err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		select {
+		case err := <-done:
+			return false, fmt.Errorf("istiod %s exited: %v", r.Name, err)
+		default:
+		}
+		resp, err := client.Get(ready)
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	if err != nil {
+		return fmt.Errorf("istiod %s not ready: %w\n%s", r.Name, err, m.Log(r.Name, 30))
+	}
+	return nil
+}
+
+// Log returns the last lines of a revision's istiod log.
+func (m *Mesh) Log(rev string, lines int) string {
+	b, _ := os.ReadFile(filepath.Join(m.dir, "istiod-"+rev+".log"))
+	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return strings.Join(all, "\n")
+}
+
+// Stop ends every istiod process this mesh started, by pid.
+func (m *Mesh) Stop() {
+	for rev := range m.procs {
+		m.StopRevision(rev)
+	}
+}
+
+// StopRevision ends one revision's istiod process, by pid, as deleting its
+// Deployment would on a real cluster.
+func (m *Mesh) StopRevision(rev string) {
+	cmd := m.procs[rev]
+	if cmd == nil {
+		return
+	}
+	if cmd.Process != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	delete(m.procs, rev)
+}
+
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var out []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		out = append(out, l.Addr().(*net.TCPAddr).Port)
+	}
+	return out, nil
+}
+
+// writeCerts makes a CA and a serving certificate for 127.0.0.1 signed by
+// it; the API server trusts the CA through each webhook's caBundle.
+func (m *Mesh) writeCerts() error {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "istiofix CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature, BasicConstraintsValid: true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return err
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "istiod.istio-system.svc"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		DNSNames:    []string{"localhost", "istiod.istio-system.svc"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return err
+	}
+	m.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	m.caFile = filepath.Join(m.dir, "ca.pem")
+	m.cert = filepath.Join(m.dir, "tls.crt")
+	m.key = filepath.Join(m.dir, "tls.key")
+	for path, data := range map[string][]byte{
+		m.caFile: m.caPEM,
+		m.cert:   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		m.key:    pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
+	} {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ErrNoBinaries says the Istio binaries were not built.
+var ErrNoBinaries = errors.New("istiofix: " + EnvBinDir + " is not set: run `make test`, which builds istioctl and pilot-discovery once (test/testenv/build-istio.sh) and sets it")
