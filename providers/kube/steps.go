@@ -569,14 +569,20 @@ func (p *Provider) revisionUsers(ctx context.Context, rev string) ([]string, err
 	if err != nil {
 		return nil, fmt.Errorf("re-check the users of %s: %w", rev, err)
 	}
-	snap := snapshotOf(p.flavor, &plan.Config{}, objs)
+	return usersOf(p.flavor, objs, rev), nil
+}
+
+// usersOf applies the plan's rule to freshly read objects: nothing is left
+// to move by then, so the cluster itself must show no user.
+func usersOf(flavor plan.Flavor, objs *clusterObjects, rev string) []string {
+	snap := snapshotOf(flavor, &plan.Config{}, objs)
 	cp := plan.ControlPlane{Revision: rev}
 	for _, c := range snap.ControlPlanes {
 		if c.Revision == rev {
 			cp = c
 		}
 	}
-	return plan.RevisionUsers(snap, cp, plan.Move{}), nil
+	return plan.RevisionUsers(snap, cp, plan.Move{})
 }
 
 // shortImage returns the tag of an image for progress lines.
