@@ -62,7 +62,7 @@ func (p *Provider) Observe(ctx context.Context, cfg *plan.Config) (*plan.Snapsho
 		return nil, err
 	}
 	snap := snapshotOf(p.flavor, cfg, objs)
-	perms, err := p.permissions(ctx, cfg)
+	perms, err := p.permissions(ctx, cfg, snap)
 	if err != nil {
 		return nil, err
 	}
@@ -526,7 +526,7 @@ func backyardsVersion(deps []appsv1.Deployment) string {
 // the caller may do everything apply will do. Each verb is checked
 // cluster-wide first; only a verb denied cluster-wide is checked in the
 // namespaces the plan touches, where a RoleBinding may grant it.
-func (p *Provider) permissions(ctx context.Context, cfg *plan.Config) ([]plan.Permission, error) {
+func (p *Provider) permissions(ctx context.Context, cfg *plan.Config, snap *plan.Snapshot) ([]plan.Permission, error) {
 	type need struct {
 		verb, group, resource string
 		namespaces            []string
@@ -550,11 +550,37 @@ func (p *Provider) permissions(ctx context.Context, cfg *plan.Config) ([]plan.Pe
 			needs = append(needs, need{"patch", gvrMeshGateway.Group, gvrMeshGateway.Resource, gwNS})
 		}
 	}
+	if len(cfg.Tags) > 0 {
+		needs = append(needs,
+			need{"update", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", nil},
+			need{"update", "admissionregistration.k8s.io", "validatingwebhookconfigurations", nil},
+			need{"patch", "", "services", nil})
+	}
 	if cfg.Finalize.UninstallOld {
-		if p.flavor == plan.FlavorIstio {
-			needs = append(needs, need{"delete", gvrIstioOperator.Group, gvrIstioOperator.Resource, nil})
-		} else {
-			needs = append(needs, need{"delete", gvrIstio.Group, gvrIstio.Resource, nil})
+		// What the uninstall deletes: the installing resource, and for
+		// upstream Istio each kind of object the revision is made of.
+		kinds := map[string]bool{}
+		for _, cp := range snap.ControlPlanes {
+			if cp.Revision != cfg.Upgrade.From && !(cfg.Upgrade.From == plan.DefaultRevision && cp.Default) {
+				continue
+			}
+			kinds[cp.Kind] = true
+			for _, o := range cp.Objects {
+				kinds[o.Kind] = true
+			}
+		}
+		if p.flavor != plan.FlavorIstio {
+			kinds = map[string]bool{"Istio": true}
+		}
+		for _, k := range installedKinds {
+			if kinds[k.kind] {
+				needs = append(needs, need{"delete", k.gvr.Group, k.gvr.Resource, nil})
+			}
+		}
+		for kind, gvr := range map[string]schema.GroupVersionResource{"Istio": gvrIstio, "IstioOperator": gvrIstioOperator} {
+			if kinds[kind] {
+				needs = append(needs, need{"delete", gvr.Group, gvr.Resource, nil})
+			}
 		}
 	}
 	var out []plan.Permission
