@@ -250,8 +250,8 @@ func TestUpgradeOnRealIstiod(t *testing.T) {
 	var planned struct {
 		Checks []struct{ Code, Severity, Message string } `json:"checks"`
 		Steps  []struct {
-			ID      string `json:"id"`
-			Action  string `json:"action"`
+			ID      string                                   `json:"id"`
+			Action  string                                   `json:"action"`
 			Objects []struct{ Kind, Namespace, Name string } `json:"objects"`
 		} `json:"steps"`
 	}
