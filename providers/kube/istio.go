@@ -148,6 +148,29 @@ func istioControlPlanes(o *clusterObjects) []plan.ControlPlane {
 				Tag:       m.Labels[plan.LabelTag]})
 		}
 	}
+	// A revision's own webhooks go with it even where the installer did not
+	// mark them as its component (the revision's validator has no
+	// operator.istio.io/component label, so `istioctl uninstall --revision`
+	// leaves it calling a removed istiod).
+	addWebhook := func(kind string, m metav1.ObjectMeta) {
+		cp := byRev[m.Labels[plan.LabelRevision]]
+		if cp == nil {
+			return
+		}
+		ref := plan.ObjectRef{Kind: kind, Name: m.Name}
+		for _, o := range cp.Objects {
+			if o.ObjectRef == ref {
+				return
+			}
+		}
+		cp.Objects = append(cp.Objects, plan.InstalledObject{ObjectRef: ref, Tag: m.Labels[plan.LabelTag]})
+	}
+	for i := range o.mutating {
+		addWebhook("MutatingWebhookConfiguration", o.mutating[i].ObjectMeta)
+	}
+	for i := range o.validating {
+		addWebhook("ValidatingWebhookConfiguration", o.validating[i].ObjectMeta)
+	}
 	out := make([]plan.ControlPlane, 0, len(byRev))
 	for _, cp := range byRev {
 		if cp.Namespace == "" {

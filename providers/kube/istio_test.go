@@ -117,7 +117,13 @@ func TestIstioControlPlanes(t *testing.T) {
 				{ObjectRef: plan.ObjectRef{Kind: "Deployment", Namespace: "istio-system", Name: "istiod-1-30"}},
 			},
 			[]string{"service:istio-system/istiod-1-30", "url:https://127.0.0.1:15017"}},
-		{"1-31", "Deployment", "istiod-1-31", "istio-system", "1.31.0", "docker.io/istio/proxyv2:1.31.0", []string{"prod-stable"}, 0, nil,
+		// The revision's webhooks go with it even where they lack the
+		// installer's component label.
+		{"1-31", "Deployment", "istiod-1-31", "istio-system", "1.31.0", "docker.io/istio/proxyv2:1.31.0", []string{"prod-stable"}, 0,
+			[]plan.InstalledObject{
+				{ObjectRef: plan.ObjectRef{Kind: "MutatingWebhookConfiguration", Name: "istio-revision-tag-prod-stable"}, Tag: "prod-stable"},
+				{ObjectRef: plan.ObjectRef{Kind: "MutatingWebhookConfiguration", Name: "istio-sidecar-injector-1-31"}},
+			},
 			[]string{"service:istio-system/istiod-1-31", "url:https://127.0.0.1:15018"}},
 	}
 	if d := cmp.Diff(want, got); d != "" {

@@ -103,8 +103,10 @@ func (m *Mesh) Istioctl(ctx context.Context, args ...string) (string, error) {
 // Render returns the manifests the real istioctl renders for a revision,
 // offline.
 func (m *Mesh) Render(ctx context.Context, r Revision) ([]map[string]any, error) {
+	// The minimal profile is what a canary revision is installed with: the
+	// control plane without gateways, which would collide between revisions.
 	cmd := exec.CommandContext(ctx, filepath.Join(m.bin, "istioctl"), "manifest", "generate",
-		"--set", "revision="+r.Name, "--set", "values.global.tag="+r.Tag, "--set", "values.global.hub="+Hub)
+		"--set", "profile=minimal", "--set", "revision="+r.Name, "--set", "values.global.tag="+r.Tag, "--set", "values.global.hub="+Hub)
 	cmd.Env = append(os.Environ(), "HOME="+m.dir)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
