@@ -457,3 +457,19 @@ func TestComputeTagMoves(t *testing.T) {
 		t.Errorf("no MW017 for a missing tag; checks %+v", p.Checks)
 	}
 }
+
+// A revision Helm installed is uninstalled by meshwave only with a warning
+// that names the release to remove instead.
+func TestComputeHelmInstalledSource(t *testing.T) {
+	cfg := &Config{Upgrade: Upgrade{From: "1-30", To: "1-31", Flavor: FlavorIstio}, Finalize: FinalizeConfig{UninstallOld: true}}
+	snap := &Snapshot{ControlPlanes: []ControlPlane{
+		{Revision: "1-30", Kind: "Deployment", Name: "istiod-1-30", Namespace: "istio-system", ProxyImage: "p:1.30.0",
+			HelmRelease: "istio-system/istiod-1-30", Istiod: []Pod{{Name: "i", Ready: true}}},
+		{Revision: "1-31", Kind: "Deployment", Name: "istiod-1-31", Namespace: "istio-system", ProxyImage: "p:1.31.0", Istiod: []Pod{{Name: "j", Ready: true}}},
+	}}
+	p := Compute(cfg, snap)
+	if len(p.Checks) != 1 || p.Checks[0].Code != CodeHelmInstalled || p.Checks[0].Severity != SeverityWarning ||
+		p.Checks[0].Hint != "uninstall the release instead (helm uninstall istiod-1-30 -n istio-system) and set finalize { uninstall_old = false }, or remove Helm's record afterwards" {
+		t.Errorf("checks = %+v, want one MW019 warning naming the release", p.Checks)
+	}
+}
