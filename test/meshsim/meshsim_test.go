@@ -85,7 +85,13 @@ func pods(t *testing.T, env *testenv.Cluster, ns, selector string) []podFacts {
 	var out []podFacts
 	for i := range list.Items {
 		p := &list.Items[i]
-		f := podFacts{Name: p.Name, Revision: p.Labels[meshsim.LabelRevision], Ready: meshsim.PodReady(p),
+		// The revision a pod was injected by: a label for Backyards, an
+		// annotation for upstream Istio.
+		rev := p.Labels[meshsim.LabelRevision]
+		if r := p.Annotations[meshsim.LabelRevision]; r != "" {
+			rev = r
+		}
+		f := podFacts{Name: p.Name, Revision: rev, Ready: meshsim.PodReady(p),
 			Terminating: p.DeletionTimestamp != nil, Phase: p.Status.Phase, Fault: p.Annotations[meshsim.AnnotationFault]}
 		for _, c := range p.Spec.Containers {
 			if c.Name == "istio-proxy" {

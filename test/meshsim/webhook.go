@@ -95,7 +95,8 @@ func equalJSON(a, b any) bool {
 }
 
 // inject adds the revision's sidecar, as istiod's injector does: the
-// istio-init and istio-proxy containers, the istio.io/rev label and the
+// istio-init and istio-proxy containers, the revision (a label for
+// Backyards, an annotation for upstream Istio) and the
 // sidecar.istio.io/status annotation. A gateway pod that brings its own
 // istio-proxy container with image "auto" only gets the image. path is the
 // revision, or tag/<tag> for a revision tag's webhook.
@@ -146,7 +147,13 @@ func (s *Sim) inject(ctx context.Context, req *admissionv1.AdmissionRequest, pod
 		"imagePullSecrets": nil, "revision": cp.Revision,
 	})
 	pod.Annotations[AnnotationProxy] = string(status)
-	pod.Labels[LabelRevision] = cp.Revision
+	// Backyards' injector labeled the pod with its revision; upstream
+	// istiod records it in annotations only (istio/istio#42290).
+	if cp.Kind == kindIstioOperator {
+		pod.Annotations[LabelRevision] = cp.Revision
+	} else {
+		pod.Labels[LabelRevision] = cp.Revision
+	}
 	pod.Labels["security.istio.io/tlsMode"] = "istio"
 	if _, ok := pod.Labels["service.istio.io/canonical-name"]; !ok {
 		name := pod.Labels["app"]

@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/meshwave/meshwave/plan"
 	"github.com/meshwave/meshwave/test/meshsim"
 	"github.com/meshwave/meshwave/test/testenv"
 )
@@ -132,7 +133,8 @@ func CopyExample(t testing.TB, name string) string {
 }
 
 // PodFacts is what the guide's `kubectl get po -o yaml | grep istio-proxyv2`
-// and `-L istio.io/rev` show of one pod.
+// and `-L istio.io/rev` show of one pod; Revision is the revision that
+// injected it, read as meshwave reads it (plan.PodRevision).
 type PodFacts struct {
 	Name, ProxyImage, Revision string
 	Ready                      bool
@@ -150,7 +152,7 @@ func Pods(ctx context.Context, t testing.TB, env *testenv.Cluster, ns, selector 
 		if p.DeletionTimestamp != nil {
 			continue
 		}
-		f := PodFacts{Name: p.Name, Revision: p.Labels["istio.io/rev"]}
+		f := PodFacts{Name: p.Name, Revision: plan.PodRevision(p.Labels, p.Annotations)}
 		for _, c := range p.Spec.Containers {
 			if c.Name == "istio-proxy" {
 				f.ProxyImage = c.Image
