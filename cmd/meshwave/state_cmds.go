@@ -139,10 +139,13 @@ func (o *statusOptions) run(ctx context.Context, s streams) error {
 	for _, ns := range c.snap.Namespaces {
 		labels[ns.Name] = ns.Labels
 	}
+	// The plan resolved the target (a revision, a tag, the default alias)
+	// to the proxy it injects; status counts pods against that.
 	target := ""
-	for _, cp := range c.snap.ControlPlanes {
-		if cp.Revision == c.plan.To {
-			target = cp.ProxyImage
+	for _, st := range c.plan.Steps {
+		if st.ToImage != "" {
+			target = st.ToImage
+			break
 		}
 	}
 	for _, step := range c.plan.Steps {
