@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -512,7 +513,7 @@ func (p *Provider) uninstall(ctx context.Context, step plan.Step, progress func(
 	}
 	// An empty name means the object is gone already and only its istiod
 	// is left to wait for.
-	if obj.Name != "" {
+	if obj.Name != "" && !slices.Contains(step.Objects, *obj) {
 		if err := p.deleteObject(ctx, *obj); err != nil {
 			return err
 		}
