@@ -723,3 +723,28 @@ func TestRollback(t *testing.T) {
 		}
 	})
 }
+
+// A full rollback moves revision tags back before it undoes the waves: a
+// pod restarted in a namespace that follows a tag is injected by whatever
+// the tag points at when the pod starts.
+func TestRollbackMovesTagsFirst(t *testing.T) {
+	f := newFakeCluster()
+	p := testPlan(f, []string{"ingress"}, testWave{name: "all", namespaces: map[string][]string{"demo-a": {"app-a"}}})
+	tag := plan.Step{ID: "tag/prod", Kind: plan.StepTagMove, Action: plan.ActionUpdate,
+		Object: &plan.ObjectRef{Kind: "MutatingWebhookConfiguration", Name: "istio-revision-tag-prod"}, FromRevision: "old", ToRevision: "new"}
+	p.Steps = append([]plan.Step{tag}, p.Steps...)
+	path := statePath(t)
+	if err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Apply(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	f.calls = nil
+	if err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Rollback(context.Background(), p, Selector{}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"undo tag/prod",
+		"undo wave/all/relabel/demo-a", "undo wave/all/restart/demo-a/deployment/app-a", "undo wave/all/wait", "undo wave/all/verify",
+		"undo gateway/istio-system/ingress"}
+	if diff := cmp.Diff(want, f.Calls()); diff != "" {
+		t.Errorf("undo calls (-want +got):\n%s", diff)
+	}
+}
