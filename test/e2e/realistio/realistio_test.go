@@ -20,11 +20,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/meshwave/meshwave/test/e2e/harness"
 	"github.com/meshwave/meshwave/test/istiofix"
@@ -33,10 +30,7 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(harness.Main(m)) }
 
-var (
-	rev30 = istiofix.Revision{Name: "1-30", Tag: "1.30.0"}
-	rev31 = istiofix.Revision{Name: "1-31", Tag: "1.31.0"}
-)
+var rev30, rev31 = istiofix.Rev30, istiofix.Rev31
 
 const upgradePlan = `
 upgrade {
@@ -66,11 +60,6 @@ finalize {
 }
 `
 
-// app is one workload of the fixture and the namespace it runs in.
-type app struct{ ns, name string }
-
-var apps = []app{{"shop", "web"}, {"shop", "cart"}, {"tagged", "api"}, {"legacy", "old"}, {"istio-ingress", "istio-ingressgateway"}}
-
 func setup(t *testing.T) (*testenv.Cluster, *istiofix.Mesh) {
 	t.Helper()
 	env := testenv.Require(t)
@@ -85,110 +74,10 @@ func setup(t *testing.T) (*testenv.Cluster, *istiofix.Mesh) {
 		t.Fatal(err)
 	}
 	t.Cleanup(mesh.Stop)
-	for _, r := range []istiofix.Revision{rev30, rev31} {
-		if err := mesh.Install(ctx, r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, tag := range []string{"prod-stable", "default"} {
-		if _, err := mesh.Istioctl(ctx, "tag", "set", tag, "--revision", rev30.Name, "--istioNamespace", "istio-system", "--skip-confirmation"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	harness.Namespace(ctx, t, env, "shop", map[string]string{"istio.io/rev": rev30.Name})
-	harness.Namespace(ctx, t, env, "tagged", map[string]string{"istio.io/rev": "prod-stable"})
-	harness.Namespace(ctx, t, env, "legacy", map[string]string{"istio-injection": "enabled"})
-	harness.Namespace(ctx, t, env, "istio-ingress", nil)
-	harness.Deployment(ctx, t, env, "shop", "web", 2)
-	harness.Deployment(ctx, t, env, "shop", "cart", 1)
-	harness.Deployment(ctx, t, env, "tagged", "api", 1)
-	harness.Deployment(ctx, t, env, "legacy", "old", 1)
-	gatewayDeployment(ctx, t, env)
-	for _, a := range apps {
-		waitInjected(ctx, t, env, a, rev30)
-	}
-	return env, mesh
-}
-
-// gatewayDeployment creates an ingress gateway as Istio's docs install one
-// with Helm or by hand: the proxy image "auto", injected with the gateway
-// template of the revision its istio.io/rev label names.
-func gatewayDeployment(ctx context.Context, t *testing.T, env *testenv.Cluster) {
-	t.Helper()
-	labels := map[string]string{"app": "istio-ingressgateway", "istio": "ingressgateway"}
-	tmplLabels := map[string]string{"app": "istio-ingressgateway", "istio": "ingressgateway", "istio.io/rev": rev30.Name, "sidecar.istio.io/inject": "true"}
-	one := int32(1)
-	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "istio-ingressgateway", Namespace: "istio-ingress", Labels: labels},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &one,
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: tmplLabels, Annotations: map[string]string{"inject.istio.io/templates": "gateway"}},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "istio-proxy", Image: "auto"}}},
-			},
-		},
-	}
-	if _, err := env.Client.AppsV1().Deployments("istio-ingress").Create(ctx, d, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("create the gateway: %v", err)
-	}
-}
-
-// injected is what the real injector recorded on a pod.
-type injected struct {
-	name, image, revision string
-	ready                 bool
-}
-
-func podsOf(ctx context.Context, t *testing.T, env *testenv.Cluster, a app) []injected {
-	t.Helper()
-	pods, err := env.Client.CoreV1().Pods(a.ns).List(ctx, metav1.ListOptions{LabelSelector: "app=" + a.name})
-	if err != nil {
+	if err := mesh.LoadUpgradeScenario(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var out []injected
-	for _, p := range pods.Items {
-		if p.DeletionTimestamp != nil {
-			continue
-		}
-		in := injected{name: p.Name}
-		var status struct {
-			Revision string `json:"revision"`
-		}
-		_ = json.Unmarshal([]byte(p.Annotations["sidecar.istio.io/status"]), &status)
-		in.revision = status.Revision
-		for _, c := range p.Spec.Containers {
-			if c.Name == "istio-proxy" {
-				in.image = c.Image
-			}
-		}
-		for _, c := range p.Status.Conditions {
-			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
-				in.ready = true
-			}
-		}
-		out = append(out, in)
-	}
-	return out
-}
-
-// waitInjected waits until every pod of a runs r's proxy, injected by r
-// (the sidecar.istio.io/status annotation), and is Ready.
-func waitInjected(ctx context.Context, t *testing.T, env *testenv.Cluster, a app, r istiofix.Revision) {
-	t.Helper()
-	var last []injected
-	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
-		last = podsOf(ctx, t, env, a)
-		for _, p := range last {
-			if p.image != r.ProxyImage() || p.revision != r.Name || !p.ready {
-				return false, nil
-			}
-		}
-		return len(last) > 0, nil
-	})
-	if err != nil {
-		t.Fatalf("%s/%s: pods not all injected by %s (%s) and Ready; last seen %+v", a.ns, a.name, r.Name, r.ProxyImage(), last)
-	}
+	return env, mesh
 }
 
 type event struct {
@@ -280,11 +169,13 @@ func TestUpgradeOnRealIstiod(t *testing.T) {
 		t.Fatalf("apply after the kills: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
 
-	for _, a := range apps {
-		waitInjected(ctx, t, env, a, rev31)
+	for _, a := range istiofix.Apps {
+		if err := mesh.WaitInjected(ctx, a, rev31, 90*time.Second); err != nil {
+			t.Error(err)
+		}
 		// One restart each: the original ReplicaSet and the restart's.
-		if n := harness.ReplicaSets(ctx, t, env, a.ns, a.name); n != 2 {
-			t.Errorf("%s/%s has %d ReplicaSets, want 2 (restarted exactly once)", a.ns, a.name, n)
+		if n := harness.ReplicaSets(ctx, t, env, a.Namespace, a.Name); n != 2 {
+			t.Errorf("%s/%s has %d ReplicaSets, want 2 (restarted exactly once)", a.Namespace, a.Name, n)
 		}
 	}
 	adm := env.Client.AdmissionregistrationV1()
