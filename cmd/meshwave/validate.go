@@ -45,8 +45,12 @@ func (o *validateOptions) run(s streams) error {
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(s.Out, "Success! The plan is valid: %s -> %s (%s), %s, %s.\n",
-			cfg.Upgrade.From, cfg.Upgrade.To, cfg.Upgrade.Flavor,
+		tags := ""
+		if len(cfg.Tags) > 0 {
+			tags = plural(len(cfg.Tags), "revision tag") + ", "
+		}
+		_, err = fmt.Fprintf(s.Out, "Success! The plan is valid: %s -> %s (%s), %s%s, %s.\n",
+			cfg.Upgrade.From, cfg.Upgrade.To, cfg.Upgrade.Flavor, tags,
 			plural(len(cfg.Gateways), "gateway"), plural(len(cfg.Waves), "wave"))
 		return err
 	}

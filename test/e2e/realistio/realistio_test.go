@@ -32,33 +32,6 @@ func TestMain(m *testing.M) { os.Exit(harness.Main(m)) }
 
 var rev30, rev31 = istiofix.Rev30, istiofix.Rev31
 
-const upgradePlan = `
-upgrade {
-  from   = "1-30"
-  to     = "1-31"
-  flavor = "istio"
-}
-
-tag "prod-stable" {}
-tag "default" {}
-
-gateway "istio-ingressgateway" {
-  namespace = "istio-ingress"
-}
-
-wave "canary" {
-  namespaces = ["shop"]
-}
-
-wave "rest" {
-  namespaces   = ["tagged", "legacy"]
-  max_parallel = 2
-}
-
-finalize {
-  uninstall_old = true
-}
-`
 
 func setup(t *testing.T) (*testenv.Cluster, *istiofix.Mesh) {
 	t.Helper()
@@ -127,10 +100,8 @@ func applyKilledAt(t *testing.T, env *testenv.Cluster, dir, typ, step string) {
 func TestUpgradeOnRealIstiod(t *testing.T) {
 	env, mesh := setup(t)
 	ctx := context.Background()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "upgrade.mw.hcl"), []byte(upgradePlan), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	// The example users copy, applied as it is.
+	dir := harness.CopyExample(t, "istio-tags")
 
 	r := harness.Meshwave(t, env, dir, "plan", "-json")
 	if r.Code != 0 {
