@@ -43,8 +43,8 @@ bench: ## benchmarks, each reported against a baseline measured in the same run
 fuzz: ## 60 s of fuzzing the plan loader
 	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime 60s ./plan
 
-demo: build testenv ## the whole upgrade on a local cluster; leaves it running
-	MESHWAVE_TESTENV_BIN=$(TESTENV_BIN) test/demo/demo.sh up
+demo: build testenv ## the whole upgrade on a local cluster; leaves it running (SCENARIO=istio: real istiod)
+	MESHWAVE_TESTENV_BIN=$(TESTENV_BIN) MESHWAVE_ISTIO_BIN=$(ISTIO_BIN) SCENARIO=$(SCENARIO) test/demo/demo.sh up
 
 demo-down: ## remove the demo cluster and stop its processes
 	MESHWAVE_TESTENV_BIN=$(TESTENV_BIN) test/demo/demo.sh down

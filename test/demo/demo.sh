@@ -1,24 +1,36 @@
 #!/usr/bin/env bash
-# The demo: a local control plane with the simulated mesh of the Backyards
-# guide's starting point, and meshwave run against it.
+# The demo: a local control plane with a mesh, and meshwave run against it.
 #
 #   test/demo/demo.sh up     # start (or reuse) the demo cluster; leaves it running
-#   test/demo/demo.sh down   # stop meshsim and delete the cluster
+#   test/demo/demo.sh down   # stop the mesh and delete the cluster
 #
-# MESHWAVE_TESTENV_BIN must name the control plane's binaries (the Makefile
-# sets it). Everything the demo keeps lives in $STATE, outside the repo.
+# SCENARIO=backyards (default): meshsim's simulation of the Backyards guide's
+# starting point. SCENARIO=istio: real upstream Istio (istioctl's rendered
+# revisions 1-30 and 1-31 served by real istiod processes, test/istiofix).
+#
+# MESHWAVE_TESTENV_BIN must name the control plane's binaries, and for the
+# istio scenario MESHWAVE_ISTIO_BIN the Istio ones (the Makefile sets both).
+# Everything the demo keeps lives in $STATE, outside the repo.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 STATE="${XDG_CACHE_HOME:-$HOME/.cache}/meshwave/demo"
 NAME=meshwave-demo
-SCENARIO=backyards-1.6-to-1.7
+SCENARIO=${SCENARIO:-backyards}
+case "$SCENARIO" in
+  backyards|istio) ;;
+  *) echo "SCENARIO must be backyards or istio, not '$SCENARIO'" >&2; exit 2 ;;
+esac
 cluster_dir="$STATE/cluster"
 kubeconfig="$cluster_dir/kubeconfig"
 pid_file="$STATE/meshsim.pid"
 ready_file="$STATE/meshsim.ready"
 health_file="$STATE/app-health.url"
 log_file="$STATE/meshsim.log"
+istio_pid_file="$STATE/istiofix.pid"
+istio_ready_file="$STATE/istiofix.ready"
+istio_log="$STATE/istiofix.log"
+scenario_file="$STATE/scenario"
 
 : "${MESHWAVE_TESTENV_BIN:?set it to the output of test/testenv/build.sh (make demo does)}"
 export PATH="$MESHWAVE_TESTENV_BIN:$PATH"
@@ -38,7 +50,21 @@ build_tools() {
   mkdir -p "$STATE/bin"
   # go build leaves an up-to-date binary untouched, so a second run is quick.
   (cd "$repo" && go build -o "$STATE/bin/testenv" ./test/testenv/cmd/testenv \
-                && go build -o "$STATE/bin/meshsim" ./test/meshsim/cmd/meshsim)
+                && go build -o "$STATE/bin/meshsim" ./test/meshsim/cmd/meshsim \
+                && go build -o "$STATE/bin/istiofix" ./test/istiofix/cmd/istiofix)
+}
+
+# stop_pid ends the process a pid file names: TERM, then KILL after 10 s.
+stop_pid() {
+  local file=$1 pid
+  [ -f "$file" ] || return 0
+  pid=$(cat "$file")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$file"
 }
 
 stop_meshsim() {
@@ -53,6 +79,8 @@ stop_meshsim() {
 
 down() {
   stop_meshsim
+  stop_pid "$istio_pid_file"
+  rm -f "$istio_ready_file" "$scenario_file"
   if [ -d "$cluster_dir" ]; then
     "$STATE/bin/testenv" down --name "$NAME" --dir "$cluster_dir" --bin "$MESHWAVE_TESTENV_BIN"
     rm -rf "$cluster_dir"
@@ -60,31 +88,59 @@ down() {
   echo "demo cluster removed"
 }
 
+# wait_ready waits up to 5 minutes for a ready file while process $2 lives.
+wait_ready() {
+  local file=$1 pid=$2 log=$3
+  for _ in $(seq 3000); do
+    [ -f "$file" ] && return 0
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "the mesh process exited; its log ($log):" >&2
+      tail -20 "$log" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+  echo "the mesh was not ready in 5 minutes; see $log" >&2
+  exit 1
+}
+
+running() {
+  [ "$(cat "$scenario_file" 2>/dev/null)" = "$SCENARIO" ] || return 1
+  kubectl --kubeconfig "$kubeconfig" get --raw /readyz >/dev/null 2>&1 || return 1
+  if [ "$SCENARIO" = istio ]; then
+    [ -f "$istio_ready_file" ] && kill -0 "$(cat "$istio_pid_file" 2>/dev/null)" 2>/dev/null
+  else
+    meshsim_pid >/dev/null && [ -f "$ready_file" ]
+  fi
+}
+
 up() {
   build_tools
-  if meshsim_pid >/dev/null && [ -f "$ready_file" ] && kubectl --kubeconfig "$kubeconfig" get --raw /readyz >/dev/null 2>&1; then
-    say "demo cluster already running"
+  if running; then
+    say "demo cluster already running ($SCENARIO)"
   else
-    # Whatever is left of an earlier demo (a reboot, a failed start) goes first.
-    if [ -d "$cluster_dir" ] || [ -f "$pid_file" ]; then down >/dev/null; fi
+    # Whatever is left of an earlier demo (a reboot, a failed start, the
+    # other scenario) goes first.
+    if [ -d "$cluster_dir" ] || [ -f "$pid_file" ] || [ -f "$istio_pid_file" ]; then down >/dev/null; fi
     mkdir -p "$STATE"
     say "starting the local control plane"
     start=$(date +%s)
     "$STATE/bin/testenv" up --name "$NAME" --dir "$cluster_dir" --bin "$MESHWAVE_TESTENV_BIN" >/dev/null
     echo "cluster up in $(( $(date +%s) - start ))s"
-    say "starting meshsim with scenario $SCENARIO"
-    setsid "$STATE/bin/meshsim" --kubeconfig "$kubeconfig" --scenario "$SCENARIO" \
-      --pid-file "$pid_file" --ready-file "$ready_file" --app-health-file "$health_file" >"$log_file" 2>&1 </dev/null &
-    for _ in $(seq 1800); do
-      [ -f "$ready_file" ] && break
-      if ! kill -0 $! 2>/dev/null; then
-        echo "meshsim exited; its log ($log_file):" >&2
-        tail -20 "$log_file" >&2
-        exit 1
-      fi
-      sleep 0.1
-    done
-    [ -f "$ready_file" ] || { echo "meshsim did not load the scenario in 3 minutes; see $log_file" >&2; exit 1; }
+    if [ "$SCENARIO" = istio ]; then
+      : "${MESHWAVE_ISTIO_BIN:?set it to the output of test/testenv/build-istio.sh (make demo does)}"
+      say "installing Istio revisions 1-30 and 1-31 (real istioctl manifests, real istiod)"
+      setsid "$STATE/bin/istiofix" --name "$NAME" --cluster-dir "$cluster_dir" --bin "$MESHWAVE_TESTENV_BIN" \
+        --istio-bin "$MESHWAVE_ISTIO_BIN" --work "$STATE/istio" \
+        --pid-file "$istio_pid_file" --ready-file "$istio_ready_file" >"$istio_log" 2>&1 </dev/null &
+      wait_ready "$istio_ready_file" $! "$istio_log"
+    else
+      say "starting meshsim with scenario backyards-1.6-to-1.7"
+      setsid "$STATE/bin/meshsim" --kubeconfig "$kubeconfig" --scenario backyards-1.6-to-1.7 \
+        --pid-file "$pid_file" --ready-file "$ready_file" --app-health-file "$health_file" >"$log_file" 2>&1 </dev/null &
+      wait_ready "$ready_file" $! "$log_file"
+    fi
+    echo "$SCENARIO" > "$scenario_file"
     echo "scenario loaded in $(( $(date +%s) - start ))s since the cluster start"
   fi
   export KUBECONFIG="$kubeconfig"
@@ -95,18 +151,27 @@ up() {
   say "kubectl get po -A -L istio.io/rev"
   kubectl get po -A -L istio.io/rev
 
-  say "kubectl get istio,mgw -A"
-  kubectl get istios.istio.banzaicloud.io,meshgateways.istio.banzaicloud.io -A
-
-  # The guide's upgrade, with meshwave: plan it, save the plan, apply it.
-  # The example's http gate asks meshsim whether app-a answers; its soak is
-  # shortened from ten minutes to five seconds, and the canary wave's
-  # approval is given on the command line.
   mw="$repo/bin/meshwave"
   work="$STATE/upgrade"
   rm -rf "$work" && mkdir -p "$work"
-  cp "$repo"/examples/backyards-1.6-to-1.7/*.mw.hcl "$work/"
-  vars=(-var "health_url=$(cat "$health_file")/demo-a/app-a" -var canary_soak=5s)
+  if [ "$SCENARIO" = istio ]; then
+    say "istioctl tag list"
+    "$MESHWAVE_ISTIO_BIN/istioctl" --kubeconfig "$kubeconfig" tag list
+    # The upstream upgrade: the tags move first, then the waves restart.
+    cp "$repo"/examples/istio-tags/*.mw.hcl "$work/"
+    vars=()
+    approve=()
+  else
+    say "kubectl get istio,mgw -A"
+    kubectl get istios.istio.banzaicloud.io,meshgateways.istio.banzaicloud.io -A
+    # The guide's upgrade, with meshwave: plan it, save the plan, apply it.
+    # The example's http gate asks meshsim whether app-a answers; its soak
+    # is shortened from ten minutes to five seconds, and the canary wave's
+    # approval is given on the command line.
+    cp "$repo"/examples/backyards-1.6-to-1.7/*.mw.hcl "$work/"
+    vars=(-var "health_url=$(cat "$health_file")/demo-a/app-a" -var canary_soak=5s)
+    approve=(-approve canary)
+  fi
   cd "$work"
 
   say "meshwave validate"
@@ -118,11 +183,15 @@ up() {
   if [ "$rc" -eq 0 ]; then
     echo "(the demo cluster is already upgraded: nothing to apply; make demo-down && make demo starts over)"
   elif [ "$rc" -eq 2 ]; then
-    say "meshwave apply -approve canary demo.plan"
-    "$mw" apply -approve canary demo.plan
+    say "meshwave apply ${approve[*]} demo.plan"
+    "$mw" apply "${approve[@]}" demo.plan
 
-    say "kubectl get po -A -l istio.io/rev -L istio.io/rev   (the guide's final listing)"
-    kubectl get po -A -l istio.io/rev -L istio.io/rev
+    say "kubectl get po -A -L istio.io/rev   (the final listing)"
+    if [ "$SCENARIO" = istio ]; then
+      kubectl get po -A -o custom-columns='NAMESPACE:.metadata.namespace,NAME:.metadata.name,PROXY:.spec.containers[?(@.name=="istio-proxy")].image,STATUS:.metadata.annotations.sidecar\.istio\.io/status' | cut -c1-160
+    else
+      kubectl get po -A -l istio.io/rev -L istio.io/rev
+    fi
 
     say "meshwave plan -detailed-exitcode   (again: nothing left to do)"
     "$mw" plan "${vars[@]}" -detailed-exitcode
@@ -136,7 +205,7 @@ up() {
 
   say "the demo cluster stays up"
   echo "  export KUBECONFIG=$kubeconfig"
-  echo "  make demo-down     # stops meshsim (log: $log_file) and deletes the cluster"
+  echo "  make demo-down     # stops the mesh and deletes the cluster"
 }
 
 case "${1:-}" in
