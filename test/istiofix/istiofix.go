@@ -137,7 +137,7 @@ func (m *Mesh) Install(ctx context.Context, r Revision) error {
 	if err != nil {
 		return err
 	}
-	ports, err := freePorts(5)
+	ports, err := freePorts(6)
 	if err != nil {
 		return err
 	}
@@ -232,6 +232,7 @@ func (m *Mesh) startIstiod(ctx context.Context, r Revision, ports []int) error {
 		"--grpcAddr", addr(ports[2]),
 		"--secureGRPCAddr", addr(ports[3]),
 		"--monitoringAddr", addr(ports[4]),
+		"--ctrlz_address", "127.0.0.1", "--ctrlz_port", fmt.Sprint(ports[5]),
 		"--tlsCertFile", m.cert, "--tlsKeyFile", m.key, "--caCertFile", m.caFile,
 		"--domain", "cluster.local",
 	)
