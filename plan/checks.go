@@ -22,4 +22,5 @@ const (
 	CodeTagMissing            = "MW017" // tag block names no revision tag
 	CodeWebhookDangling       = "MW018" // a webhook would call the removed control plane
 	CodeHelmInstalled         = "MW019" // old revision installed by Helm: uninstall the release
+	CodeInjectorOverlap       = "MW020" // two injection webhooks select a moved namespace
 )

@@ -2,7 +2,9 @@ package plan
 
 import (
 	"encoding/json"
+
 	"fmt"
+	"k8s.io/apimachinery/pkg/labels"
 	"slices"
 	"sort"
 	"strings"
@@ -27,6 +29,33 @@ const (
 	// injects: JSON that names the containers it added and its revision.
 	AnnotationSidecarStatus = "sidecar.istio.io/status"
 )
+
+// SelectsNothing stands for a webhook selector meshwave could not read.
+const SelectsNothing = "!selects-nothing"
+
+// Injecting lists the injection webhooks that would inject a plain pod (no
+// labels of its own) created in a namespace with these labels, as
+// "CONFIGURATION/WEBHOOK". Istio expects at most one (istioctl analyze
+// IST0139): with two, which revision injects a pod is undefined.
+func Injecting(webhooks []Webhook, nsLabels map[string]string) []string {
+	var out []string
+	for _, w := range webhooks {
+		for _, in := range w.Injectors {
+			if selects(in.NamespaceSelector, nsLabels) && selects(in.ObjectSelector, nil) {
+				out = append(out, w.Name+"/"+in.Name)
+			}
+		}
+	}
+	return out
+}
+
+func selects(selector string, set map[string]string) bool {
+	if selector == SelectsNothing {
+		return false
+	}
+	sel, err := labels.Parse(selector)
+	return err == nil && sel.Matches(labels.Set(set))
+}
 
 // UninstallComponents are the values of LabelComponent whose objects an
 // uninstall of one revision removes, as `istioctl uninstall --revision` does:

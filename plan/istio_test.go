@@ -110,3 +110,37 @@ func TestRevisionUsers(t *testing.T) {
 		t.Errorf("users once the plan moved everything: %v, want none", got)
 	}
 }
+
+// Which injection webhooks inject a plain pod, with the real webhooks' selectors.
+func TestInjecting(t *testing.T) {
+	revNS := func(rev string) InjectorSelectors {
+		return InjectorSelectors{Name: "rev.namespace.sidecar-injector.istio.io",
+			NamespaceSelector: "!istio-injection,istio.io/rev in (" + rev + ")", ObjectSelector: "sidecar.istio.io/inject notin (false)"}
+	}
+	revObj := func(rev string) InjectorSelectors {
+		return InjectorSelectors{Name: "rev.object.sidecar-injector.istio.io",
+			NamespaceSelector: "!istio-injection,!istio.io/rev", ObjectSelector: "istio.io/rev in (" + rev + "),sidecar.istio.io/inject notin (false)"}
+	}
+	defaultNS := InjectorSelectors{Name: "namespace.sidecar-injector.istio.io", NamespaceSelector: "istio-injection in (enabled)", ObjectSelector: "sidecar.istio.io/inject notin (false)"}
+	webhooks := []Webhook{
+		{Name: "istio-sidecar-injector-1-30", Injectors: []InjectorSelectors{revNS("1-30"), revObj("1-30")}},
+		{Name: "istio-revision-tag-default", Injectors: []InjectorSelectors{revNS("default"), revObj("default"), defaultNS}},
+		{Name: "copied-default", Injectors: []InjectorSelectors{defaultNS}},
+		{Name: "unreadable", Injectors: []InjectorSelectors{{Name: "x.sidecar-injector.istio.io", NamespaceSelector: SelectsNothing}}},
+	}
+	tests := map[string]struct {
+		labels map[string]string
+		want   []string
+	}{
+		"revision label":    {map[string]string{LabelRevision: "1-30"}, []string{"istio-sidecar-injector-1-30/rev.namespace.sidecar-injector.istio.io"}},
+		"injection enabled": {map[string]string{LabelInjection: "enabled"}, []string{"istio-revision-tag-default/namespace.sidecar-injector.istio.io", "copied-default/namespace.sidecar-injector.istio.io"}},
+		"no label":          {nil, nil},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			if d := cmp.Diff(tt.want, Injecting(webhooks, tt.labels)); d != "" {
+				t.Errorf("Injecting (-want +got):\n%s", d)
+			}
+		})
+	}
+}

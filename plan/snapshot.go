@@ -147,6 +147,16 @@ type Webhook struct {
 	Tag      string
 	// Endpoints are where its webhooks call (WebhookEndpoint), sorted.
 	Endpoints []string
+	// Injectors are its sidecar-injection webhooks (mutating only).
+	Injectors []InjectorSelectors
+}
+
+// InjectorSelectors are the selectors of one sidecar-injection webhook, as
+// label selector strings ("" selects everything).
+type InjectorSelectors struct {
+	Name              string
+	NamespaceSelector string
+	ObjectSelector    string
 }
 
 // Ref is the webhook configuration as an object reference.

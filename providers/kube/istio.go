@@ -254,17 +254,18 @@ func endpointOf(cc admissionregistrationv1.WebhookClientConfig) string {
 }
 
 // webhooksOf lists the webhook configurations that concern Istio: those
-// labeled with a revision, and those that call an istiod Service.
+// labeled with a revision, those that call an istiod Service, and those that
+// hold a sidecar-injection webhook.
 func webhooksOf(mutating []admissionregistrationv1.MutatingWebhookConfiguration, validating []admissionregistrationv1.ValidatingWebhookConfiguration) []plan.Webhook {
 	var out []plan.Webhook
-	add := func(kind string, m metav1.ObjectMeta, ccs []admissionregistrationv1.WebhookClientConfig) {
-		w := plan.Webhook{Kind: kind, Name: m.Name, Revision: m.Labels[plan.LabelRevision], Tag: m.Labels[plan.LabelTag]}
+	add := func(kind string, m metav1.ObjectMeta, ccs []admissionregistrationv1.WebhookClientConfig, injectors []plan.InjectorSelectors) {
+		w := plan.Webhook{Kind: kind, Name: m.Name, Revision: m.Labels[plan.LabelRevision], Tag: m.Labels[plan.LabelTag], Injectors: injectors}
 		istiod := false
 		for _, cc := range ccs {
 			w.Endpoints = append(w.Endpoints, endpointOf(cc))
 			istiod = istiod || (cc.Service != nil && strings.HasPrefix(cc.Service.Name, "istiod"))
 		}
-		if w.Revision == "" && !istiod {
+		if w.Revision == "" && !istiod && len(injectors) == 0 {
 			return
 		}
 		sort.Strings(w.Endpoints)
@@ -273,20 +274,38 @@ func webhooksOf(mutating []admissionregistrationv1.MutatingWebhookConfiguration,
 	}
 	for _, wh := range mutating {
 		var ccs []admissionregistrationv1.WebhookClientConfig
+		var injectors []plan.InjectorSelectors
 		for _, w := range wh.Webhooks {
 			ccs = append(ccs, w.ClientConfig)
+			if strings.HasSuffix(w.Name, injectionWebhookTail) {
+				injectors = append(injectors, plan.InjectorSelectors{Name: w.Name,
+					NamespaceSelector: selectorString(w.NamespaceSelector), ObjectSelector: selectorString(w.ObjectSelector)})
+			}
 		}
-		add("MutatingWebhookConfiguration", wh.ObjectMeta, ccs)
+		add("MutatingWebhookConfiguration", wh.ObjectMeta, ccs, injectors)
 	}
 	for _, wh := range validating {
 		var ccs []admissionregistrationv1.WebhookClientConfig
 		for _, w := range wh.Webhooks {
 			ccs = append(ccs, w.ClientConfig)
 		}
-		add("ValidatingWebhookConfiguration", wh.ObjectMeta, ccs)
+		add("ValidatingWebhookConfiguration", wh.ObjectMeta, ccs, nil)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Kind+"/"+out[i].Name < out[j].Kind+"/"+out[j].Name })
 	return out
+}
+
+// selectorString is a webhook's label selector in the syntax plan parses;
+// a selector that cannot be converted selects nothing.
+func selectorString(sel *metav1.LabelSelector) string {
+	if sel == nil {
+		return ""
+	}
+	s, err := metav1.LabelSelectorAsSelector(sel)
+	if err != nil {
+		return plan.SelectsNothing
+	}
+	return s.String()
 }
 
 // proxyFromInjectorValues reads the proxy a revision injects from its

@@ -199,3 +199,21 @@ func TestRepointedTagWebhook(t *testing.T) {
 		t.Errorf("re-pointing twice is not idempotent (-once +twice):\n%s", d)
 	}
 }
+
+// The selectors of a real injection webhook, in the syntax plan parses.
+func TestSelectorString(t *testing.T) {
+	sel := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+		{Key: "istio.io/rev", Operator: metav1.LabelSelectorOpIn, Values: []string{"1-30"}},
+		{Key: "istio-injection", Operator: metav1.LabelSelectorOpDoesNotExist},
+	}}
+	if got, want := selectorString(sel), "!istio-injection,istio.io/rev in (1-30)"; got != want {
+		t.Errorf("selectorString = %q, want %q", got, want)
+	}
+	if got := selectorString(nil); got != "" {
+		t.Errorf("nil selector = %q, want everything (\"\")", got)
+	}
+	bad := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "k", Operator: "Sometimes"}}}
+	if got := selectorString(bad); got != plan.SelectsNothing {
+		t.Errorf("unreadable selector = %q, want %q", got, plan.SelectsNothing)
+	}
+}
