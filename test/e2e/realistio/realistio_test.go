@@ -103,6 +103,8 @@ func TestUpgradeOnRealIstiod(t *testing.T) {
 	// The example users copy, applied as it is.
 	dir := harness.CopyExample(t, "istio-tags")
 
+	overlapIsReported(ctx, t, env, dir)
+
 	r := harness.Meshwave(t, env, dir, "plan", "-json")
 	if r.Code != 0 {
 		t.Fatalf("plan: exit %d, want 0\n%s\n%s", r.Code, r.Stdout, r.Stderr)
@@ -373,4 +375,45 @@ func istioctlPruned(line string) (string, bool) {
 		return "", false
 	}
 	return kind + " " + obj[i+1:] + "/" + obj[:i], true
+}
+
+// overlapIsReported copies the default tag's real webhook under another name,
+// so two injectors select istio-injection=enabled, and expects the plan to
+// warn (MW020) about the namespace that label moves; the copy then goes.
+func overlapIsReported(ctx context.Context, t *testing.T, env *testenv.Cluster, dir string) {
+	t.Helper()
+	mwcs := env.Client.AdmissionregistrationV1().MutatingWebhookConfigurations()
+	orig, err := mwcs.Get(ctx, "istio-revision-tag-default", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := orig.DeepCopy()
+	cp.ObjectMeta = metav1.ObjectMeta{Name: "copied-default-injector"}
+	if _, err := mwcs.Create(ctx, cp, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r := harness.Meshwave(t, env, dir, "plan", "-json")
+	if err := mwcs.Delete(ctx, cp.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var out struct {
+		Checks []struct {
+			Code, Message string
+			Object        struct{ Kind, Name string }
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
+		t.Fatalf("plan -json: %v\n%s\n%s", err, r.Stdout, r.Stderr)
+	}
+	found := false
+	for _, c := range out.Checks {
+		if c.Code == "MW020" && c.Object.Name == "legacy" &&
+			strings.Contains(c.Message, "istio-revision-tag-default/namespace.sidecar-injector.istio.io") &&
+			strings.Contains(c.Message, "copied-default-injector/namespace.sidecar-injector.istio.io") {
+			found = true
+		}
+	}
+	if !found || r.Code != 0 {
+		t.Errorf("with two injectors selecting istio-injection=enabled: exit %d, checks %+v; want exit 0 and MW020 on namespace legacy naming both", r.Code, out.Checks)
+	}
 }
