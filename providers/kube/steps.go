@@ -520,7 +520,7 @@ func (p *Provider) uninstall(ctx context.Context, step plan.Step, progress func(
 	}
 	for _, o := range step.Objects {
 		if progress != nil {
-			progress(fmt.Sprintf("delete %s %s", o.Kind, objectKey(o)))
+			progress(fmt.Sprintf("delete %s %s", o.Kind, strings.TrimPrefix(o.Namespace+"/"+o.Name, "/")))
 		}
 		if err := p.deleteObject(ctx, o); err != nil {
 			return err

@@ -1,11 +1,10 @@
 // Package istiofix installs real upstream Istio revisions on a testenv
-// cluster: the manifests the real istioctl renders for a revision, applied as
-// `istioctl install` would apply them (CRDs, ConfigMaps, RBAC, webhooks, the
-// istiod Deployment, whose pods then run on the kwok node), with the real
+// cluster with the real `istioctl install` (CRDs, ConfigMaps, RBAC, webhooks,
+// the istiod Deployment, whose pods then run on the kwok node), with the real
 // istiod (pilot-discovery) running as a local process that serves the
 // revision's injection and validation webhooks. Each webhook's service
 // reference is rewritten to the process's https://127.0.0.1:PORT address and
-// a test CA; nothing else of the rendered revision is changed.
+// a test CA; nothing else of the installed revision is changed.
 //
 // What it does not cover: istiod's xDS serving to real proxies (the kwok
 // node runs no containers, so no Envoy connects), and cluster networking
@@ -33,8 +32,9 @@ import (
 	"syscall"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"sigs.k8s.io/yaml"
 
 	"github.com/meshwave/meshwave/test/testenv"
 )
@@ -100,121 +100,67 @@ func (m *Mesh) Istioctl(ctx context.Context, args ...string) (string, error) {
 	return out.String(), nil
 }
 
-// Render returns the manifests the real istioctl renders for a revision,
-// offline.
-func (m *Mesh) Render(ctx context.Context, r Revision) ([]map[string]any, error) {
-	// The minimal profile is what a canary revision is installed with: the
-	// control plane without gateways, which would collide between revisions.
-	cmd := exec.CommandContext(ctx, filepath.Join(m.bin, "istioctl"), "manifest", "generate",
-		"--set", "profile=minimal", "--set", "revision="+r.Name, "--set", "values.global.tag="+r.Tag, "--set", "values.global.hub="+Hub)
-	cmd.Env = append(os.Environ(), "HOME="+m.dir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("istioctl manifest generate %s: %w\n%s", r.Name, err, stderr.String())
-	}
-	var docs []map[string]any
-	for _, doc := range strings.Split(string(out), "\n---") {
-		if strings.TrimSpace(doc) == "" {
-			continue
-		}
-		var obj map[string]any
-		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
-			return nil, fmt.Errorf("rendered manifest of %s: %w", r.Name, err)
-		}
-		if len(obj) > 0 {
-			docs = append(docs, obj)
-		}
-	}
-	return docs, nil
-}
-
-// Install renders revision r, applies it with its webhooks pointed at a new
-// local istiod process, starts that process and waits until it serves.
+// Install installs revision r with the real `istioctl install` (the minimal
+// profile, as a canary revision is installed: the control plane without
+// gateways), points its webhooks at a new local istiod process, starts that
+// process and waits until it serves.
 func (m *Mesh) Install(ctx context.Context, r Revision) error {
-	docs, err := m.Render(ctx, r)
-	if err != nil {
-		return err
-	}
 	ports, err := freePorts(6)
 	if err != nil {
 		return err
 	}
-	webhookPort := ports[0]
-	m.Ports[r.Name] = webhookPort
-	var crds, rest []map[string]any
-	for _, obj := range docs {
-		switch obj["kind"] {
-		case "CustomResourceDefinition":
-			crds = append(crds, obj)
-		case "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration":
-			if err := m.pointWebhooks(obj, webhookPort); err != nil {
-				return err
-			}
-			rest = append(rest, obj)
-		default:
-			rest = append(rest, obj)
-		}
-	}
-	if _, err := m.env.Kubectl(ctx, "create", "namespace", "istio-system"); err != nil && !strings.Contains(err.Error(), "AlreadyExists") {
+	m.Ports[r.Name] = ports[0]
+	if _, err := m.Istioctl(ctx, "install", "--set", "profile=minimal", "--set", "revision="+r.Name,
+		"--set", "values.global.tag="+r.Tag, "--set", "values.global.hub="+Hub, "--skip-confirmation"); err != nil {
 		return err
 	}
-	if err := m.apply(ctx, "crds-"+r.Name, crds); err != nil {
-		return err
-	}
-	if _, err := m.env.Kubectl(ctx, "wait", "--for", "condition=established", "--timeout", "60s", "crd", "--all"); err != nil {
-		return err
-	}
-	if err := m.apply(ctx, "revision-"+r.Name, rest); err != nil {
+	if err := m.pointWebhooks(ctx, r.Name, ports[0]); err != nil {
 		return err
 	}
 	return m.startIstiod(ctx, r, ports)
 }
 
-// pointWebhooks rewrites every webhook's service reference to the local
-// istiod's URL, with the test CA.
-func (m *Mesh) pointWebhooks(obj map[string]any, port int) error {
-	whs, _ := obj["webhooks"].([]any)
-	for _, raw := range whs {
-		wh, ok := raw.(map[string]any)
-		if !ok {
-			return fmt.Errorf("webhook of %v is not an object", obj["metadata"])
-		}
-		cc, _ := wh["clientConfig"].(map[string]any)
+// pointWebhooks rewrites the service reference of every webhook of revision
+// rev to the local istiod's URL, with the test CA: the one change the
+// fixture makes to what istioctl installed.
+func (m *Mesh) pointWebhooks(ctx context.Context, rev string, port int) error {
+	adm := m.env.Client.AdmissionregistrationV1()
+	sel := metav1.ListOptions{LabelSelector: "istio.io/rev=" + rev}
+	url := func(cc admissionregistrationv1.WebhookClientConfig) admissionregistrationv1.WebhookClientConfig {
 		path := "/"
-		if svc, ok := cc["service"].(map[string]any); ok {
-			if p, ok := svc["path"].(string); ok && p != "" {
-				path = p
-			}
+		if cc.Service != nil && cc.Service.Path != nil {
+			path = *cc.Service.Path
 		}
-		wh["clientConfig"] = map[string]any{
-			"url":      fmt.Sprintf("https://127.0.0.1:%d%s", port, path),
-			"caBundle": m.caPEM,
+		u := fmt.Sprintf("https://127.0.0.1:%d%s", port, path)
+		return admissionregistrationv1.WebhookClientConfig{URL: &u, CABundle: m.caPEM}
+	}
+	mwcs, err := adm.MutatingWebhookConfigurations().List(ctx, sel)
+	if err != nil {
+		return err
+	}
+	for i := range mwcs.Items {
+		w := &mwcs.Items[i]
+		for j := range w.Webhooks {
+			w.Webhooks[j].ClientConfig = url(w.Webhooks[j].ClientConfig)
+		}
+		if _, err := adm.MutatingWebhookConfigurations().Update(ctx, w, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("point %s at istiod %s: %w", w.Name, rev, err)
+		}
+	}
+	vwcs, err := adm.ValidatingWebhookConfigurations().List(ctx, sel)
+	if err != nil {
+		return err
+	}
+	for i := range vwcs.Items {
+		w := &vwcs.Items[i]
+		for j := range w.Webhooks {
+			w.Webhooks[j].ClientConfig = url(w.Webhooks[j].ClientConfig)
+		}
+		if _, err := adm.ValidatingWebhookConfigurations().Update(ctx, w, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("point %s at istiod %s: %w", w.Name, rev, err)
 		}
 	}
 	return nil
-}
-
-func (m *Mesh) apply(ctx context.Context, name string, objs []map[string]any) error {
-	if len(objs) == 0 {
-		return nil
-	}
-	var buf bytes.Buffer
-	for _, o := range objs {
-		b, err := yaml.Marshal(o)
-		if err != nil {
-			return err
-		}
-		buf.WriteString("---\n")
-		buf.Write(b)
-	}
-	file := filepath.Join(m.dir, name+".yaml")
-	if err := os.WriteFile(file, buf.Bytes(), 0o600); err != nil {
-		return err
-	}
-	_, err := m.env.Kubectl(ctx, "apply", "--server-side", "--force-conflicts", "-f", file)
-	return err
 }
 
 // startIstiod runs pilot-discovery for revision r as a local process and
