@@ -20,7 +20,8 @@ import (
 // installedKinds are the kinds an installed revision is made of, in the order
 // an uninstall deletes them: the webhooks first, so nothing calls an istiod
 // that is going away, then the namespaced objects, then cluster RBAC. They
-// are the kinds `istioctl uninstall --revision` prunes.
+// are the kinds `istioctl uninstall --revision` prunes, Pods aside: a
+// revision's pods belong to its Deployments and go with them.
 var installedKinds = []struct {
 	gvr  schema.GroupVersionResource
 	kind string
@@ -31,7 +32,6 @@ var installedKinds = []struct {
 	{schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "daemonsets"}, "DaemonSet"},
 	{schema.GroupVersionResource{Version: "v1", Resource: "services"}, "Service"},
 	{schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}, "ConfigMap"},
-	{schema.GroupVersionResource{Version: "v1", Resource: "pods"}, "Pod"},
 	{schema.GroupVersionResource{Version: "v1", Resource: "secrets"}, "Secret"},
 	{schema.GroupVersionResource{Version: "v1", Resource: "serviceaccounts"}, "ServiceAccount"},
 	{schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "rolebindings"}, "RoleBinding"},

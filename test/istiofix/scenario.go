@@ -50,7 +50,7 @@ func (m *Mesh) LoadUpgradeScenario(ctx context.Context) error {
 		}
 	}
 	for _, tag := range []string{"prod-stable", "default"} {
-		if _, err := m.Istioctl(ctx, "tag", "set", tag, "--revision", Rev30.Name, "--istioNamespace", "istio-system", "--skip-confirmation"); err != nil {
+		if _, err := m.Istioctl(ctx, "tag", "set", tag, "--revision", Rev30.Name, "--overwrite", "--istioNamespace", "istio-system", "--skip-confirmation"); err != nil {
 			return err
 		}
 	}
