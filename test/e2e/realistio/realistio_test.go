@@ -195,6 +195,19 @@ func TestUpgradeOnRealIstiod(t *testing.T) {
 	if refs := webhooksReferring(ctx, t, env, rev30.Name, oldURL); len(refs) > 0 {
 		t.Errorf("webhooks still referring to 1-30 after the upgrade: %v", refs)
 	}
+	// What validates Istio resources now calls 1-31, and refuses a request
+	// when it cannot (failurePolicy Fail, as istiod sets it once it serves):
+	// left on 1-30 it would reject the DestinationRule below.
+	v, err := adm.ValidatingWebhookConfigurations().Get(ctx, "istiod-default-validator", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newURL := fmt.Sprintf("127.0.0.1:%d", mesh.Ports[rev31.Name])
+	for _, w := range v.Webhooks {
+		if w.ClientConfig.URL == nil || !strings.Contains(*w.ClientConfig.URL, newURL) || w.FailurePolicy == nil || *w.FailurePolicy != admissionregistrationv1.Fail {
+			t.Errorf("istiod-default-validator webhook %s: url %v failurePolicy %v; want 1-31's %s and Fail", w.Name, w.ClientConfig.URL, w.FailurePolicy, newURL)
+		}
+	}
 	// The old istiod is gone on a real cluster with its Deployment; here it
 	// is a local process, so stop it before asking the API server to
 	// validate an Istio resource.
