@@ -24,6 +24,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 
+	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/providers/kube"
 	"github.com/meshwave/meshwave/test/e2e/harness"
 	"github.com/meshwave/meshwave/test/testenv"
 )
@@ -189,6 +191,19 @@ func TestWaveLeavesWhatARestartCannotRollAsManualFollowUp(t *testing.T) {
 	}
 	if got := followUpNames(st.ManualFollowUp); !slices.Equal(got, wantFollowUp) {
 		t.Errorf("state's manual_follow_up = %v, want %v", got, wantFollowUp)
+	}
+
+	// The restart's live re-check applies the plan's rule to the workload
+	// as it is now: a Deployment paused after the plan is refused at once.
+	prov, err := kube.New(env.Config, plan.FlavorBackyards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, wantErr := range map[string]string{"web": "", "frozen": "cannot be rolled by a restart any more (Deployment is paused)"} {
+		_, err := prov.Prepare(ctx, plan.Step{Kind: plan.StepWorkloadRestart, Object: &plan.ObjectRef{Kind: "Deployment", Namespace: ns, Name: name}})
+		if (wantErr == "" && err != nil) || (wantErr != "" && (err == nil || !strings.Contains(err.Error(), wantErr))) {
+			t.Errorf("Prepare restart of %s: error %v, want %q", name, err, wantErr)
+		}
 	}
 
 	// Doing what the follow-up says moves the StatefulSet's and the paused
