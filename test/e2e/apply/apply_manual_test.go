@@ -159,6 +159,7 @@ func TestWaveLeavesWhatARestartCannotRollAsManualFollowUp(t *testing.T) {
 		t.Fatalf("apply output lacks the wave's completion:\n%s", r.Stdout)
 	}
 	t.Logf("apply took %s; the wave took %s (its timeout is 5m)", took.Round(time.Millisecond), waveDone[1])
+	t.Logf("apply output:\n%s", r.Stdout)
 	if took > 2*time.Minute {
 		t.Errorf("apply took %s; it must not wait for what it cannot roll (wave timeout 5m)", took)
 	}
