@@ -49,6 +49,9 @@ type Event struct {
 	Elapsed time.Duration
 	Error   string
 	Totals  *Totals
+	// ManualFollowUp is, for wave-done, what the wave left to the person
+	// applying the plan: workloads a restart cannot roll.
+	ManualFollowUp []plan.FollowUp
 }
 
 // Totals counts steps by what happened to them, for a wave or a whole run.
@@ -77,7 +80,7 @@ var Discard Observer = ObserverFunc(func(Event) {})
 
 // EventFormatVersion is the version of the JSON lines EncodeJSON writes. The
 // major part changes only when a field is removed or changes meaning.
-const EventFormatVersion = "1.0"
+const EventFormatVersion = "1.1"
 
 type jsonEvent struct {
 	FormatVersion string        `json:"format_version"`
@@ -91,6 +94,8 @@ type jsonEvent struct {
 	Elapsed       float64       `json:"elapsed_seconds,omitempty"`
 	Error         string        `json:"error,omitempty"`
 	Totals        *jsonTotals   `json:"totals,omitempty"`
+	// ManualFollowUp is new in 1.1.
+	ManualFollowUp []plan.FollowUp `json:"manual_follow_up,omitempty"`
 }
 
 type jsonTotals struct {
@@ -111,7 +116,7 @@ func EncodeJSON(w io.Writer) Observer {
 	return ObserverFunc(func(e Event) {
 		je := jsonEvent{FormatVersion: EventFormatVersion, Type: e.Kind, Time: e.Time.UTC(), Step: e.StepID,
 			StepKind: e.StepKind, Wave: e.Wave, Object: e.Object, Message: e.Message,
-			Elapsed: e.Elapsed.Seconds(), Error: e.Error}
+			Elapsed: e.Elapsed.Seconds(), Error: e.Error, ManualFollowUp: e.ManualFollowUp}
 		if e.Totals != nil {
 			t := jsonTotals(*e.Totals)
 			je.Totals = &t

@@ -19,6 +19,8 @@ func TestEncodeJSON(t *testing.T) {
 	obs.Observe(Event{Kind: EventStepProgress, Time: at, StepID: "wave/canary/restart/demo-a/deployment/app-a",
 		StepKind: plan.StepWorkloadRestart, Wave: "canary", Object: "demo-a/app-a", Message: "restarting",
 		Elapsed: 10*time.Second + 500*time.Millisecond})
+	obs.Observe(Event{Kind: EventWaveDone, Time: at, Wave: "canary", ManualFollowUp: []plan.FollowUp{{Wave: "canary",
+		Object: plan.ObjectRef{Kind: "Job", Namespace: "demo-a", Name: "migrate"}, Pods: 1, Reason: "a Job", Manual: "re-run the Job"}}})
 	obs.Observe(Event{Kind: EventApplyDone, Time: at, Totals: &Totals{Changed: 3, Unchanged: 1}})
 
 	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
@@ -31,10 +33,13 @@ func TestEncodeJSON(t *testing.T) {
 		got = append(got, m)
 	}
 	want := []map[string]any{
-		{"format_version": "1.0", "type": "step-progress", "time": "2026-03-01T01:03:04Z",
+		{"format_version": "1.1", "type": "step-progress", "time": "2026-03-01T01:03:04Z",
 			"step": "wave/canary/restart/demo-a/deployment/app-a", "step_kind": "workload-restart", "wave": "canary",
 			"object": "demo-a/app-a", "message": "restarting", "elapsed_seconds": 10.5},
-		{"format_version": "1.0", "type": "apply-done", "time": "2026-03-01T01:03:04Z",
+		{"format_version": "1.1", "type": "wave-done", "time": "2026-03-01T01:03:04Z", "wave": "canary",
+			"manual_follow_up": []any{map[string]any{"wave": "canary", "object": map[string]any{"kind": "Job", "namespace": "demo-a", "name": "migrate"},
+				"pods": 1.0, "reason": "a Job", "manual": "re-run the Job"}}},
+		{"format_version": "1.1", "type": "apply-done", "time": "2026-03-01T01:03:04Z",
 			"totals": map[string]any{"changed": 3.0, "unchanged": 1.0, "failed": 0.0, "rolled_back": 0.0, "pending": 0.0}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

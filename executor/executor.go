@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -188,7 +189,12 @@ func (e *Executor) Apply(ctx context.Context, p *plan.Plan) error {
 		}
 		i = j
 		if s.Wave != "" && (i == len(steps) || steps[i].Wave != s.Wave) {
-			e.emit(Event{Kind: EventWaveDone, Wave: s.Wave, Elapsed: e.opts.Now().Sub(waveStart), Totals: e.totals(p, s.Wave)})
+			fs, err := e.recordFollowUps(p, s.Wave)
+			if err != nil {
+				return err
+			}
+			e.emit(Event{Kind: EventWaveDone, Wave: s.Wave, Elapsed: e.opts.Now().Sub(waveStart), Totals: e.totals(p, s.Wave),
+				ManualFollowUp: fs})
 		}
 	}
 	e.emit(Event{Kind: EventApplyDone, Elapsed: e.opts.Now().Sub(start), Totals: e.totals(p, "")})
@@ -219,6 +225,24 @@ func (e *Executor) stopped(ctx context.Context, p *plan.Plan, s plan.Step, err e
 	wf.RollbackErr = e.rollback(ctx, p, Selector{Wave: s.Wave})
 	wf.RolledBack = wf.RollbackErr == nil
 	return wf
+}
+
+// recordFollowUps records in the state what a finished wave leaves to the
+// person applying the plan, and returns it.
+func (e *Executor) recordFollowUps(p *plan.Plan, wave string) ([]plan.FollowUp, error) {
+	var fs []plan.FollowUp
+	for _, f := range p.ManualFollowUp {
+		if f.Wave == wave {
+			fs = append(fs, f)
+		}
+	}
+	e.mu.Lock()
+	same := slices.Equal(e.state.FollowUps(wave), fs)
+	e.mu.Unlock()
+	if same {
+		return fs, nil
+	}
+	return fs, e.update(func() { e.state.SetFollowUps(wave, fs) })
 }
 
 func (e *Executor) doneCount(p *plan.Plan) int {

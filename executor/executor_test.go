@@ -748,3 +748,47 @@ func TestRollbackMovesTagsFirst(t *testing.T) {
 		t.Errorf("undo calls (-want +got):\n%s", diff)
 	}
 }
+
+// What the plan leaves to the person applying it reaches neither the
+// provider nor the wave's steps: the wave-done event and the state list
+// it once the wave is done, and a rollback of the wave forgets it.
+func TestApplyRecordsManualFollowUp(t *testing.T) {
+	f := newFakeCluster()
+	p := testPlan(f, nil,
+		testWave{name: "canary", namespaces: map[string][]string{"demo-a": {"app-a"}}},
+		testWave{name: "rest", namespaces: map[string][]string{"demo-b": {"app-b"}}})
+	db := plan.FollowUp{Wave: "canary", Object: plan.ObjectRef{Kind: "StatefulSet", Namespace: "demo-a", Name: "db"}, Pods: 2,
+		Reason: "StatefulSet uses the OnDelete update strategy", Manual: "delete its pods one at a time"}
+	job := plan.FollowUp{Wave: "canary", Object: plan.ObjectRef{Kind: "Job", Namespace: "demo-a", Name: "migrate"}, Pods: 1,
+		Reason: "a Job's pods run to completion", Manual: "re-run the Job"}
+	p.ManualFollowUp = []plan.FollowUp{db, job}
+	path := statePath(t)
+	rec := &recorder{}
+	if err := New(f, statemgr.NewFileStore(path), rec, fastOptions()).Apply(context.Background(), p); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	for _, c := range f.Calls() {
+		if strings.Contains(c, "db") || strings.Contains(c, "migrate") {
+			t.Errorf("provider was asked about a follow-up: %s", c)
+		}
+	}
+	got := map[string][]plan.FollowUp{}
+	for _, e := range rec.events {
+		if e.Kind == EventWaveDone {
+			got[e.Wave] = e.ManualFollowUp
+		}
+	}
+	if diff := cmp.Diff(map[string][]plan.FollowUp{"canary": {db, job}, "rest": nil}, got); diff != "" {
+		t.Errorf("wave-done follow-ups (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]plan.FollowUp{db, job}, readState(t, path).ManualFollowUp); diff != "" {
+		t.Errorf("state follow-ups (-want +got):\n%s", diff)
+	}
+
+	if err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Rollback(context.Background(), p, Selector{Wave: "canary"}); err != nil {
+		t.Fatalf("Rollback: %v", err)
+	}
+	if fs := readState(t, path).ManualFollowUp; len(fs) != 0 {
+		t.Errorf("state follow-ups after rolling canary back = %+v, want none", fs)
+	}
+}

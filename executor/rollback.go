@@ -240,6 +240,14 @@ func (e *Executor) undoWave(ctx context.Context, wave string, defs []plan.Step, 
 		if ns == "" {
 			e.state.Revoke(wave)
 		}
+		// Back on the source, nothing there is left to move by hand.
+		var kept []plan.FollowUp
+		for _, f := range e.state.FollowUps(wave) {
+			if ns != "" && f.Object.Namespace != ns {
+				kept = append(kept, f)
+			}
+		}
+		e.state.SetFollowUps(wave, kept)
 	}); err != nil {
 		return err
 	}

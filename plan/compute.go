@@ -22,6 +22,7 @@ func Compute(cfg *Config, snap *Snapshot) *Plan {
 		AutomaticRollback: cfg.Rollback.Automatic,
 		Checks:            []Check{},
 		Steps:             []Step{},
+		ManualFollowUp:    []FollowUp{},
 	}}
 	c.index()
 	c.controlPlaneChecks()
@@ -317,10 +318,10 @@ func (c *computer) configChecks() {
 					continue
 				}
 				wref := &ObjectRef{Kind: string(wl.Kind), Namespace: wl.Namespace, Name: wl.Name}
-				if wl.NotRollable != "" && c.hasPodOff(wl) {
+				if reason, manual := NotRollable(wl.Rollout()); reason != "" && c.hasPodOff(wl) {
 					c.add(Check{Code: CodeNotRollable, Severity: SeverityWarning, Object: wref,
-						Message: "cannot be restarted by meshwave: " + wl.NotRollable,
-						Hint:    "move it by hand after the wave (delete its pods so they are re-created and re-injected)"})
+						Message: "cannot be restarted by meshwave: " + reason,
+						Hint:    "apply leaves it to you: " + manual})
 				}
 				for _, p := range wl.Pods {
 					if p.ProxyImage == "" {
@@ -339,13 +340,17 @@ func (c *computer) configChecks() {
 }
 
 // hasPodOff reports whether a workload has a sidecar pod not on the target.
-func (c *computer) hasPodOff(w Workload) bool {
+func (c *computer) hasPodOff(w Workload) bool { return c.podsOff(w) > 0 }
+
+// podsOff counts a workload's sidecar pods not on the target.
+func (c *computer) podsOff(w Workload) int {
+	n := 0
 	for _, p := range w.Pods {
 		if p.ProxyImage != "" && !c.onTarget(p) {
-			return true
+			n++
 		}
 	}
-	return false
+	return n
 }
 
 func (c *computer) permissionChecks() {
@@ -447,6 +452,15 @@ func (c *computer) waveSteps(w WaveConfig) {
 				continue
 			}
 			ref := ObjectRef{Kind: string(wl.Kind), Namespace: name, Name: wl.Name}
+			// What a restart cannot roll is not restarted, waited for or
+			// verified: waiting would only run into the wave's timeout.
+			if reason, manual := NotRollable(wl.Rollout()); reason != "" {
+				if c.hasPodOff(wl) {
+					c.p.ManualFollowUp = append(c.p.ManualFollowUp, FollowUp{Wave: w.Name, Object: ref,
+						Pods: c.podsOff(wl), Reason: reason, Manual: manual})
+				}
+				continue
+			}
 			st := Step{ID: prefix + "restart/" + name + "/" + strings.ToLower(string(wl.Kind)) + "/" + wl.Name,
 				Kind: StepWorkloadRestart, Action: ActionRestart, Wave: w.Name, Object: &ref,
 				FromRevision: c.cfg.Upgrade.From, ToRevision: c.cfg.Upgrade.To,
@@ -455,8 +469,6 @@ func (c *computer) waveSteps(w WaveConfig) {
 			switch {
 			case !c.hasPodOff(wl):
 				st.Action, st.Reason = ActionNoop, "every pod already runs "+c.targetImage()
-			case wl.NotRollable != "":
-				st.Action, st.Reason = ActionNoop, "cannot be restarted: "+wl.NotRollable
 			default:
 				changed = true
 				restarted = append(restarted, ref)

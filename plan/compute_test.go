@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -185,7 +186,7 @@ func TestComputeChecks(t *testing.T) {
 		"pod on unexpected proxy": {func(_ *Config, s *Snapshot) { s.Workloads[0].Pods[0].ProxyImage = "istio/proxyv2:1.5.0" },
 			CodeProxyUnexpected, SeverityWarning, "Pod/demo-a/app-a-1"},
 		"bare pod": {func(_ *Config, s *Snapshot) {
-			s.Workloads = append(s.Workloads, Workload{Kind: KindBarePod, Namespace: "demo-a", Name: "debug", NotRollable: "bare pod without an owner",
+			s.Workloads = append(s.Workloads, Workload{Kind: KindBarePod, Namespace: "demo-a", Name: "debug",
 				Pods: []Pod{{Name: "debug", ProxyImage: img16, Revision: "mesh.istio-system"}}})
 		}, CodeNotRollable, SeverityWarning, "Pod/demo-a/debug"},
 		"forbidden": {func(_ *Config, s *Snapshot) {
@@ -471,5 +472,85 @@ func TestComputeHelmInstalledSource(t *testing.T) {
 	if len(p.Checks) != 1 || p.Checks[0].Code != CodeHelmInstalled || p.Checks[0].Severity != SeverityWarning ||
 		p.Checks[0].Hint != "uninstall the release instead (helm uninstall istiod-1-30 -n istio-system) and set finalize { uninstall_old = false }, or remove Helm's record afterwards" {
 		t.Errorf("checks = %+v, want one MW019 warning naming the release", p.Checks)
+	}
+}
+
+// A wave holding workloads a restart cannot roll restarts, waits for and
+// verifies only the others, and lists those as manual follow-up with what
+// to do; a workload of that kind already on the target is not listed.
+func TestComputeManualFollowUp(t *testing.T) {
+	onSource := func(name string) []Pod {
+		return []Pod{{Name: name, ProxyImage: img16, Revision: "mesh.istio-system", Ready: true}}
+	}
+	snap := backyardsSnapshot()
+	snap.Workloads = append(snap.Workloads,
+		Workload{Kind: KindStatefulSet, Namespace: "demo-a", Name: "db", UpdateStrategy: UpdateOnDelete, Pods: append(onSource("db-0"), onSource("db-1")...)},
+		Workload{Kind: KindJob, Namespace: "demo-a", Name: "migrate", Pods: onSource("migrate-x")},
+		Workload{Kind: KindDeployment, Namespace: "demo-a", Name: "frozen", Paused: true, Pods: onSource("frozen-1")},
+		Workload{Kind: KindStatefulSet, Namespace: "demo-a", Name: "cache", Pods: onSource("cache-0")},
+		Workload{Kind: KindJob, Namespace: "demo-a", Name: "done", Pods: []Pod{{Name: "done-x", ProxyImage: img17, Revision: "cp-v17x.istio-system"}}},
+	)
+	p := Compute(backyardsConfig(), snap)
+
+	want := []stepLine{
+		{"gateway/istio-system/istio-ingressgateway", ActionUpdate},
+		{"wave/canary/relabel/demo-a", ActionUpdate},
+		{"wave/canary/restart/demo-a/deployment/app-a", ActionRestart},
+		{"wave/canary/restart/demo-a/statefulset/cache", ActionRestart},
+		{"wave/canary/wait", ActionCheck},
+		{"wave/canary/verify", ActionCheck},
+		{"wave/canary/gate/0-pause", ActionCheck},
+		{"wave/rest/relabel/demo-b", ActionUpdate},
+		{"wave/rest/restart/demo-b/deployment/app-b", ActionRestart},
+		{"wave/rest/wait", ActionCheck},
+		{"wave/rest/verify", ActionCheck},
+		{"finalize/uninstall/mesh.istio-system", ActionDelete},
+	}
+	if diff := cmp.Diff(want, stepLines(p)); diff != "" {
+		t.Errorf("steps (-want +got):\n%s", diff)
+	}
+	rollable := []ObjectRef{{Kind: "Deployment", Namespace: "demo-a", Name: "app-a"}, {Kind: "StatefulSet", Namespace: "demo-a", Name: "cache"}}
+	for _, s := range p.Steps {
+		if s.Wave != "canary" || (s.Kind != StepWaveWait && s.Kind != StepWaveVerify) {
+			continue
+		}
+		if diff := cmp.Diff(rollable, s.Workloads); diff != "" {
+			t.Errorf("%s covers (-want +got):\n%s", s.ID, diff)
+		}
+		if s.Kind == StepWaveVerify && s.Pods != 2 {
+			t.Errorf("verify counts %d pods, want 2", s.Pods)
+		}
+	}
+
+	reason := func(f RolloutFacts) [2]string { r, m := NotRollable(f); return [2]string{r, m} }
+	sts, job, dep := reason(RolloutFacts{Kind: KindStatefulSet, UpdateStrategy: UpdateOnDelete}),
+		reason(RolloutFacts{Kind: KindJob}), reason(RolloutFacts{Kind: KindDeployment, Paused: true})
+	wantFollowUp := []FollowUp{
+		{Wave: "canary", Object: ObjectRef{Kind: "StatefulSet", Namespace: "demo-a", Name: "db"}, Pods: 2, Reason: sts[0], Manual: sts[1]},
+		{Wave: "canary", Object: ObjectRef{Kind: "Job", Namespace: "demo-a", Name: "migrate"}, Pods: 1, Reason: job[0], Manual: job[1]},
+		{Wave: "canary", Object: ObjectRef{Kind: "Deployment", Namespace: "demo-a", Name: "frozen"}, Pods: 1, Reason: dep[0], Manual: dep[1]},
+	}
+	if diff := cmp.Diff(wantFollowUp, p.ManualFollowUp); diff != "" {
+		t.Errorf("manual follow-up (-want +got):\n%s", diff)
+	}
+
+	// The plan's warnings name the same workloads, with the same words.
+	var warned []FollowUp
+	for _, c := range p.Checks {
+		if c.Code == CodeNotRollable {
+			warned = append(warned, FollowUp{Wave: "canary", Object: *c.Object})
+		}
+	}
+	if len(warned) != len(wantFollowUp) {
+		t.Errorf("MW011 warnings name %v, want the %d follow-ups", warned, len(wantFollowUp))
+	}
+	for _, c := range p.Checks {
+		if c.Code == CodeNotRollable && c.Object.Name == "migrate" && (!strings.Contains(c.Message, job[0]) || !strings.Contains(c.Hint, job[1])) {
+			t.Errorf("MW011 for the Job says %q / %q, want the rule's reason and manual step", c.Message, c.Hint)
+		}
+	}
+
+	if got := (WaveSummary{Name: "canary", Namespaces: 1, Workloads: 2, Pods: 2, FromImage: img16, ToImage: img17}); p.Summary.Waves[0] != got {
+		t.Errorf("canary summary = %+v, want %+v", p.Summary.Waves[0], got)
 	}
 }

@@ -2,7 +2,7 @@ package plan
 
 // FormatVersion is the version of the plan's JSON form (plan -json, saved
 // plans, show -json). Bump the major part on incompatible changes.
-const FormatVersion = "1.0"
+const FormatVersion = "1.1"
 
 // Severity of a check result.
 type Severity string
@@ -114,7 +114,9 @@ type Plan struct {
 	Flavor        Flavor  `json:"flavor"`
 	Checks        []Check `json:"checks"`
 	Steps         []Step  `json:"steps"`
-	Summary       Summary `json:"summary"`
+	// ManualFollowUp lists, per wave, what its restarts cannot roll.
+	ManualFollowUp []FollowUp `json:"manual_follow_up"`
+	Summary        Summary    `json:"summary"`
 	// SourceHash identifies the plan file the steps were computed from.
 	SourceHash string `json:"source_hash"`
 	// Rollback and Finalize settings the executor needs.

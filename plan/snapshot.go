@@ -62,10 +62,11 @@ type Workload struct {
 	Kind      WorkloadKind
 	Namespace string
 	Name      string
-	// NotRollable says why a restart cannot move this workload's pods
-	// (bare pod, Job, StatefulSet with OnDelete, paused Deployment); empty
-	// when it can be restarted.
-	NotRollable string
+	// Paused is a Deployment's spec.paused, and UpdateStrategy a
+	// StatefulSet's or DaemonSet's spec.updateStrategy.type: with Kind, what
+	// NotRollable decides whether a restart rolls the pods on.
+	Paused         bool
+	UpdateStrategy string
 	// InjectDisabled is true when the pod template opts out of injection
 	// (label sidecar.istio.io/inject=false).
 	InjectDisabled bool

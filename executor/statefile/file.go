@@ -17,7 +17,7 @@ import (
 // FormatVersion is the version this build writes. A reader accepts the same
 // major version with a minor version up to its own; anything else is refused
 // rather than half-understood.
-const FormatVersion = "1.0"
+const FormatVersion = "1.1"
 
 // NotStateError says the bytes are not a meshwave state file at all.
 type NotStateError struct{ Reason string }
@@ -45,6 +45,8 @@ type fileV1 struct {
 	PlanHash      string       `json:"plan_hash"`
 	Steps         []stepV1     `json:"steps"`
 	Approvals     []approvalV1 `json:"approvals"`
+	// ManualFollowUp is new in 1.1.
+	ManualFollowUp []followUpV1 `json:"manual_follow_up"`
 }
 
 type stepV1 struct {
@@ -60,6 +62,14 @@ type stepV1 struct {
 	Attempts  int               `json:"attempts"`
 }
 
+type followUpV1 struct {
+	Wave   string         `json:"wave"`
+	Object plan.ObjectRef `json:"object"`
+	Pods   int            `json:"pods"`
+	Reason string         `json:"reason"`
+	Manual string         `json:"manual"`
+}
+
 type approvalV1 struct {
 	Wave string    `json:"wave"`
 	By   string    `json:"by"`
@@ -69,7 +79,7 @@ type approvalV1 struct {
 // Write encodes s as an indented JSON document.
 func Write(w io.Writer, s *states.State) error {
 	f := fileV1{FormatVersion: FormatVersion, Lineage: s.Lineage, Serial: s.Serial, PlanHash: s.PlanHash,
-		Steps: []stepV1{}, Approvals: []approvalV1{}}
+		Steps: []stepV1{}, Approvals: []approvalV1{}, ManualFollowUp: []followUpV1{}}
 	for _, st := range s.Steps {
 		f.Steps = append(f.Steps, stepV1{ID: st.ID, Kind: st.Kind, Wave: st.Wave, Object: st.Object, Status: st.Status,
 			StartedAt: timePtr(st.StartedAt), EndedAt: timePtr(st.EndedAt), Error: st.Error,
@@ -77,6 +87,9 @@ func Write(w io.Writer, s *states.State) error {
 	}
 	for _, a := range s.Approvals {
 		f.Approvals = append(f.Approvals, approvalV1(a))
+	}
+	for _, fu := range s.ManualFollowUp {
+		f.ManualFollowUp = append(f.ManualFollowUp, followUpV1(fu))
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -147,6 +160,12 @@ func (f *fileV1) state() (*states.State, error) {
 			return nil, &InvalidError{Reason: fmt.Sprintf("approvals[%d] has no wave", i)}
 		}
 		s.Approvals = append(s.Approvals, states.Approval(a))
+	}
+	for i, fu := range f.ManualFollowUp {
+		if fu.Wave == "" || fu.Object.Name == "" {
+			return nil, &InvalidError{Reason: fmt.Sprintf("manual_follow_up[%d] has no wave or object", i)}
+		}
+		s.ManualFollowUp = append(s.ManualFollowUp, plan.FollowUp(fu))
 	}
 	return s, nil
 }

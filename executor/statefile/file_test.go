@@ -38,6 +38,8 @@ func sample() *states.State {
 			{ID: "wave/canary/gate/0-approval", Kind: plan.StepGate, Wave: "canary", Status: states.StatusPending},
 		},
 		Approvals: []states.Approval{{Wave: "canary", By: "flag", At: at}},
+		ManualFollowUp: []plan.FollowUp{{Wave: "canary", Object: plan.ObjectRef{Kind: "StatefulSet", Namespace: "demo-a", Name: "db"}, Pods: 2,
+			Reason: "StatefulSet uses the OnDelete update strategy", Manual: "delete its pods one at a time"}},
 	}
 }
 
@@ -76,13 +78,15 @@ func TestReadRefuses(t *testing.T) {
 		"array":           {`[]`, "not a meshwave state file: not a JSON object: json: cannot unmarshal array into Go value of type map[string]json.RawMessage"},
 		"no version":      {`{"lineage": "x"}`, `not a meshwave state file: no "format_version" field`},
 		"numeric version": {`{"format_version": 1}`, `not a meshwave state file: "format_version" is not a string`},
-		"major 2":         {`{"format_version": "2.0"}`, `state format version "2.0" is not supported (this meshwave reads 1.0)`},
-		"garbage version": {`{"format_version": "one"}`, `state format version "one" is not supported (this meshwave reads 1.0)`},
+		"major 2":         {`{"format_version": "2.0"}`, `state format version "2.0" is not supported (this meshwave reads 1.1)`},
+		"garbage version": {`{"format_version": "one"}`, `state format version "one" is not supported (this meshwave reads 1.1)`},
 		"no lineage":      {`{"format_version": "1.0", "serial": 1, "steps": []}`, "invalid state: lineage is empty"},
 		"unknown field":   {`{"format_version": "1.0", "lineage": "x", "outputs": {}}`, `invalid state: json: unknown field "outputs"`},
 		"duplicate step": {`{"format_version": "1.0", "lineage": "x", "steps": [{"id": "a", "status": "done"}, {"id": "a", "status": "done"}]}`,
 			`invalid state: step "a" appears twice`},
-		"bad status":   {`{"format_version": "1.0", "lineage": "x", "steps": [{"id": "a", "status": "finished"}]}`, `invalid state: step "a" has unknown status "finished"`},
+		"bad status": {`{"format_version": "1.0", "lineage": "x", "steps": [{"id": "a", "status": "finished"}]}`, `invalid state: step "a" has unknown status "finished"`},
+		"follow-up without object": {`{"format_version": "1.1", "lineage": "x", "manual_follow_up": [{"wave": "canary"}]}`,
+			"invalid state: manual_follow_up[0] has no wave or object"},
 		"trailing doc": {`{"format_version": "1.0", "lineage": "x"} {}`, "not a meshwave state file: not a JSON object: invalid character '{' after top-level value"},
 	}
 	for name, tc := range cases {
@@ -95,5 +99,17 @@ func TestReadRefuses(t *testing.T) {
 				t.Errorf("error (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// A state written before 1.1 has no manual follow-up and reads as such.
+func TestReadsFormat10(t *testing.T) {
+	doc := `{"format_version": "1.0", "lineage": "x", "serial": 3, "plan_hash": "", "steps": [], "approvals": []}`
+	st, err := Read(bytes.NewReader([]byte(doc)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Lineage != "x" || st.Serial != 3 || len(st.ManualFollowUp) != 0 {
+		t.Errorf("read %+v, want lineage x, serial 3, no follow-up", st)
 	}
 }

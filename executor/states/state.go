@@ -45,6 +45,9 @@ type State struct {
 	Steps []*StepState
 	// Approvals granted to approval gates, one per wave.
 	Approvals []Approval
+	// ManualFollowUp is what finished waves left to the person applying
+	// the plan: workloads a restart cannot roll, which apply did not touch.
+	ManualFollowUp []plan.FollowUp
 }
 
 // StepState is the recorded progress of one plan step.
@@ -144,6 +147,29 @@ func (s *State) Revoke(wave string) {
 		}
 	}
 	s.Approvals = kept
+}
+
+// FollowUps returns the manual follow-up recorded for wave.
+func (s *State) FollowUps(wave string) []plan.FollowUp {
+	var out []plan.FollowUp
+	for _, f := range s.ManualFollowUp {
+		if f.Wave == wave {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// SetFollowUps replaces wave's manual follow-up with fs (all of wave), as
+// the wave finishes; nil forgets it, as a rollback of the wave does.
+func (s *State) SetFollowUps(wave string, fs []plan.FollowUp) {
+	kept := []plan.FollowUp{}
+	for _, f := range s.ManualFollowUp {
+		if f.Wave != wave {
+			kept = append(kept, f)
+		}
+	}
+	s.ManualFollowUp = append(kept, fs...)
 }
 
 // Count returns how many steps have each status.

@@ -296,31 +296,27 @@ func workloadsOf(pods []corev1.Pod, rss []appsv1.ReplicaSet, deps []appsv1.Deplo
 		switch {
 		case ref == nil:
 			w = get(plan.KindBarePod, pod.Namespace, pod.Name)
-			w.NotRollable = "bare pod without a controller"
 		case ref.Kind == "ReplicaSet" && rsOwner[pod.Namespace+"/"+ref.Name] != "":
 			name := rsOwner[pod.Namespace+"/"+ref.Name]
 			w = get(plan.KindDeployment, pod.Namespace, name)
-			if d := depByKey[pod.Namespace+"/"+name]; d != nil && d.Spec.Paused {
-				w.NotRollable = "Deployment is paused"
+			if d := depByKey[pod.Namespace+"/"+name]; d != nil {
+				w.Paused = deploymentRollout(d).Paused
 			}
 		case ref.Kind == "StatefulSet":
 			w = get(plan.KindStatefulSet, pod.Namespace, ref.Name)
-			if s := stsByKey[pod.Namespace+"/"+ref.Name]; s != nil && s.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType {
-				w.NotRollable = "StatefulSet uses the OnDelete update strategy"
+			if s := stsByKey[pod.Namespace+"/"+ref.Name]; s != nil {
+				w.UpdateStrategy = statefulSetRollout(s).UpdateStrategy
 			}
 		case ref.Kind == "DaemonSet":
 			w = get(plan.KindDaemonSet, pod.Namespace, ref.Name)
-			for _, ds := range dss {
-				if ds.Namespace == pod.Namespace && ds.Name == ref.Name && ds.Spec.UpdateStrategy.Type == appsv1.OnDeleteDaemonSetStrategyType {
-					w.NotRollable = "DaemonSet uses the OnDelete update strategy"
+			for i := range dss {
+				if dss[i].Namespace == pod.Namespace && dss[i].Name == ref.Name {
+					w.UpdateStrategy = daemonSetRollout(&dss[i]).UpdateStrategy
 				}
 			}
-		case ref.Kind == "Job":
-			w = get(plan.KindJob, pod.Namespace, ref.Name)
-			w.NotRollable = "Job pods are not restarted; re-run the Job after the wave"
 		default:
+			// A Job, or a controller meshwave does not know.
 			w = get(plan.WorkloadKind(ref.Kind), pod.Namespace, ref.Name)
-			w.NotRollable = ref.Kind + " is not a workload meshwave can restart"
 		}
 		if pod.Labels[labelInjectPod] == "false" {
 			w.InjectDisabled = true
@@ -335,6 +331,19 @@ func workloadsOf(pods []corev1.Pod, rss []appsv1.ReplicaSet, deps []appsv1.Deplo
 		out = append(out, *w)
 	}
 	return out
+}
+
+// The facts plan.NotRollable decides on, read from each kind of pod owner.
+func deploymentRollout(d *appsv1.Deployment) plan.RolloutFacts {
+	return plan.RolloutFacts{Kind: plan.KindDeployment, Paused: d.Spec.Paused}
+}
+
+func statefulSetRollout(s *appsv1.StatefulSet) plan.RolloutFacts {
+	return plan.RolloutFacts{Kind: plan.KindStatefulSet, UpdateStrategy: string(s.Spec.UpdateStrategy.Type)}
+}
+
+func daemonSetRollout(d *appsv1.DaemonSet) plan.RolloutFacts {
+	return plan.RolloutFacts{Kind: plan.KindDaemonSet, UpdateStrategy: string(d.Spec.UpdateStrategy.Type)}
 }
 
 // defaultInjector reports whether a webhook configuration injects namespaces

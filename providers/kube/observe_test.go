@@ -34,6 +34,7 @@ func TestWorkloadsOf(t *testing.T) {
 		pod("a", "db-0", owned("StatefulSet", "db"), nil),
 		pod("a", "cache-0", owned("StatefulSet", "cache"), nil),
 		pod("a", "agent-x", owned("DaemonSet", "agent"), nil),
+		pod("a", "logs-x", owned("DaemonSet", "logs"), nil),
 		pod("a", "migrate-1", owned("Job", "migrate"), nil),
 		pod("a", "debug", nil, nil),
 		pod("a", "plain-1", owned("ReplicaSet", "plain-1a"), map[string]string{"sidecar.istio.io/inject": "false"}),
@@ -54,6 +55,9 @@ func TestWorkloadsOf(t *testing.T) {
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "db"}},
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "cache"}, Spec: appsv1.StatefulSetSpec{UpdateStrategy: appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType}}},
 	}
+	dss := []appsv1.DaemonSet{
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "logs"}, Spec: appsv1.DaemonSetSpec{UpdateStrategy: appsv1.DaemonSetUpdateStrategy{Type: appsv1.OnDeleteDaemonSetStrategyType}}},
+	}
 	type row struct {
 		Kind        plan.WorkloadKind
 		Name        string
@@ -62,15 +66,17 @@ func TestWorkloadsOf(t *testing.T) {
 		Pods        int
 	}
 	var got []row
-	for _, w := range workloadsOf(pods, rss, deps, stss, nil) {
-		got = append(got, row{w.Kind, w.Name, w.NotRollable, !w.InjectDisabled, len(w.Pods)})
+	for _, w := range workloadsOf(pods, rss, deps, stss, dss) {
+		reason, _ := plan.NotRollable(w.Rollout())
+		got = append(got, row{w.Kind, w.Name, reason, !w.InjectDisabled, len(w.Pods)})
 	}
 	want := []row{
 		{plan.KindDaemonSet, "agent", "", true, 1},
+		{plan.KindDaemonSet, "logs", "DaemonSet uses the OnDelete update strategy", true, 1},
 		{plan.KindDeployment, "frozen", "Deployment is paused", true, 1},
 		{plan.KindDeployment, "plain", "", false, 1},
 		{plan.KindDeployment, "web", "", true, 1},
-		{plan.KindJob, "migrate", "Job pods are not restarted; re-run the Job after the wave", true, 1},
+		{plan.KindJob, "migrate", "a Job's pods run to completion and are not restarted", true, 1},
 		{plan.KindBarePod, "debug", "bare pod without a controller", true, 1},
 		{plan.KindStatefulSet, "cache", "StatefulSet uses the OnDelete update strategy", true, 1},
 		{plan.KindStatefulSet, "db", "", true, 1},

@@ -51,9 +51,15 @@ func (p *Provider) Prepare(ctx context.Context, step plan.Step) (map[string]stri
 		b, _ := json.Marshal(orig)
 		return map[string]string{recLabels: string(b)}, nil
 	case plan.StepWorkloadRestart:
-		tmpl, err := p.templateAnnotations(ctx, obj)
+		tmpl, facts, err := p.templateAnnotations(ctx, obj)
 		if err != nil {
 			return nil, err
+		}
+		// The plan's rule, on the workload as it is now: paused or switched
+		// to OnDelete since the plan, a restart would wait for nothing.
+		if reason, manual := plan.NotRollable(facts); reason != "" {
+			return nil, fmt.Errorf("%s %s/%s cannot be rolled by a restart any more (%s): plan again, and %s",
+				obj.Kind, obj.Namespace, obj.Name, reason, manual)
 		}
 		return map[string]string{
 			recRestartedAt: p.now().UTC().Format(time.RFC3339Nano),
@@ -140,7 +146,7 @@ func (p *Provider) Check(ctx context.Context, step plan.Step, rec map[string]str
 		}
 		return nil
 	case plan.StepWorkloadRestart:
-		tmpl, err := p.templateAnnotations(ctx, obj)
+		tmpl, _, err := p.templateAnnotations(ctx, obj)
 		if err != nil {
 			return err
 		}
@@ -271,38 +277,41 @@ func (p *Provider) restart(ctx context.Context, obj *plan.ObjectRef, value strin
 	return nil
 }
 
-func (p *Provider) templateAnnotations(ctx context.Context, obj *plan.ObjectRef) (map[string]string, error) {
+// templateAnnotations reads a workload's pod template annotations and the
+// facts plan.NotRollable decides on.
+func (p *Provider) templateAnnotations(ctx context.Context, obj *plan.ObjectRef) (map[string]string, plan.RolloutFacts, error) {
 	apps := p.cs.AppsV1()
 	var (
-		anno map[string]string
-		err  error
+		anno  map[string]string
+		facts plan.RolloutFacts
+		err   error
 	)
 	switch plan.WorkloadKind(obj.Kind) {
 	case plan.KindDeployment:
 		dep, e := apps.Deployments(obj.Namespace).Get(ctx, obj.Name, metav1.GetOptions{})
 		if e == nil {
-			anno = dep.Spec.Template.Annotations
+			anno, facts = dep.Spec.Template.Annotations, deploymentRollout(dep)
 		}
 		err = e
 	case plan.KindStatefulSet:
 		sts, e := apps.StatefulSets(obj.Namespace).Get(ctx, obj.Name, metav1.GetOptions{})
 		if e == nil {
-			anno = sts.Spec.Template.Annotations
+			anno, facts = sts.Spec.Template.Annotations, statefulSetRollout(sts)
 		}
 		err = e
 	case plan.KindDaemonSet:
 		ds, e := apps.DaemonSets(obj.Namespace).Get(ctx, obj.Name, metav1.GetOptions{})
 		if e == nil {
-			anno = ds.Spec.Template.Annotations
+			anno, facts = ds.Spec.Template.Annotations, daemonSetRollout(ds)
 		}
 		err = e
 	default:
-		return nil, fmt.Errorf("%s %s/%s cannot be restarted", obj.Kind, obj.Namespace, obj.Name)
+		return nil, facts, fmt.Errorf("%s %s/%s cannot be restarted", obj.Kind, obj.Namespace, obj.Name)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s %s/%s: %w", obj.Kind, obj.Namespace, obj.Name, err)
+		return nil, facts, fmt.Errorf("read %s %s/%s: %w", obj.Kind, obj.Namespace, obj.Name, err)
 	}
-	return anno, nil
+	return anno, facts, nil
 }
 
 // gvrForKind is the resource of a control plane's installing object.

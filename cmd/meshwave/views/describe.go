@@ -348,6 +348,35 @@ func waveHeader(p *plan.Plan, sec section, m markup) string {
 	return t
 }
 
+// waveFollowUps are the manual follow-ups of a wave, in plan order.
+func waveFollowUps(p *plan.Plan, wave string) []plan.FollowUp {
+	var out []plan.FollowUp
+	for _, f := range p.ManualFollowUp {
+		if f.Wave == wave {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// followUpHead is "StatefulSet demo/db, 2 pods: StatefulSet uses the
+// OnDelete update strategy".
+func followUpHead(f plan.FollowUp, m markup) string {
+	return objectText(&f.Object, "", m) + m.text(", "+count(f.Pods, "pod", "pods")+": "+f.Reason)
+}
+
+// followUpTotal says how many workloads the plan leaves to the person
+// applying it.
+func followUpTotal(p *plan.Plan) string {
+	n := len(p.ManualFollowUp)
+	stay, them, their := "stay", "them", "their"
+	if n == 1 {
+		stay, them, their = "stays", "it", "its"
+	}
+	return fmt.Sprintf("%s cannot be restarted by meshwave and %s on %s until you move %s by hand after %s wave.",
+		count(n, "workload", "workloads"), stay, p.From, them, their)
+}
+
 // totalLine is the one-line total of a plan with changes; tags are named
 // only when the plan moves some.
 func totalLine(s plan.Summary) string {

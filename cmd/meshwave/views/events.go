@@ -18,6 +18,9 @@ import (
 type Apply struct {
 	w io.Writer
 	p painter
+	// followUps are the finished waves' manual follow-ups, repeated at the
+	// end of the run where nobody misses them.
+	followUps []plan.FollowUp
 }
 
 // NewApply returns an observer that writes human progress lines to w.
@@ -89,6 +92,11 @@ func (a *Apply) Observe(e executor.Event) {
 		line = a.p.paint(fmt.Sprintf("%sWave %q is waiting for approval. %s", indent, e.Wave, e.Message), sgrYellow)
 	case executor.EventWaveDone:
 		line = a.p.paint(fmt.Sprintf("Wave %q complete: %s. [%s]", e.Wave, totalsText(e.Totals), roundDuration(e.Elapsed)), sgrGreen)
+		if len(e.ManualFollowUp) > 0 {
+			line += "\n  " + a.p.paint("Manual follow-up: meshwave cannot restart these; move them by hand now:", sgrYellow) +
+				followUpLines(e.ManualFollowUp, "    ", false)
+			a.followUps = append(a.followUps, e.ManualFollowUp...)
+		}
 	case executor.EventWaveFailed:
 		line = a.p.paint(fmt.Sprintf("Wave %q failed: %s", e.Wave, e.Error), sgrRed, sgrBold)
 	case executor.EventRollbackStart:
@@ -107,10 +115,33 @@ func (a *Apply) Observe(e executor.Event) {
 		line = a.p.paint("\nInterrupted: "+e.Message, sgrYellow, sgrBold)
 	case executor.EventApplyDone:
 		line = "\n" + a.p.paint(fmt.Sprintf("Apply complete! %s. [%s]", totalsText(e.Totals), roundDuration(e.Elapsed)), sgrGreen, sgrBold)
+		if n := len(a.followUps); n > 0 {
+			them := "them"
+			if n == 1 {
+				them = "it"
+			}
+			line += "\n\n" + a.p.paint(fmt.Sprintf("Manual follow-up: apply left %s to you (a restart cannot roll %s):",
+				count(n, "workload", "workloads"), them), sgrYellow, sgrBold) +
+				followUpLines(a.followUps, "  ", true)
+		}
 	default:
 		line = fmt.Sprintf("%s%s %s %s", indent, e.Kind, a.subject(e), e.Message)
 	}
 	fmt.Fprintln(a.w, strings.TrimRight(line, " "))
+}
+
+// followUpLines lists follow-ups, each on a line after indent with what
+// to do below it; withWave names the wave of each.
+func followUpLines(fs []plan.FollowUp, indent string, withWave bool) string {
+	var b strings.Builder
+	for _, f := range fs {
+		head := followUpHead(f, plainMarkup{})
+		if withWave {
+			head = fmt.Sprintf("[%s] %s", f.Wave, head)
+		}
+		b.WriteString("\n" + indent + head + "\n" + indent + "  " + f.Manual)
+	}
+	return b.String()
 }
 
 func totalsText(t *executor.Totals) string {

@@ -23,7 +23,9 @@ func TestApplyLines(t *testing.T) {
 		{Kind: executor.EventStepDone, StepKind: plan.StepWorkloadRestart, Wave: "canary", Object: "demo-a/app-a", Elapsed: 12 * time.Second},
 		{Kind: executor.EventStepStart, StepKind: plan.StepGate, Wave: "canary", StepID: "wave/canary/gate/1-pause"},
 		{Kind: executor.EventStepFailed, StepKind: plan.StepGate, Wave: "canary", StepID: "wave/canary/gate/1-pause", Error: "context canceled"},
-		{Kind: executor.EventWaveDone, Wave: "canary", Elapsed: 75 * time.Second, Totals: &executor.Totals{Changed: 2, Unchanged: 1, Pending: 3}},
+		{Kind: executor.EventWaveDone, Wave: "canary", Elapsed: 75 * time.Second, Totals: &executor.Totals{Changed: 2, Unchanged: 1, Pending: 3},
+			ManualFollowUp: []plan.FollowUp{{Wave: "canary", Object: plan.ObjectRef{Kind: "StatefulSet", Namespace: "demo-a", Name: "db"}, Pods: 2,
+				Reason: "StatefulSet uses the OnDelete update strategy", Manual: "delete its pods one at a time"}}},
 		{Kind: executor.EventStepSkipped, StepKind: plan.StepUninstall, StepID: "finalize/uninstall/mesh.istio-system", Message: "not installed"},
 		{Kind: executor.EventApplyDone, Elapsed: 61 * time.Second, Totals: &executor.Totals{Changed: 6, Unchanged: 2}},
 	}
@@ -44,9 +46,16 @@ func TestApplyLines(t *testing.T) {
 		"  canary pause gate: checking...",
 		"  canary pause gate: failed: context canceled",
 		`Wave "canary" complete: 2 changed, 1 unchanged, 3 pending. [1m15s]`,
+		"  Manual follow-up: meshwave cannot restart these; move them by hand now:",
+		"    StatefulSet demo-a/db, 2 pods: StatefulSet uses the OnDelete update strategy",
+		"      delete its pods one at a time",
 		"finalize/uninstall/mesh.istio-system: no change (not installed)",
 		"",
 		"Apply complete! 6 changed, 2 unchanged. [1m1s]",
+		"",
+		"Manual follow-up: apply left 1 workload to you (a restart cannot roll it):",
+		"  [canary] StatefulSet demo-a/db, 2 pods: StatefulSet uses the OnDelete update strategy",
+		"    delete its pods one at a time",
 	}
 	if diff := cmp.Diff(want, strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")); diff != "" {
 		t.Errorf("apply lines (-want +got):\n%s", diff)

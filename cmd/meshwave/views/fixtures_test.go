@@ -174,16 +174,17 @@ func istioPlan() *plan.Plan {
 	pay := restart("rest", "payments", "Deployment", "payments-api", 2)
 	legacyRelabel := relabel("rest", "legacy")
 	legacyRelabel.Action, legacyRelabel.Reason, legacyRelabel.SetLabels = plan.ActionNoop, "namespace already labeled istio.io/rev="+isTo, nil
-	debug := restart("rest", "payments", "Pod", "debug-shell", 1)
-	debug.Action, debug.Reason = plan.ActionNoop, "cannot be restarted: bare pod without an owner"
+	// A bare pod is no step: the plan leaves it to the person applying it.
+	debugWhy, debugManual := plan.NotRollable(plan.RolloutFacts{Kind: plan.KindBarePod})
+	debug := plan.FollowUp{Wave: "rest", Object: *ref("Pod", "payments", "debug-shell"), Pods: 1, Reason: debugWhy, Manual: debugManual}
 	moved := []plan.ObjectRef{*web.Object, *db.Object, *pay.Object}
 	rest := []plan.Step{
 		relabel("rest", "legacy"), relabel("rest", "payments"), relabel("rest", "shop"),
-		web, db, pay, debug,
+		web, db, pay,
 		{ID: "wave/rest/wait", Kind: plan.StepWaveWait, Action: plan.ActionCheck, Wave: "rest",
 			Namespaces: []string{"legacy", "payments", "shop"}, Workloads: moved, TimeoutSecond: 900, ToRevision: isTo},
 		{ID: "wave/rest/verify", Kind: plan.StepWaveVerify, Action: plan.ActionCheck, Wave: "rest",
-			Namespaces: []string{"legacy", "payments", "shop"}, Workloads: append(moved, *debug.Object), Pods: 8,
+			Namespaces: []string{"legacy", "payments", "shop"}, Workloads: moved, Pods: 7,
 			FromRevision: isFrom, ToRevision: isTo, FromImage: isFromImage, ToImage: isToImage, TimeoutSecond: 900},
 		gate("rest", 0, plan.Gate{Kind: plan.GateApproval}),
 		gate("rest", 1, plan.Gate{Kind: plan.GateCommand, Command: &plan.CommandGate{
@@ -201,13 +202,14 @@ func istioPlan() *plan.Plan {
 		FormatVersion: plan.FormatVersion,
 		From:          isFrom, To: isTo, Flavor: plan.FlavorIstio,
 		Checks: []plan.Check{{Code: "MW011", Severity: plan.SeverityWarning, Object: ref("Pod", "payments", "debug-shell"),
-			Message: "bare pod without an owner: a rollout restart cannot move it to " + isTo,
-			Hint:    "delete and recreate the pod after the wave, or give it an owner"}},
-		Steps: steps,
+			Message: "cannot be restarted by meshwave: " + debugWhy,
+			Hint:    "apply leaves it to you: " + debugManual}},
+		Steps:          steps,
+		ManualFollowUp: []plan.FollowUp{debug},
 		Summary: plan.Summary{Changes: 8, Relabel: 3, Restart: 4, Gateways: 1, Uninstall: 1, Warnings: 1,
 			Waves: []plan.WaveSummary{
 				{Name: "canary", Namespaces: 1, Workloads: 1, Pods: 2, FromImage: isFromImage, ToImage: isToImage},
-				{Name: "rest", Namespaces: 3, Workloads: 4, Pods: 8, FromImage: isFromImage, ToImage: isToImage},
+				{Name: "rest", Namespaces: 3, Workloads: 3, Pods: 7, FromImage: isFromImage, ToImage: isToImage},
 			}},
 		SourceHash: "0b5d8e2f41c7a9630e1f2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6978",
 	}

@@ -87,9 +87,19 @@ func Human(w io.Writer, p *plan.Plan, opts HumanOptions) error {
 				line("      %s", d)
 			}
 		}
+		if fs := waveFollowUps(p, sec.wave); sec.wave != "" && len(fs) > 0 {
+			line("  %s", c.paint("Manual follow-up (apply does not restart, wait for or verify these):", sgrYellow))
+			for _, f := range fs {
+				line("    %s", followUpHead(f, plainMarkup{}))
+				line("      %s", f.Manual)
+			}
+		}
 	}
 
 	line("")
+	if len(p.ManualFollowUp) > 0 {
+		line("%s %s", c.paint("Manual follow-up:", sgrBold, sgrYellow), followUpTotal(p))
+	}
 	if p.HasChanges() {
 		line("%s %s", c.paint("Plan:", sgrBold), totalLine(p.Summary))
 	} else {

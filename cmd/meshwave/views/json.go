@@ -22,6 +22,9 @@ func JSON(w io.Writer, p *plan.Plan) error {
 	if out.Steps == nil {
 		out.Steps = []plan.Step{}
 	}
+	if out.ManualFollowUp == nil {
+		out.ManualFollowUp = []plan.FollowUp{}
+	}
 	if out.Summary.Waves == nil {
 		out.Summary.Waves = []plan.WaveSummary{}
 	}

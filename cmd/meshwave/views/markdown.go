@@ -65,6 +65,19 @@ func Markdown(w io.Writer, p *plan.Plan) error {
 		}
 	}
 
+	if len(p.ManualFollowUp) > 0 {
+		line("")
+		line("#### Manual follow-up")
+		line("")
+		line("%s", m.text(followUpTotal(p)))
+		line("")
+		line("| Wave | Object | Pods | Why | What to do |")
+		line("|---|---|--:|---|---|")
+		for _, f := range p.ManualFollowUp {
+			line("| %s | %s | %d | %s | %s |", m.code(f.Wave), objectText(&f.Object, "", m), f.Pods, m.text(f.Reason), m.text(f.Manual))
+		}
+	}
+
 	for _, sec := range sections(p) {
 		line("")
 		// <summary> is HTML: markdown is not rendered inside it.

@@ -120,6 +120,13 @@ func TestHumanLastLines(t *testing.T) {
 			plan: backyardsPlan(),
 			want: []string{"Plan: 1 gateway to move, 2 namespaces to relabel, 2 workloads to restart, 1 control plane to uninstall."},
 		},
+		"manual follow-up": {
+			plan: istioPlan(),
+			want: []string{
+				"Manual follow-up: 1 workload cannot be restarted by meshwave and stays on 1-26 until you move it by hand after its wave.",
+				"Plan: 1 gateway to move, 3 namespaces to relabel, 4 workloads to restart, 1 control plane to uninstall.",
+			},
+		},
 		"no changes": {
 			plan: backyardsDonePlan(),
 			want: []string{"No changes. The data plane already runs cp-v17x.istio-system."},
@@ -249,7 +256,10 @@ func TestJSONFormatExamplesDecode(t *testing.T) {
 	}
 	for i, b := range blocks {
 		var target any = &plan.Plan{}
-		if !bytes.Contains(b[1], []byte(`"format_version"`)) {
+		switch {
+		case bytes.Contains(b[1], []byte(`"manual"`)):
+			target = &plan.FollowUp{}
+		case !bytes.Contains(b[1], []byte(`"format_version"`)):
 			target = &plan.Step{}
 		}
 		dec := json.NewDecoder(bytes.NewReader(b[1]))

@@ -1,0 +1,65 @@
+package plan
+
+import "fmt"
+
+// UpdateOnDelete is the update strategy under which a StatefulSet or a
+// DaemonSet replaces a pod only when someone deletes it.
+const UpdateOnDelete = "OnDelete"
+
+// RolloutFacts are the facts of a pod owner that decide whether a rollout
+// restart (a new restartedAt in its pod template) re-creates its pods.
+type RolloutFacts struct {
+	// Kind is the kind of the pod's controller, or Pod for a bare pod.
+	Kind WorkloadKind
+	// Paused is a Deployment's spec.paused.
+	Paused bool
+	// UpdateStrategy is a StatefulSet's or DaemonSet's
+	// spec.updateStrategy.type; empty means RollingUpdate.
+	UpdateStrategy string
+}
+
+// NotRollable says why a rollout restart does not re-create the pods of a
+// workload with these facts, and what a person does instead to move them;
+// both are empty when a restart rolls it.
+//
+// It is the one rule for it: the plan's checks and manual follow-up, the
+// observation of the cluster and the restart's live re-check all call it.
+func NotRollable(f RolloutFacts) (reason, manual string) {
+	const deletePods = "delete its pods one at a time after the wave, waiting for each to be Ready again, so they are re-created and re-injected"
+	switch f.Kind {
+	case KindDeployment:
+		if f.Paused {
+			return "Deployment is paused", deletePods + " (its ReplicaSet re-creates them; the Deployment stays paused)"
+		}
+	case KindStatefulSet, KindDaemonSet:
+		if f.UpdateStrategy == UpdateOnDelete {
+			return fmt.Sprintf("%s uses the OnDelete update strategy", f.Kind), deletePods
+		}
+	case KindJob:
+		return "a Job's pods run to completion and are not restarted", "re-run the Job after the wave (delete it and create it again) so its new pods are injected by the target"
+	case KindBarePod:
+		return "bare pod without a controller", "delete and re-create the pod yourself after the wave (nothing re-creates a bare pod), or give it a controller"
+	default:
+		return fmt.Sprintf("%s is not a workload meshwave can restart", f.Kind), deletePods
+	}
+	return "", ""
+}
+
+// Rollout returns the facts of w that NotRollable decides on.
+func (w Workload) Rollout() RolloutFacts {
+	return RolloutFacts{Kind: w.Kind, Paused: w.Paused, UpdateStrategy: w.UpdateStrategy}
+}
+
+// FollowUp is a workload a wave leaves on the source proxy because a
+// rollout restart cannot roll it: apply does not restart it, wait for it or
+// verify it, and the person applying the plan moves it by hand after the
+// wave.
+type FollowUp struct {
+	Wave   string    `json:"wave"`
+	Object ObjectRef `json:"object"`
+	// Pods is the number of its pods not on the target proxy yet.
+	Pods   int    `json:"pods"`
+	Reason string `json:"reason"`
+	// Manual says what to do by hand.
+	Manual string `json:"manual"`
+}
