@@ -657,7 +657,7 @@ func TestRollback(t *testing.T) {
 			}
 			for _, id := range tc.wantUndos {
 				id = strings.TrimPrefix(id, "undo ")
-				if st.Step(id).Record[RecordUndoAt] == "" {
+				if st.Step(id).Record[plan.RecordUndoAt] == "" {
 					t.Errorf("%s: undo time not recorded", id)
 				}
 			}

@@ -198,10 +198,10 @@ func (f *fakeCluster) Undo(ctx context.Context, s plan.Step, rec Record, progres
 	case plan.StepNamespaceRelabel:
 		f.labels[s.Object.Name] = rec["label"]
 	case plan.StepWorkloadRestart:
-		if rec[RecordUndoAt] == "" {
+		if rec[plan.RecordUndoAt] == "" {
 			return errors.New("no undo time recorded")
 		}
-		f.restart(key(s.Object), rec[RecordUndoAt])
+		f.restart(key(s.Object), rec[plan.RecordUndoAt])
 	case plan.StepGatewayMigrate:
 		f.gateways[key(s.Object)] = rec["controlPlane"]
 	}

@@ -26,13 +26,9 @@ import (
 // Recording it makes a resumed pause wait only for what is left.
 const RecordPauseUntil = "pause.until"
 
-// Gate defaults, used where the plan leaves a field zero.
+// Gate defaults the plan language does not set, used where the plan leaves
+// a field zero; the others are plan's (plan.DefaultHTTPExpectStatus, ...).
 const (
-	defaultHTTPStatus      = http.StatusOK
-	defaultHTTPAttempts    = 3
-	defaultHTTPInterval    = 5 * time.Second
-	defaultHTTPTimeout     = 10 * time.Second
-	defaultCommandTimeout  = 5 * time.Minute
 	defaultPrometheusLimit = 30 * time.Second
 	// prometheusAttempts bounds the queries of one prometheus gate when the
 	// server errs.
@@ -150,10 +146,10 @@ func (e *Executor) httpGate(ctx context.Context, g *plan.HTTPGate, progress Prog
 	if g == nil {
 		return errors.New("no http settings")
 	}
-	want := orDefault(g.ExpectStatus, defaultHTTPStatus)
-	attempts := orDefault(g.Retries, defaultHTTPAttempts)
-	interval := orDefault(g.Interval, defaultHTTPInterval)
-	timeout := orDefault(g.Timeout, defaultHTTPTimeout)
+	want := orDefault(g.ExpectStatus, plan.DefaultHTTPExpectStatus)
+	attempts := orDefault(g.Retries, plan.DefaultHTTPRetries)
+	interval := orDefault(g.Interval, plan.DefaultHTTPInterval)
+	timeout := orDefault(g.Timeout, plan.DefaultHTTPTimeout)
 	var last error
 	for attempt := 1; attempt <= attempts; attempt++ {
 		if last = e.httpOnce(ctx, g, want, timeout); last == nil {
@@ -265,7 +261,7 @@ func commandGate(ctx context.Context, g *plan.CommandGate) error {
 	if g == nil || len(g.Argv) == 0 {
 		return errors.New("no command")
 	}
-	timeout := orDefault(g.Timeout, defaultCommandTimeout)
+	timeout := orDefault(g.Timeout, plan.DefaultCommandGateTimeout)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, g.Argv[0], g.Argv[1:]...)

@@ -13,12 +13,6 @@ import (
 	"github.com/meshwave/meshwave/plan"
 )
 
-// RecordUndoAt is the Record key the executor sets, and saves, before it
-// calls Undo: the time of the rollback. A provider uses it as the
-// restartedAt of the undo restart, so a rollback resumed after a crash
-// re-sends the same patch instead of rolling the workload a third time.
-const RecordUndoAt = "undo.at"
-
 // Selector picks what a manual rollback reverses. Both empty: the revision
 // tags, then every wave, last first, then the gateways.
 type Selector struct {
@@ -280,8 +274,8 @@ func (e *Executor) undoStep(ctx context.Context, s plan.Step) error {
 	if rec == nil {
 		rec = Record{}
 	}
-	if rec[RecordUndoAt] == "" {
-		rec[RecordUndoAt] = e.opts.Now().UTC().Format(time.RFC3339Nano)
+	if rec[plan.RecordUndoAt] == "" {
+		rec[plan.RecordUndoAt] = e.opts.Now().UTC().Format(time.RFC3339Nano)
 		if err := e.update(func() { ss.Record = maps.Clone(rec) }); err != nil {
 			return err
 		}

@@ -36,6 +36,13 @@ const (
 	StepUninstall        StepKind = "uninstall"
 )
 
+// RecordUndoAt is the key of a step's record (the values saved before a
+// step changes anything) that the executor sets, and saves, before it asks
+// the provider to undo the step: the time of the rollback. The provider uses
+// it as the undo restart's restartedAt, so a rollback resumed after a crash
+// re-sends the same patch instead of rolling the workload a third time.
+const RecordUndoAt = "undo.at"
+
 // Action is how a step changes the cluster, as the plan shows it.
 type Action string
 

@@ -421,7 +421,7 @@ func meshGateways(items []unstructured.Unstructured, pods []corev1.Pod) []plan.M
 	for _, u := range items {
 		name, _, _ := unstructured.NestedString(u.Object, "spec", "istioControlPlane", "name")
 		ns, _, _ := unstructured.NestedString(u.Object, "spec", "istioControlPlane", "namespace")
-		g := plan.MeshGateway{Name: u.GetName(), Namespace: u.GetNamespace(), ControlPlane: name + "." + ns}
+		g := plan.MeshGateway{Name: u.GetName(), Namespace: u.GetNamespace(), ControlPlane: plan.BackyardsRevision(name, ns)}
 		if v, found, _ := unstructured.NestedBool(u.Object, "spec", "runAsRoot"); found {
 			g.RunAsRoot = &v
 		}

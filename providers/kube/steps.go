@@ -24,13 +24,9 @@ import (
 const (
 	recLabels       = "labels"      // relabel: JSON of the original istio labels ({} when none)
 	recRestartedAt  = "restartedAt" // restart: the value the restart sends
-	recPrevRestart  = "previousRestartedAt"
 	recControlPlane = "controlPlane" // gateway: the original revision
 	recUID          = "uid"          // uninstall: the control plane object's uid
 	recRevision     = "revision"     // tag: the revision the tag pointed at
-	// recUndoAt is set by the executor before an undo (executor.RecordUndoAt):
-	// the undo's restartedAt, saved so a resumed rollback re-sends it.
-	recUndoAt = "undo.at"
 )
 
 // Prepare reads what step will change; it changes nothing.
@@ -51,7 +47,7 @@ func (p *Provider) Prepare(ctx context.Context, step plan.Step) (map[string]stri
 		b, _ := json.Marshal(orig)
 		return map[string]string{recLabels: string(b)}, nil
 	case plan.StepWorkloadRestart:
-		tmpl, facts, err := p.templateAnnotations(ctx, obj)
+		_, facts, err := p.templateAnnotations(ctx, obj)
 		if err != nil {
 			return nil, err
 		}
@@ -63,7 +59,6 @@ func (p *Provider) Prepare(ctx context.Context, step plan.Step) (map[string]stri
 		}
 		return map[string]string{
 			recRestartedAt: p.now().UTC().Format(time.RFC3339Nano),
-			recPrevRestart: tmpl[annoRestartedAt],
 		}, nil
 	case plan.StepTagMove:
 		return p.prepareTag(ctx, step)
@@ -206,7 +201,7 @@ func (p *Provider) Undo(ctx context.Context, step plan.Step, rec map[string]stri
 	case plan.StepWorkloadRestart:
 		// A second, deterministic restart value: re-running the undo sends
 		// the same patch and does not roll the workload twice.
-		value := rec[recUndoAt]
+		value := rec[plan.RecordUndoAt]
 		if value == "" {
 			value = rec[recRestartedAt] + "+rollback"
 		}
@@ -235,7 +230,7 @@ func stepTimeout(step plan.Step) time.Duration {
 	if step.TimeoutSecond > 0 {
 		return time.Duration(step.TimeoutSecond) * time.Second
 	}
-	return 10 * time.Minute
+	return plan.DefaultWaveTimeout
 }
 
 func (p *Provider) patchNamespaceLabels(ctx context.Context, name string, labels map[string]any) error {
@@ -341,7 +336,7 @@ func (p *Provider) gatewayRevision(ctx context.Context, obj *plan.ObjectRef) (st
 	}
 	name, _, _ := unstructured.NestedString(u.Object, "spec", "istioControlPlane", "name")
 	ns, _, _ := unstructured.NestedString(u.Object, "spec", "istioControlPlane", "namespace")
-	return name + "." + ns, nil
+	return plan.BackyardsRevision(name, ns), nil
 }
 
 // setGatewayRevision moves a gateway to a revision: the MeshGateway's
@@ -356,12 +351,12 @@ func (p *Provider) setGatewayRevision(ctx context.Context, obj *plan.ObjectRef, 
 		}
 		return nil
 	}
-	i := strings.LastIndex(rev, ".")
-	if i <= 0 {
+	name, ns, ok := plan.ParseBackyardsRevision(rev)
+	if !ok {
 		return fmt.Errorf("move gateway %s/%s: revision %q is not <name>.<namespace>", obj.Namespace, obj.Name, rev)
 	}
 	body, _ := json.Marshal(map[string]any{"spec": map[string]any{"istioControlPlane": map[string]string{
-		"name": rev[:i], "namespace": rev[i+1:]}}})
+		"name": name, "namespace": ns}}})
 	if _, err := p.dyn.Resource(gvrMeshGateway).Namespace(obj.Namespace).Patch(ctx, obj.Name, types.MergePatchType, body, metav1.PatchOptions{}); err != nil {
 		return fmt.Errorf("move MeshGateway %s/%s to %s: %w", obj.Namespace, obj.Name, rev, err)
 	}
