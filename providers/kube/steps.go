@@ -22,8 +22,8 @@ import (
 
 // Keys of the values a step records before it changes anything.
 const (
-	recLabels       = "labels"      // relabel: JSON of the original istio labels ({} when none)
-	recRestartedAt  = "restartedAt" // restart: the value the restart sends
+	recLabels       = "labels"       // relabel: JSON of the original istio labels ({} when none)
+	recRestartedAt  = "restartedAt"  // restart: the value the restart sends
 	recControlPlane = "controlPlane" // gateway: the original revision
 	recUID          = "uid"          // uninstall: the control plane object's uid
 	recRevision     = "revision"     // tag: the revision the tag pointed at

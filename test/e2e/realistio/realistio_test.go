@@ -32,7 +32,6 @@ func TestMain(m *testing.M) { os.Exit(harness.Main(m)) }
 
 var rev30, rev31 = istiofix.Rev30, istiofix.Rev31
 
-
 func setup(t *testing.T) (*testenv.Cluster, *istiofix.Mesh) {
 	t.Helper()
 	env := testenv.Require(t)
