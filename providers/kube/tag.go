@@ -24,6 +24,21 @@ import (
 // istiod; for the default tag the default validator calls the revision too.
 // Re-pointing is idempotent: a resumed step sends nothing new.
 
+// tagOps move a revision tag; the record is the revision it pointed at,
+// and undo points it back there.
+var tagOps = stepOps{
+	prepare: (*Provider).prepareTag,
+	run: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string, _ func(string)) error {
+		return p.repointTag(ctx, tagName(s), s.ToRevision)
+	},
+	check: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string) error {
+		return p.checkTag(ctx, s)
+	},
+	undo: func(p *Provider, ctx context.Context, s plan.Step, rec map[string]string, _ func(string)) error {
+		return p.repointTag(ctx, tagName(s), rec[recRevision])
+	},
+}
+
 func (p *Provider) prepareTag(ctx context.Context, step plan.Step) (map[string]string, error) {
 	tag := tagName(step)
 	wh, err := p.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, plan.TagWebhookName(tag), metav1.GetOptions{})

@@ -1,0 +1,126 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/meshwave/meshwave/plan"
+)
+
+// A restart step rolls a workload the way kubectl rollout restart does,
+// with the restartedAt value it recorded first, and waits for the rollout.
+var restartOps = stepOps{
+	prepare: func(p *Provider, ctx context.Context, s plan.Step) (map[string]string, error) {
+		obj := s.Object
+		_, facts, err := p.templateAnnotations(ctx, obj)
+		if err != nil {
+			return nil, err
+		}
+		// The plan's rule, on the workload as it is now: paused or switched
+		// to OnDelete since the plan, a restart would wait for nothing.
+		if reason, manual := plan.NotRollable(facts); reason != "" {
+			return nil, fmt.Errorf("%s %s/%s cannot be rolled by a restart any more (%s): plan again, and %s",
+				obj.Kind, obj.Namespace, obj.Name, reason, manual)
+		}
+		return map[string]string{recRestartedAt: p.now().UTC().Format(time.RFC3339Nano)}, nil
+	},
+	run: func(p *Provider, ctx context.Context, s plan.Step, rec map[string]string, progress func(string)) error {
+		if err := p.restart(ctx, s.Object, rec[recRestartedAt]); err != nil {
+			return err
+		}
+		return p.waitRollouts(ctx, []plan.ObjectRef{*s.Object}, stepTimeout(s), progress)
+	},
+	check: func(p *Provider, ctx context.Context, s plan.Step, rec map[string]string) error {
+		obj := s.Object
+		tmpl, _, err := p.templateAnnotations(ctx, obj)
+		if err != nil {
+			return err
+		}
+		if tmpl[annoRestartedAt] != rec[recRestartedAt] {
+			return fmt.Errorf("%s %s/%s: restartedAt is %q, want %q", obj.Kind, obj.Namespace, obj.Name, tmpl[annoRestartedAt], rec[recRestartedAt])
+		}
+		return nil
+	},
+	undo: func(p *Provider, ctx context.Context, s plan.Step, rec map[string]string, progress func(string)) error {
+		// A second, deterministic restart value: re-running the undo sends
+		// the same patch and does not roll the workload twice.
+		value := rec[plan.RecordUndoAt]
+		if value == "" {
+			value = rec[recRestartedAt] + "+rollback"
+		}
+		if err := p.restart(ctx, s.Object, value); err != nil {
+			return err
+		}
+		return p.waitRollouts(ctx, []plan.ObjectRef{*s.Object}, stepTimeout(s), progress)
+	},
+}
+
+// restart sets the pod template's restartedAt annotation, as kubectl rollout
+// restart does; sending the same value again changes nothing.
+func (p *Provider) restart(ctx context.Context, obj *plan.ObjectRef, value string) error {
+	if value == "" {
+		return fmt.Errorf("restart %s/%s: no recorded restartedAt value", obj.Namespace, obj.Name)
+	}
+	body, err := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{
+		"metadata": map[string]any{"annotations": map[string]string{annoRestartedAt: value}}}}})
+	if err != nil {
+		return err
+	}
+	apps := p.cs.AppsV1()
+	switch plan.WorkloadKind(obj.Kind) {
+	case plan.KindDeployment:
+		_, err = apps.Deployments(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{})
+	case plan.KindStatefulSet:
+		_, err = apps.StatefulSets(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{})
+	case plan.KindDaemonSet:
+		_, err = apps.DaemonSets(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{})
+	default:
+		return fmt.Errorf("restart %s %s/%s: kind cannot be restarted", obj.Kind, obj.Namespace, obj.Name)
+	}
+	if err != nil {
+		return fmt.Errorf("restart %s %s/%s: %w", obj.Kind, obj.Namespace, obj.Name, err)
+	}
+	return nil
+}
+
+// templateAnnotations reads a workload's pod template annotations and the
+// facts plan.NotRollable decides on.
+func (p *Provider) templateAnnotations(ctx context.Context, obj *plan.ObjectRef) (map[string]string, plan.RolloutFacts, error) {
+	apps := p.cs.AppsV1()
+	var (
+		anno  map[string]string
+		facts plan.RolloutFacts
+		err   error
+	)
+	switch plan.WorkloadKind(obj.Kind) {
+	case plan.KindDeployment:
+		dep, e := apps.Deployments(obj.Namespace).Get(ctx, obj.Name, metav1.GetOptions{})
+		if e == nil {
+			anno, facts = dep.Spec.Template.Annotations, deploymentRollout(dep)
+		}
+		err = e
+	case plan.KindStatefulSet:
+		sts, e := apps.StatefulSets(obj.Namespace).Get(ctx, obj.Name, metav1.GetOptions{})
+		if e == nil {
+			anno, facts = sts.Spec.Template.Annotations, statefulSetRollout(sts)
+		}
+		err = e
+	case plan.KindDaemonSet:
+		ds, e := apps.DaemonSets(obj.Namespace).Get(ctx, obj.Name, metav1.GetOptions{})
+		if e == nil {
+			anno, facts = ds.Spec.Template.Annotations, daemonSetRollout(ds)
+		}
+		err = e
+	default:
+		return nil, facts, fmt.Errorf("%s %s/%s cannot be restarted", obj.Kind, obj.Namespace, obj.Name)
+	}
+	if err != nil {
+		return nil, facts, fmt.Errorf("read %s %s/%s: %w", obj.Kind, obj.Namespace, obj.Name, err)
+	}
+	return anno, facts, nil
+}

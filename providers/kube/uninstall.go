@@ -1,0 +1,156 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/meshwave/meshwave/plan"
+)
+
+// An uninstall step removes the old control plane once nothing uses it; it
+// records the uid of the installing object and cannot be undone.
+var uninstallOps = stepOps{
+	prepare: func(p *Provider, ctx context.Context, s plan.Step) (map[string]string, error) {
+		obj := s.Object
+		if obj.Name == "" {
+			return map[string]string{recUID: ""}, nil
+		}
+		u, err := p.dyn.Resource(gvrForKind(obj.Kind)).Namespace(obj.Namespace).Get(ctx, obj.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return map[string]string{recUID: ""}, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s %s/%s: %w", obj.Kind, obj.Namespace, obj.Name, err)
+		}
+		return map[string]string{recUID: string(u.GetUID())}, nil
+	},
+	run: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string, progress func(string)) error {
+		return p.uninstall(ctx, s, progress)
+	},
+	check: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string) error {
+		obj := s.Object
+		if obj == nil || obj.Name == "" {
+			return nil
+		}
+		_, err := p.dyn.Resource(gvrForKind(obj.Kind)).Namespace(obj.Namespace).Get(ctx, obj.Name, metav1.GetOptions{})
+		if err == nil {
+			return fmt.Errorf("%s %s/%s still exists", obj.Kind, obj.Namespace, obj.Name)
+		}
+		if !apierrors.IsNotFound(err) {
+			return err
+		}
+		return nil
+	},
+	undo: func(_ *Provider, _ context.Context, s plan.Step, _ map[string]string, _ func(string)) error {
+		return fmt.Errorf("%s %s/%s was uninstalled; reinstall it to roll back", s.Object.Kind, s.Object.Namespace, s.Object.Name)
+	},
+}
+
+// uninstall re-checks on the live cluster that nothing but the old istiod
+// uses the old revision (the plan's MW015 rule), deletes the control plane's
+// installing object and the objects the plan listed, and waits for its
+// istiod to go.
+func (p *Provider) uninstall(ctx context.Context, step plan.Step, progress func(string)) error {
+	obj, rev := step.Object, step.FromRevision
+	users, err := p.revisionUsers(ctx, rev)
+	if err != nil {
+		return err
+	}
+	if len(users) > 0 {
+		return fmt.Errorf("refusing to uninstall %s: still used by %s", rev, strings.Join(users, ", "))
+	}
+	// An empty name means the object is gone already and only its istiod
+	// is left to wait for.
+	if obj.Name != "" && !slices.Contains(step.Objects, *obj) {
+		if err := p.deleteObject(ctx, *obj); err != nil {
+			return err
+		}
+	}
+	for _, o := range step.Objects {
+		if progress != nil {
+			progress(fmt.Sprintf("delete %s %s", o.Kind, strings.TrimPrefix(o.Namespace+"/"+o.Name, "/")))
+		}
+		if err := p.deleteObject(ctx, o); err != nil {
+			return err
+		}
+	}
+	ctx2, cancel := context.WithTimeout(ctx, stepTimeout(step))
+	defer cancel()
+	err = wait.PollUntilContextCancel(ctx2, time.Second, true, func(ctx context.Context) (bool, error) {
+		pods, err := p.cs.CoreV1().Pods(obj.Namespace).List(ctx, metav1.ListOptions{LabelSelector: labelApp + "=istiod," + plan.LabelRevision + "=" + rev})
+		if err != nil {
+			return false, nil
+		}
+		if progress != nil {
+			progress(fmt.Sprintf("%d istiod pod(s) of %s left", len(pods.Items), rev))
+		}
+		return len(pods.Items) == 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("istiod of %s still running after deleting %s %s/%s", rev, obj.Kind, obj.Namespace, obj.Name)
+	}
+	return nil
+}
+
+// deleteObject deletes one object of a control plane, in the foreground so
+// its dependents go first; one that is gone already is fine.
+func (p *Provider) deleteObject(ctx context.Context, o plan.ObjectRef) error {
+	gvr := gvrForKind(o.Kind)
+	if gvr.Resource == "" {
+		return fmt.Errorf("delete %s %s/%s: meshwave does not know that kind", o.Kind, o.Namespace, o.Name)
+	}
+	fg := metav1.DeletePropagationForeground
+	var ri dynamic.ResourceInterface = p.dyn.Resource(gvr)
+	if o.Namespace != "" {
+		ri = p.dyn.Resource(gvr).Namespace(o.Namespace)
+	}
+	err := ri.Delete(ctx, o.Name, metav1.DeleteOptions{PropagationPolicy: &fg})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete %s %s/%s: %w", o.Kind, o.Namespace, o.Name, err)
+	}
+	return nil
+}
+
+// revisionUsers re-reads the cluster and lists what still uses revision rev,
+// by the same rule the plan's MW015 check applies (plan.RevisionUsers).
+func (p *Provider) revisionUsers(ctx context.Context, rev string) ([]string, error) {
+	objs, err := p.fetch(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("re-check the users of %s: %w", rev, err)
+	}
+	return usersOf(p.flavor, objs, rev), nil
+}
+
+// usersOf applies the plan's rule to freshly read objects: nothing is left
+// to move by then, so the cluster itself must show no user.
+func usersOf(flavor plan.Flavor, objs *clusterObjects, rev string) []string {
+	snap := snapshotOf(flavor, &plan.Config{}, objs)
+	cp := plan.ControlPlane{Revision: rev}
+	for _, c := range snap.ControlPlanes {
+		if c.Revision == rev {
+			cp = c
+		}
+	}
+	return plan.RevisionUsers(snap, cp, plan.Move{})
+}
+
+// gvrForKind is the resource of a control plane's installing object.
+func gvrForKind(kind string) schema.GroupVersionResource {
+	switch kind {
+	case "Istio":
+		return gvrIstio
+	case "IstioOperator":
+		return gvrIstioOperator
+	}
+	gvr, _ := gvrOf(kind)
+	return gvr
+}
