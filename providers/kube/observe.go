@@ -37,7 +37,7 @@ const (
 // not depend on the number of namespaces.
 func (p *Provider) Observe(ctx context.Context, cfg *plan.Config) (*plan.Snapshot, error) {
 	snap := &plan.Snapshot{}
-	v, err := p.cs.Discovery().ServerVersion()
+	v, err := p.cs.Discovery().ServerVersionWithContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read server version: %w", err)
 	}
