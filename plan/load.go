@@ -115,6 +115,10 @@ func loadSources(srcs []planSource, vars VarInput, readFile func(string) ([]byte
 
 	var bodies []*hcl.File
 	for _, s := range srcs {
+		if d := CheckSource(s.src, s.name); d.HasErrors() {
+			diags = append(diags, d...)
+			continue
+		}
 		f, d := parser.ParseHCL(s.src, s.name)
 		diags = append(diags, d...)
 		if f != nil {

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -49,4 +51,28 @@ func TestPlanOutRefusesForeignFile(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A generated plan of 19,000 waves that repeat one namespace has 18,999
+// errors; printing them scanned the whole file once per error (hours). Now
+// the first 100 are printed from a window of their lines and the rest
+// counted.
+func TestValidateManyErrors(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("upgrade {\n  from   = \"1-26\"\n  to     = \"1-27\"\n  flavor = \"istio\"\n}\n")
+	for i := range 19000 {
+		fmt.Fprintf(&b, "wave \"w%d\" {\n  namespaces = [\"same\"]\n}\n", i)
+	}
+	path := filepath.Join(t.TempDir(), "waves.mw.hcl")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	code, _, errOut := runCmd(t, "validate", "-f", path)
+	took := time.Since(start)
+	if code != 1 || !strings.Contains(errOut, "... and 18899 more diagnostics (18899 errors, 0 warnings) not shown.") ||
+		!strings.Contains(errOut, "on "+path+" line 13, in wave \"w2\":\n  13:   namespaces = [\"same\"]") {
+		t.Errorf("exit %d, stderr ends %q", code, errOut[max(0, len(errOut)-300):])
+	}
+	t.Logf("validate of %d bytes: %s", b.Len(), took)
 }
