@@ -15,7 +15,7 @@ import (
 // build namespace lists and URLs from variables. Nothing reads files, the
 // clock or the network, so loading a plan stays deterministic.
 func planFunctions() map[string]function.Function {
-	return map[string]function.Function{
+	fns := map[string]function.Function{
 		// strings
 		"format":     limitFormatWidth(stdlib.FormatFunc),
 		"formatlist": limitFormatWidth(stdlib.FormatListFunc),
@@ -54,6 +54,15 @@ func planFunctions() map[string]function.Function {
 		"tobool":   stdlib.MakeToFunc(cty.Bool),
 		"tolist":   stdlib.MakeToFunc(cty.List(cty.DynamicPseudoType)),
 	}
+	// Results that can outgrow their arguments are measured before the
+	// call; every result after it (see load_budget.go).
+	estimates := map[string]func([]cty.Value) int64{
+		"range": rangeSize, "join": joinSize, "format": formatSize, "formatlist": formatlistSize, "replace": replaceSize,
+	}
+	for name, f := range fns {
+		fns[name] = boundFunction(f, estimates[name])
+	}
+	return fns
 }
 
 // maxFormatWidth bounds the width and precision in a format verb: "%9999999d"

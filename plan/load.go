@@ -18,11 +18,18 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/meshwave/meshwave/internal/safefile"
 )
 
 // FileSuffix is how a plan file's name ends. A directory's plan is every
 // such file in it, read in name order.
 const FileSuffix = ".mw.hcl"
+
+// MaxFileSize bounds a plan or var file. A plan arrives in pull requests and
+// runs in CI, so it is untrusted input; a hand-written plan is a few KiB,
+// and a generated one of tens of thousands of waves still fits.
+const MaxFileSize = 2 << 20
 
 // VarEnvPrefix prefixes environment variables that set plan variables:
 // MESHWAVE_VAR_canary=demo-a sets var.canary.
@@ -69,7 +76,7 @@ func Load(files []string, vars VarInput) (*Config, map[string]*hcl.File, hcl.Dia
 			continue // the same file twice is still one plan file
 		}
 		seen[filepath.Clean(name)] = true
-		b, err := os.ReadFile(name)
+		b, err := safefile.ReadFile(name, MaxFileSize)
 		if err != nil {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
@@ -83,7 +90,7 @@ func Load(files []string, vars VarInput) (*Config, map[string]*hcl.File, hcl.Dia
 	if diags.HasErrors() {
 		return nil, map[string]*hcl.File{}, diags
 	}
-	return loadSources(srcs, vars, os.ReadFile)
+	return loadSources(srcs, vars, func(name string) ([]byte, error) { return safefile.ReadFile(name, MaxFileSize) })
 }
 
 // planSource is one plan file's name and bytes.
@@ -108,6 +115,10 @@ func loadSources(srcs []planSource, vars VarInput, readFile func(string) ([]byte
 
 	var bodies []*hcl.File
 	for _, s := range srcs {
+		if d := CheckSource(s.src, s.name); d.HasErrors() {
+			diags = append(diags, d...)
+			continue
+		}
 		f, d := parser.ParseHCL(s.src, s.name)
 		diags = append(diags, d...)
 		if f != nil {

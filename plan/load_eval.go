@@ -28,10 +28,14 @@ type evaluator struct {
 	// withRefs are the evaluated attributes that refer to variables or
 	// locals, for showValues.
 	withRefs []*hcl.Attribute
+	// work is what evaluation may still copy (see load_budget.go).
+	work int64
+	// instrumented are the attributes whose expressions count their work.
+	instrumented map[*hcl.Attribute]bool
 }
 
 func newEvaluator() *evaluator {
-	return &evaluator{
+	e := &evaluator{
 		ctx: &hcl.EvalContext{
 			Variables: map[string]cty.Value{
 				"var":   cty.EmptyObjectVal,
@@ -39,9 +43,13 @@ func newEvaluator() *evaluator {
 			},
 			Functions: planFunctions(),
 		},
-		declared: map[string]bool{},
-		locals:   map[string]*hcl.Attribute{},
+		declared:     map[string]bool{},
+		locals:       map[string]*hcl.Attribute{},
+		work:         maxEvalWork,
+		instrumented: map[*hcl.Attribute]bool{},
 	}
+	e.ctx.Functions[chargeFunc] = e.chargeFunction()
+	return e
 }
 
 func (e *evaluator) errorf(subject hcl.Range, summary, format string, args ...any) {
@@ -102,7 +110,8 @@ func (e *evaluator) undeclaredRefs(expr hcl.Expression) bool {
 // attaching the expression it points into and the evaluation context.
 func (e *evaluator) showValues(diags hcl.Diagnostics) {
 	for _, d := range diags {
-		if d.Subject == nil || d.Expression != nil {
+		if d.Subject == nil || d.Expression != nil || d.Summary == "Value too large" {
+			// A value over the size limit is not worth printing.
 			continue
 		}
 		for _, attr := range e.withRefs {
@@ -137,12 +146,27 @@ func (e *evaluator) value(attr *hcl.Attribute, ty cty.Type) (v cty.Value, ok boo
 	if e.undeclaredRefs(attr.Expr) {
 		return cty.NilVal, false
 	}
+	if e.work < 0 {
+		// The plan already used up its evaluation work; that error
+		// stands for every value after it.
+		return cty.NilVal, false
+	}
 	if len(attr.Expr.Variables()) > 0 {
 		e.withRefs = append(e.withRefs, attr)
 	}
+	if !e.instrumented[attr] {
+		attr.Expr = instrument(attr.Expr)
+		e.instrumented[attr] = true
+	}
 	v, d := attr.Expr.Value(e.ctx)
+	d = explainWork(d)
 	e.diags = append(e.diags, d...)
 	if d.HasErrors() || !v.IsWhollyKnown() {
+		return cty.NilVal, false
+	}
+	if valueSize(v, maxValueSize) > maxValueSize {
+		e.errorf(attr.Expr.Range(), "Value too large",
+			"The value of %q is larger than the limit of %d MiB of values; a plan never needs that much.", attr.Name, maxValueSize>>20)
 		return cty.NilVal, false
 	}
 	if v.IsNull() {

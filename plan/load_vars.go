@@ -67,7 +67,7 @@ func (e *evaluator) declareVariables(blocks []*variableBlock, in VarInput, parse
 		if b.Description != nil {
 			// Defaults and descriptions are literals: they are read
 			// before any variable has a value.
-			if val, d := b.Description.Expr.Value(nil); d.HasErrors() {
+			if val, d := e.literal(b.Description.Expr); d.HasErrors() {
 				diags = append(diags, d...)
 			} else if _, err := convert.Convert(val, cty.String); err != nil || val.IsNull() {
 				diags = append(diags, &hcl.Diagnostic{
@@ -79,7 +79,7 @@ func (e *evaluator) declareVariables(blocks []*variableBlock, in VarInput, parse
 			}
 		}
 		if b.Default != nil {
-			val, d := b.Default.Expr.Value(nil)
+			val, d := e.literal(b.Default.Expr)
 			diags = append(diags, d...)
 			if !d.HasErrors() {
 				v.assign(convertVariable(&diags, b.Name, v.ty, val, b.Default.Expr.Range().Ptr(), "default value"))
@@ -98,12 +98,12 @@ func (e *evaluator) declareVariables(blocks []*variableBlock, in VarInput, parse
 		}
 		name = strings.TrimPrefix(name, VarEnvPrefix)
 		if v := vars[name]; v != nil {
-			v.assign(rawVariableValue(&diags, v, val, VarEnvPrefix+name))
+			v.assign(e.rawVariableValue(&diags, v, val, VarEnvPrefix+name))
 		}
 	}
 
 	for _, path := range in.VarFiles {
-		diags = append(diags, setFromVarFile(vars, path, parser, readFile)...)
+		diags = append(diags, e.setFromVarFile(vars, path, parser, readFile)...)
 	}
 
 	for _, opt := range in.Vars {
@@ -125,7 +125,7 @@ func (e *evaluator) declareVariables(blocks []*variableBlock, in VarInput, parse
 			})
 			continue
 		}
-		v.assign(rawVariableValue(&diags, v, val, "-var "+name))
+		v.assign(e.rawVariableValue(&diags, v, val, "-var "+name))
 	}
 
 	values := map[string]cty.Value{}
@@ -150,11 +150,16 @@ func (e *evaluator) declareVariables(blocks []*variableBlock, in VarInput, parse
 // rawVariableValue reads a value given on the command line or in the
 // environment: taken as is for string (and untyped) variables, parsed as an
 // HCL literal (["a", "b"], 3, true) for any other type.
-func rawVariableValue(diags *hcl.Diagnostics, v *planVariable, raw, origin string) cty.Value {
+func (e *evaluator) rawVariableValue(diags *hcl.Diagnostics, v *planVariable, raw, origin string) cty.Value {
 	if v.ty == cty.String || v.ty == cty.DynamicPseudoType {
 		return cty.StringVal(raw)
 	}
-	expr, d := hclsyntax.ParseExpression([]byte(raw), fmt.Sprintf("<value for %s>", origin), hcl.InitialPos)
+	name := fmt.Sprintf("<value for %s>", origin)
+	if d := checkExpressionSource([]byte(raw), name); d.HasErrors() {
+		*diags = append(*diags, d...)
+		return cty.DynamicVal
+	}
+	expr, d := hclsyntax.ParseExpression([]byte(raw), name, hcl.InitialPos)
 	if !d.HasErrors() {
 		if nd := checkNumberLiterals(expr); nd.HasErrors() {
 			*diags = append(*diags, nd...)
@@ -163,7 +168,7 @@ func rawVariableValue(diags *hcl.Diagnostics, v *planVariable, raw, origin strin
 	}
 	var val cty.Value
 	if !d.HasErrors() {
-		val, d = expr.Value(nil)
+		val, d = e.literal(expr)
 	}
 	if d.HasErrors() {
 		// HCL's own message ("Variables not allowed" for a bare word)
@@ -207,7 +212,7 @@ func convertVariable(diags *hcl.Diagnostics, name string, ty cty.Type, val cty.V
 }
 
 // setFromVarFile applies a var file: NAME = VALUE lines with literal values.
-func setFromVarFile(vars map[string]*planVariable, path string, parser *hclparse.Parser, readFile func(string) ([]byte, error)) hcl.Diagnostics {
+func (e *evaluator) setFromVarFile(vars map[string]*planVariable, path string, parser *hclparse.Parser, readFile func(string) ([]byte, error)) hcl.Diagnostics {
 	src, err := readFile(path)
 	if err != nil {
 		return hcl.Diagnostics{{
@@ -215,6 +220,9 @@ func setFromVarFile(vars map[string]*planVariable, path string, parser *hclparse
 			Summary:  "Failed to read var file",
 			Detail:   fmt.Sprintf("Cannot read %s: %s.", path, err),
 		}}
+	}
+	if diags := CheckSource(src, path); diags.HasErrors() {
+		return diags
 	}
 	f, diags := parser.ParseHCL(src, path)
 	if diags.HasErrors() || f == nil {
@@ -246,7 +254,7 @@ func setFromVarFile(vars map[string]*planVariable, path string, parser *hclparse
 			})
 			continue
 		}
-		val, d := attr.Expr.Value(nil)
+		val, d := e.literal(attr.Expr)
 		diags = append(diags, d...)
 		if d.HasErrors() {
 			v.assign(cty.DynamicVal)

@@ -130,7 +130,7 @@ func (o *applyOptions) run(ctx context.Context, s streams, file string) error {
 			return nil
 		}
 		if !o.autoApprove {
-			ok, err := confirm(s, "\nDo you want to perform these actions?\n  meshwave will perform the actions described above.\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
+			ok, err := confirm(ctx, s, "\nDo you want to perform these actions?\n  meshwave will perform the actions described above.\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
 			if err != nil {
 				return err
 			}
@@ -226,20 +226,36 @@ func unfinished(st *states.State, p *plan.Plan) bool {
 	return false
 }
 
-func confirm(s streams, question string) (bool, error) {
+// confirm asks question and reports whether the answer is "yes". An
+// interrupt ends the wait: a read from a terminal does not see the context,
+// so it runs aside and is abandoned.
+func confirm(ctx context.Context, s streams, question string) (bool, error) {
 	fmt.Fprint(s.Out, question)
-	line, err := bufio.NewReader(s.In).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return false, fmt.Errorf("read confirmation: %w", err)
+	type answer struct {
+		line string
+		err  error
 	}
-	return strings.TrimSpace(line) == "yes", nil
+	ch := make(chan answer, 1)
+	go func() {
+		line, err := bufio.NewReader(s.In).ReadString('\n')
+		ch <- answer{line, err}
+	}()
+	select {
+	case <-ctx.Done():
+		return false, fmt.Errorf("read confirmation: %w", context.Cause(ctx))
+	case a := <-ch:
+		if a.err != nil && !errors.Is(a.err, io.EOF) {
+			return false, fmt.Errorf("read confirmation: %w", a.err)
+		}
+		return strings.TrimSpace(a.line) == "yes", nil
+	}
 }
 
 // ttyPrompter asks for a wave's approval on the terminal.
 type ttyPrompter struct{ s streams }
 
-func (t *ttyPrompter) Approve(_ context.Context, wave string) (bool, error) {
-	return confirm(t.s, fmt.Sprintf("\nWave %q is done. Approve it and start the next wave? Only 'yes' approves: ", wave))
+func (t *ttyPrompter) Approve(ctx context.Context, wave string) (bool, error) {
+	return confirm(ctx, t.s, fmt.Sprintf("\nWave %q is done. Approve it and start the next wave? Only 'yes' approves: ", wave))
 }
 
 func isTTY(r io.Reader) bool {

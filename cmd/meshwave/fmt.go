@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/spf13/cobra"
 
+	"github.com/meshwave/meshwave/internal/safefile"
 	"github.com/meshwave/meshwave/plan"
 )
 
@@ -124,6 +125,9 @@ func fmtTargets(args []string) ([]string, error) {
 // format returns src in canonical form, or the syntax errors that prevent
 // formatting it (with the parsed file, for snippets).
 func format(src []byte, name string) ([]byte, map[string]*hcl.File, hcl.Diagnostics) {
+	if diags := plan.CheckSource(src, name); diags.HasErrors() {
+		return nil, map[string]*hcl.File{}, diags
+	}
 	f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
 	if diags.HasErrors() {
 		return nil, map[string]*hcl.File{name: f}, diags
@@ -134,7 +138,7 @@ func format(src []byte, name string) ([]byte, map[string]*hcl.File, hcl.Diagnost
 // file formats one file and reports whether it was (or, with -check, would
 // be) changed.
 func (o *fmtOptions) file(s streams, name string) (bool, error) {
-	src, err := os.ReadFile(name)
+	src, err := safefile.ReadFile(name, plan.MaxFileSize)
 	if err != nil {
 		return false, fmt.Errorf("fmt: %w", err)
 	}
@@ -161,7 +165,14 @@ func (o *fmtOptions) file(s streams, name string) (bool, error) {
 		if err != nil {
 			return true, fmt.Errorf("fmt: %w", err)
 		}
-		if err := os.WriteFile(name, out, fi.Mode().Perm()); err != nil {
+		// Replace the file only while it is what was formatted.
+		unchanged := func(existing []byte) error {
+			if !bytes.Equal(existing, src) {
+				return errors.New("it changed while fmt was formatting it")
+			}
+			return nil
+		}
+		if err := safefile.WriteFile(name, out, fi.Mode().Perm(), unchanged); err != nil {
 			return true, fmt.Errorf("fmt: write %s: %w", name, err)
 		}
 	}
@@ -169,9 +180,12 @@ func (o *fmtOptions) file(s streams, name string) (bool, error) {
 }
 
 func (o *fmtOptions) stdin(s streams) error {
-	src, err := io.ReadAll(s.In)
+	src, err := io.ReadAll(io.LimitReader(s.In, plan.MaxFileSize+1))
 	if err != nil {
 		return fmt.Errorf("fmt: read standard input: %w", err)
+	}
+	if len(src) > plan.MaxFileSize {
+		return fmt.Errorf("fmt: standard input is larger than the limit of %d MiB for a plan file", plan.MaxFileSize>>20)
 	}
 	out, files, diags := format(src, "<stdin>")
 	if diags.HasErrors() {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,7 +102,7 @@ func TestFmtSyntaxError(t *testing.T) {
 
 func TestFmtStdin(t *testing.T) {
 	var out strings.Builder
-	code := run([]string{"fmt", "-"}, streams{In: strings.NewReader(unformatted), Out: &out, Err: &out})
+	code := run(context.Background(), []string{"fmt", "-"}, streams{In: strings.NewReader(unformatted), Out: &out, Err: &out})
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, out.String())
 	}

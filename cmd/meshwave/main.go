@@ -6,5 +6,11 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], defaultStreams()))
+	// The first SIGINT or SIGTERM cancels the context every blocking call
+	// uses, so the command stops cleanly with its state saved; a second one
+	// ends the process at once.
+	ctx, stop := interruptContext(func(sig os.Signal) { os.Exit(signalExitCode(sig)) })
+	code := run(ctx, os.Args[1:], defaultStreams())
+	stop()
+	os.Exit(code)
 }

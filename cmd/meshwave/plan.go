@@ -113,6 +113,12 @@ func (o *planOptions) run(ctx context.Context, s streams) error {
 	if format != "human" && format != "json" && format != "markdown" {
 		return fmt.Errorf("unknown -format %q: use human, json or markdown", format)
 	}
+	if o.out != "" {
+		// Before any work whose result could not be saved.
+		if err := planfile.Writable(o.out); err != nil {
+			return err
+		}
+	}
 	c, err := computePlan(ctx, s, &o.plan, &o.kube)
 	if err != nil {
 		return err

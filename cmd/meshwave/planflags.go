@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -76,8 +77,14 @@ func (f *planFlags) load(s streams) (*plan.Config, error) {
 	return cfg, nil
 }
 
+// maxShownDiagnostics bounds the diagnostics printed as text: a generated
+// plan can have thousands of errors, nobody reads past the first ones, and
+// each snippet costs a scan of its file.
+const maxShownDiagnostics = 100
+
 // writeDiagnostics prints diagnostics with source snippets, in color and
-// wrapped only when w is a terminal that allows color.
+// wrapped only when w is a terminal that allows color. Past
+// maxShownDiagnostics it only counts what it did not print.
 func writeDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics) error {
 	if len(diags) == 0 {
 		return nil
@@ -86,8 +93,78 @@ func writeDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnos
 	if f, ok := w.(*os.File); ok && views.ColorEnabled(f, nil) {
 		color, width = true, 100
 	}
-	if err := hcl.NewDiagnosticTextWriter(w, files, width, color).WriteDiagnostics(diags); err != nil {
-		return fmt.Errorf("write diagnostics: %w", err)
+	shown := diags
+	if len(shown) > maxShownDiagnostics {
+		shown = shown[:maxShownDiagnostics]
+	}
+	for _, d := range shown {
+		d, window := snippetWindow(d, files)
+		if err := hcl.NewDiagnosticTextWriter(w, window, width, color).WriteDiagnostic(d); err != nil {
+			return fmt.Errorf("write diagnostics: %w", err)
+		}
+	}
+	if rest := diags[len(shown):]; len(rest) > 0 {
+		errs := len(rest.Errs())
+		if _, err := fmt.Fprintf(w, "... and %d more diagnostics (%d errors, %d warnings) not shown.\n", len(rest), errs, len(rest)-errs); err != nil {
+			return fmt.Errorf("write diagnostics: %w", err)
+		}
 	}
 	return nil
+}
+
+// snippetWindow returns d and files reduced to the lines d's snippet shows,
+// so that printing one diagnostic does not scan its whole file: lines before
+// the snippet become empty, lines after it are dropped, and byte offsets are
+// shifted to match.
+func snippetWindow(d *hcl.Diagnostic, files map[string]*hcl.File) (*hcl.Diagnostic, map[string]*hcl.File) {
+	if d.Subject == nil || files[d.Subject.Filename] == nil {
+		return d, files
+	}
+	f := files[d.Subject.Filename]
+	src := f.Bytes
+	snip := *d.Subject
+	if d.Context != nil && d.Context.Filename == snip.Filename {
+		snip = hcl.RangeOver(snip, *d.Context)
+	}
+	if snip.Start.Byte < 0 || snip.End.Byte > len(src) || snip.Start.Byte > snip.End.Byte || snip.Start.Line < 1 {
+		return d, files
+	}
+	from := bytes.LastIndexByte(src[:snip.Start.Byte], '\n') + 1
+	to := len(src)
+	if i := bytes.IndexByte(src[snip.End.Byte:], '\n'); i >= 0 {
+		to = snip.End.Byte + i
+	}
+	blank := snip.Start.Line - 1
+	shift := from - blank
+	window := make([]byte, 0, blank+to-from)
+	window = append(window, bytes.Repeat([]byte{'\n'}, blank)...)
+	window = append(window, src[from:to]...)
+
+	moved := *d
+	moved.Subject = shiftRange(d.Subject, shift)
+	moved.Context = shiftRange(d.Context, shift)
+	return &moved, map[string]*hcl.File{snip.Filename: {Bytes: window, Nav: shiftedNav{f.Nav, shift}}}
+}
+
+func shiftRange(r *hcl.Range, by int) *hcl.Range {
+	if r == nil {
+		return nil
+	}
+	s := *r
+	s.Start.Byte -= by
+	s.End.Byte -= by
+	return &s
+}
+
+// shiftedNav answers the "in wave ..." context for a window of a file.
+type shiftedNav struct {
+	nav   any
+	shift int
+}
+
+func (n shiftedNav) ContextString(offset int) string {
+	if cs, ok := n.nav.(interface{ ContextString(int) string }); ok {
+		return cs.ContextString(offset + n.shift)
+	}
+	return ""
 }

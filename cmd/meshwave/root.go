@@ -29,10 +29,9 @@ type exitError struct{ code int }
 
 func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
-// run executes meshwave with args and returns the process exit code.
-func run(args []string, s streams) int {
-	ctx, stop := interruptContext()
-	defer stop()
+// run executes meshwave with args and returns the process exit code. ctx
+// is cancelled when the user interrupts (see interruptContext).
+func run(ctx context.Context, args []string, s streams) int {
 	root := newRootCommand(s)
 	root.SetArgs(terraformStyleArgs(args))
 	err := root.ExecuteContext(ctx)
@@ -44,6 +43,9 @@ func run(args []string, s streams) int {
 		return ee.code
 	}
 	fmt.Fprintf(s.Err, "Error: %v\n", err)
+	if sig := interruptedBy(ctx); sig != nil {
+		return signalExitCode(sig)
+	}
 	return 1
 }
 
@@ -103,13 +105,16 @@ type interruptSignal struct {
 
 type interruptKey struct{}
 
-// interruptContext returns a context cancelled by SIGINT or SIGTERM; the
-// signal is kept so apply can exit with 130 or 143 after saving its state.
-func interruptContext() (context.Context, func()) {
+// interruptContext returns a context cancelled by the first SIGINT or
+// SIGTERM; the signal is kept so a command can exit with 130 or 143 after
+// saving its state. A second signal calls again with it: the user wants
+// out now, whatever is still running.
+func interruptContext(again func(os.Signal)) (context.Context, func()) {
 	is := &interruptSignal{}
 	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), interruptKey{}, is))
-	ch := make(chan os.Signal, 1)
+	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	stopped := make(chan struct{})
 	go func() {
 		select {
 		case sig := <-ch:
@@ -117,10 +122,23 @@ func interruptContext() (context.Context, func()) {
 			is.sig = sig
 			is.mu.Unlock()
 			cancel()
-		case <-ctx.Done():
+		case <-stopped:
+			return
+		}
+		select {
+		case sig := <-ch:
+			again(sig)
+		case <-stopped:
 		}
 	}()
-	return ctx, func() { signal.Stop(ch); cancel() }
+	var once sync.Once
+	return ctx, func() {
+		once.Do(func() {
+			signal.Stop(ch)
+			close(stopped)
+			cancel()
+		})
+	}
 }
 
 // interruptedBy returns the signal that interrupted ctx, or nil.

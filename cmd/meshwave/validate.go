@@ -115,6 +115,13 @@ type snippetJSON struct {
 
 func newValidateJSON(files map[string]*hcl.File, diags hcl.Diagnostics) validateJSON {
 	out := validateJSON{FormatVersion: plan.FormatVersion, Diagnostics: []diagnosticJSON{}}
+	// Each file is split into lines once, not once per diagnostic.
+	lines := map[string][][]byte{}
+	for name, f := range files {
+		if f != nil {
+			lines[name] = bytes.Split(f.Bytes, []byte("\n"))
+		}
+	}
 	for _, d := range diags {
 		dj := diagnosticJSON{Severity: "error", Summary: d.Summary, Detail: d.Detail}
 		if d.Severity == hcl.DiagWarning {
@@ -129,7 +136,7 @@ func newValidateJSON(files map[string]*hcl.File, diags hcl.Diagnostics) validate
 				Start:    posJSON{r.Start.Line, r.Start.Column, r.Start.Byte},
 				End:      posJSON{r.End.Line, r.End.Column, r.End.Byte},
 			}
-			dj.Snippet = snippet(files[r.Filename], *r)
+			dj.Snippet = snippet(files[r.Filename], lines[r.Filename], *r)
 		}
 		out.Diagnostics = append(out.Diagnostics, dj)
 	}
@@ -137,11 +144,10 @@ func newValidateJSON(files map[string]*hcl.File, diags hcl.Diagnostics) validate
 	return out
 }
 
-func snippet(f *hcl.File, r hcl.Range) *snippetJSON {
+func snippet(f *hcl.File, lines [][]byte, r hcl.Range) *snippetJSON {
 	if f == nil || r.Start.Line < 1 {
 		return nil
 	}
-	lines := bytes.Split(f.Bytes, []byte("\n"))
 	end := max(r.End.Line, r.Start.Line)
 	if r.Start.Line > len(lines) || end > len(lines) {
 		return nil

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 
 	"github.com/meshwave/meshwave/executor/statefile"
 	"github.com/meshwave/meshwave/executor/states"
+	"github.com/meshwave/meshwave/internal/safefile"
 )
 
 // FileStore keeps a state in a local file. Beside it live PATH.backup (the
@@ -65,7 +65,7 @@ func (s *FileStore) Read() (*states.State, error) {
 }
 
 func (s *FileStore) read() (*states.State, error) {
-	b, err := os.ReadFile(s.path)
+	b, err := safefile.ReadFile(s.path, MaxStateSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		s.known, s.onDisk = true, ""
 		return nil, ErrNoState
@@ -111,7 +111,7 @@ func (s *FileStore) Write(st *states.State) error {
 		return &ForeignLineageError{Path: s.path, Have: s.onDisk, Writing: st.Lineage}
 	}
 	if !s.backedUp && s.original != nil {
-		if err := writeFileAtomic(s.BackupPath(), s.original); err != nil {
+		if err := safefile.WriteFile(s.BackupPath(), s.original, 0o600, recogniseState); err != nil {
 			return fmt.Errorf("write state backup: %w", err)
 		}
 		s.backedUp = true
@@ -122,7 +122,7 @@ func (s *FileStore) Write(st *states.State) error {
 		st.Serial--
 		return fmt.Errorf("encode state: %w", err)
 	}
-	if err := writeFileAtomic(s.path, buf.Bytes()); err != nil {
+	if err := safefile.WriteFile(s.path, buf.Bytes(), 0o600, recogniseState); err != nil {
 		st.Serial--
 		return fmt.Errorf("write state: %w", err)
 	}
@@ -130,50 +130,20 @@ func (s *FileStore) Write(st *states.State) error {
 	return nil
 }
 
-// writeFileAtomic replaces path with data so that a crash at any instant
-// leaves either the old or the new content: a temporary file in the same
-// directory is written, synced, renamed over path, and the directory synced
-// so the rename itself survives a power loss.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = tmp.Chmod(0o600); err != nil {
-		return err
-	}
-	if _, err = tmp.Write(data); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
+// MaxStateSize bounds a state file: a hundred thousand steps fit in it.
+const MaxStateSize = 64 << 20
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
+// maxLockSize bounds a lock file, which holds one LockInfo.
+const maxLockSize = 64 << 10
+
+// recogniseState lets a write replace only a usable meshwave state (the
+// state file or its backup); the store has refused anything else earlier,
+// this catches a file swapped in since.
+func recogniseState(existing []byte) error {
+	if _, err := statefile.Read(bytes.NewReader(existing)); err != nil {
+		return fmt.Errorf("it is not a usable meshwave state: %w", err)
 	}
-	defer d.Close()
-	return d.Sync()
+	return nil
 }
 
 // Lock implements Locker. The lock is an flock(2) on PATH.lock, so the kernel
@@ -186,7 +156,12 @@ func (s *FileStore) Lock(operation string) (*LockInfo, error) {
 		return nil, &LockedError{Path: s.path, Info: s.info}
 	}
 	for range 5 {
-		fl := flock.New(s.LockPath(), flock.SetPermissions(0o600))
+		// A link planted at the lock path would make the lock info
+		// overwrite its target: refuse it, and open without following.
+		if err := safefile.CheckLockPath(s.LockPath()); err != nil {
+			return nil, fmt.Errorf("lock state: %w", err)
+		}
+		fl := flock.New(s.LockPath(), flock.SetFlag(safefile.LockFlag), flock.SetPermissions(0o600))
 		ok, err := fl.TryLock()
 		if err != nil {
 			return nil, fmt.Errorf("lock state: %w", err)
@@ -200,9 +175,18 @@ func (s *FileStore) Lock(operation string) (*LockInfo, error) {
 			fl.Unlock()
 			continue
 		}
+		held, err := fl.Stat()
+		if err != nil {
+			fl.Unlock()
+			return nil, fmt.Errorf("lock state: %w", err)
+		}
+		if !held.Mode().IsRegular() {
+			fl.Unlock()
+			return nil, fmt.Errorf("lock state: %w", &safefile.NotRegularError{Path: s.LockPath(), Mode: held.Mode()})
+		}
 		info := newLockInfo(s.path, operation, s.now())
 		b, _ := json.MarshalIndent(info, "", "  ")
-		if err := os.WriteFile(s.LockPath(), append(b, '\n'), 0o600); err != nil {
+		if err := safefile.RewriteHeld(s.LockPath(), held, append(b, '\n')); err != nil {
 			fl.Unlock()
 			return nil, fmt.Errorf("write lock info: %w", err)
 		}
@@ -260,12 +244,13 @@ func (s *FileStore) ForceUnlock(id string) error {
 // after taking the lock, so an empty or partial file is retried briefly.
 func readLockInfo(path string) *LockInfo {
 	for range 20 {
-		b, err := os.ReadFile(path)
+		b, err := safefile.ReadFile(path, maxLockSize)
 		var info LockInfo
 		if err == nil && json.Unmarshal(b, &info) == nil && info.ID != "" {
 			return &info
 		}
-		if errors.Is(err, fs.ErrNotExist) {
+		var notRegular *safefile.NotRegularError
+		if errors.Is(err, fs.ErrNotExist) || errors.As(err, &notRegular) {
 			return nil
 		}
 		time.Sleep(10 * time.Millisecond)

@@ -230,3 +230,56 @@ func TestHelperHoldLock(t *testing.T) {
 	time.Sleep(time.Minute)
 	os.Exit(0)
 }
+
+// A symlink planted at the lock path is refused, never written through.
+func TestFileStoreLockRefusesSymlink(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "meshwave.state.json")
+	target := filepath.Join(dir, "precious.txt")
+	const content = "do not touch\n"
+	if err := os.WriteFile(target, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fs := NewFileStore(path)
+	if err := os.Symlink(target, fs.LockPath()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := fs.Lock("apply")
+	if err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("Lock with a symlink at the lock path: got %v, want an error naming the symbolic link", err)
+	}
+	got, _ := os.ReadFile(target)
+	if string(got) != content {
+		t.Errorf("symlink target changed: %q, want %q", got, content)
+	}
+	if fi, err := os.Lstat(fs.LockPath()); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the symlink was removed or replaced: %v", err)
+	}
+}
+
+// A state path that is a symlink is never written through: the link's
+// target keeps its content.
+func TestFileStoreWriteRefusesSymlink(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "elsewhere.json")
+	path := filepath.Join(dir, "meshwave.state.json")
+	if err := NewFileStore(target).Write(states.New()); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(target)
+	if err := os.Symlink(target, path); err != nil {
+		t.Fatal(err)
+	}
+	fs := NewFileStore(path)
+	st, err := fs.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Write(st); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("Write through a symlink: got %v, want an error naming the symbolic link", err)
+	}
+	after, _ := os.ReadFile(target)
+	if diff := cmp.Diff(string(before), string(after)); diff != "" {
+		t.Errorf("target changed (-before +after):\n%s", diff)
+	}
+}

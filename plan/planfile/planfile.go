@@ -11,11 +11,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/meshwave/meshwave/internal/safefile"
 	"github.com/meshwave/meshwave/plan"
 )
 
@@ -41,8 +40,13 @@ type File struct {
 // ErrUnusable says a saved plan cannot be read; it wraps the cause.
 var ErrUnusable = errors.New("unusable saved plan")
 
-// Write saves f to path with mode 0600, atomically: a temp file in the same
-// directory is written, synced and renamed over path.
+// MaxSize bounds a saved plan file; a plan of a very large cluster stays
+// far below it.
+const MaxSize = 128 << 20
+
+// Write saves f to path with mode 0600, atomically. It replaces only a saved
+// plan: a state file, a plan source or any other file at path is refused
+// and left as it was (see Writable).
 func Write(path string, f *File) error {
 	f.FormatVersion = FormatVersion
 	f.ContentHash = ""
@@ -56,38 +60,42 @@ func Write(path string, f *File) error {
 	if err != nil {
 		return fmt.Errorf("encode saved plan: %w", err)
 	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write saved plan: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write saved plan: %w", err)
-	}
-	if _, err := tmp.Write(append(body, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write saved plan: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write saved plan: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write saved plan: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := safefile.WriteFile(path, append(body, '\n'), 0o600, recognise); err != nil {
 		return fmt.Errorf("write saved plan: %w", err)
 	}
 	return nil
+}
+
+// Writable says why a saved plan must not be written to path, or nil: a
+// command checks it before it does any work whose result it could not save.
+func Writable(path string) error {
+	if err := safefile.Replaceable(path, recognise); err != nil {
+		return fmt.Errorf("write saved plan: %w", err)
+	}
+	return nil
+}
+
+// recognise accepts a saved plan of any format version, so that a newer or
+// damaged one may be replaced, and nothing else.
+func recognise(existing []byte) error {
+	var probe map[string]json.RawMessage
+	if json.Unmarshal(existing, &probe) == nil {
+		_, version := probe["format_version"]
+		_, hash := probe["content_hash"]
+		_, p := probe["plan"]
+		_, objects := probe["objects"]
+		if version && hash && p && objects {
+			return nil
+		}
+	}
+	return errors.New("it is not a meshwave saved plan (plan -out replaces only a saved plan)")
 }
 
 // Read loads and verifies a saved plan. A file that is not a meshwave plan,
 // has another format version or was edited gives an error wrapping
 // ErrUnusable.
 func Read(path string) (*File, error) {
-	body, err := os.ReadFile(path)
+	body, err := safefile.ReadFile(path, MaxSize)
 	if err != nil {
 		return nil, fmt.Errorf("read saved plan: %w", err)
 	}

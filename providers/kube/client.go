@@ -1,7 +1,10 @@
 package kube
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -39,14 +42,21 @@ func RESTConfig(kubeconfig, context string) (*rest.Config, error) {
 }
 
 // Connect loads the kubeconfig like kubectl (see RESTConfig) and returns a
-// Provider for that cluster.
-func Connect(kubeconfig, context string, flavor plan.Flavor) (*Provider, error) {
+// Provider for that cluster whose requests each end within requestTimeout
+// (zero: DefaultRequestTimeout).
+func Connect(kubeconfig, context string, requestTimeout time.Duration, flavor plan.Flavor) (*Provider, error) {
 	cfg, err := RESTConfig(kubeconfig, context)
 	if err != nil {
 		return nil, err
 	}
+	cfg.Timeout = requestTimeout
 	return New(cfg, flavor)
 }
+
+// DefaultRequestTimeout bounds an API request when the config sets none: an
+// API server that accepts a connection and never answers must not hang
+// meshwave.
+const DefaultRequestTimeout = 30 * time.Second
 
 // Provider observes the cluster and performs plan steps on it.
 type Provider struct {
@@ -60,9 +70,18 @@ type Provider struct {
 	pageSize int64
 }
 
-// New returns a Provider for the cluster cfg points at.
+// New returns a Provider for the cluster cfg points at. cfg.Timeout (zero:
+// DefaultRequestTimeout) bounds every request except watches, which wait as
+// long as their caller's context allows (a rollout's timeout): applied to
+// the whole HTTP client, as client-go does, it would cut every watch.
 func New(cfg *rest.Config, flavor plan.Flavor) (*Provider, error) {
 	cfg = rest.CopyConfig(cfg)
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = DefaultRequestTimeout
+	}
+	cfg.Timeout = 0
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &requestTimeout{next: rt, after: timeout} })
 	// meshwave issues few, large requests; client-side throttling would only
 	// slow rollouts down.
 	if cfg.QPS == 0 {
@@ -85,3 +104,39 @@ func New(cfg *rest.Config, flavor plan.Flavor) (*Provider, error) {
 
 // Host is the API server URL the provider talks to.
 func (p *Provider) Host() string { return p.host }
+
+// requestTimeout ends a request that is not a watch when the API server has
+// not sent the whole response within after.
+type requestTimeout struct {
+	next  http.RoundTripper
+	after time.Duration
+}
+
+func (t *requestTimeout) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Query().Get("watch") == "true" {
+		return t.next.RoundTrip(req)
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), t.after)
+	resp, err := t.next.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		cancel()
+		if ctx.Err() == context.DeadlineExceeded && req.Context().Err() == nil {
+			return nil, fmt.Errorf("the API server did not answer within %s (-request-timeout): %w", t.after, err)
+		}
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// cancelOnClose keeps a request's deadline running while its body is read.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
+}

@@ -73,7 +73,7 @@ func (p *Provider) Observe(ctx context.Context, cfg *plan.Config) (*plan.Snapsho
 // fetch lists every object a snapshot is made of.
 func (p *Provider) fetch(ctx context.Context) (*clusterObjects, error) {
 	o := &clusterObjects{}
-	v, err := p.cs.Discovery().ServerVersion()
+	v, err := p.cs.Discovery().ServerVersionWithContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read server version: %w", err)
 	}
