@@ -605,15 +605,26 @@ func (c *computer) danglingWebhookChecks(src *ControlPlane, deleted []ObjectRef)
 	for _, o := range deleted {
 		gone[ObjectRef{Kind: o.Kind, Name: o.Name}] = true
 	}
+	// Where only the old control plane listens: an endpoint another
+	// revision serves too (one server for several) stays up.
 	endpoints := map[string]bool{}
 	for _, e := range src.Endpoints {
 		endpoints[e] = true
 	}
+	for _, cp := range c.snap.ControlPlanes {
+		if cp.Revision != src.Revision {
+			for _, e := range cp.Endpoints {
+				delete(endpoints, e)
+			}
+		}
+	}
 	for _, w := range c.snap.Webhooks {
-		if gone[w.Ref()] || (w.Tag != "" && c.movedTags[w.Tag]) {
+		// The revision's own webhooks go with it (the installer's, or the
+		// uninstall's objects); its tags are MW015's.
+		if gone[w.Ref()] || w.Revision == src.Revision || (w.Tag != "" && c.movedTags[w.Tag]) {
 			continue
 		}
-		calls := w.Revision == src.Revision
+		calls := false
 		for _, e := range w.Endpoints {
 			calls = calls || endpoints[e]
 		}
