@@ -101,19 +101,25 @@ func (p *Provider) uninstall(ctx context.Context, step plan.Step, progress func(
 	return nil
 }
 
-// deleteObject deletes one object of a control plane, in the foreground so
-// its dependents go first; one that is gone already is fine.
+// deleteObject deletes one object of a control plane; one that is gone
+// already is fine. The objects of a revision go in the foreground, as
+// istioctl deletes them, so their dependents go first; an installing
+// resource (Istio, IstioOperator) in the background, so its operator sees
+// it gone at once and removes what it installed.
 func (p *Provider) deleteObject(ctx context.Context, o plan.ObjectRef) error {
 	gvr := gvrForKind(o.Kind)
 	if gvr.Resource == "" {
 		return fmt.Errorf("delete %s %s/%s: meshwave does not know that kind", o.Kind, o.Namespace, o.Name)
 	}
-	fg := metav1.DeletePropagationForeground
+	policy := metav1.DeletePropagationForeground
+	if o.Kind == "Istio" || o.Kind == "IstioOperator" {
+		policy = metav1.DeletePropagationBackground
+	}
 	var ri dynamic.ResourceInterface = p.dyn.Resource(gvr)
 	if o.Namespace != "" {
 		ri = p.dyn.Resource(gvr).Namespace(o.Namespace)
 	}
-	err := ri.Delete(ctx, o.Name, metav1.DeleteOptions{PropagationPolicy: &fg})
+	err := ri.Delete(ctx, o.Name, metav1.DeleteOptions{PropagationPolicy: &policy})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete %s %s/%s: %w", o.Kind, o.Namespace, o.Name, err)
 	}
