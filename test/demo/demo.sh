@@ -129,7 +129,7 @@ up() {
     echo "cluster up in $(( $(date +%s) - start ))s"
     if [ "$SCENARIO" = istio ]; then
       : "${MESHWAVE_ISTIO_BIN:?set it to the output of test/testenv/build-istio.sh (make demo does)}"
-      say "installing Istio revisions 1-30 and 1-31 (real istioctl manifests, real istiod)"
+      say "installing Istio revisions 1-30 and 1-31 (real istioctl install, real istiod)"
       setsid "$STATE/bin/istiofix" --name "$NAME" --cluster-dir "$cluster_dir" --bin "$MESHWAVE_TESTENV_BIN" \
         --istio-bin "$MESHWAVE_ISTIO_BIN" --work "$STATE/istio" \
         --pid-file "$istio_pid_file" --ready-file "$istio_ready_file" >"$istio_log" 2>&1 </dev/null &
@@ -183,7 +183,7 @@ up() {
   if [ "$rc" -eq 0 ]; then
     echo "(the demo cluster is already upgraded: nothing to apply; make demo-down && make demo starts over)"
   elif [ "$rc" -eq 2 ]; then
-    say "meshwave apply ${approve[*]} demo.plan"
+    say "meshwave apply ${approve[*]:+${approve[*]} }demo.plan"
     "$mw" apply "${approve[@]}" demo.plan
 
     say "kubectl get po -A -L istio.io/rev   (the final listing)"
