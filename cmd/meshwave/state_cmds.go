@@ -33,8 +33,11 @@ func newRollbackCommand(s streams) *cobra.Command {
 		Long: `rollback reverses what apply did, using what the state file recorded before
 each change: namespaces get their original injection labels back, their
 workloads are restarted and verified on the old proxy, and gateways return to
-their original control plane. With no selector it rolls back every wave, last
-first, then the gateways. An uninstalled control plane cannot be rolled back.`,
+their original control plane, revision tags to the revision they pointed at.
+With no selector it moves the tags back first (so restarted pods of the
+namespaces that follow them are injected by the old revision), then every
+wave, last first, then the gateways. An uninstalled control plane cannot be
+rolled back.`,
 		Example: `  meshwave rollback -wave canary
   meshwave rollback -namespace demo-a -auto-approve`,
 		Args: cobra.NoArgs,
