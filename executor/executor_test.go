@@ -792,3 +792,28 @@ func TestApplyRecordsManualFollowUp(t *testing.T) {
 		t.Errorf("state follow-ups after rolling canary back = %+v, want none", fs)
 	}
 }
+
+// A relabel that was a no-op (the namespace follows a tag the plan moves)
+// recorded nothing, so a rollback leaves the namespace alone instead of
+// failing on a record that is not there.
+func TestRollbackSkipsNoopSteps(t *testing.T) {
+	f := newFakeCluster()
+	p := testPlan(f, nil, testWave{name: "all", namespaces: map[string][]string{"demo-a": {"app-a"}}})
+	for i := range p.Steps {
+		if p.Steps[i].Kind == plan.StepNamespaceRelabel {
+			p.Steps[i].Action, p.Steps[i].Reason = plan.ActionNoop, "namespace follows revision tag prod"
+		}
+	}
+	path := statePath(t)
+	if err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Apply(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	f.calls = nil
+	if err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Rollback(context.Background(), p, Selector{Wave: "all"}); err != nil {
+		t.Fatalf("Rollback: %v", err)
+	}
+	want := []string{"undo wave/all/restart/demo-a/deployment/app-a", "undo wave/all/wait", "undo wave/all/verify"}
+	if diff := cmp.Diff(want, f.Calls()); diff != "" {
+		t.Errorf("undo calls (-want +got):\n%s", diff)
+	}
+}

@@ -87,6 +87,10 @@ func (f *fakeCluster) Prepare(ctx context.Context, s plan.Step) (Record, error) 
 		return Record{"restartedAt": fmt.Sprintf("t%03d", f.seq)}, nil
 	case plan.StepGatewayMigrate:
 		return Record{"controlPlane": f.gateways[key(s.Object)]}, nil
+	case plan.StepTagMove:
+		return Record{"revision": s.FromRevision}, nil
+	case plan.StepUninstall:
+		return Record{"uid": "uid-" + s.FromRevision}, nil
 	}
 	return nil, nil
 }

@@ -20,7 +20,10 @@ type Progress = func(msg string)
 // reach it: the executor runs gates itself.
 type Provider interface {
 	// Prepare reads what step will change and returns it; it changes
-	// nothing. It is called once per step, before the first Run.
+	// nothing. It is called once per step, before the first Run. A step
+	// that changes the cluster records at least one value: a done step
+	// with an empty record is taken to have changed nothing, and a
+	// rollback leaves it alone.
 	Prepare(ctx context.Context, step plan.Step) (Record, error)
 	// Run performs step. With the same Record it is idempotent: re-running a
 	// step that was interrupted sends the same change again.

@@ -169,9 +169,10 @@ func (e *Executor) needsUndo(id string) bool {
 		return false
 	}
 	switch ss.Status {
-	case states.StatusDone:
-		return true
-	case states.StatusFailed, states.StatusRunning:
+	case states.StatusDone, states.StatusFailed, states.StatusRunning:
+		// A step that changed something recorded first what it changed; a
+		// no-op (a namespace already labeled, or following a moved tag)
+		// recorded nothing and has nothing to undo.
 		return len(ss.Record) > 0
 	}
 	return false
