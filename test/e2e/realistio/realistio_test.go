@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -106,7 +107,7 @@ func TestUpgradeOnRealIstiod(t *testing.T) {
 	rollbackOnRealIstiod(ctx, t, env, mesh)
 	before := map[istiofix.App]int{}
 	for _, a := range istiofix.Apps {
-		before[a] = harness.ReplicaSets(ctx, t, env, a.Namespace, a.Name)
+		before[a] = rollouts(ctx, t, env, a)
 	}
 
 	r := harness.Meshwave(t, env, dir, "plan", "-json")
@@ -150,9 +151,9 @@ func TestUpgradeOnRealIstiod(t *testing.T) {
 		if err := mesh.WaitInjected(ctx, a, rev31, 90*time.Second); err != nil {
 			t.Error(err)
 		}
-		// One restart each, whatever the kills: one ReplicaSet more.
-		if n := harness.ReplicaSets(ctx, t, env, a.Namespace, a.Name); n != before[a]+1 {
-			t.Errorf("%s/%s has %d ReplicaSets, want %d (restarted exactly once)", a.Namespace, a.Name, n, before[a]+1)
+		// One rollout each, whatever the kills.
+		if n := rollouts(ctx, t, env, a); n != before[a]+1 {
+			t.Errorf("%s/%s is at rollout %d, want %d (rolled exactly once)", a.Namespace, a.Name, n, before[a]+1)
 		}
 	}
 	adm := env.Client.AdmissionregistrationV1()
@@ -485,4 +486,20 @@ func rollbackOnRealIstiod(ctx context.Context, t *testing.T, env *testenv.Cluste
 	if got := ns.Labels["istio.io/rev"]; got != rev30.Name {
 		t.Errorf("after rollback, namespace shop has istio.io/rev=%q, want %s", got, rev30.Name)
 	}
+}
+
+// rollouts is a Deployment's rollout count, the revision the Deployment
+// controller bumps on every rollout (also one that returns to an earlier
+// ReplicaSet, as a gateway moved back and forth does).
+func rollouts(ctx context.Context, t *testing.T, env *testenv.Cluster, a istiofix.App) int {
+	t.Helper()
+	d, err := env.Client.AppsV1().Deployments(a.Namespace).Get(ctx, a.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(d.Annotations["deployment.kubernetes.io/revision"])
+	if err != nil {
+		t.Fatalf("%s/%s: rollout revision %q: %v", a.Namespace, a.Name, d.Annotations["deployment.kubernetes.io/revision"], err)
+	}
+	return n
 }
