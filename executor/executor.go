@@ -170,59 +170,63 @@ func (e *Executor) Apply(ctx context.Context, p *plan.Plan) error {
 	}
 	e.emit(Event{Kind: EventApplyStart, Message: msg})
 
-	steps := p.Steps
-	var waveStart time.Time
-	for i := 0; i < len(steps); {
-		s := steps[i]
-		if s.Wave != "" && (i == 0 || steps[i-1].Wave != s.Wave) {
-			waveStart = e.opts.Now()
-			e.emit(Event{Kind: EventWaveStart, Wave: s.Wave})
-		}
-		j := i + 1
-		if s.Kind == plan.StepWorkloadRestart {
-			for j < len(steps) && steps[j].Kind == plan.StepWorkloadRestart && steps[j].Wave == s.Wave {
-				j++
-			}
-		}
-		if err := e.runParallel(ctx, steps[i:j], e.runStep); err != nil {
-			return e.stopped(ctx, p, s, err)
-		}
-		i = j
-		if s.Wave != "" && (i == len(steps) || steps[i].Wave != s.Wave) {
-			fs, err := e.recordFollowUps(p, s.Wave)
-			if err != nil {
-				return err
-			}
-			e.emit(Event{Kind: EventWaveDone, Wave: s.Wave, Elapsed: e.opts.Now().Sub(waveStart), Totals: e.totals(p, s.Wave),
-				ManualFollowUp: fs})
+	for _, ph := range p.Phases {
+		if err := e.runPhase(ctx, p, ph); err != nil {
+			return err
 		}
 	}
-	e.emit(Event{Kind: EventApplyDone, Elapsed: e.opts.Now().Sub(start), Totals: e.totals(p, "")})
+	e.emit(Event{Kind: EventApplyDone, Elapsed: e.opts.Now().Sub(start), Totals: e.totals(p.Steps)})
+	return nil
+}
+
+// runPhase runs ph's groups one after another, the steps of a group at the
+// same time. A wave reports its start and, once done, its totals and what it
+// leaves to be done by hand.
+func (e *Executor) runPhase(ctx context.Context, p *plan.Plan, ph plan.Phase) error {
+	start := e.opts.Now()
+	if ph.Kind == plan.PhaseWave {
+		e.emit(Event{Kind: EventWaveStart, Wave: ph.Wave})
+	}
+	for _, g := range ph.Groups {
+		steps := p.StepsByID(g)
+		if err := e.runParallel(ctx, steps, ph.Parallel(), e.runStep); err != nil {
+			return e.stopped(ctx, p, ph, err)
+		}
+	}
+	if ph.Kind != plan.PhaseWave {
+		return nil
+	}
+	fs, err := e.recordFollowUps(p, ph.Wave)
+	if err != nil {
+		return err
+	}
+	e.emit(Event{Kind: EventWaveDone, Wave: ph.Wave, Elapsed: e.opts.Now().Sub(start), Totals: e.totals(p.PhaseSteps(ph)),
+		ManualFollowUp: fs})
 	return nil
 }
 
 // stopped turns a step's error into Apply's result, rolling the wave back
 // when the plan asks for it.
-func (e *Executor) stopped(ctx context.Context, p *plan.Plan, s plan.Step, err error) error {
+func (e *Executor) stopped(ctx context.Context, p *plan.Plan, ph plan.Phase, err error) error {
 	var ie *InterruptedError
 	var ar *ApprovalRequiredError
 	var se *SaveError
 	switch {
 	case errors.As(err, &ie):
-		e.emit(Event{Kind: EventInterrupted, Wave: s.Wave, Error: ie.Cause.Error(),
+		e.emit(Event{Kind: EventInterrupted, Wave: ph.Wave, Error: ie.Cause.Error(),
 			Message: "the state records where the run stopped; run apply again to continue"})
 		return err
 	case errors.As(err, &ar), errors.As(err, &se):
 		return err
-	case s.Wave == "":
+	case ph.Kind != plan.PhaseWave:
 		return err
 	}
-	e.emit(Event{Kind: EventWaveFailed, Wave: s.Wave, Error: err.Error()})
-	wf := &WaveFailedError{Wave: s.Wave, Err: err}
+	e.emit(Event{Kind: EventWaveFailed, Wave: ph.Wave, Error: err.Error()})
+	wf := &WaveFailedError{Wave: ph.Wave, Err: err}
 	if !p.AutomaticRollback {
 		return wf
 	}
-	wf.RollbackErr = e.rollback(ctx, p, Selector{Wave: s.Wave})
+	wf.RollbackErr = e.rollback(ctx, p, Selector{Wave: ph.Wave})
 	wf.RolledBack = wf.RollbackErr == nil
 	return wf
 }
@@ -257,26 +261,22 @@ func (e *Executor) doneCount(p *plan.Plan) int {
 	return n
 }
 
-// totals counts wave's steps, or all steps when wave is empty.
-func (e *Executor) totals(p *plan.Plan, wave string) *Totals {
-	var ids []string
-	for _, s := range p.Steps {
-		if wave == "" || s.Wave == wave {
-			ids = append(ids, s.ID)
-		}
+// totals counts what happened to steps.
+func (e *Executor) totals(steps []plan.Step) *Totals {
+	ids := make([]string, len(steps))
+	for i, s := range steps {
+		ids[i] = s.ID
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return totals(e.state, ids, e.changed)
 }
 
-// runParallel runs fn for steps, at most steps[0].MaxParallel at once (one
-// when unset). After a failure no further step starts; those already started
-// finish. The first error wins, except that an interruption is reported as
-// such.
-func (e *Executor) runParallel(ctx context.Context, steps []plan.Step, fn func(context.Context, plan.Step) error) error {
-	limit := max(steps[0].MaxParallel, 1)
-	if len(steps) == 1 || limit == 1 {
+// runParallel runs fn for steps, at most limit at once. After a failure no
+// further step starts; those already started finish. The first error wins,
+// except that an interruption is reported as such.
+func (e *Executor) runParallel(ctx context.Context, steps []plan.Step, limit int, fn func(context.Context, plan.Step) error) error {
+	if len(steps) <= 1 || limit <= 1 {
 		for _, s := range steps {
 			if err := fn(ctx, s); err != nil {
 				return err

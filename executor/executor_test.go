@@ -697,8 +697,9 @@ func TestRollback(t *testing.T) {
 	t.Run("uninstalled source is not rolled back", func(t *testing.T) {
 		f := newFakeCluster()
 		p := build(f)
-		p.Steps = append(p.Steps, plan.Step{ID: "finalize/uninstall/old", Kind: plan.StepUninstall, Action: plan.ActionDelete,
-			Object: &plan.ObjectRef{Kind: "Istio", Namespace: "istio-system", Name: "old"}})
+		p.AddPhase(plan.Phase{Kind: plan.PhaseFinalize}, []plan.Step{{ID: "finalize/uninstall/old", Kind: plan.StepUninstall, Action: plan.ActionDelete,
+			Object: &plan.ObjectRef{Kind: "Istio", Namespace: "istio-system", Name: "old"}}})
+		p.RollbackOrder = plan.RollbackOrder(p.Steps, p.Phases)
 		path := statePath(t)
 		opts := fastOptions()
 		opts.Approved = []string{"canary"}
@@ -733,6 +734,8 @@ func TestRollbackMovesTagsFirst(t *testing.T) {
 	tag := plan.Step{ID: "tag/prod", Kind: plan.StepTagMove, Action: plan.ActionUpdate,
 		Object: &plan.ObjectRef{Kind: "MutatingWebhookConfiguration", Name: "istio-revision-tag-prod"}, FromRevision: "old", ToRevision: "new"}
 	p.Steps = append([]plan.Step{tag}, p.Steps...)
+	p.Phases = append([]plan.Phase{{Kind: plan.PhaseTags, Groups: [][]string{{tag.ID}}}}, p.Phases...)
+	p.RollbackOrder = plan.RollbackOrder(p.Steps, p.Phases)
 	path := statePath(t)
 	if err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Apply(context.Background(), p); err != nil {
 		t.Fatal(err)

@@ -53,60 +53,102 @@ func (e *Executor) Rollback(ctx context.Context, p *plan.Plan, sel Selector) err
 	return e.rollback(ctx, p, sel)
 }
 
-// rollback reverses the selection in e.state.
+// rollback reverses the selection in e.state, walking the plan's rollback
+// order: a rollback of everything walks every phase of it, a rollback of a
+// wave or a namespace only the waves it selects.
 func (e *Executor) rollback(ctx context.Context, p *plan.Plan, sel Selector) error {
-	defs := e.definitions(p)
-	var waves []string
-	for _, s := range defs {
-		if s.Wave != "" && !slices.Contains(waves, s.Wave) && sel.matchesWave(s) {
-			waves = append(waves, s.Wave)
+	defs, order := e.rollbackOrder(p)
+	var waves []plan.RollbackPhase
+	for _, rp := range order {
+		if rp.Kind == plan.PhaseWave && e.inState(rp) && sel.matchesWave(rp, defs) {
+			waves = append(waves, rp)
 		}
 	}
-	if len(waves) == 0 && (sel.Wave != "" || sel.Namespace != "") {
+	if len(waves) == 0 && !sel.everything() {
 		return fmt.Errorf("rollback: %s is not in the state", sel)
 	}
-	if sel.Wave == "" && sel.Namespace == "" {
-		for _, s := range defs {
-			if s.Kind == plan.StepUninstall && e.needsUndo(s.ID) {
-				return fmt.Errorf("rollback: the source control plane was uninstalled (step %s); nothing is left to roll back to", s.ID)
+	if sel.everything() {
+		for _, rp := range order {
+			for _, id := range rp.Irreversible {
+				if e.needsUndo(id) {
+					return fmt.Errorf("rollback: the source control plane was uninstalled (step %s); nothing is left to roll back to", id)
+				}
 			}
 		}
 	}
-	if sel.Wave == "" && sel.Namespace == "" {
-		// Tags go back first: a restarted pod of a namespace that follows
-		// a tag is injected by whatever the tag points at when it starts.
-		if err := e.undoOutsideWaves(ctx, defs, plan.StepTagMove, "revision tags"); err != nil {
+	for _, rp := range order {
+		var err error
+		switch {
+		case rp.Kind == plan.PhaseWave:
+			if slices.ContainsFunc(waves, func(w plan.RollbackPhase) bool { return w.Wave == rp.Wave }) {
+				err = e.undoWave(ctx, rp, defs, sel.Namespace)
+			}
+		case sel.everything():
+			err = e.undoOutsideWaves(ctx, rp, defs)
+		}
+		if err != nil {
 			return err
 		}
-	}
-	slices.Reverse(waves)
-	for _, w := range waves {
-		if err := e.undoWave(ctx, w, defs, sel.Namespace); err != nil {
-			return err
-		}
-	}
-	if sel.Wave == "" && sel.Namespace == "" {
-		return e.undoOutsideWaves(ctx, defs, plan.StepGatewayMigrate, "gateways")
 	}
 	return nil
 }
 
-// undoOutsideWaves reverses, last first, the steps of one kind that run
-// before the waves (tag moves, gateway moves).
-func (e *Executor) undoOutsideWaves(ctx context.Context, defs []plan.Step, kind plan.StepKind, what string) error {
-	var steps []plan.Step
-	for _, s := range defs {
-		if s.Kind == kind && e.needsUndo(s.ID) {
-			steps = append(steps, s)
+// rollbackOrder returns the definitions of the steps in the state (the
+// plan's, or for a step the plan no longer has, what the state recorded)
+// and the order to reverse them in: the plan's, or, when the state holds
+// steps the plan does not, the same rule applied to the state's steps.
+func (e *Executor) rollbackOrder(p *plan.Plan) (map[string]plan.Step, []plan.RollbackPhase) {
+	byID := map[string]plan.Step{}
+	for _, s := range p.Steps {
+		byID[s.ID] = s
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	defs := map[string]plan.Step{}
+	var inStateOrder []plan.Step
+	beyondPlan := false
+	for _, ss := range e.state.Steps {
+		s, ok := byID[ss.ID]
+		if !ok {
+			s, beyondPlan = plan.Step{ID: ss.ID, Kind: ss.Kind, Wave: ss.Wave, Object: ss.Object}, true
+		}
+		defs[s.ID] = s
+		inStateOrder = append(inStateOrder, s)
+	}
+	if beyondPlan {
+		return defs, plan.RollbackOrder(inStateOrder, p.Phases)
+	}
+	return defs, p.RollbackOrder
+}
+
+// inState reports whether the state holds some step of rp.
+func (e *Executor) inState(rp plan.RollbackPhase) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, id := range slices.Concat(append(rp.Groups, rp.Rerun)...) {
+		if e.state.Step(id) != nil {
+			return true
 		}
 	}
-	if len(steps) == 0 {
+	return false
+}
+
+// undoOutsideWaves reverses the steps of a phase outside the waves (tag
+// moves, gateway moves) that changed the cluster.
+func (e *Executor) undoOutsideWaves(ctx context.Context, rp plan.RollbackPhase, defs map[string]plan.Step) error {
+	var groups [][]plan.Step
+	for _, g := range rp.Groups {
+		if steps := e.toUndo(g, defs, ""); len(steps) > 0 {
+			groups = append(groups, steps)
+		}
+	}
+	if len(groups) == 0 {
 		return nil
 	}
+	what := map[plan.PhaseKind]string{plan.PhaseTags: "revision tags", plan.PhaseGateways: "gateways"}[rp.Kind]
 	e.emit(Event{Kind: EventRollbackStart, Message: what})
-	slices.Reverse(steps)
-	for _, s := range steps {
-		if err := e.undoStep(ctx, s); err != nil {
+	for _, steps := range groups {
+		if err := e.runParallel(ctx, steps, rp.Parallel(), e.undoStep); err != nil {
 			return err
 		}
 	}
@@ -114,13 +156,33 @@ func (e *Executor) undoOutsideWaves(ctx context.Context, defs []plan.Step, kind 
 	return nil
 }
 
-// matchesWave reports whether s's wave is selected.
-func (sel Selector) matchesWave(s plan.Step) bool {
+// toUndo are the steps of ids that may have changed the cluster (in ns,
+// when set).
+func (e *Executor) toUndo(ids []string, defs map[string]plan.Step, ns string) []plan.Step {
+	sel := Selector{Namespace: ns}
+	var out []plan.Step
+	for _, id := range ids {
+		if s, ok := defs[id]; ok && sel.touches(s) && e.needsUndo(id) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (sel Selector) everything() bool { return sel.Wave == "" && sel.Namespace == "" }
+
+// matchesWave reports whether the wave rp reverses is selected.
+func (sel Selector) matchesWave(rp plan.RollbackPhase, defs map[string]plan.Step) bool {
 	switch {
 	case sel.Wave != "":
-		return s.Wave == sel.Wave
+		return rp.Wave == sel.Wave
 	case sel.Namespace != "":
-		return sel.touches(s)
+		for _, id := range slices.Concat(rp.Groups...) {
+			if s, ok := defs[id]; ok && sel.touches(s) {
+				return true
+			}
+		}
+		return false
 	}
 	return true
 }
@@ -137,26 +199,6 @@ func (sel Selector) touches(s plan.Step) bool {
 		return s.Object != nil && s.Object.Namespace == sel.Namespace
 	}
 	return false
-}
-
-// definitions returns a step definition for every step in the state, in the
-// state's order: p's when p has it, else what the state recorded.
-func (e *Executor) definitions(p *plan.Plan) []plan.Step {
-	byID := map[string]plan.Step{}
-	for _, s := range p.Steps {
-		byID[s.ID] = s
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var defs []plan.Step
-	for _, ss := range e.state.Steps {
-		s, ok := byID[ss.ID]
-		if !ok {
-			s = plan.Step{ID: ss.ID, Kind: ss.Kind, Wave: ss.Wave, Object: ss.Object}
-		}
-		defs = append(defs, s)
-	}
-	return defs
 }
 
 // needsUndo reports whether step id may have changed the cluster: it is
@@ -177,76 +219,60 @@ func (e *Executor) needsUndo(id string) bool {
 	return false
 }
 
-// undoWave reverses wave (only ns, when set): labels first, so restarted
-// pods are injected by the source control plane, then restarts, then the
-// wave's wait and verify on the source revision.
-func (e *Executor) undoWave(ctx context.Context, wave string, defs []plan.Step, ns string) error {
+// undoWave reverses a wave (only ns, when set) in the order rp gives, then
+// marks what must run again before the wave counts as done.
+func (e *Executor) undoWave(ctx context.Context, rp plan.RollbackPhase, defs map[string]plan.Step, ns string) error {
 	sel := Selector{Namespace: ns}
-	var relabels, restarts, checks, gates []plan.Step
-	for _, s := range defs {
-		if s.Wave != wave {
+	e.emit(Event{Kind: EventRollbackStart, Wave: rp.Wave, Message: sel.String()})
+	start := e.opts.Now()
+	undone := 0
+	for _, g := range rp.Groups {
+		steps := e.toUndo(g, defs, ns)
+		if len(steps) == 0 {
 			continue
 		}
-		switch s.Kind {
-		case plan.StepNamespaceRelabel:
-			if sel.touches(s) && e.needsUndo(s.ID) {
-				relabels = append(relabels, s)
-			}
-		case plan.StepWorkloadRestart:
-			if sel.touches(s) && e.needsUndo(s.ID) {
-				restarts = append(restarts, s)
-			}
-		case plan.StepWaveWait, plan.StepWaveVerify:
-			checks = append(checks, narrow(s, ns))
-		case plan.StepGate:
-			gates = append(gates, s)
-		}
-	}
-	e.emit(Event{Kind: EventRollbackStart, Wave: wave, Message: sel.String()})
-	start := e.opts.Now()
-	slices.Reverse(relabels)
-	for _, s := range relabels {
-		if err := e.undoStep(ctx, s); err != nil {
+		undone += len(steps)
+		if err := e.runParallel(ctx, steps, rp.Parallel(), e.undoStep); err != nil {
 			return err
 		}
 	}
-	if len(restarts) > 0 {
-		if err := e.runParallel(ctx, restarts, e.undoStep); err != nil {
-			return err
-		}
-	}
-	if len(relabels)+len(restarts) > 0 {
-		for _, s := range checks {
-			if err := e.undoStep(ctx, s); err != nil {
-				return err
+	if undone > 0 {
+		for _, id := range rp.Reverify {
+			if s, ok := defs[id]; ok {
+				if err := e.undoStep(ctx, narrow(s, ns)); err != nil {
+					return err
+				}
 			}
 		}
 	}
-	// The wave's checks and gates passed for the target revision; after the
-	// rollback they must run again before the wave counts as done.
-	if err := e.update(func() {
-		for _, s := range append(checks, gates...) {
-			ss := e.state.Step(s.ID)
-			if ss != nil && ss.Status != states.StatusPending {
-				ss.Status, ss.Error = states.StatusRolledBack, ""
-			}
-		}
-		if ns == "" {
-			e.state.Revoke(wave)
-		}
-		// Back on the source, nothing there is left to move by hand.
-		var kept []plan.FollowUp
-		for _, f := range e.state.FollowUps(wave) {
-			if ns != "" && f.Object.Namespace != ns {
-				kept = append(kept, f)
-			}
-		}
-		e.state.SetFollowUps(wave, kept)
-	}); err != nil {
+	if err := e.update(func() { e.resetWave(rp, ns) }); err != nil {
 		return err
 	}
-	e.emit(Event{Kind: EventRollbackDone, Wave: wave, Message: sel.String(), Elapsed: e.opts.Now().Sub(start)})
+	e.emit(Event{Kind: EventRollbackDone, Wave: rp.Wave, Message: sel.String(), Elapsed: e.opts.Now().Sub(start)})
 	return nil
+}
+
+// resetWave records in the state that a wave was rolled back (only ns,
+// when set): its checks and gates passed for the target revision and must
+// run again, its approval no longer holds, and back on the source nothing
+// there is left to move by hand.
+func (e *Executor) resetWave(rp plan.RollbackPhase, ns string) {
+	for _, id := range rp.Rerun {
+		ss := e.state.Step(id)
+		if ss != nil && ss.Status != states.StatusPending {
+			ss.Status, ss.Error = states.StatusRolledBack, ""
+		}
+	}
+	if ns == "" {
+		e.state.Revoke(rp.Wave)
+	}
+	var kept []plan.FollowUp
+	for _, f := range e.state.FollowUps(rp.Wave) {
+		if ns != "" && f.Object.Namespace != ns {
+			kept = append(kept, f)
+		}
+	}
+	e.state.SetFollowUps(rp.Wave, kept)
 }
 
 // narrow limits a wave-wide check to one namespace.

@@ -22,6 +22,7 @@ func Compute(cfg *Config, snap *Snapshot) *Plan {
 		AutomaticRollback: cfg.Rollback.Automatic,
 		Checks:            []Check{},
 		Steps:             []Step{},
+		Phases:            []Phase{},
 		ManualFollowUp:    []FollowUp{},
 	}}
 	c.index()
@@ -34,6 +35,7 @@ func Compute(cfg *Config, snap *Snapshot) *Plan {
 		c.waveSteps(w)
 	}
 	c.finalizeSteps()
+	c.p.RollbackOrder = RollbackOrder(c.p.Steps, c.p.Phases)
 	c.overlapChecks()
 	c.summarize()
 	return c.p
@@ -397,6 +399,7 @@ func (c *computer) sourceImage() string {
 }
 
 func (c *computer) gatewaySteps() {
+	var steps []Step
 	for _, gc := range c.cfg.Gateways {
 		g := c.findGateway(gc)
 		ref := &ObjectRef{Kind: gatewayKind(c.cfg.Upgrade.Flavor), Namespace: gc.Namespace, Name: gc.Name}
@@ -409,8 +412,9 @@ func (c *computer) gatewaySteps() {
 				st.Action, st.Reason = ActionNoop, "gateway already runs on "+c.cfg.Upgrade.To
 			}
 		}
-		c.p.Steps = append(c.p.Steps, st)
+		steps = append(steps, st)
 	}
+	c.p.AddPhase(Phase{Kind: PhaseGateways}, OneByOne(steps...)...)
 }
 
 func allOnTarget(c *computer, pods []Pod) bool {
@@ -477,8 +481,6 @@ func (c *computer) waveSteps(w WaveConfig) {
 			restarts = append(restarts, st)
 		}
 	}
-	c.p.Steps = append(c.p.Steps, relabels...)
-	c.p.Steps = append(c.p.Steps, restarts...)
 	var all []ObjectRef
 	for _, st := range restarts {
 		all = append(all, *st.Object)
@@ -500,14 +502,21 @@ func (c *computer) waveSteps(w WaveConfig) {
 	if !changed {
 		verify.Action, verify.Reason = ActionNoop, "wave already on "+c.cfg.Upgrade.To
 	}
-	c.p.Steps = append(c.p.Steps, wait, verify)
+	var gates []Step
 	for i, g := range w.Gates {
 		g := g
 		// Gates stay checks even when the wave has nothing left to change:
 		// a gate guards the next wave, and an apply resumed after the wave
 		// moved must still pass it. The state skips gates passed earlier.
-		c.p.Steps = append(c.p.Steps, Step{ID: fmt.Sprintf("%sgate/%d-%s", prefix, i, g.Kind), Kind: StepGate, Action: ActionCheck, Wave: w.Name, Gate: &g})
+		gates = append(gates, Step{ID: fmt.Sprintf("%sgate/%d-%s", prefix, i, g.Kind), Kind: StepGate, Action: ActionCheck, Wave: w.Name, Gate: &g})
 	}
+	// Relabels run one by one, the restarts together (at most max_parallel
+	// at once), then the wait, the verify and each gate.
+	groups := OneByOne(relabels...)
+	groups = append(groups, restarts)
+	groups = append(groups, OneByOne(wait, verify)...)
+	groups = append(groups, OneByOne(gates...)...)
+	c.p.AddPhase(Phase{Kind: PhaseWave, Wave: w.Name, MaxParallel: w.MaxParallel}, groups...)
 }
 
 func hasSidecar(w Workload) bool {
@@ -535,6 +544,9 @@ func (c *computer) somethingLeftToMove() bool {
 	return false
 }
 
+// finalize adds the finalize phase: the uninstall step.
+func (c *computer) finalize(st Step) { c.p.AddPhase(Phase{Kind: PhaseFinalize}, []Step{st}) }
+
 func (c *computer) finalizeSteps() {
 	if !c.cfg.Finalize.UninstallOld {
 		return
@@ -549,14 +561,14 @@ func (c *computer) finalizeSteps() {
 		for _, wl := range c.snap.Workloads {
 			for _, p := range wl.Pods {
 				if p.Revision == c.cfg.Upgrade.From && strings.HasPrefix(wl.Name, "istiod") {
-					c.p.Steps = append(c.p.Steps, Step{ID: id, Kind: StepUninstall, Action: ActionDelete,
+					c.finalize(Step{ID: id, Kind: StepUninstall, Action: ActionDelete,
 						Object:       &ObjectRef{Kind: controlPlaneKind(c.cfg.Upgrade.Flavor), Namespace: wl.Namespace},
 						FromRevision: c.cfg.Upgrade.From, Reason: "the control plane's resource is deleted; its istiod is still running"})
 					return
 				}
 			}
 		}
-		c.p.Steps = append(c.p.Steps, Step{ID: id, Kind: StepUninstall, Action: ActionNoop, FromRevision: c.cfg.Upgrade.From,
+		c.finalize(Step{ID: id, Kind: StepUninstall, Action: ActionNoop, FromRevision: c.cfg.Upgrade.From,
 			Reason: c.cfg.Upgrade.From + " is not installed any more"})
 		return
 	}
@@ -573,7 +585,7 @@ func (c *computer) finalizeSteps() {
 			objects = append(objects, o.ObjectRef)
 		}
 	}
-	c.p.Steps = append(c.p.Steps, Step{ID: id, Kind: StepUninstall, Action: ActionDelete,
+	c.finalize(Step{ID: id, Kind: StepUninstall, Action: ActionDelete,
 		Object: ref, Objects: objects, FromRevision: src.Revision, FromImage: src.ProxyImage})
 	move := Move{Namespaces: c.planned, Gateways: map[string]bool{}, Tags: c.movedTags}
 	for _, g := range c.cfg.Gateways {
@@ -671,6 +683,7 @@ func (c *computer) overlapChecks() {
 // else: the namespaces labeled with a tag then follow it as their workloads
 // restart in the waves.
 func (c *computer) tagSteps() {
+	var steps []Step
 	for _, tc := range c.cfg.Tags {
 		ref := &ObjectRef{Kind: "MutatingWebhookConfiguration", Name: TagWebhookName(tc.Name)}
 		st := Step{ID: "tag/" + tc.Name, Kind: StepTagMove, Action: ActionUpdate, Object: ref,
@@ -688,8 +701,9 @@ func (c *computer) tagSteps() {
 			st.Action, st.Reason = ActionNoop, "tag already points at "+cur
 		}
 		st.FromRevision = cur
-		c.p.Steps = append(c.p.Steps, st)
+		steps = append(steps, st)
 	}
+	c.p.AddPhase(Phase{Kind: PhaseTags}, OneByOne(steps...)...)
 }
 
 func helmName(release string) string {

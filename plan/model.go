@@ -2,7 +2,7 @@ package plan
 
 // FormatVersion is the version of the plan's JSON form (plan -json, saved
 // plans, show -json). Bump the major part on incompatible changes.
-const FormatVersion = "1.1"
+const FormatVersion = "1.2"
 
 // Severity of a check result.
 type Severity string
@@ -83,6 +83,9 @@ type Step struct {
 	// Pods is the number of pods the step moves or verifies.
 	Pods int `json:"pods,omitempty"`
 
+	// MaxParallel is, on a restart, its wave's max_parallel, kept in the
+	// JSON for format 1.0 and 1.1 readers. Nothing in meshwave reads it: the
+	// wave's Phase holds the bound apply and rollback use.
 	MaxParallel   int    `json:"max_parallel,omitempty"`
 	TimeoutSecond int64  `json:"timeout_seconds,omitempty"`
 	Gate          *Gate  `json:"gate,omitempty"`
@@ -121,6 +124,11 @@ type Plan struct {
 	Flavor        Flavor  `json:"flavor"`
 	Checks        []Check `json:"checks"`
 	Steps         []Step  `json:"steps"`
+	// Phases are the plan's structure: the parts apply runs, in order, and
+	// the groups of steps that run at the same time.
+	Phases []Phase `json:"phases"`
+	// RollbackOrder is how a rollback reverses the plan.
+	RollbackOrder []RollbackPhase `json:"rollback_order"`
 	// ManualFollowUp lists, per wave, what its restarts cannot roll.
 	ManualFollowUp []FollowUp `json:"manual_follow_up"`
 	Summary        Summary    `json:"summary"`
