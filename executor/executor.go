@@ -170,8 +170,12 @@ func (e *Executor) Apply(ctx context.Context, p *plan.Plan) error {
 	}
 	e.emit(Event{Kind: EventApplyStart, Message: msg})
 
+	byID := make(map[string]plan.Step, len(p.Steps))
+	for _, s := range p.Steps {
+		byID[s.ID] = s
+	}
 	for _, ph := range p.Phases {
-		if err := e.runPhase(ctx, p, ph); err != nil {
+		if err := e.runPhase(ctx, p, ph, byID); err != nil {
 			return err
 		}
 	}
@@ -182,15 +186,28 @@ func (e *Executor) Apply(ctx context.Context, p *plan.Plan) error {
 // runPhase runs ph's groups one after another, the steps of a group at the
 // same time. A wave reports its start and, once done, its totals and what it
 // leaves to be done by hand.
-func (e *Executor) runPhase(ctx context.Context, p *plan.Plan, ph plan.Phase) error {
+func (e *Executor) runPhase(ctx context.Context, p *plan.Plan, ph plan.Phase, byID map[string]plan.Step) error {
 	start := e.opts.Now()
 	if ph.Kind == plan.PhaseWave {
 		e.emit(Event{Kind: EventWaveStart, Wave: ph.Wave})
 	}
+	var all []plan.Step
 	for _, g := range ph.Groups {
-		steps := p.StepsByID(g)
+		steps := make([]plan.Step, len(g))
+		for i, id := range g {
+			steps[i] = byID[id]
+		}
+		all = append(all, steps...)
 		if err := e.runParallel(ctx, steps, ph.Parallel(), e.runStep); err != nil {
-			return e.stopped(ctx, p, ph, err)
+			wf := e.reportStop(ph, err)
+			if wf == nil {
+				return err
+			}
+			if p.AutomaticRollback {
+				wf.RollbackErr = e.rollback(ctx, p, Scope{Wave: ph.Wave})
+				wf.RolledBack = wf.RollbackErr == nil
+			}
+			return wf
 		}
 	}
 	if ph.Kind != plan.PhaseWave {
@@ -200,14 +217,15 @@ func (e *Executor) runPhase(ctx context.Context, p *plan.Plan, ph plan.Phase) er
 	if err != nil {
 		return err
 	}
-	e.emit(Event{Kind: EventWaveDone, Wave: ph.Wave, Elapsed: e.opts.Now().Sub(start), Totals: e.totals(p.PhaseSteps(ph)),
+	e.emit(Event{Kind: EventWaveDone, Wave: ph.Wave, Elapsed: e.opts.Now().Sub(start), Totals: e.totals(all),
 		ManualFollowUp: fs})
 	return nil
 }
 
-// stopped turns a step's error into Apply's result, rolling the wave back
-// when the plan asks for it.
-func (e *Executor) stopped(ctx context.Context, p *plan.Plan, ph plan.Phase, err error) error {
+// reportStop reports why a phase stopped and returns, for a wave's failure
+// (not an interruption, an approval still needed or a state that could not
+// be saved), the error Apply returns for it; otherwise nil.
+func (e *Executor) reportStop(ph plan.Phase, err error) *WaveFailedError {
 	var ie *InterruptedError
 	var ar *ApprovalRequiredError
 	var se *SaveError
@@ -215,20 +233,12 @@ func (e *Executor) stopped(ctx context.Context, p *plan.Plan, ph plan.Phase, err
 	case errors.As(err, &ie):
 		e.emit(Event{Kind: EventInterrupted, Wave: ph.Wave, Error: ie.Cause.Error(),
 			Message: "the state records where the run stopped; run apply again to continue"})
-		return err
-	case errors.As(err, &ar), errors.As(err, &se):
-		return err
-	case ph.Kind != plan.PhaseWave:
-		return err
+		return nil
+	case errors.As(err, &ar), errors.As(err, &se), ph.Kind != plan.PhaseWave:
+		return nil
 	}
 	e.emit(Event{Kind: EventWaveFailed, Wave: ph.Wave, Error: err.Error()})
-	wf := &WaveFailedError{Wave: ph.Wave, Err: err}
-	if !p.AutomaticRollback {
-		return wf
-	}
-	wf.RollbackErr = e.rollback(ctx, p, Selector{Wave: ph.Wave})
-	wf.RolledBack = wf.RollbackErr == nil
-	return wf
+	return &WaveFailedError{Wave: ph.Wave, Err: err}
 }
 
 // recordFollowUps records in the state what a finished wave leaves to the
@@ -372,7 +382,7 @@ func (e *Executor) runStep(ctx context.Context, s plan.Step) error {
 			e.emit(ev)
 			return nil
 		}
-		err := e.provider.Check(ctx, s, rec)
+		err := e.provider.Verify(ctx, s, rec)
 		if err == nil {
 			e.emit(stepEvent(EventStepVerified, s))
 			return nil

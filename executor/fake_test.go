@@ -161,7 +161,7 @@ func (f *fakeCluster) restart(w, at string) {
 	}
 }
 
-func (f *fakeCluster) Check(ctx context.Context, s plan.Step, rec Record) error {
+func (f *fakeCluster) Verify(ctx context.Context, s plan.Step, rec Record) error {
 	if f.dead.Load() {
 		return errKilled
 	}
@@ -184,7 +184,7 @@ func (f *fakeCluster) Check(ctx context.Context, s plan.Step, rec Record) error 
 	return nil
 }
 
-func (f *fakeCluster) Undo(ctx context.Context, s plan.Step, rec Record, progress Progress) error {
+func (f *fakeCluster) Rollback(ctx context.Context, s plan.Step, rec Record, progress Progress) error {
 	if f.dead.Load() {
 		return errKilled
 	}
@@ -198,10 +198,10 @@ func (f *fakeCluster) Undo(ctx context.Context, s plan.Step, rec Record, progres
 	case plan.StepNamespaceRelabel:
 		f.labels[s.Object.Name] = rec["label"]
 	case plan.StepWorkloadRestart:
-		if rec[plan.RecordUndoAt] == "" {
+		if rec[plan.RecordRollbackAt] == "" {
 			return errors.New("no undo time recorded")
 		}
-		f.restart(key(s.Object), rec[plan.RecordUndoAt])
+		f.restart(key(s.Object), rec[plan.RecordRollbackAt])
 	case plan.StepGatewayMigrate:
 		f.gateways[key(s.Object)] = rec["controlPlane"]
 	}
@@ -254,12 +254,12 @@ func testPlan(f *fakeCluster, gateways []string, waves ...testWave) *plan.Plan {
 		for i, g := range w.gates {
 			g := g
 			gates = append(gates, plan.Step{ID: fmt.Sprintf("%sgate/%d-%s", prefix, i, g.Kind), Kind: plan.StepGate,
-				Action: plan.ActionCheck, Wave: w.name, Gate: &g})
+				Action: plan.ActionRead, Wave: w.name, Gate: &g})
 		}
 		groups := append(plan.OneByOne(relabels...), restarts)
 		groups = append(groups, plan.OneByOne(
-			plan.Step{ID: prefix + "wait", Kind: plan.StepWaveWait, Action: plan.ActionCheck, Wave: w.name, Namespaces: nss, Workloads: workloads},
-			plan.Step{ID: prefix + "verify", Kind: plan.StepWaveVerify, Action: plan.ActionCheck, Wave: w.name, Namespaces: nss, Workloads: workloads})...)
+			plan.Step{ID: prefix + "wait", Kind: plan.StepWaveWait, Action: plan.ActionRead, Wave: w.name, Namespaces: nss, Workloads: workloads},
+			plan.Step{ID: prefix + "verify", Kind: plan.StepWaveVerify, Action: plan.ActionRead, Wave: w.name, Namespaces: nss, Workloads: workloads})...)
 		groups = append(groups, plan.OneByOne(gates...)...)
 		p.AddPhase(plan.Phase{Kind: plan.PhaseWave, Wave: w.name, MaxParallel: w.maxParallel}, groups...)
 	}

@@ -13,14 +13,14 @@ import (
 	"github.com/meshwave/meshwave/plan"
 )
 
-// Selector picks what a manual rollback reverses. Both empty: the revision
+// Scope picks what a manual rollback reverses. Both empty: the revision
 // tags, then every wave, last first, then the gateways.
-type Selector struct {
+type Scope struct {
 	Wave      string
 	Namespace string
 }
 
-func (s Selector) String() string {
+func (s Scope) String() string {
 	switch {
 	case s.Wave != "":
 		return "wave " + s.Wave
@@ -30,7 +30,7 @@ func (s Selector) String() string {
 	return "everything"
 }
 
-// Rollback reverses the selected steps that changed the cluster, using the
+// Rollback reverses the steps in scope that changed the cluster, using the
 // Records saved when they ran: namespaces get their original labels back,
 // workloads are restarted onto the source revision and verified there,
 // gateways return to their recorded control plane. Reversed steps become
@@ -38,8 +38,8 @@ func (s Selector) String() string {
 //
 // p supplies the steps' definitions; a step the state knows but p does not
 // is reversed from what the state recorded about it.
-func (e *Executor) Rollback(ctx context.Context, p *plan.Plan, sel Selector) error {
-	if sel.Wave != "" && sel.Namespace != "" {
+func (e *Executor) Rollback(ctx context.Context, p *plan.Plan, scope Scope) error {
+	if scope.Wave != "" && scope.Namespace != "" {
 		return errors.New("rollback: select a wave or a namespace, not both")
 	}
 	st, err := e.store.Read()
@@ -50,27 +50,27 @@ func (e *Executor) Rollback(ctx context.Context, p *plan.Plan, sel Selector) err
 		return err
 	}
 	e.state, e.changed = st, map[string]bool{}
-	return e.rollback(ctx, p, sel)
+	return e.rollback(ctx, p, scope)
 }
 
-// rollback reverses the selection in e.state, walking the plan's rollback
+// rollback reverses what scope picks in e.state, walking the plan's rollback
 // order: a rollback of everything walks every phase of it, a rollback of a
 // wave or a namespace only the waves it selects.
-func (e *Executor) rollback(ctx context.Context, p *plan.Plan, sel Selector) error {
+func (e *Executor) rollback(ctx context.Context, p *plan.Plan, scope Scope) error {
 	defs, order := e.rollbackOrder(p)
 	var waves []plan.RollbackPhase
 	for _, rp := range order {
-		if rp.Kind == plan.PhaseWave && e.inState(rp) && sel.matchesWave(rp, defs) {
+		if rp.Kind == plan.PhaseWave && e.inState(rp) && scope.matchesWave(rp, defs) {
 			waves = append(waves, rp)
 		}
 	}
-	if len(waves) == 0 && !sel.everything() {
-		return fmt.Errorf("rollback: %s is not in the state", sel)
+	if len(waves) == 0 && !scope.everything() {
+		return fmt.Errorf("rollback: %s is not in the state", scope)
 	}
-	if sel.everything() {
+	if scope.everything() {
 		for _, rp := range order {
 			for _, id := range rp.Irreversible {
-				if e.needsUndo(id) {
+				if e.needsRollback(id) {
 					return fmt.Errorf("rollback: the source control plane was uninstalled (step %s); nothing is left to roll back to", id)
 				}
 			}
@@ -81,10 +81,10 @@ func (e *Executor) rollback(ctx context.Context, p *plan.Plan, sel Selector) err
 		switch {
 		case rp.Kind == plan.PhaseWave:
 			if slices.ContainsFunc(waves, func(w plan.RollbackPhase) bool { return w.Wave == rp.Wave }) {
-				err = e.undoWave(ctx, rp, defs, sel.Namespace)
+				err = e.rollbackWave(ctx, rp, defs, scope.Namespace)
 			}
-		case sel.everything():
-			err = e.undoOutsideWaves(ctx, rp, defs)
+		case scope.everything():
+			err = e.rollbackOutsideWaves(ctx, rp, defs)
 		}
 		if err != nil {
 			return err
@@ -133,12 +133,12 @@ func (e *Executor) inState(rp plan.RollbackPhase) bool {
 	return false
 }
 
-// undoOutsideWaves reverses the steps of a phase outside the waves (tag
+// rollbackOutsideWaves reverses the steps of a phase outside the waves (tag
 // moves, gateway moves) that changed the cluster.
-func (e *Executor) undoOutsideWaves(ctx context.Context, rp plan.RollbackPhase, defs map[string]plan.Step) error {
+func (e *Executor) rollbackOutsideWaves(ctx context.Context, rp plan.RollbackPhase, defs map[string]plan.Step) error {
 	var groups [][]plan.Step
 	for _, g := range rp.Groups {
-		if steps := e.toUndo(g, defs, ""); len(steps) > 0 {
+		if steps := e.toRollBack(g, defs, ""); len(steps) > 0 {
 			groups = append(groups, steps)
 		}
 	}
@@ -148,7 +148,7 @@ func (e *Executor) undoOutsideWaves(ctx context.Context, rp plan.RollbackPhase, 
 	what := map[plan.PhaseKind]string{plan.PhaseTags: "revision tags", plan.PhaseGateways: "gateways"}[rp.Kind]
 	e.emit(Event{Kind: EventRollbackStart, Message: what})
 	for _, steps := range groups {
-		if err := e.runParallel(ctx, steps, rp.Parallel(), e.undoStep); err != nil {
+		if err := e.runParallel(ctx, steps, rp.Parallel(), e.rollbackStep); err != nil {
 			return err
 		}
 	}
@@ -156,29 +156,29 @@ func (e *Executor) undoOutsideWaves(ctx context.Context, rp plan.RollbackPhase, 
 	return nil
 }
 
-// toUndo are the steps of ids that may have changed the cluster (in ns,
+// toRollBack are the steps of ids that may have changed the cluster (in ns,
 // when set).
-func (e *Executor) toUndo(ids []string, defs map[string]plan.Step, ns string) []plan.Step {
-	sel := Selector{Namespace: ns}
+func (e *Executor) toRollBack(ids []string, defs map[string]plan.Step, ns string) []plan.Step {
+	scope := Scope{Namespace: ns}
 	var out []plan.Step
 	for _, id := range ids {
-		if s, ok := defs[id]; ok && sel.touches(s) && e.needsUndo(id) {
+		if s, ok := defs[id]; ok && scope.touches(s) && e.needsRollback(id) {
 			out = append(out, s)
 		}
 	}
 	return out
 }
 
-func (sel Selector) everything() bool { return sel.Wave == "" && sel.Namespace == "" }
+func (scope Scope) everything() bool { return scope.Wave == "" && scope.Namespace == "" }
 
 // matchesWave reports whether the wave rp reverses is selected.
-func (sel Selector) matchesWave(rp plan.RollbackPhase, defs map[string]plan.Step) bool {
+func (scope Scope) matchesWave(rp plan.RollbackPhase, defs map[string]plan.Step) bool {
 	switch {
-	case sel.Wave != "":
-		return rp.Wave == sel.Wave
-	case sel.Namespace != "":
+	case scope.Wave != "":
+		return rp.Wave == scope.Wave
+	case scope.Namespace != "":
 		for _, id := range slices.Concat(rp.Groups...) {
-			if s, ok := defs[id]; ok && sel.touches(s) {
+			if s, ok := defs[id]; ok && scope.touches(s) {
 				return true
 			}
 		}
@@ -187,23 +187,23 @@ func (sel Selector) matchesWave(rp plan.RollbackPhase, defs map[string]plan.Step
 	return true
 }
 
-// touches reports whether s changes sel's namespace.
-func (sel Selector) touches(s plan.Step) bool {
-	if sel.Namespace == "" {
+// touches reports whether s changes scope's namespace.
+func (scope Scope) touches(s plan.Step) bool {
+	if scope.Namespace == "" {
 		return true
 	}
 	switch s.Kind {
 	case plan.StepNamespaceRelabel:
-		return s.Object != nil && s.Object.Name == sel.Namespace
+		return s.Object != nil && s.Object.Name == scope.Namespace
 	case plan.StepWorkloadRestart:
-		return s.Object != nil && s.Object.Namespace == sel.Namespace
+		return s.Object != nil && s.Object.Namespace == scope.Namespace
 	}
 	return false
 }
 
-// needsUndo reports whether step id may have changed the cluster: it is
+// needsRollback reports whether step id may have changed the cluster: it is
 // done, or it failed or stopped after recording what it would change.
-func (e *Executor) needsUndo(id string) bool {
+func (e *Executor) needsRollback(id string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ss := e.state.Step(id)
@@ -219,27 +219,27 @@ func (e *Executor) needsUndo(id string) bool {
 	return false
 }
 
-// undoWave reverses a wave (only ns, when set) in the order rp gives, then
+// rollbackWave reverses a wave (only ns, when set) in the order rp gives, then
 // marks what must run again before the wave counts as done.
-func (e *Executor) undoWave(ctx context.Context, rp plan.RollbackPhase, defs map[string]plan.Step, ns string) error {
-	sel := Selector{Namespace: ns}
-	e.emit(Event{Kind: EventRollbackStart, Wave: rp.Wave, Message: sel.String()})
+func (e *Executor) rollbackWave(ctx context.Context, rp plan.RollbackPhase, defs map[string]plan.Step, ns string) error {
+	scope := Scope{Namespace: ns}
+	e.emit(Event{Kind: EventRollbackStart, Wave: rp.Wave, Message: scope.String()})
 	start := e.opts.Now()
-	undone := 0
+	reversed := 0
 	for _, g := range rp.Groups {
-		steps := e.toUndo(g, defs, ns)
+		steps := e.toRollBack(g, defs, ns)
 		if len(steps) == 0 {
 			continue
 		}
-		undone += len(steps)
-		if err := e.runParallel(ctx, steps, rp.Parallel(), e.undoStep); err != nil {
+		reversed += len(steps)
+		if err := e.runParallel(ctx, steps, rp.Parallel(), e.rollbackStep); err != nil {
 			return err
 		}
 	}
-	if undone > 0 {
+	if reversed > 0 {
 		for _, id := range rp.Reverify {
 			if s, ok := defs[id]; ok {
-				if err := e.undoStep(ctx, narrow(s, ns)); err != nil {
+				if err := e.rollbackStep(ctx, narrow(s, ns)); err != nil {
 					return err
 				}
 			}
@@ -248,7 +248,7 @@ func (e *Executor) undoWave(ctx context.Context, rp plan.RollbackPhase, defs map
 	if err := e.update(func() { e.resetWave(rp, ns) }); err != nil {
 		return err
 	}
-	e.emit(Event{Kind: EventRollbackDone, Wave: rp.Wave, Message: sel.String(), Elapsed: e.opts.Now().Sub(start)})
+	e.emit(Event{Kind: EventRollbackDone, Wave: rp.Wave, Message: scope.String(), Elapsed: e.opts.Now().Sub(start)})
 	return nil
 }
 
@@ -291,8 +291,8 @@ func narrow(s plan.Step, ns string) plan.Step {
 	return s
 }
 
-// undoStep reverses one step with its Record, saving the undo time first.
-func (e *Executor) undoStep(ctx context.Context, s plan.Step) error {
+// rollbackStep reverses one step with its Record, saving the rollback time first.
+func (e *Executor) rollbackStep(ctx context.Context, s plan.Step) error {
 	e.mu.Lock()
 	ss := e.state.Step(s.ID)
 	rec := maps.Clone(ss.Record)
@@ -300,16 +300,16 @@ func (e *Executor) undoStep(ctx context.Context, s plan.Step) error {
 	if rec == nil {
 		rec = Record{}
 	}
-	if rec[plan.RecordUndoAt] == "" {
-		rec[plan.RecordUndoAt] = e.opts.Now().UTC().Format(time.RFC3339Nano)
+	if rec[plan.RecordRollbackAt] == "" {
+		rec[plan.RecordRollbackAt] = e.opts.Now().UTC().Format(time.RFC3339Nano)
 		if err := e.update(func() { ss.Record = maps.Clone(rec) }); err != nil {
 			return err
 		}
 	}
 	start := e.opts.Now()
-	e.emit(stepEvent(EventUndoStart, s))
+	e.emit(stepEvent(EventStepRollbackStart, s))
 	stop := e.heartbeat(s, start)
-	err := e.provider.Undo(ctx, s, rec, e.progress(s, start))
+	err := e.provider.Rollback(ctx, s, rec, e.progress(s, start))
 	stop()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -332,7 +332,7 @@ func (e *Executor) undoStep(ctx context.Context, s plan.Step) error {
 	}); err != nil {
 		return err
 	}
-	ev := stepEvent(EventStepUndone, s)
+	ev := stepEvent(EventStepRolledBack, s)
 	ev.Elapsed = now.Sub(start)
 	e.emit(ev)
 	return nil

@@ -485,7 +485,7 @@ func (c *computer) waveSteps(w WaveConfig) {
 	for _, st := range restarts {
 		all = append(all, *st.Object)
 	}
-	wait := Step{ID: prefix + "wait", Kind: StepWaveWait, Action: ActionCheck, Wave: w.Name, Namespaces: nss,
+	wait := Step{ID: prefix + "wait", Kind: StepWaveWait, Action: ActionRead, Wave: w.Name, Namespaces: nss,
 		Workloads: restarted, TimeoutSecond: int64(w.Timeout / time.Second), ToRevision: c.cfg.Upgrade.To}
 	// Injected pods carry the revision itself in istio.io/rev, also when the
 	// plan names a revision tag: verify against the resolved revision.
@@ -493,7 +493,7 @@ func (c *computer) waveSteps(w WaveConfig) {
 	if c.target != nil {
 		verifyRev = c.target.Revision
 	}
-	verify := Step{ID: prefix + "verify", Kind: StepWaveVerify, Action: ActionCheck, Wave: w.Name, Namespaces: nss,
+	verify := Step{ID: prefix + "verify", Kind: StepWaveVerify, Action: ActionRead, Wave: w.Name, Namespaces: nss,
 		Workloads: all, Pods: pods, FromRevision: c.cfg.Upgrade.From, ToRevision: verifyRev,
 		FromImage: c.sourceImage(), ToImage: c.targetImage(), TimeoutSecond: int64(w.Timeout / time.Second)}
 	if len(restarted) == 0 {
@@ -508,7 +508,7 @@ func (c *computer) waveSteps(w WaveConfig) {
 		// Gates stay checks even when the wave has nothing left to change:
 		// a gate guards the next wave, and an apply resumed after the wave
 		// moved must still pass it. The state skips gates passed earlier.
-		gates = append(gates, Step{ID: fmt.Sprintf("%sgate/%d-%s", prefix, i, g.Kind), Kind: StepGate, Action: ActionCheck, Wave: w.Name, Gate: &g})
+		gates = append(gates, Step{ID: fmt.Sprintf("%sgate/%d-%s", prefix, i, g.Kind), Kind: StepGate, Action: ActionRead, Wave: w.Name, Gate: &g})
 	}
 	// Relabels run one by one, the restarts together (at most max_parallel
 	// at once), then the wait, the verify and each gate.
@@ -746,7 +746,7 @@ func (c *computer) summarize() {
 				ws.Pods += st.Pods
 			}
 		}
-		if st.Action == ActionNoop || st.Action == ActionCheck {
+		if st.Action == ActionNoop || st.Action == ActionRead {
 			continue
 		}
 		s.Changes++

@@ -115,7 +115,7 @@ func loadSources(srcs []planSource, vars VarInput, readFile func(string) ([]byte
 
 	var bodies []*hcl.File
 	for _, s := range srcs {
-		if d := CheckSource(s.src, s.name); d.HasErrors() {
+		if d := ValidateSource(s.src, s.name); d.HasErrors() {
 			diags = append(diags, d...)
 			continue
 		}
@@ -123,7 +123,7 @@ func loadSources(srcs []planSource, vars VarInput, readFile func(string) ([]byte
 		diags = append(diags, d...)
 		if f != nil {
 			if body, ok := f.Body.(*hclsyntax.Body); ok && !d.HasErrors() {
-				diags = append(diags, checkNumberLiterals(body)...)
+				diags = append(diags, validateNumberLiterals(body)...)
 			}
 			bodies = append(bodies, f)
 		}

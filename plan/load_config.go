@@ -16,7 +16,7 @@ const (
 	DefaultMaxParallel        = 1
 	DefaultWaveTimeout        = 10 * time.Minute
 	DefaultHTTPExpectStatus   = 200
-	DefaultHTTPRetries        = 3
+	DefaultHTTPAttempts       = 3
 	DefaultHTTPInterval       = 5 * time.Second
 	DefaultHTTPTimeout        = 10 * time.Second
 	DefaultCommandGateTimeout = 5 * time.Minute
@@ -24,8 +24,8 @@ const (
 
 // Bounds of numeric settings: beyond them a value is a typo, not a plan.
 const (
-	maxMaxParallel = 1000
-	maxHTTPRetries = 100
+	maxMaxParallel  = 1000
+	maxHTTPAttempts = 100
 )
 
 // decodeConfig evaluates the non-variable blocks into a Config and runs the
@@ -53,7 +53,7 @@ func (e *evaluator) decodeConfig(root *rootSchema) (*Config, hcl.Diagnostics) {
 			continue
 		}
 		tags[b.Name] = b.DefRange
-		if e.checkTag(cfg.Upgrade, b.Name, b.LabelRange) {
+		if e.validateTag(cfg.Upgrade, b.Name, b.LabelRange) {
 			cfg.Tags = append(cfg.Tags, TagConfig{Name: b.Name, DefRange: b.DefRange})
 		}
 	}
@@ -143,20 +143,20 @@ func (e *evaluator) decodeUpgrade(b *upgradeBlock) Upgrade {
 	if e.required(b.Flavor, "flavor", b.Body) {
 		if s, ok := e.str(b.Flavor); ok {
 			up.Flavor = Flavor(s)
-			flavorOK = e.checkFlavor(up.Flavor, b.Flavor.Expr.Range())
+			flavorOK = e.validateFlavor(up.Flavor, b.Flavor.Expr.Range())
 		}
 	}
 	fromOK, toOK := false, false
 	if e.required(b.From, "from", b.Body) {
 		if s, ok := e.str(b.From); ok {
 			up.From = s
-			fromOK = !flavorOK || e.checkRevision(up.Flavor, s, "from", b.From.Expr.Range())
+			fromOK = !flavorOK || e.validateRevision(up.Flavor, s, "from", b.From.Expr.Range())
 		}
 	}
 	if e.required(b.To, "to", b.Body) {
 		if s, ok := e.str(b.To); ok {
 			up.To = s
-			toOK = !flavorOK || e.checkRevision(up.Flavor, s, "to", b.To.Expr.Range())
+			toOK = !flavorOK || e.validateRevision(up.Flavor, s, "to", b.To.Expr.Range())
 		}
 	}
 	if toOK && up.To == DefaultRevision {
@@ -171,9 +171,9 @@ func (e *evaluator) decodeUpgrade(b *upgradeBlock) Upgrade {
 
 func (e *evaluator) decodeGateway(b *gatewayBlock) GatewayConfig {
 	g := GatewayConfig{Name: b.Name, Namespace: DefaultGatewayNamespace, DefRange: b.DefRange}
-	e.checkObjectName(b.Name, "gateway name", b.LabelRange)
+	e.validateObjectName(b.Name, "gateway name", b.LabelRange)
 	if b.Namespace != nil {
-		if s, ok := e.str(b.Namespace); ok && e.checkNamespace(s, b.Namespace.Expr.Range()) {
+		if s, ok := e.str(b.Namespace); ok && e.validateNamespace(s, b.Namespace.Expr.Range()) {
 			g.Namespace = s
 		}
 	}
@@ -189,7 +189,7 @@ func (e *evaluator) decodeWave(b *waveBlock) (WaveConfig, []hcl.Range) {
 		Timeout:     DefaultWaveTimeout,
 		DefRange:    b.DefRange,
 	}
-	e.checkWaveName(b.Name, b.LabelRange)
+	e.validateWaveName(b.Name, b.LabelRange)
 
 	var nsRanges []hcl.Range
 	listed := map[string]bool{}
@@ -197,7 +197,7 @@ func (e *evaluator) decodeWave(b *waveBlock) (WaveConfig, []hcl.Range) {
 		if names, ranges, ok := e.stringList(b.Namespaces); ok {
 			for i, ns := range names {
 				switch {
-				case !e.checkNamespace(ns, ranges[i]):
+				case !e.validateNamespace(ns, ranges[i]):
 				case listed[ns]:
 					e.errorf(ranges[i], "Duplicate namespace", "The namespace %q is listed twice in wave %q.", ns, b.Name)
 				default:
@@ -209,7 +209,7 @@ func (e *evaluator) decodeWave(b *waveBlock) (WaveConfig, []hcl.Range) {
 		}
 	}
 	if b.Selector != nil {
-		if s, ok := e.str(b.Selector); ok && e.checkSelector(s, b.Selector.Expr.Range()) {
+		if s, ok := e.str(b.Selector); ok && e.validateSelector(s, b.Selector.Expr.Range()) {
 			w.Selector = s
 		}
 	}
@@ -217,7 +217,7 @@ func (e *evaluator) decodeWave(b *waveBlock) (WaveConfig, []hcl.Range) {
 		if names, ranges, ok := e.stringList(b.Exclude); ok {
 			for i, ns := range names {
 				switch {
-				case !e.checkNamespace(ns, ranges[i]):
+				case !e.validateNamespace(ns, ranges[i]):
 				case listed[ns]:
 					e.errorf(ranges[i], "Namespace included and excluded",
 						"The namespace %q is in this wave's namespaces and in its exclude list; remove it from one.", ns)
@@ -308,13 +308,13 @@ func (e *evaluator) decodeGates(b *waveBlock) []Gate {
 func (e *evaluator) decodeHTTPGate(b *httpBlock) (*HTTPGate, bool) {
 	g := &HTTPGate{
 		ExpectStatus: DefaultHTTPExpectStatus,
-		Retries:      DefaultHTTPRetries,
+		Attempts:     DefaultHTTPAttempts,
 		Interval:     DefaultHTTPInterval,
 		Timeout:      DefaultHTTPTimeout,
 	}
 	before := len(e.diags)
 	if e.required(b.URL, "url", b.Body) {
-		if s, ok := e.str(b.URL); ok && e.checkURL(s, b.URL.Expr.Range()) {
+		if s, ok := e.str(b.URL); ok && e.validateURL(s, b.URL.Expr.Range()) {
 			g.URL = s
 		}
 	}
@@ -325,7 +325,7 @@ func (e *evaluator) decodeHTTPGate(b *httpBlock) (*HTTPGate, bool) {
 		g.BodyContains, _ = e.str(b.BodyContains)
 	}
 	if b.Retries != nil {
-		g.Retries, _ = e.integer(b.Retries, 1, maxHTTPRetries)
+		g.Attempts, _ = e.integer(b.Retries, 1, maxHTTPAttempts)
 	}
 	if b.Interval != nil {
 		g.Interval, _ = e.duration(b.Interval, true)
@@ -340,7 +340,7 @@ func (e *evaluator) decodePrometheusGate(b *prometheusBlock) (*PrometheusGate, b
 	g := &PrometheusGate{}
 	before := len(e.diags)
 	if e.required(b.URL, "url", b.Body) {
-		if s, ok := e.str(b.URL); ok && e.checkURL(s, b.URL.Expr.Range()) {
+		if s, ok := e.str(b.URL); ok && e.validateURL(s, b.URL.Expr.Range()) {
 			g.URL = s
 		}
 	}

@@ -155,13 +155,13 @@ func (e *evaluator) rawVariableValue(diags *hcl.Diagnostics, v *planVariable, ra
 		return cty.StringVal(raw)
 	}
 	name := fmt.Sprintf("<value for %s>", origin)
-	if d := checkExpressionSource([]byte(raw), name); d.HasErrors() {
+	if d := validateExpressionSource([]byte(raw), name); d.HasErrors() {
 		*diags = append(*diags, d...)
 		return cty.DynamicVal
 	}
 	expr, d := hclsyntax.ParseExpression([]byte(raw), name, hcl.InitialPos)
 	if !d.HasErrors() {
-		if nd := checkNumberLiterals(expr); nd.HasErrors() {
+		if nd := validateNumberLiterals(expr); nd.HasErrors() {
 			*diags = append(*diags, nd...)
 			return cty.DynamicVal
 		}
@@ -221,7 +221,7 @@ func (e *evaluator) setFromVarFile(vars map[string]*planVariable, path string, p
 			Detail:   fmt.Sprintf("Cannot read %s: %s.", path, err),
 		}}
 	}
-	if diags := CheckSource(src, path); diags.HasErrors() {
+	if diags := ValidateSource(src, path); diags.HasErrors() {
 		return diags
 	}
 	f, diags := parser.ParseHCL(src, path)
@@ -229,7 +229,7 @@ func (e *evaluator) setFromVarFile(vars map[string]*planVariable, path string, p
 		return diags
 	}
 	if body, ok := f.Body.(*hclsyntax.Body); ok {
-		diags = append(diags, checkNumberLiterals(body)...)
+		diags = append(diags, validateNumberLiterals(body)...)
 	}
 	attrs, d := f.Body.JustAttributes()
 	diags = append(diags, d...)

@@ -36,12 +36,13 @@ const (
 	StepUninstall        StepKind = "uninstall"
 )
 
-// RecordUndoAt is the key of a step's record (the values saved before a
+// RecordRollbackAt is the key of a step's record (the values saved before a
 // step changes anything) that the executor sets, and saves, before it asks
-// the provider to undo the step: the time of the rollback. The provider uses
-// it as the undo restart's restartedAt, so a rollback resumed after a crash
-// re-sends the same patch instead of rolling the workload a third time.
-const RecordUndoAt = "undo.at"
+// the provider to roll the step back: the time of the rollback. The provider
+// uses it as the rollback restart's restartedAt, so a rollback resumed after
+// a crash re-sends the same patch instead of rolling the workload a third
+// time. The key keeps the spelling state files have held since 1.0.
+const RecordRollbackAt = "undo.at"
 
 // Action is how a step changes the cluster, as the plan shows it.
 type Action string
@@ -50,8 +51,10 @@ const (
 	ActionUpdate  Action = "update"  // ~ relabel, gateway move
 	ActionRestart Action = "restart" // ↻ rollout restart
 	ActionDelete  Action = "delete"  // - uninstall
-	ActionCheck   Action = "check"   // wait, verify, gate: reads only
-	ActionNoop    Action = "no-op"   // already in the target shape
+	// ActionRead: wait, verify, gate read only. Its JSON value has been
+	// "check" since format 1.0; in the code a check is a finding.
+	ActionRead Action = "check"
+	ActionNoop Action = "no-op" // already in the target shape
 )
 
 // Step is one idempotent unit of an upgrade. ID is stable for the same plan

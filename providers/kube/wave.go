@@ -14,30 +14,30 @@ import (
 )
 
 // A wave's wait step waits for the rollouts its restarts started; it
-// changes nothing, so its undo waits for the undo's rollouts.
+// changes nothing, so its rollback waits for the rollback restarts.
 var waitOps = stepOps{
 	prepare: noRecord,
 	run: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string, progress func(string)) error {
 		return p.waitRollouts(ctx, s.Workloads, stepTimeout(s), progress)
 	},
-	check: func(*Provider, context.Context, plan.Step, map[string]string) error { return nil },
-	undo: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string, progress func(string)) error {
+	verify: func(*Provider, context.Context, plan.Step, map[string]string) error { return nil },
+	rollback: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string, progress func(string)) error {
 		return p.waitRollouts(ctx, s.Workloads, stepTimeout(s), progress)
 	},
 }
 
 // A wave's verify step checks that every pod of the wave runs the target
-// proxy, injected by the target revision, and is Ready; its undo checks the
+// proxy, injected by the target revision, and is Ready; its rollback checks the
 // same of the source proxy.
 var verifyOps = stepOps{
 	prepare: noRecord,
 	run: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string, progress func(string)) error {
 		return p.verify(ctx, s.Workloads, s.ToImage, s.ToRevision, stepTimeout(s), progress)
 	},
-	check: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string) error {
+	verify: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string) error {
 		return p.verify(ctx, s.Workloads, s.ToImage, s.ToRevision, 0, nil)
 	},
-	undo: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string, progress func(string)) error {
+	rollback: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string, progress func(string)) error {
 		return p.verify(ctx, s.Workloads, s.FromImage, "", stepTimeout(s), progress)
 	},
 }

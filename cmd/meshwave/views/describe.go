@@ -64,7 +64,7 @@ type stepText struct {
 // describe says what a step does in words. It uses only the step's fields,
 // exactly as they appear in the JSON.
 func describe(s plan.Step, m markup) stepText {
-	t := stepText{symbol: symbolOf(s.Action), read: s.Action == plan.ActionCheck}
+	t := stepText{symbol: symbolOf(s.Action), read: s.Action == plan.ActionRead}
 	switch s.Kind {
 	case plan.StepTagMove:
 		t.head = objectText(s.Object, s.ID, m)

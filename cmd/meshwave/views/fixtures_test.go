@@ -35,15 +35,15 @@ func backyardsWave(p *plan.Plan, wave, ns, app string, maxParallel int, timeout 
 		{ID: w + "restart/" + ns + "/deployment/" + app, Kind: plan.StepWorkloadRestart, Action: plan.ActionRestart, Wave: wave,
 			Object: ref("Deployment", ns, app), FromRevision: byFrom, ToRevision: byTo,
 			FromImage: byFromImage, ToImage: byToImage, Pods: 1, MaxParallel: maxParallel, TimeoutSecond: secs},
-		{ID: w + "wait", Kind: plan.StepWaveWait, Action: plan.ActionCheck, Wave: wave, Namespaces: []string{ns},
+		{ID: w + "wait", Kind: plan.StepWaveWait, Action: plan.ActionRead, Wave: wave, Namespaces: []string{ns},
 			Workloads: []plan.ObjectRef{*ref("Deployment", ns, app)}, TimeoutSecond: secs, ToRevision: byTo},
-		{ID: w + "verify", Kind: plan.StepWaveVerify, Action: plan.ActionCheck, Wave: wave, Namespaces: []string{ns},
+		{ID: w + "verify", Kind: plan.StepWaveVerify, Action: plan.ActionRead, Wave: wave, Namespaces: []string{ns},
 			Workloads: []plan.ObjectRef{*ref("Deployment", ns, app)}, Pods: 1, FromRevision: byFrom, ToRevision: byTo,
 			FromImage: byFromImage, ToImage: byToImage, TimeoutSecond: secs},
 	}
 	for i, g := range gates {
 		steps = append(steps, plan.Step{ID: w + "gate/" + strconv.Itoa(i) + "-" + string(g.Kind), Kind: plan.StepGate,
-			Action: plan.ActionCheck, Wave: wave, Gate: &g})
+			Action: plan.ActionRead, Wave: wave, Gate: &g})
 	}
 	p.AddPhase(plan.Phase{Kind: plan.PhaseWave, Wave: wave, MaxParallel: maxParallel}, plan.OneByOne(steps...)...)
 }
@@ -75,7 +75,7 @@ func backyardsPlan() *plan.Plan {
 		FromImage: byFromImage, ToImage: byToImage, Pods: 1}})
 	backyardsWave(p, "canary", "demo-a", "app-a", 1, 10*time.Minute,
 		plan.Gate{Kind: plan.GateHTTP, HTTP: &plan.HTTPGate{URL: "http://app-a.demo-a.svc.cluster.local:8080/",
-			ExpectStatus: 200, Retries: 5, Interval: 10 * time.Second, Timeout: 10 * time.Second}},
+			ExpectStatus: 200, Attempts: 5, Interval: 10 * time.Second, Timeout: 10 * time.Second}},
 		plan.Gate{Kind: plan.GatePause, Pause: 10 * time.Minute},
 		plan.Gate{Kind: plan.GateApproval})
 	backyardsWave(p, "rest", "demo-b", "app-b", 2, 15*time.Minute)
@@ -155,20 +155,20 @@ func istioPlan() *plan.Plan {
 	}
 	gate := func(wave string, i int, g plan.Gate) plan.Step {
 		return plan.Step{ID: "wave/" + wave + "/gate/" + strconv.Itoa(i) + "-" + string(g.Kind), Kind: plan.StepGate,
-			Action: plan.ActionCheck, Wave: wave, Gate: &g}
+			Action: plan.ActionRead, Wave: wave, Gate: &g}
 	}
 	cartRestart := restart("canary", "shop-canary", "Deployment", "cart", 2)
 	canary := []plan.Step{
 		relabel("canary", "shop-canary"),
 		cartRestart,
-		{ID: "wave/canary/wait", Kind: plan.StepWaveWait, Action: plan.ActionCheck, Wave: "canary",
+		{ID: "wave/canary/wait", Kind: plan.StepWaveWait, Action: plan.ActionRead, Wave: "canary",
 			Namespaces: []string{"shop-canary"}, Workloads: []plan.ObjectRef{*cartRestart.Object}, TimeoutSecond: 900, ToRevision: isTo},
-		{ID: "wave/canary/verify", Kind: plan.StepWaveVerify, Action: plan.ActionCheck, Wave: "canary",
+		{ID: "wave/canary/verify", Kind: plan.StepWaveVerify, Action: plan.ActionRead, Wave: "canary",
 			Namespaces: []string{"shop-canary"}, Workloads: []plan.ObjectRef{*cartRestart.Object}, Pods: 2,
 			FromRevision: isFrom, ToRevision: isTo, FromImage: isFromImage, ToImage: isToImage, TimeoutSecond: 900},
 		gate("canary", 0, plan.Gate{Kind: plan.GatePause, Pause: 10 * time.Minute}),
 		gate("canary", 1, plan.Gate{Kind: plan.GateHTTP, HTTP: &plan.HTTPGate{URL: "http://cart.shop-canary.svc:8080/healthz",
-			ExpectStatus: 200, Retries: 3, Interval: 5 * time.Second, Timeout: 10 * time.Second}}),
+			ExpectStatus: 200, Attempts: 3, Interval: 5 * time.Second, Timeout: 10 * time.Second}}),
 		gate("canary", 2, plan.Gate{Kind: plan.GatePrometheus, Prometheus: &plan.PrometheusGate{URL: "http://prometheus.monitoring:9090",
 			Query: `sum(rate(istio_requests_total{destination_workload_namespace="shop-canary",response_code=~"5.."}[5m])) / sum(rate(istio_requests_total{destination_workload_namespace="shop-canary"}[5m]))`,
 			Max:   float(0.01)}}),
@@ -185,9 +185,9 @@ func istioPlan() *plan.Plan {
 	rest := []plan.Step{
 		relabel("rest", "legacy"), relabel("rest", "payments"), relabel("rest", "shop"),
 		web, db, pay,
-		{ID: "wave/rest/wait", Kind: plan.StepWaveWait, Action: plan.ActionCheck, Wave: "rest",
+		{ID: "wave/rest/wait", Kind: plan.StepWaveWait, Action: plan.ActionRead, Wave: "rest",
 			Namespaces: []string{"legacy", "payments", "shop"}, Workloads: moved, TimeoutSecond: 900, ToRevision: isTo},
-		{ID: "wave/rest/verify", Kind: plan.StepWaveVerify, Action: plan.ActionCheck, Wave: "rest",
+		{ID: "wave/rest/verify", Kind: plan.StepWaveVerify, Action: plan.ActionRead, Wave: "rest",
 			Namespaces: []string{"legacy", "payments", "shop"}, Workloads: moved, Pods: 7,
 			FromRevision: isFrom, ToRevision: isTo, FromImage: isFromImage, ToImage: isToImage, TimeoutSecond: 900},
 		gate("rest", 0, plan.Gate{Kind: plan.GateApproval}),

@@ -402,7 +402,7 @@ func gateJSONNames() []string {
 	limit := 1.0
 	gates := []plan.Gate{
 		{Kind: plan.GatePause, Pause: time.Minute},
-		{Kind: plan.GateHTTP, HTTP: &plan.HTTPGate{URL: "u", ExpectStatus: 200, BodyContains: "ok", Retries: 1, Interval: time.Second, Timeout: time.Second}},
+		{Kind: plan.GateHTTP, HTTP: &plan.HTTPGate{URL: "u", ExpectStatus: 200, BodyContains: "ok", Attempts: 1, Interval: time.Second, Timeout: time.Second}},
 		{Kind: plan.GatePrometheus, Prometheus: &plan.PrometheusGate{URL: "u", Query: "q", Max: &limit, Min: &limit}},
 		{Kind: plan.GateCommand, Command: &plan.CommandGate{Argv: []string{"true"}, Timeout: time.Second}},
 	}
