@@ -140,12 +140,43 @@ func (p *Plan) WavePhase(wave string) (Phase, bool) {
 // Compute stores it in Plan.RollbackOrder; a rollback of a state holding
 // steps its plan no longer has computes it again from the state's steps.
 func RollbackOrder(steps []Step, phases []Phase) []RollbackPhase {
-	var (
-		uninstalls, tags, gateways []string
-		waves                      []string
-		byWave                     = map[string]*RollbackPhase{}
-		relabels, restarts         = map[string][]string{}, map[string][]string{}
-	)
+	var r rollbackParts
+	r.sort(steps, phases)
+	var order []RollbackPhase
+	if len(r.uninstalls) > 0 {
+		order = append(order, RollbackPhase{Kind: PhaseFinalize, Groups: [][]string{}, Irreversible: r.uninstalls})
+	}
+	if len(r.tags) > 0 {
+		order = append(order, RollbackPhase{Kind: PhaseTags, Groups: lastFirst(r.tags)})
+	}
+	for _, name := range slices.Backward(r.waves) {
+		w := r.byWave[name]
+		w.Groups = lastFirst(r.relabels[name])
+		if len(r.restarts[name]) > 0 {
+			w.Groups = append(w.Groups, r.restarts[name])
+		}
+		if w.Groups == nil {
+			w.Groups = [][]string{}
+		}
+		order = append(order, *w)
+	}
+	if len(r.gateways) > 0 {
+		order = append(order, RollbackPhase{Kind: PhaseGateways, Groups: lastFirst(r.gateways)})
+	}
+	return order
+}
+
+// rollbackParts are a plan's step ids sorted by what a rollback does with
+// them.
+type rollbackParts struct {
+	uninstalls, tags, gateways []string
+	waves                      []string // in plan order
+	byWave                     map[string]*RollbackPhase
+	relabels, restarts         map[string][]string // by wave
+}
+
+func (r *rollbackParts) sort(steps []Step, phases []Phase) {
+	r.byWave, r.relabels, r.restarts = map[string]*RollbackPhase{}, map[string][]string{}, map[string][]string{}
 	maxParallel := map[string]int{}
 	for _, ph := range phases {
 		if ph.Kind == PhaseWave {
@@ -153,57 +184,37 @@ func RollbackOrder(steps []Step, phases []Phase) []RollbackPhase {
 		}
 	}
 	for _, s := range steps {
-		if s.Wave == "" {
-			switch s.Kind {
-			case StepUninstall:
-				uninstalls = append(uninstalls, s.ID)
-			case StepTagMove:
-				tags = append(tags, s.ID)
-			case StepGatewayMigrate:
-				gateways = append(gateways, s.ID)
+		switch {
+		case s.Kind == StepUninstall:
+			r.uninstalls = append(r.uninstalls, s.ID)
+		case s.Kind == StepTagMove:
+			r.tags = append(r.tags, s.ID)
+		case s.Kind == StepGatewayMigrate:
+			r.gateways = append(r.gateways, s.ID)
+		case s.Wave != "":
+			w := r.byWave[s.Wave]
+			if w == nil {
+				w = &RollbackPhase{Kind: PhaseWave, Wave: s.Wave, MaxParallel: maxParallel[s.Wave]}
+				r.byWave[s.Wave] = w
+				r.waves = append(r.waves, s.Wave)
 			}
-			continue
-		}
-		w := byWave[s.Wave]
-		if w == nil {
-			w = &RollbackPhase{Kind: PhaseWave, Wave: s.Wave, MaxParallel: maxParallel[s.Wave]}
-			byWave[s.Wave] = w
-			waves = append(waves, s.Wave)
-		}
-		switch s.Kind {
-		case StepNamespaceRelabel:
-			relabels[s.Wave] = append(relabels[s.Wave], s.ID)
-		case StepWorkloadRestart:
-			restarts[s.Wave] = append(restarts[s.Wave], s.ID)
-		case StepWaveWait, StepWaveVerify:
-			w.Reverify = append(w.Reverify, s.ID)
-			w.Rerun = append(w.Rerun, s.ID)
-		case StepGate:
-			w.Rerun = append(w.Rerun, s.ID)
+			r.addWaveStep(w, s)
 		}
 	}
-	var order []RollbackPhase
-	if len(uninstalls) > 0 {
-		order = append(order, RollbackPhase{Kind: PhaseFinalize, Groups: [][]string{}, Irreversible: uninstalls})
+}
+
+func (r *rollbackParts) addWaveStep(w *RollbackPhase, s Step) {
+	switch s.Kind {
+	case StepNamespaceRelabel:
+		r.relabels[s.Wave] = append(r.relabels[s.Wave], s.ID)
+	case StepWorkloadRestart:
+		r.restarts[s.Wave] = append(r.restarts[s.Wave], s.ID)
+	case StepWaveWait, StepWaveVerify:
+		w.Reverify = append(w.Reverify, s.ID)
+		w.Rerun = append(w.Rerun, s.ID)
+	case StepGate:
+		w.Rerun = append(w.Rerun, s.ID)
 	}
-	if len(tags) > 0 {
-		order = append(order, RollbackPhase{Kind: PhaseTags, Groups: lastFirst(tags)})
-	}
-	for _, name := range slices.Backward(waves) {
-		w := byWave[name]
-		w.Groups = lastFirst(relabels[name])
-		if len(restarts[name]) > 0 {
-			w.Groups = append(w.Groups, restarts[name])
-		}
-		if w.Groups == nil {
-			w.Groups = [][]string{}
-		}
-		order = append(order, *w)
-	}
-	if len(gateways) > 0 {
-		order = append(order, RollbackPhase{Kind: PhaseGateways, Groups: lastFirst(gateways)})
-	}
-	return order
 }
 
 // lastFirst makes each id a group of its own, last first.
