@@ -361,40 +361,13 @@ func (e *Executor) runStep(ctx context.Context, s plan.Step) error {
 	e.mu.Unlock()
 
 	if s.Action == plan.ActionNoop {
-		if status != states.StatusDone {
-			if err := e.update(func() {
-				now := e.opts.Now()
-				ss.Status, ss.StartedAt, ss.EndedAt, ss.Error = states.StatusDone, now, now, ""
-			}); err != nil {
-				return err
-			}
-		}
-		ev := stepEvent(EventStepSkipped, s)
-		ev.Message = s.Reason
-		e.emit(ev)
-		return nil
+		return e.skip(s, ss, status)
 	}
-
 	if status == states.StatusDone {
-		if s.Kind == plan.StepGate {
-			ev := stepEvent(EventStepVerified, s)
-			ev.Message = "passed in an earlier run"
-			e.emit(ev)
-			return nil
+		holds, err := e.stillHolds(ctx, s, rec)
+		if holds || err != nil {
+			return err
 		}
-		err := e.provider.Verify(ctx, s, rec)
-		if err == nil {
-			e.emit(stepEvent(EventStepVerified, s))
-			return nil
-		}
-		if ctx.Err() != nil {
-			return &InterruptedError{Cause: ctx.Err()}
-		}
-		// It no longer holds: run it again with the same Record, which
-		// re-sends the same change.
-		ev := stepEvent(EventStepDrifted, s)
-		ev.Error = err.Error()
-		e.emit(ev)
 	}
 
 	if s.Kind == plan.StepGate {
@@ -432,6 +405,46 @@ func (e *Executor) runStep(ctx context.Context, s plan.Step) error {
 		return e.fail(s, ss, err)
 	}
 	return e.succeed(s, ss, start)
+}
+
+// skip records a no-op step as done without reaching the provider.
+func (e *Executor) skip(s plan.Step, ss *states.StepState, status states.Status) error {
+	if status != states.StatusDone {
+		if err := e.update(func() {
+			now := e.opts.Now()
+			ss.Status, ss.StartedAt, ss.EndedAt, ss.Error = states.StatusDone, now, now, ""
+		}); err != nil {
+			return err
+		}
+	}
+	ev := stepEvent(EventStepSkipped, s)
+	ev.Message = s.Reason
+	e.emit(ev)
+	return nil
+}
+
+// stillHolds verifies a step done in an earlier run. A gate that passed is
+// not run again. A step that no longer holds is reported as drifted, and
+// runs again with the same Record, which re-sends the same change.
+func (e *Executor) stillHolds(ctx context.Context, s plan.Step, rec Record) (bool, error) {
+	if s.Kind == plan.StepGate {
+		ev := stepEvent(EventStepVerified, s)
+		ev.Message = "passed in an earlier run"
+		e.emit(ev)
+		return true, nil
+	}
+	err := e.provider.Verify(ctx, s, rec)
+	if err == nil {
+		e.emit(stepEvent(EventStepVerified, s))
+		return true, nil
+	}
+	if ctx.Err() != nil {
+		return false, &InterruptedError{Cause: ctx.Err()}
+	}
+	ev := stepEvent(EventStepDrifted, s)
+	ev.Error = err.Error()
+	e.emit(ev)
+	return false, nil
 }
 
 // markRunning records, before anything changes, that s runs with rec, and
