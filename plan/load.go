@@ -99,20 +99,10 @@ type planSource struct {
 	src  []byte
 }
 
-// loadSources is Load without touching the file system for the plan files;
-// readFile reads var files.
-func loadSources(srcs []planSource, vars VarInput, readFile func(string) ([]byte, error)) (*Config, map[string]*hcl.File, hcl.Diagnostics) {
-	parser := hclparse.NewParser()
+// parseSources parses every plan file, after checking it stays within the
+// bounds an untrusted plan must keep.
+func parseSources(parser *hclparse.Parser, srcs []planSource) ([]*hcl.File, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
-	if len(srcs) == 0 {
-		diags = append(diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  "No plan files",
-			Detail:   "A plan needs at least one " + FileSuffix + " file. Pass one with -f FILE, or run in a directory that has some.",
-		})
-		return nil, parser.Files(), diags
-	}
-
 	var bodies []*hcl.File
 	for _, s := range srcs {
 		if d := ValidateSource(s.src, s.name); d.HasErrors() {
@@ -128,6 +118,24 @@ func loadSources(srcs []planSource, vars VarInput, readFile func(string) ([]byte
 			bodies = append(bodies, f)
 		}
 	}
+	return bodies, diags
+}
+
+// loadSources is Load without touching the file system for the plan files;
+// readFile reads var files.
+func loadSources(srcs []planSource, vars VarInput, readFile func(string) ([]byte, error)) (*Config, map[string]*hcl.File, hcl.Diagnostics) {
+	parser := hclparse.NewParser()
+	var diags hcl.Diagnostics
+	if len(srcs) == 0 {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "No plan files",
+			Detail:   "A plan needs at least one " + FileSuffix + " file. Pass one with -f FILE, or run in a directory that has some.",
+		})
+		return nil, parser.Files(), diags
+	}
+
+	bodies, diags := parseSources(parser, srcs)
 	if diags.HasErrors() {
 		// A syntax error makes everything after it guesswork; report
 		// only what the parser found.

@@ -45,52 +45,9 @@ func (e *evaluator) decodeConfig(root *rootSchema) (*Config, hcl.Diagnostics) {
 		cfg.Upgrade = e.decodeUpgrade(root.Upgrades[0])
 	}
 
-	tags := map[string]hcl.Range{}
-	for _, b := range root.Tags {
-		if prev, dup := tags[b.Name]; dup {
-			e.errorf(b.LabelRange, "Duplicate tag",
-				"The revision tag %q is already declared at %s.", b.Name, prev)
-			continue
-		}
-		tags[b.Name] = b.DefRange
-		if e.validateTag(cfg.Upgrade, b.Name, b.LabelRange) {
-			cfg.Tags = append(cfg.Tags, TagConfig{Name: b.Name, DefRange: b.DefRange})
-		}
-	}
-
-	gateways := map[string]hcl.Range{}
-	for _, b := range root.Gateways {
-		g := e.decodeGateway(b)
-		key := g.Namespace + "/" + g.Name
-		if prev, dup := gateways[key]; dup {
-			e.errorf(b.LabelRange, "Duplicate gateway",
-				"The gateway %q in namespace %q is already declared at %s.", g.Name, g.Namespace, prev)
-			continue
-		}
-		gateways[key] = b.DefRange
-		cfg.Gateways = append(cfg.Gateways, g)
-	}
-
-	waves := map[string]hcl.Range{}
-	claimed := map[string]claim{} // namespace -> the wave that lists it first
-	for _, b := range root.Waves {
-		w, nsRanges := e.decodeWave(b)
-		if prev, dup := waves[w.Name]; dup {
-			e.errorf(b.LabelRange, "Duplicate wave name",
-				"A wave named %q is already declared at %s. Wave names identify steps and must be unique.", w.Name, prev)
-			continue
-		}
-		waves[w.Name] = b.DefRange
-		for i, ns := range w.Namespaces {
-			if prev, dup := claimed[ns]; dup {
-				e.errorf(nsRanges[i], "Namespace in two waves",
-					"The namespace %q is already in wave %q (%s). A namespace moves once; list it in one wave only.", ns, prev.wave, prev.rng)
-				continue
-			}
-			claimed[ns] = claim{wave: w.Name, rng: nsRanges[i]}
-		}
-		cfg.Waves = append(cfg.Waves, w)
-	}
+	cfg.Tags = e.decodeTags(root.Tags, cfg.Upgrade)
+	cfg.Gateways = e.decodeGateways(root.Gateways)
+	cfg.Waves = e.decodeWaves(root.Waves)
 
 	if len(root.Rollbacks) > 0 {
 		diags = append(diags, duplicateBlocks("rollback", defRanges(root.Rollbacks, func(b *rollbackBlock) hcl.Range { return b.DefRange }))...)
@@ -107,6 +64,70 @@ func (e *evaluator) decodeConfig(root *rootSchema) (*Config, hcl.Diagnostics) {
 		}
 	}
 	return cfg, diags
+}
+
+// decodeTags decodes the tag blocks; a tag declared twice is an error.
+func (e *evaluator) decodeTags(blocks []*tagBlock, up Upgrade) []TagConfig {
+	var out []TagConfig
+	tags := map[string]hcl.Range{}
+	for _, b := range blocks {
+		if prev, dup := tags[b.Name]; dup {
+			e.errorf(b.LabelRange, "Duplicate tag",
+				"The revision tag %q is already declared at %s.", b.Name, prev)
+			continue
+		}
+		tags[b.Name] = b.DefRange
+		if e.validateTag(up, b.Name, b.LabelRange) {
+			out = append(out, TagConfig{Name: b.Name, DefRange: b.DefRange})
+		}
+	}
+	return out
+}
+
+// decodeGateways decodes the gateway blocks; a gateway declared twice is an
+// error.
+func (e *evaluator) decodeGateways(blocks []*gatewayBlock) []GatewayConfig {
+	var out []GatewayConfig
+	gateways := map[string]hcl.Range{}
+	for _, b := range blocks {
+		g := e.decodeGateway(b)
+		key := g.Namespace + "/" + g.Name
+		if prev, dup := gateways[key]; dup {
+			e.errorf(b.LabelRange, "Duplicate gateway",
+				"The gateway %q in namespace %q is already declared at %s.", g.Name, g.Namespace, prev)
+			continue
+		}
+		gateways[key] = b.DefRange
+		out = append(out, g)
+	}
+	return out
+}
+
+// decodeWaves decodes the wave blocks. Wave names are unique, and a
+// namespace is listed in one wave only.
+func (e *evaluator) decodeWaves(blocks []*waveBlock) []WaveConfig {
+	var out []WaveConfig
+	waves := map[string]hcl.Range{}
+	claimed := map[string]claim{} // namespace -> the wave that lists it first
+	for _, b := range blocks {
+		w, nsRanges := e.decodeWave(b)
+		if prev, dup := waves[w.Name]; dup {
+			e.errorf(b.LabelRange, "Duplicate wave name",
+				"A wave named %q is already declared at %s. Wave names identify steps and must be unique.", w.Name, prev)
+			continue
+		}
+		waves[w.Name] = b.DefRange
+		for i, ns := range w.Namespaces {
+			if prev, dup := claimed[ns]; dup {
+				e.errorf(nsRanges[i], "Namespace in two waves",
+					"The namespace %q is already in wave %q (%s). A namespace moves once; list it in one wave only.", ns, prev.wave, prev.rng)
+				continue
+			}
+			claimed[ns] = claim{wave: w.Name, rng: nsRanges[i]}
+		}
+		out = append(out, w)
+	}
+	return out
 }
 
 type claim struct {
@@ -191,6 +212,30 @@ func (e *evaluator) decodeWave(b *waveBlock) (WaveConfig, []hcl.Range) {
 	}
 	e.validateWaveName(b.Name, b.LabelRange)
 
+	nsRanges := e.decodeWaveNamespaces(b, &w)
+	if (b.Namespaces == nil || isEmptyList(b.Namespaces)) && b.Selector == nil {
+		e.errorf(b.DefRange, "Wave selects no namespaces",
+			"The wave %q needs namespaces = [...], a selector = \"<label selector>\", or both.", b.Name)
+	}
+
+	if b.MaxParallel != nil {
+		if n, ok := e.integer(b.MaxParallel, 1, maxMaxParallel); ok {
+			w.MaxParallel = n
+		}
+	}
+	if b.Timeout != nil {
+		if d, ok := e.duration(b.Timeout, false); ok {
+			w.Timeout = d
+		}
+	}
+	w.Gates = e.decodeGates(b)
+	return w, nsRanges
+}
+
+// decodeWaveNamespaces decodes what a wave selects: its namespaces (listed
+// once each), its selector and its exclude list. It returns the source
+// range of each namespace.
+func (e *evaluator) decodeWaveNamespaces(b *waveBlock, w *WaveConfig) []hcl.Range {
 	var nsRanges []hcl.Range
 	listed := map[string]bool{}
 	if b.Namespaces != nil {
@@ -214,44 +259,36 @@ func (e *evaluator) decodeWave(b *waveBlock) (WaveConfig, []hcl.Range) {
 		}
 	}
 	if b.Exclude != nil {
-		if names, ranges, ok := e.stringList(b.Exclude); ok {
-			for i, ns := range names {
-				switch {
-				case !e.validateNamespace(ns, ranges[i]):
-				case listed[ns]:
-					e.errorf(ranges[i], "Namespace included and excluded",
-						"The namespace %q is in this wave's namespaces and in its exclude list; remove it from one.", ns)
-				default:
-					w.Exclude = append(w.Exclude, ns)
-				}
-			}
-			if b.Selector == nil {
-				e.diags = append(e.diags, &hcl.Diagnostic{
-					Severity: hcl.DiagWarning,
-					Summary:  "Exclude without selector",
-					Detail:   "exclude removes namespaces a selector matches; this wave has no selector, so it has no effect.",
-					Subject:  b.Exclude.NameRange.Ptr(),
-				})
-			}
-		}
+		e.decodeExclude(b, w, listed)
 	}
-	if (b.Namespaces == nil || isEmptyList(b.Namespaces)) && b.Selector == nil {
-		e.errorf(b.DefRange, "Wave selects no namespaces",
-			"The wave %q needs namespaces = [...], a selector = \"<label selector>\", or both.", b.Name)
-	}
+	return nsRanges
+}
 
-	if b.MaxParallel != nil {
-		if n, ok := e.integer(b.MaxParallel, 1, maxMaxParallel); ok {
-			w.MaxParallel = n
+// decodeExclude decodes a wave's exclude list: a namespace both listed and
+// excluded is an error, an exclude without a selector has no effect.
+func (e *evaluator) decodeExclude(b *waveBlock, w *WaveConfig, listed map[string]bool) {
+	names, ranges, ok := e.stringList(b.Exclude)
+	if !ok {
+		return
+	}
+	for i, ns := range names {
+		switch {
+		case !e.validateNamespace(ns, ranges[i]):
+		case listed[ns]:
+			e.errorf(ranges[i], "Namespace included and excluded",
+				"The namespace %q is in this wave's namespaces and in its exclude list; remove it from one.", ns)
+		default:
+			w.Exclude = append(w.Exclude, ns)
 		}
 	}
-	if b.Timeout != nil {
-		if d, ok := e.duration(b.Timeout, false); ok {
-			w.Timeout = d
-		}
+	if b.Selector == nil {
+		e.diags = append(e.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagWarning,
+			Summary:  "Exclude without selector",
+			Detail:   "exclude removes namespaces a selector matches; this wave has no selector, so it has no effect.",
+			Subject:  b.Exclude.NameRange.Ptr(),
+		})
 	}
-	w.Gates = e.decodeGates(b)
-	return w, nsRanges
 }
 
 // isEmptyList reports whether attr is written as a literal empty list.
