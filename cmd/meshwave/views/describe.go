@@ -196,7 +196,7 @@ func gateText(g *plan.Gate, m markup) string {
 		}
 		status := g.HTTP.ExpectStatus
 		if status == 0 {
-			status = 200
+			status = plan.DefaultHTTPExpectStatus
 		}
 		t := m.text("http GET ") + m.code(g.HTTP.URL) + m.text(" expect "+strconv.Itoa(status))
 		if g.HTTP.BodyContains != "" {
