@@ -14,24 +14,24 @@ import (
 type EventKind string
 
 const (
-	EventApplyStart    EventKind = "apply-start"   // Message: resuming or starting
-	EventWaveStart     EventKind = "wave-start"    // Wave
-	EventStepStart     EventKind = "step-start"    // a step is about to change or check something
-	EventStepProgress  EventKind = "step-progress" // a long step is still running; Elapsed, Message
-	EventStepDone      EventKind = "step-done"     // Elapsed
-	EventStepSkipped   EventKind = "step-skipped"  // a no-op step; Message says why
-	EventStepVerified  EventKind = "step-verified" // a step done in an earlier run still holds
-	EventStepDrifted   EventKind = "step-drifted"  // a step done earlier no longer holds and runs again; Error
-	EventStepFailed    EventKind = "step-failed"   // Error
-	EventApproval      EventKind = "approval-required"
-	EventWaveDone      EventKind = "wave-done"           // Totals, Elapsed
-	EventWaveFailed    EventKind = "wave-failed"         // Error
-	EventRollbackStart EventKind = "rollback-start"      // Wave (empty: everything), Message
-	EventUndoStart     EventKind = "step-rollback-start" // a done step is being reversed
-	EventStepUndone    EventKind = "step-rolled-back"
-	EventRollbackDone  EventKind = "rollback-done"
-	EventInterrupted   EventKind = "interrupted" // Message says how to continue
-	EventApplyDone     EventKind = "apply-done"  // Totals
+	EventApplyStart        EventKind = "apply-start"   // Message: resuming or starting
+	EventWaveStart         EventKind = "wave-start"    // Wave
+	EventStepStart         EventKind = "step-start"    // a step is about to change or check something
+	EventStepProgress      EventKind = "step-progress" // a long step is still running; Elapsed, Message
+	EventStepDone          EventKind = "step-done"     // Elapsed
+	EventStepSkipped       EventKind = "step-skipped"  // a no-op step; Message says why
+	EventStepVerified      EventKind = "step-verified" // a step done in an earlier run still holds
+	EventStepDrifted       EventKind = "step-drifted"  // a step done earlier no longer holds and runs again; Error
+	EventStepFailed        EventKind = "step-failed"   // Error
+	EventApproval          EventKind = "approval-required"
+	EventWaveDone          EventKind = "wave-done"           // Totals, Elapsed
+	EventWaveFailed        EventKind = "wave-failed"         // Error
+	EventRollbackStart     EventKind = "rollback-start"      // Wave (empty: everything), Message
+	EventStepRollbackStart EventKind = "step-rollback-start" // a done step is being reversed
+	EventStepRolledBack    EventKind = "step-rolled-back"
+	EventRollbackDone      EventKind = "rollback-done"
+	EventInterrupted       EventKind = "interrupted" // Message says how to continue
+	EventApplyDone         EventKind = "apply-done"  // Totals
 )
 
 // Event is one thing the executor reports. Fields that do not apply to a

@@ -170,61 +170,75 @@ func (e *Executor) Apply(ctx context.Context, p *plan.Plan) error {
 	}
 	e.emit(Event{Kind: EventApplyStart, Message: msg})
 
-	steps := p.Steps
-	var waveStart time.Time
-	for i := 0; i < len(steps); {
-		s := steps[i]
-		if s.Wave != "" && (i == 0 || steps[i-1].Wave != s.Wave) {
-			waveStart = e.opts.Now()
-			e.emit(Event{Kind: EventWaveStart, Wave: s.Wave})
-		}
-		j := i + 1
-		if s.Kind == plan.StepWorkloadRestart {
-			for j < len(steps) && steps[j].Kind == plan.StepWorkloadRestart && steps[j].Wave == s.Wave {
-				j++
-			}
-		}
-		if err := e.runParallel(ctx, steps[i:j], e.runStep); err != nil {
-			return e.stopped(ctx, p, s, err)
-		}
-		i = j
-		if s.Wave != "" && (i == len(steps) || steps[i].Wave != s.Wave) {
-			fs, err := e.recordFollowUps(p, s.Wave)
-			if err != nil {
-				return err
-			}
-			e.emit(Event{Kind: EventWaveDone, Wave: s.Wave, Elapsed: e.opts.Now().Sub(waveStart), Totals: e.totals(p, s.Wave),
-				ManualFollowUp: fs})
+	byID := make(map[string]plan.Step, len(p.Steps))
+	for _, s := range p.Steps {
+		byID[s.ID] = s
+	}
+	for _, ph := range p.Phases {
+		if err := e.runPhase(ctx, p, ph, byID); err != nil {
+			return err
 		}
 	}
-	e.emit(Event{Kind: EventApplyDone, Elapsed: e.opts.Now().Sub(start), Totals: e.totals(p, "")})
+	e.emit(Event{Kind: EventApplyDone, Elapsed: e.opts.Now().Sub(start), Totals: e.totals(p.Steps)})
 	return nil
 }
 
-// stopped turns a step's error into Apply's result, rolling the wave back
-// when the plan asks for it.
-func (e *Executor) stopped(ctx context.Context, p *plan.Plan, s plan.Step, err error) error {
+// runPhase runs ph's groups one after another, the steps of a group at the
+// same time. A wave reports its start and, once done, its totals and what it
+// leaves to be done by hand.
+func (e *Executor) runPhase(ctx context.Context, p *plan.Plan, ph plan.Phase, byID map[string]plan.Step) error {
+	start := e.opts.Now()
+	if ph.Kind == plan.PhaseWave {
+		e.emit(Event{Kind: EventWaveStart, Wave: ph.Wave})
+	}
+	var all []plan.Step
+	for _, g := range ph.Groups {
+		steps := make([]plan.Step, len(g))
+		for i, id := range g {
+			steps[i] = byID[id]
+		}
+		all = append(all, steps...)
+		if err := e.runParallel(ctx, steps, ph.Parallel(), e.runStep); err != nil {
+			wf := e.reportStop(ph, err)
+			if wf == nil {
+				return err
+			}
+			if p.AutomaticRollback {
+				wf.RollbackErr = e.rollback(ctx, p, Scope{Wave: ph.Wave})
+				wf.RolledBack = wf.RollbackErr == nil
+			}
+			return wf
+		}
+	}
+	if ph.Kind != plan.PhaseWave {
+		return nil
+	}
+	fs, err := e.recordFollowUps(p, ph.Wave)
+	if err != nil {
+		return err
+	}
+	e.emit(Event{Kind: EventWaveDone, Wave: ph.Wave, Elapsed: e.opts.Now().Sub(start), Totals: e.totals(all),
+		ManualFollowUp: fs})
+	return nil
+}
+
+// reportStop reports why a phase stopped and returns, for a wave's failure
+// (not an interruption, an approval still needed or a state that could not
+// be saved), the error Apply returns for it; otherwise nil.
+func (e *Executor) reportStop(ph plan.Phase, err error) *WaveFailedError {
 	var ie *InterruptedError
 	var ar *ApprovalRequiredError
 	var se *SaveError
 	switch {
 	case errors.As(err, &ie):
-		e.emit(Event{Kind: EventInterrupted, Wave: s.Wave, Error: ie.Cause.Error(),
+		e.emit(Event{Kind: EventInterrupted, Wave: ph.Wave, Error: ie.Cause.Error(),
 			Message: "the state records where the run stopped; run apply again to continue"})
-		return err
-	case errors.As(err, &ar), errors.As(err, &se):
-		return err
-	case s.Wave == "":
-		return err
+		return nil
+	case errors.As(err, &ar), errors.As(err, &se), ph.Kind != plan.PhaseWave:
+		return nil
 	}
-	e.emit(Event{Kind: EventWaveFailed, Wave: s.Wave, Error: err.Error()})
-	wf := &WaveFailedError{Wave: s.Wave, Err: err}
-	if !p.AutomaticRollback {
-		return wf
-	}
-	wf.RollbackErr = e.rollback(ctx, p, Selector{Wave: s.Wave})
-	wf.RolledBack = wf.RollbackErr == nil
-	return wf
+	e.emit(Event{Kind: EventWaveFailed, Wave: ph.Wave, Error: err.Error()})
+	return &WaveFailedError{Wave: ph.Wave, Err: err}
 }
 
 // recordFollowUps records in the state what a finished wave leaves to the
@@ -257,26 +271,22 @@ func (e *Executor) doneCount(p *plan.Plan) int {
 	return n
 }
 
-// totals counts wave's steps, or all steps when wave is empty.
-func (e *Executor) totals(p *plan.Plan, wave string) *Totals {
-	var ids []string
-	for _, s := range p.Steps {
-		if wave == "" || s.Wave == wave {
-			ids = append(ids, s.ID)
-		}
+// totals counts what happened to steps.
+func (e *Executor) totals(steps []plan.Step) *Totals {
+	ids := make([]string, len(steps))
+	for i, s := range steps {
+		ids[i] = s.ID
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return totals(e.state, ids, e.changed)
 }
 
-// runParallel runs fn for steps, at most steps[0].MaxParallel at once (one
-// when unset). After a failure no further step starts; those already started
-// finish. The first error wins, except that an interruption is reported as
-// such.
-func (e *Executor) runParallel(ctx context.Context, steps []plan.Step, fn func(context.Context, plan.Step) error) error {
-	limit := max(steps[0].MaxParallel, 1)
-	if len(steps) == 1 || limit == 1 {
+// runParallel runs fn for steps, at most limit at once. After a failure no
+// further step starts; those already started finish. The first error wins,
+// except that an interruption is reported as such.
+func (e *Executor) runParallel(ctx context.Context, steps []plan.Step, limit int, fn func(context.Context, plan.Step) error) error {
+	if len(steps) <= 1 || limit <= 1 {
 		for _, s := range steps {
 			if err := fn(ctx, s); err != nil {
 				return err
@@ -351,40 +361,13 @@ func (e *Executor) runStep(ctx context.Context, s plan.Step) error {
 	e.mu.Unlock()
 
 	if s.Action == plan.ActionNoop {
-		if status != states.StatusDone {
-			if err := e.update(func() {
-				now := e.opts.Now()
-				ss.Status, ss.StartedAt, ss.EndedAt, ss.Error = states.StatusDone, now, now, ""
-			}); err != nil {
-				return err
-			}
-		}
-		ev := stepEvent(EventStepSkipped, s)
-		ev.Message = s.Reason
-		e.emit(ev)
-		return nil
+		return e.skip(s, ss, status)
 	}
-
 	if status == states.StatusDone {
-		if s.Kind == plan.StepGate {
-			ev := stepEvent(EventStepVerified, s)
-			ev.Message = "passed in an earlier run"
-			e.emit(ev)
-			return nil
+		holds, err := e.stillHolds(ctx, s, rec)
+		if holds || err != nil {
+			return err
 		}
-		err := e.provider.Check(ctx, s, rec)
-		if err == nil {
-			e.emit(stepEvent(EventStepVerified, s))
-			return nil
-		}
-		if ctx.Err() != nil {
-			return &InterruptedError{Cause: ctx.Err()}
-		}
-		// It no longer holds: run it again with the same Record, which
-		// re-sends the same change.
-		ev := stepEvent(EventStepDrifted, s)
-		ev.Error = err.Error()
-		e.emit(ev)
 	}
 
 	if s.Kind == plan.StepGate {
@@ -422,6 +405,46 @@ func (e *Executor) runStep(ctx context.Context, s plan.Step) error {
 		return e.fail(s, ss, err)
 	}
 	return e.succeed(s, ss, start)
+}
+
+// skip records a no-op step as done without reaching the provider.
+func (e *Executor) skip(s plan.Step, ss *states.StepState, status states.Status) error {
+	if status != states.StatusDone {
+		if err := e.update(func() {
+			now := e.opts.Now()
+			ss.Status, ss.StartedAt, ss.EndedAt, ss.Error = states.StatusDone, now, now, ""
+		}); err != nil {
+			return err
+		}
+	}
+	ev := stepEvent(EventStepSkipped, s)
+	ev.Message = s.Reason
+	e.emit(ev)
+	return nil
+}
+
+// stillHolds verifies a step done in an earlier run. A gate that passed is
+// not run again. A step that no longer holds is reported as drifted, and
+// runs again with the same Record, which re-sends the same change.
+func (e *Executor) stillHolds(ctx context.Context, s plan.Step, rec Record) (bool, error) {
+	if s.Kind == plan.StepGate {
+		ev := stepEvent(EventStepVerified, s)
+		ev.Message = "passed in an earlier run"
+		e.emit(ev)
+		return true, nil
+	}
+	err := e.provider.Verify(ctx, s, rec)
+	if err == nil {
+		e.emit(stepEvent(EventStepVerified, s))
+		return true, nil
+	}
+	if ctx.Err() != nil {
+		return false, &InterruptedError{Cause: ctx.Err()}
+	}
+	ev := stepEvent(EventStepDrifted, s)
+	ev.Error = err.Error()
+	e.emit(ev)
+	return false, nil
 }
 
 // markRunning records, before anything changes, that s runs with rec, and

@@ -583,20 +583,20 @@ func TestRollback(t *testing.T) {
 			testWave{name: "rest", namespaces: map[string][]string{"demo-b": {"app-b"}, "demo-c": {"app-c"}}})
 	}
 	cases := map[string]struct {
-		sel        Selector
+		sel        Scope
 		wantUndos  []string
 		rolledBack []string // step ids; the rest stay done
 		wantErr    string
 	}{
 		"one wave": {
-			sel: Selector{Wave: "canary"},
+			sel: Scope{Wave: "canary"},
 			wantUndos: []string{"undo wave/canary/relabel/demo-a", "undo wave/canary/restart/demo-a/deployment/app-a",
 				"undo wave/canary/wait", "undo wave/canary/verify"},
 			rolledBack: []string{"wave/canary/relabel/demo-a", "wave/canary/restart/demo-a/deployment/app-a",
 				"wave/canary/wait", "wave/canary/verify", "wave/canary/gate/0-approval"},
 		},
 		"one namespace": {
-			sel:        Selector{Namespace: "demo-c"},
+			sel:        Scope{Namespace: "demo-c"},
 			wantUndos:  []string{"undo wave/rest/relabel/demo-c", "undo wave/rest/restart/demo-c/deployment/app-c", "undo wave/rest/wait", "undo wave/rest/verify"},
 			rolledBack: []string{"wave/rest/relabel/demo-c", "wave/rest/restart/demo-c/deployment/app-c", "wave/rest/wait", "wave/rest/verify"},
 		},
@@ -609,9 +609,9 @@ func TestRollback(t *testing.T) {
 				"undo wave/canary/wait", "undo wave/canary/verify",
 				"undo gateway/istio-system/egress", "undo gateway/istio-system/ingress"},
 		},
-		"unknown wave":      {sel: Selector{Wave: "nope"}, wantErr: "wave nope is not in the state"},
-		"unknown namespace": {sel: Selector{Namespace: "nope"}, wantErr: "namespace nope is not in the state"},
-		"both":              {sel: Selector{Wave: "rest", Namespace: "demo-b"}, wantErr: "not both"},
+		"unknown wave":      {sel: Scope{Wave: "nope"}, wantErr: "wave nope is not in the state"},
+		"unknown namespace": {sel: Scope{Namespace: "nope"}, wantErr: "namespace nope is not in the state"},
+		"both":              {sel: Scope{Wave: "rest", Namespace: "demo-b"}, wantErr: "not both"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -657,11 +657,11 @@ func TestRollback(t *testing.T) {
 			}
 			for _, id := range tc.wantUndos {
 				id = strings.TrimPrefix(id, "undo ")
-				if st.Step(id).Record[plan.RecordUndoAt] == "" {
+				if st.Step(id).Record[plan.RecordRollbackAt] == "" {
 					t.Errorf("%s: undo time not recorded", id)
 				}
 			}
-			if (tc.sel == Selector{}) {
+			if (tc.sel == Scope{}) {
 				for g, cp := range f.gateways {
 					if cp != "old" {
 						t.Errorf("gateway %s on %q, want old", g, cp)
@@ -680,7 +680,7 @@ func TestRollback(t *testing.T) {
 		if err := New(f, statemgr.NewFileStore(path), nil, opts).Apply(context.Background(), p); err != nil {
 			t.Fatal(err)
 		}
-		if err := New(f, statemgr.NewFileStore(path), nil, opts).Rollback(context.Background(), p, Selector{Wave: "rest"}); err != nil {
+		if err := New(f, statemgr.NewFileStore(path), nil, opts).Rollback(context.Background(), p, Scope{Wave: "rest"}); err != nil {
 			t.Fatal(err)
 		}
 		if err := New(f, statemgr.NewFileStore(path), nil, opts).Apply(context.Background(), p); err != nil {
@@ -697,8 +697,9 @@ func TestRollback(t *testing.T) {
 	t.Run("uninstalled source is not rolled back", func(t *testing.T) {
 		f := newFakeCluster()
 		p := build(f)
-		p.Steps = append(p.Steps, plan.Step{ID: "finalize/uninstall/old", Kind: plan.StepUninstall, Action: plan.ActionDelete,
-			Object: &plan.ObjectRef{Kind: "Istio", Namespace: "istio-system", Name: "old"}})
+		p.AddPhase(plan.Phase{Kind: plan.PhaseFinalize}, []plan.Step{{ID: "finalize/uninstall/old", Kind: plan.StepUninstall, Action: plan.ActionDelete,
+			Object: &plan.ObjectRef{Kind: "Istio", Namespace: "istio-system", Name: "old"}}})
+		p.RollbackOrder = plan.RollbackOrder(p.Steps, p.Phases)
 		path := statePath(t)
 		opts := fastOptions()
 		opts.Approved = []string{"canary"}
@@ -706,7 +707,7 @@ func TestRollback(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.calls = nil
-		err := New(f, statemgr.NewFileStore(path), nil, opts).Rollback(context.Background(), p, Selector{})
+		err := New(f, statemgr.NewFileStore(path), nil, opts).Rollback(context.Background(), p, Scope{})
 		if err == nil || !strings.Contains(err.Error(), "uninstalled") {
 			t.Fatalf("Rollback: got %v, want a refusal", err)
 		}
@@ -717,7 +718,7 @@ func TestRollback(t *testing.T) {
 
 	t.Run("no state", func(t *testing.T) {
 		f := newFakeCluster()
-		err := New(f, statemgr.NewFileStore(statePath(t)), nil, fastOptions()).Rollback(context.Background(), build(f), Selector{})
+		err := New(f, statemgr.NewFileStore(statePath(t)), nil, fastOptions()).Rollback(context.Background(), build(f), Scope{})
 		if err == nil || !strings.Contains(err.Error(), "no state") {
 			t.Fatalf("Rollback: got %v", err)
 		}
@@ -733,12 +734,14 @@ func TestRollbackMovesTagsFirst(t *testing.T) {
 	tag := plan.Step{ID: "tag/prod", Kind: plan.StepTagMove, Action: plan.ActionUpdate,
 		Object: &plan.ObjectRef{Kind: "MutatingWebhookConfiguration", Name: "istio-revision-tag-prod"}, FromRevision: "old", ToRevision: "new"}
 	p.Steps = append([]plan.Step{tag}, p.Steps...)
+	p.Phases = append([]plan.Phase{{Kind: plan.PhaseTags, Groups: [][]string{{tag.ID}}}}, p.Phases...)
+	p.RollbackOrder = plan.RollbackOrder(p.Steps, p.Phases)
 	path := statePath(t)
 	if err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Apply(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
 	f.calls = nil
-	if err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Rollback(context.Background(), p, Selector{}); err != nil {
+	if err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Rollback(context.Background(), p, Scope{}); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"undo tag/prod",
@@ -785,7 +788,7 @@ func TestApplyRecordsManualFollowUp(t *testing.T) {
 		t.Errorf("state follow-ups (-want +got):\n%s", diff)
 	}
 
-	if err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Rollback(context.Background(), p, Selector{Wave: "canary"}); err != nil {
+	if err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Rollback(context.Background(), p, Scope{Wave: "canary"}); err != nil {
 		t.Fatalf("Rollback: %v", err)
 	}
 	if fs := readState(t, path).ManualFollowUp; len(fs) != 0 {

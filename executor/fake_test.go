@@ -165,7 +165,7 @@ func (f *fakeCluster) restart(w, at string) {
 	}
 }
 
-func (f *fakeCluster) Check(ctx context.Context, s plan.Step, rec Record) error {
+func (f *fakeCluster) Verify(ctx context.Context, s plan.Step, rec Record) error {
 	if f.dead.Load() {
 		return errKilled
 	}
@@ -188,7 +188,7 @@ func (f *fakeCluster) Check(ctx context.Context, s plan.Step, rec Record) error 
 	return nil
 }
 
-func (f *fakeCluster) Undo(ctx context.Context, s plan.Step, rec Record, progress Progress) error {
+func (f *fakeCluster) Rollback(ctx context.Context, s plan.Step, rec Record, progress Progress) error {
 	if f.dead.Load() {
 		return errKilled
 	}
@@ -202,10 +202,10 @@ func (f *fakeCluster) Undo(ctx context.Context, s plan.Step, rec Record, progres
 	case plan.StepNamespaceRelabel:
 		f.labels[s.Object.Name] = rec["label"]
 	case plan.StepWorkloadRestart:
-		if rec[plan.RecordUndoAt] == "" {
+		if rec[plan.RecordRollbackAt] == "" {
 			return errors.New("no undo time recorded")
 		}
-		f.restart(key(s.Object), rec[plan.RecordUndoAt])
+		f.restart(key(s.Object), rec[plan.RecordRollbackAt])
 	case plan.StepGatewayMigrate:
 		f.gateways[key(s.Object)] = rec["controlPlane"]
 	}
@@ -225,12 +225,14 @@ type testWave struct {
 // everything on "old".
 func testPlan(f *fakeCluster, gateways []string, waves ...testWave) *plan.Plan {
 	p := &plan.Plan{From: "old", To: "new", SourceHash: "hash-1"}
+	var gws []plan.Step
 	for _, g := range gateways {
 		ref := &plan.ObjectRef{Kind: "MeshGateway", Namespace: "istio-system", Name: g}
 		f.gateways[key(ref)] = "old"
-		p.Steps = append(p.Steps, plan.Step{ID: "gateway/istio-system/" + g, Kind: plan.StepGatewayMigrate,
+		gws = append(gws, plan.Step{ID: "gateway/istio-system/" + g, Kind: plan.StepGatewayMigrate,
 			Action: plan.ActionUpdate, Object: ref, FromRevision: "old", ToRevision: "new"})
 	}
+	p.AddPhase(plan.Phase{Kind: plan.PhaseGateways}, plan.OneByOne(gws...)...)
 	for _, w := range waves {
 		prefix := "wave/" + w.name + "/"
 		var nss []string
@@ -238,11 +240,11 @@ func testPlan(f *fakeCluster, gateways []string, waves ...testWave) *plan.Plan {
 			nss = append(nss, ns)
 		}
 		slices.Sort(nss)
-		var restarts []plan.Step
+		var relabels, restarts, gates []plan.Step
 		var workloads []plan.ObjectRef
 		for _, ns := range nss {
 			f.labels[ns] = "old"
-			p.Steps = append(p.Steps, plan.Step{ID: prefix + "relabel/" + ns, Kind: plan.StepNamespaceRelabel,
+			relabels = append(relabels, plan.Step{ID: prefix + "relabel/" + ns, Kind: plan.StepNamespaceRelabel,
 				Action: plan.ActionUpdate, Wave: w.name, Object: &plan.ObjectRef{Kind: "Namespace", Name: ns},
 				FromRevision: "old", ToRevision: "new"})
 			for _, d := range w.namespaces[ns] {
@@ -250,18 +252,21 @@ func testPlan(f *fakeCluster, gateways []string, waves ...testWave) *plan.Plan {
 				workloads = append(workloads, ref)
 				restarts = append(restarts, plan.Step{ID: prefix + "restart/" + ns + "/deployment/" + d,
 					Kind: plan.StepWorkloadRestart, Action: plan.ActionRestart, Wave: w.name, Object: &ref,
-					FromRevision: "old", ToRevision: "new", MaxParallel: w.maxParallel})
+					FromRevision: "old", ToRevision: "new"})
 			}
 		}
-		p.Steps = append(p.Steps, restarts...)
-		p.Steps = append(p.Steps,
-			plan.Step{ID: prefix + "wait", Kind: plan.StepWaveWait, Action: plan.ActionCheck, Wave: w.name, Namespaces: nss, Workloads: workloads},
-			plan.Step{ID: prefix + "verify", Kind: plan.StepWaveVerify, Action: plan.ActionCheck, Wave: w.name, Namespaces: nss, Workloads: workloads})
 		for i, g := range w.gates {
 			g := g
-			p.Steps = append(p.Steps, plan.Step{ID: fmt.Sprintf("%sgate/%d-%s", prefix, i, g.Kind), Kind: plan.StepGate,
-				Action: plan.ActionCheck, Wave: w.name, Gate: &g})
+			gates = append(gates, plan.Step{ID: fmt.Sprintf("%sgate/%d-%s", prefix, i, g.Kind), Kind: plan.StepGate,
+				Action: plan.ActionRead, Wave: w.name, Gate: &g})
 		}
+		groups := append(plan.OneByOne(relabels...), restarts)
+		groups = append(groups, plan.OneByOne(
+			plan.Step{ID: prefix + "wait", Kind: plan.StepWaveWait, Action: plan.ActionRead, Wave: w.name, Namespaces: nss, Workloads: workloads},
+			plan.Step{ID: prefix + "verify", Kind: plan.StepWaveVerify, Action: plan.ActionRead, Wave: w.name, Namespaces: nss, Workloads: workloads})...)
+		groups = append(groups, plan.OneByOne(gates...)...)
+		p.AddPhase(plan.Phase{Kind: plan.PhaseWave, Wave: w.name, MaxParallel: w.maxParallel}, groups...)
 	}
+	p.RollbackOrder = plan.RollbackOrder(p.Steps, p.Phases)
 	return p
 }

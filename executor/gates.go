@@ -147,7 +147,7 @@ func (e *Executor) httpGate(ctx context.Context, g *plan.HTTPGate, progress Prog
 		return errors.New("no http settings")
 	}
 	want := orDefault(g.ExpectStatus, plan.DefaultHTTPExpectStatus)
-	attempts := orDefault(g.Retries, plan.DefaultHTTPRetries)
+	attempts := orDefault(g.Attempts, plan.DefaultHTTPAttempts)
 	interval := orDefault(g.Interval, plan.DefaultHTTPInterval)
 	timeout := orDefault(g.Timeout, plan.DefaultHTTPTimeout)
 	var last error

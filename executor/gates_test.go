@@ -69,12 +69,12 @@ func TestHTTPGate(t *testing.T) {
 	}{
 		"status ok":               {gate: plan.HTTPGate{URL: "/healthy"}, wantCalls: 1},
 		"body matches":            {gate: plan.HTTPGate{URL: "/healthy", BodyContains: "SERVING"}, wantCalls: 1},
-		"body does not match":     {gate: plan.HTTPGate{URL: "/healthy", BodyContains: "NOT_SERVING", Retries: 2}, wantErr: `body does not contain "NOT_SERVING"`, wantCalls: 2},
+		"body does not match":     {gate: plan.HTTPGate{URL: "/healthy", BodyContains: "NOT_SERVING", Attempts: 2}, wantErr: `body does not contain "NOT_SERVING"`, wantCalls: 2},
 		"other expected":          {gate: plan.HTTPGate{URL: "/teapot", ExpectStatus: http.StatusTeapot}, wantCalls: 1},
-		"wrong status":            {gate: plan.HTTPGate{URL: "/missing", Retries: 2}, wantErr: "status 404, want 200", wantCalls: 2},
-		"recovers within retries": {gate: plan.HTTPGate{URL: "/flaky", Retries: 3}, wantCalls: 3},
-		"retries exhausted":       {gate: plan.HTTPGate{URL: "/flaky", Retries: 2}, wantErr: "2 attempts failed", wantCalls: 2},
-		"timeout":                 {gate: plan.HTTPGate{URL: "/slow", Retries: 1, Timeout: 20 * time.Millisecond}, wantErr: "deadline exceeded", wantCalls: 1},
+		"wrong status":            {gate: plan.HTTPGate{URL: "/missing", Attempts: 2}, wantErr: "status 404, want 200", wantCalls: 2},
+		"recovers within retries": {gate: plan.HTTPGate{URL: "/flaky", Attempts: 3}, wantCalls: 3},
+		"retries exhausted":       {gate: plan.HTTPGate{URL: "/flaky", Attempts: 2}, wantErr: "2 attempts failed", wantCalls: 2},
+		"timeout":                 {gate: plan.HTTPGate{URL: "/slow", Attempts: 1, Timeout: 20 * time.Millisecond}, wantErr: "deadline exceeded", wantCalls: 1},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -28,10 +28,11 @@ type Provider interface {
 	// Run performs step. With the same Record it is idempotent: re-running a
 	// step that was interrupted sends the same change again.
 	Run(ctx context.Context, step plan.Step, rec Record, progress Progress) error
-	// Check cheaply confirms that a step recorded as done still holds in the
-	// cluster; an error says what no longer holds.
-	Check(ctx context.Context, step plan.Step, rec Record) error
-	// Undo reverses step using rec (restores labels, moves a gateway back,
-	// restarts a workload again, waits and verifies on the source revision).
-	Undo(ctx context.Context, step plan.Step, rec Record, progress Progress) error
+	// Verify cheaply confirms that a step recorded as done still holds in
+	// the cluster; an error says what no longer holds.
+	Verify(ctx context.Context, step plan.Step, rec Record) error
+	// Rollback reverses step using rec (restores labels, moves a gateway
+	// back, restarts a workload again, waits and verifies on the source
+	// revision).
+	Rollback(ctx context.Context, step plan.Step, rec Record, progress Progress) error
 }

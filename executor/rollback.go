@@ -13,14 +13,14 @@ import (
 	"github.com/meshwave/meshwave/plan"
 )
 
-// Selector picks what a manual rollback reverses. Both empty: the revision
+// Scope picks what a manual rollback reverses. Both empty: the revision
 // tags, then every wave, last first, then the gateways.
-type Selector struct {
+type Scope struct {
 	Wave      string
 	Namespace string
 }
 
-func (s Selector) String() string {
+func (s Scope) String() string {
 	switch {
 	case s.Wave != "":
 		return "wave " + s.Wave
@@ -30,7 +30,7 @@ func (s Selector) String() string {
 	return "everything"
 }
 
-// Rollback reverses the selected steps that changed the cluster, using the
+// Rollback reverses the steps in scope that changed the cluster, using the
 // Records saved when they ran: namespaces get their original labels back,
 // workloads are restarted onto the source revision and verified there,
 // gateways return to their recorded control plane. Reversed steps become
@@ -38,8 +38,8 @@ func (s Selector) String() string {
 //
 // p supplies the steps' definitions; a step the state knows but p does not
 // is reversed from what the state recorded about it.
-func (e *Executor) Rollback(ctx context.Context, p *plan.Plan, sel Selector) error {
-	if sel.Wave != "" && sel.Namespace != "" {
+func (e *Executor) Rollback(ctx context.Context, p *plan.Plan, scope Scope) error {
+	if scope.Wave != "" && scope.Namespace != "" {
 		return errors.New("rollback: select a wave or a namespace, not both")
 	}
 	st, err := e.store.Read()
@@ -50,63 +50,105 @@ func (e *Executor) Rollback(ctx context.Context, p *plan.Plan, sel Selector) err
 		return err
 	}
 	e.state, e.changed = st, map[string]bool{}
-	return e.rollback(ctx, p, sel)
+	return e.rollback(ctx, p, scope)
 }
 
-// rollback reverses the selection in e.state.
-func (e *Executor) rollback(ctx context.Context, p *plan.Plan, sel Selector) error {
-	defs := e.definitions(p)
-	var waves []string
-	for _, s := range defs {
-		if s.Wave != "" && !slices.Contains(waves, s.Wave) && sel.matchesWave(s) {
-			waves = append(waves, s.Wave)
+// rollback reverses what scope picks in e.state, walking the plan's rollback
+// order: a rollback of everything walks every phase of it, a rollback of a
+// wave or a namespace only the waves it selects.
+func (e *Executor) rollback(ctx context.Context, p *plan.Plan, scope Scope) error {
+	defs, order := e.rollbackOrder(p)
+	var waves []plan.RollbackPhase
+	for _, rp := range order {
+		if rp.Kind == plan.PhaseWave && e.inState(rp) && scope.matchesWave(rp, defs) {
+			waves = append(waves, rp)
 		}
 	}
-	if len(waves) == 0 && (sel.Wave != "" || sel.Namespace != "") {
-		return fmt.Errorf("rollback: %s is not in the state", sel)
+	if len(waves) == 0 && !scope.everything() {
+		return fmt.Errorf("rollback: %s is not in the state", scope)
 	}
-	if sel.Wave == "" && sel.Namespace == "" {
-		for _, s := range defs {
-			if s.Kind == plan.StepUninstall && e.needsUndo(s.ID) {
-				return fmt.Errorf("rollback: the source control plane was uninstalled (step %s); nothing is left to roll back to", s.ID)
+	if scope.everything() {
+		for _, rp := range order {
+			for _, id := range rp.Irreversible {
+				if e.needsRollback(id) {
+					return fmt.Errorf("rollback: the source control plane was uninstalled (step %s); nothing is left to roll back to", id)
+				}
 			}
 		}
 	}
-	if sel.Wave == "" && sel.Namespace == "" {
-		// Tags go back first: a restarted pod of a namespace that follows
-		// a tag is injected by whatever the tag points at when it starts.
-		if err := e.undoOutsideWaves(ctx, defs, plan.StepTagMove, "revision tags"); err != nil {
+	for _, rp := range order {
+		var err error
+		switch {
+		case rp.Kind == plan.PhaseWave:
+			if slices.ContainsFunc(waves, func(w plan.RollbackPhase) bool { return w.Wave == rp.Wave }) {
+				err = e.rollbackWave(ctx, rp, defs, scope.Namespace)
+			}
+		case scope.everything():
+			err = e.rollbackOutsideWaves(ctx, rp, defs)
+		}
+		if err != nil {
 			return err
 		}
-	}
-	slices.Reverse(waves)
-	for _, w := range waves {
-		if err := e.undoWave(ctx, w, defs, sel.Namespace); err != nil {
-			return err
-		}
-	}
-	if sel.Wave == "" && sel.Namespace == "" {
-		return e.undoOutsideWaves(ctx, defs, plan.StepGatewayMigrate, "gateways")
 	}
 	return nil
 }
 
-// undoOutsideWaves reverses, last first, the steps of one kind that run
-// before the waves (tag moves, gateway moves).
-func (e *Executor) undoOutsideWaves(ctx context.Context, defs []plan.Step, kind plan.StepKind, what string) error {
-	var steps []plan.Step
-	for _, s := range defs {
-		if s.Kind == kind && e.needsUndo(s.ID) {
-			steps = append(steps, s)
+// rollbackOrder returns the definitions of the steps in the state (the
+// plan's, or for a step the plan no longer has, what the state recorded)
+// and the order to reverse them in: the plan's, or, when the state holds
+// steps the plan does not, the same rule applied to the state's steps.
+func (e *Executor) rollbackOrder(p *plan.Plan) (map[string]plan.Step, []plan.RollbackPhase) {
+	byID := map[string]plan.Step{}
+	for _, s := range p.Steps {
+		byID[s.ID] = s
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	defs := map[string]plan.Step{}
+	var inStateOrder []plan.Step
+	beyondPlan := false
+	for _, ss := range e.state.Steps {
+		s, ok := byID[ss.ID]
+		if !ok {
+			s, beyondPlan = plan.Step{ID: ss.ID, Kind: ss.Kind, Wave: ss.Wave, Object: ss.Object}, true
+		}
+		defs[s.ID] = s
+		inStateOrder = append(inStateOrder, s)
+	}
+	if beyondPlan {
+		return defs, plan.RollbackOrder(inStateOrder, p.Phases)
+	}
+	return defs, p.RollbackOrder
+}
+
+// inState reports whether the state holds some step of rp.
+func (e *Executor) inState(rp plan.RollbackPhase) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, id := range slices.Concat(append(rp.Groups, rp.Rerun)...) {
+		if e.state.Step(id) != nil {
+			return true
 		}
 	}
-	if len(steps) == 0 {
+	return false
+}
+
+// rollbackOutsideWaves reverses the steps of a phase outside the waves (tag
+// moves, gateway moves) that changed the cluster.
+func (e *Executor) rollbackOutsideWaves(ctx context.Context, rp plan.RollbackPhase, defs map[string]plan.Step) error {
+	var groups [][]plan.Step
+	for _, g := range rp.Groups {
+		if steps := e.toRollBack(g, defs, ""); len(steps) > 0 {
+			groups = append(groups, steps)
+		}
+	}
+	if len(groups) == 0 {
 		return nil
 	}
+	what := map[plan.PhaseKind]string{plan.PhaseTags: "revision tags", plan.PhaseGateways: "gateways"}[rp.Kind]
 	e.emit(Event{Kind: EventRollbackStart, Message: what})
-	slices.Reverse(steps)
-	for _, s := range steps {
-		if err := e.undoStep(ctx, s); err != nil {
+	for _, steps := range groups {
+		if err := e.runParallel(ctx, steps, rp.Parallel(), e.rollbackStep); err != nil {
 			return err
 		}
 	}
@@ -114,54 +156,54 @@ func (e *Executor) undoOutsideWaves(ctx context.Context, defs []plan.Step, kind 
 	return nil
 }
 
-// matchesWave reports whether s's wave is selected.
-func (sel Selector) matchesWave(s plan.Step) bool {
+// toRollBack are the steps of ids that may have changed the cluster (in ns,
+// when set).
+func (e *Executor) toRollBack(ids []string, defs map[string]plan.Step, ns string) []plan.Step {
+	scope := Scope{Namespace: ns}
+	var out []plan.Step
+	for _, id := range ids {
+		if s, ok := defs[id]; ok && scope.touches(s) && e.needsRollback(id) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (scope Scope) everything() bool { return scope.Wave == "" && scope.Namespace == "" }
+
+// matchesWave reports whether the wave rp reverses is selected.
+func (scope Scope) matchesWave(rp plan.RollbackPhase, defs map[string]plan.Step) bool {
 	switch {
-	case sel.Wave != "":
-		return s.Wave == sel.Wave
-	case sel.Namespace != "":
-		return sel.touches(s)
+	case scope.Wave != "":
+		return rp.Wave == scope.Wave
+	case scope.Namespace != "":
+		for _, id := range slices.Concat(rp.Groups...) {
+			if s, ok := defs[id]; ok && scope.touches(s) {
+				return true
+			}
+		}
+		return false
 	}
 	return true
 }
 
-// touches reports whether s changes sel's namespace.
-func (sel Selector) touches(s plan.Step) bool {
-	if sel.Namespace == "" {
+// touches reports whether s changes scope's namespace.
+func (scope Scope) touches(s plan.Step) bool {
+	if scope.Namespace == "" {
 		return true
 	}
 	switch s.Kind {
 	case plan.StepNamespaceRelabel:
-		return s.Object != nil && s.Object.Name == sel.Namespace
+		return s.Object != nil && s.Object.Name == scope.Namespace
 	case plan.StepWorkloadRestart:
-		return s.Object != nil && s.Object.Namespace == sel.Namespace
+		return s.Object != nil && s.Object.Namespace == scope.Namespace
 	}
 	return false
 }
 
-// definitions returns a step definition for every step in the state, in the
-// state's order: p's when p has it, else what the state recorded.
-func (e *Executor) definitions(p *plan.Plan) []plan.Step {
-	byID := map[string]plan.Step{}
-	for _, s := range p.Steps {
-		byID[s.ID] = s
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var defs []plan.Step
-	for _, ss := range e.state.Steps {
-		s, ok := byID[ss.ID]
-		if !ok {
-			s = plan.Step{ID: ss.ID, Kind: ss.Kind, Wave: ss.Wave, Object: ss.Object}
-		}
-		defs = append(defs, s)
-	}
-	return defs
-}
-
-// needsUndo reports whether step id may have changed the cluster: it is
+// needsRollback reports whether step id may have changed the cluster: it is
 // done, or it failed or stopped after recording what it would change.
-func (e *Executor) needsUndo(id string) bool {
+func (e *Executor) needsRollback(id string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ss := e.state.Step(id)
@@ -178,76 +220,60 @@ func (e *Executor) needsUndo(id string) bool {
 	return false
 }
 
-// undoWave reverses wave (only ns, when set): labels first, so restarted
-// pods are injected by the source control plane, then restarts, then the
-// wave's wait and verify on the source revision.
-func (e *Executor) undoWave(ctx context.Context, wave string, defs []plan.Step, ns string) error {
-	sel := Selector{Namespace: ns}
-	var relabels, restarts, checks, gates []plan.Step
-	for _, s := range defs {
-		if s.Wave != wave {
+// rollbackWave reverses a wave (only ns, when set) in the order rp gives, then
+// marks what must run again before the wave counts as done.
+func (e *Executor) rollbackWave(ctx context.Context, rp plan.RollbackPhase, defs map[string]plan.Step, ns string) error {
+	scope := Scope{Namespace: ns}
+	e.emit(Event{Kind: EventRollbackStart, Wave: rp.Wave, Message: scope.String()})
+	start := e.opts.Now()
+	reversed := 0
+	for _, g := range rp.Groups {
+		steps := e.toRollBack(g, defs, ns)
+		if len(steps) == 0 {
 			continue
 		}
-		switch s.Kind {
-		case plan.StepNamespaceRelabel:
-			if sel.touches(s) && e.needsUndo(s.ID) {
-				relabels = append(relabels, s)
-			}
-		case plan.StepWorkloadRestart:
-			if sel.touches(s) && e.needsUndo(s.ID) {
-				restarts = append(restarts, s)
-			}
-		case plan.StepWaveWait, plan.StepWaveVerify:
-			checks = append(checks, narrow(s, ns))
-		case plan.StepGate:
-			gates = append(gates, s)
-		}
-	}
-	e.emit(Event{Kind: EventRollbackStart, Wave: wave, Message: sel.String()})
-	start := e.opts.Now()
-	slices.Reverse(relabels)
-	for _, s := range relabels {
-		if err := e.undoStep(ctx, s); err != nil {
+		reversed += len(steps)
+		if err := e.runParallel(ctx, steps, rp.Parallel(), e.rollbackStep); err != nil {
 			return err
 		}
 	}
-	if len(restarts) > 0 {
-		if err := e.runParallel(ctx, restarts, e.undoStep); err != nil {
-			return err
-		}
-	}
-	if len(relabels)+len(restarts) > 0 {
-		for _, s := range checks {
-			if err := e.undoStep(ctx, s); err != nil {
-				return err
+	if reversed > 0 {
+		for _, id := range rp.Reverify {
+			if s, ok := defs[id]; ok {
+				if err := e.rollbackStep(ctx, narrow(s, ns)); err != nil {
+					return err
+				}
 			}
 		}
 	}
-	// The wave's checks and gates passed for the target revision; after the
-	// rollback they must run again before the wave counts as done.
-	if err := e.update(func() {
-		for _, s := range append(checks, gates...) {
-			ss := e.state.Step(s.ID)
-			if ss != nil && ss.Status != states.StatusPending {
-				ss.Status, ss.Error = states.StatusRolledBack, ""
-			}
-		}
-		if ns == "" {
-			e.state.Revoke(wave)
-		}
-		// Back on the source, nothing there is left to move by hand.
-		var kept []plan.FollowUp
-		for _, f := range e.state.FollowUps(wave) {
-			if ns != "" && f.Object.Namespace != ns {
-				kept = append(kept, f)
-			}
-		}
-		e.state.SetFollowUps(wave, kept)
-	}); err != nil {
+	if err := e.update(func() { e.resetWave(rp, ns) }); err != nil {
 		return err
 	}
-	e.emit(Event{Kind: EventRollbackDone, Wave: wave, Message: sel.String(), Elapsed: e.opts.Now().Sub(start)})
+	e.emit(Event{Kind: EventRollbackDone, Wave: rp.Wave, Message: scope.String(), Elapsed: e.opts.Now().Sub(start)})
 	return nil
+}
+
+// resetWave records in the state that a wave was rolled back (only ns,
+// when set): its checks and gates passed for the target revision and must
+// run again, its approval no longer holds, and back on the source nothing
+// there is left to move by hand.
+func (e *Executor) resetWave(rp plan.RollbackPhase, ns string) {
+	for _, id := range rp.Rerun {
+		ss := e.state.Step(id)
+		if ss != nil && ss.Status != states.StatusPending {
+			ss.Status, ss.Error = states.StatusRolledBack, ""
+		}
+	}
+	if ns == "" {
+		e.state.Revoke(rp.Wave)
+	}
+	var kept []plan.FollowUp
+	for _, f := range e.state.FollowUps(rp.Wave) {
+		if ns != "" && f.Object.Namespace != ns {
+			kept = append(kept, f)
+		}
+	}
+	e.state.SetFollowUps(rp.Wave, kept)
 }
 
 // narrow limits a wave-wide check to one namespace.
@@ -266,8 +292,8 @@ func narrow(s plan.Step, ns string) plan.Step {
 	return s
 }
 
-// undoStep reverses one step with its Record, saving the undo time first.
-func (e *Executor) undoStep(ctx context.Context, s plan.Step) error {
+// rollbackStep reverses one step with its Record, saving the rollback time first.
+func (e *Executor) rollbackStep(ctx context.Context, s plan.Step) error {
 	e.mu.Lock()
 	ss := e.state.Step(s.ID)
 	rec := maps.Clone(ss.Record)
@@ -275,16 +301,16 @@ func (e *Executor) undoStep(ctx context.Context, s plan.Step) error {
 	if rec == nil {
 		rec = Record{}
 	}
-	if rec[plan.RecordUndoAt] == "" {
-		rec[plan.RecordUndoAt] = e.opts.Now().UTC().Format(time.RFC3339Nano)
+	if rec[plan.RecordRollbackAt] == "" {
+		rec[plan.RecordRollbackAt] = e.opts.Now().UTC().Format(time.RFC3339Nano)
 		if err := e.update(func() { ss.Record = maps.Clone(rec) }); err != nil {
 			return err
 		}
 	}
 	start := e.opts.Now()
-	e.emit(stepEvent(EventUndoStart, s))
+	e.emit(stepEvent(EventStepRollbackStart, s))
 	stop := e.heartbeat(s, start)
-	err := e.provider.Undo(ctx, s, rec, e.progress(s, start))
+	err := e.provider.Rollback(ctx, s, rec, e.progress(s, start))
 	stop()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -307,7 +333,7 @@ func (e *Executor) undoStep(ctx context.Context, s plan.Step) error {
 	}); err != nil {
 		return err
 	}
-	ev := stepEvent(EventStepUndone, s)
+	ev := stepEvent(EventStepRolledBack, s)
 	ev.Elapsed = now.Sub(start)
 	e.emit(ev)
 	return nil

@@ -22,6 +22,7 @@ func Compute(cfg *Config, snap *Snapshot) *Plan {
 		AutomaticRollback: cfg.Rollback.Automatic,
 		Checks:            []Check{},
 		Steps:             []Step{},
+		Phases:            []Phase{},
 		ManualFollowUp:    []FollowUp{},
 	}}
 	c.index()
@@ -34,6 +35,7 @@ func Compute(cfg *Config, snap *Snapshot) *Plan {
 		c.waveSteps(w)
 	}
 	c.finalizeSteps()
+	c.p.RollbackOrder = RollbackOrder(c.p.Steps, c.p.Phases)
 	c.overlapChecks()
 	c.summarize()
 	return c.p
@@ -203,7 +205,16 @@ func (c *computer) controlPlaneChecks() {
 			Message: fmt.Sprintf("source control plane %q is not installed, but the plan still has namespaces to move from it", up.From),
 			Hint:    "check upgrade.from against `kubectl get po -A -L istio.io/rev`"})
 	}
-	if up.Flavor == FlavorBackyards && c.snap.BackyardsVersion != "" && c.target != nil {
+	c.backyardsVersionCheck()
+	if c.target != nil {
+		c.targetVersionChecks()
+	}
+}
+
+// backyardsVersionCheck finds a Backyards release that does not ship the
+// target's Istio minor.
+func (c *computer) backyardsVersionCheck() {
+	if c.cfg.Upgrade.Flavor == FlavorBackyards && c.snap.BackyardsVersion != "" && c.target != nil {
 		by := minor(c.snap.BackyardsVersion)
 		want, known := backyardsIstio[by]
 		if !known {
@@ -217,9 +228,12 @@ func (c *computer) controlPlaneChecks() {
 				Hint:    fmt.Sprintf("upgrade Backyards to the release that supports Istio %s first (backyards install -a), or target an Istio %s control plane", minor(c.target.Version), want)})
 		}
 	}
-	if c.target == nil {
-		return
-	}
+}
+
+// targetVersionChecks find what breaks on the target's Istio version: old
+// Lua EnvoyFilters and privileged gateway ports from 1.7, headless services
+// on 1.7.0.
+func (c *computer) targetVersionChecks() {
 	tv := c.target.Version
 	if versionAtLeast(tv, 1, 7) {
 		for _, f := range c.snap.EnvoyFilters {
@@ -231,22 +245,7 @@ func (c *computer) controlPlaneChecks() {
 			}
 		}
 		for _, g := range c.snap.Gateways {
-			if !c.gatewayWillRunOnTarget(g) || (g.RunAsRoot != nil && *g.RunAsRoot) {
-				continue
-			}
-			for _, port := range g.Ports {
-				tp := port.TargetPort
-				if tp == 0 {
-					tp = port.Port
-				}
-				if tp < 1024 {
-					c.add(Check{Code: CodeGatewayPrivilegedPort, Severity: SeverityError,
-						Object:  &ObjectRef{Kind: "MeshGateway", Namespace: g.Namespace, Name: g.Name},
-						Message: fmt.Sprintf("gateway runs as non-root (spec.runAsRoot %s) and port %q uses %d, below 1024: the gateway pod won't start on Istio %s", runAsRootText(g.RunAsRoot), port.Name, tp, tv),
-						Hint:    "set spec.runAsRoot: true, or give the port a targetPort above 1024"})
-					break
-				}
-			}
+			c.privilegedPortCheck(g)
 		}
 	}
 	if tv == "1.7.0" {
@@ -258,6 +257,27 @@ func (c *computer) controlPlaneChecks() {
 			c.add(Check{Code: CodeHeadlessService, Severity: SeverityWarning, Object: &ref,
 				Message: "headless Service: Istio 1.7.0 does not update its endpoints in istiod when it scales (istio/istio#26617)",
 				Hint:    "restart istiod after scaling this service, or target Istio 1.7.1 or later"})
+		}
+	}
+}
+
+// privilegedPortCheck finds a gateway that would run as non-root on the
+// target with a port below 1024, which it cannot bind from Istio 1.7 on.
+func (c *computer) privilegedPortCheck(g MeshGateway) {
+	if !c.gatewayWillRunOnTarget(g) || (g.RunAsRoot != nil && *g.RunAsRoot) {
+		return
+	}
+	for _, port := range g.Ports {
+		tp := port.TargetPort
+		if tp == 0 {
+			tp = port.Port
+		}
+		if tp < 1024 {
+			c.add(Check{Code: CodeGatewayPrivilegedPort, Severity: SeverityError,
+				Object:  &ObjectRef{Kind: "MeshGateway", Namespace: g.Namespace, Name: g.Name},
+				Message: fmt.Sprintf("gateway runs as non-root (spec.runAsRoot %s) and port %q uses %d, below 1024: the gateway pod won't start on Istio %s", runAsRootText(g.RunAsRoot), port.Name, tp, c.target.Version),
+				Hint:    "set spec.runAsRoot: true, or give the port a targetPort above 1024"})
+			return
 		}
 	}
 }
@@ -314,27 +334,32 @@ func (c *computer) configChecks() {
 					Hint:    sourceLabelHint(c.cfg.Upgrade.From, c.source, name)})
 			}
 			for _, wl := range c.workloads[name] {
-				if wl.InjectDisabled {
-					continue
-				}
-				wref := &ObjectRef{Kind: string(wl.Kind), Namespace: wl.Namespace, Name: wl.Name}
-				if reason, manual := NotRollable(wl.Rollout()); reason != "" && c.hasPodOff(wl) {
-					c.add(Check{Code: CodeNotRollable, Severity: SeverityWarning, Object: wref,
-						Message: "cannot be restarted by meshwave: " + reason,
-						Hint:    "apply leaves it to you: " + manual})
-				}
-				for _, p := range wl.Pods {
-					if p.ProxyImage == "" {
-						c.add(Check{Code: CodeProxyUnexpected, Severity: SeverityWarning, Object: &ObjectRef{Kind: "Pod", Namespace: name, Name: p.Name},
-							Message: "pod has no istio-proxy sidecar; meshwave does not restart it (a restart would inject one)",
-							Hint:    "label the pod template sidecar.istio.io/inject=false to opt out explicitly, or restart it yourself after the wave"})
-					} else if !c.onSource(p) && !c.onTarget(p) {
-						c.add(Check{Code: CodeProxyUnexpected, Severity: SeverityWarning, Object: &ObjectRef{Kind: "Pod", Namespace: name, Name: p.Name},
-							Message: fmt.Sprintf("pod runs proxy %s (revision %q), neither the source nor the target proxy", p.ProxyImage, p.Revision),
-							Hint:    "check which control plane injected it before moving the namespace"})
-					}
+				if !wl.InjectDisabled {
+					c.workloadChecks(wl)
 				}
 			}
+		}
+	}
+}
+
+// workloadChecks find a workload a restart cannot roll and pods on neither
+// the source nor the target proxy.
+func (c *computer) workloadChecks(wl Workload) {
+	wref := &ObjectRef{Kind: string(wl.Kind), Namespace: wl.Namespace, Name: wl.Name}
+	if reason, manual := NotRollable(wl.Rollout()); reason != "" && c.hasPodOff(wl) {
+		c.add(Check{Code: CodeNotRollable, Severity: SeverityWarning, Object: wref,
+			Message: "cannot be restarted by meshwave: " + reason,
+			Hint:    "apply leaves it to you: " + manual})
+	}
+	for _, p := range wl.Pods {
+		if p.ProxyImage == "" {
+			c.add(Check{Code: CodeProxyUnexpected, Severity: SeverityWarning, Object: &ObjectRef{Kind: "Pod", Namespace: wl.Namespace, Name: p.Name},
+				Message: "pod has no istio-proxy sidecar; meshwave does not restart it (a restart would inject one)",
+				Hint:    "label the pod template sidecar.istio.io/inject=false to opt out explicitly, or restart it yourself after the wave"})
+		} else if !c.onSource(p) && !c.onTarget(p) {
+			c.add(Check{Code: CodeProxyUnexpected, Severity: SeverityWarning, Object: &ObjectRef{Kind: "Pod", Namespace: wl.Namespace, Name: p.Name},
+				Message: fmt.Sprintf("pod runs proxy %s (revision %q), neither the source nor the target proxy", p.ProxyImage, p.Revision),
+				Hint:    "check which control plane injected it before moving the namespace"})
 		}
 	}
 }
@@ -397,6 +422,7 @@ func (c *computer) sourceImage() string {
 }
 
 func (c *computer) gatewaySteps() {
+	var steps []Step
 	for _, gc := range c.cfg.Gateways {
 		g := c.findGateway(gc)
 		ref := &ObjectRef{Kind: gatewayKind(c.cfg.Upgrade.Flavor), Namespace: gc.Namespace, Name: gc.Name}
@@ -409,8 +435,9 @@ func (c *computer) gatewaySteps() {
 				st.Action, st.Reason = ActionNoop, "gateway already runs on "+c.cfg.Upgrade.To
 			}
 		}
-		c.p.Steps = append(c.p.Steps, st)
+		steps = append(steps, st)
 	}
+	c.p.AddPhase(Phase{Kind: PhaseGateways}, OneByOne(steps...)...)
 }
 
 func allOnTarget(c *computer, pods []Pod) bool {
@@ -423,91 +450,117 @@ func allOnTarget(c *computer, pods []Pod) bool {
 }
 
 func (c *computer) waveSteps(w WaveConfig) {
-	prefix := "wave/" + w.Name + "/"
 	nss := c.waveNamespaces(w)
-	changed := false
-	var restarted []ObjectRef
-	pods := 0
 	var relabels, restarts []Step
 	for _, name := range nss {
 		ns, ok := c.namespaces[name]
 		if !ok {
 			continue
 		}
-		rl := Step{ID: prefix + "relabel/" + name, Kind: StepNamespaceRelabel, Action: ActionUpdate, Wave: w.Name,
-			Object:       &ObjectRef{Kind: "Namespace", Name: name},
-			FromRevision: c.cfg.Upgrade.From, ToRevision: c.cfg.Upgrade.To,
-			SetLabels: map[string]string{LabelRevision: c.cfg.Upgrade.To}}
-		if _, inj := ns.Labels[LabelInjection]; inj {
-			rl.RemoveLabels = []string{LabelInjection}
-		}
-		if c.nsOnTarget(ns) {
-			rl.Action, rl.Reason, rl.SetLabels, rl.RemoveLabels = ActionNoop, c.onTargetReason(ns), nil, nil
-		} else {
-			changed = true
-		}
-		relabels = append(relabels, rl)
-		for _, wl := range c.workloads[name] {
-			if wl.InjectDisabled || !hasSidecar(wl) {
-				continue
-			}
-			ref := ObjectRef{Kind: string(wl.Kind), Namespace: name, Name: wl.Name}
-			// What a restart cannot roll is not restarted, waited for or
-			// verified: waiting would only run into the wave's timeout.
-			if reason, manual := NotRollable(wl.Rollout()); reason != "" {
-				if c.hasPodOff(wl) {
-					c.p.ManualFollowUp = append(c.p.ManualFollowUp, FollowUp{Wave: w.Name, Object: ref,
-						Pods: c.podsOff(wl), Reason: reason, Manual: manual})
-				}
-				continue
-			}
-			st := Step{ID: prefix + "restart/" + name + "/" + strings.ToLower(string(wl.Kind)) + "/" + wl.Name,
-				Kind: StepWorkloadRestart, Action: ActionRestart, Wave: w.Name, Object: &ref,
-				FromRevision: c.cfg.Upgrade.From, ToRevision: c.cfg.Upgrade.To,
-				FromImage: c.sourceImage(), ToImage: c.targetImage(), Pods: len(wl.Pods), MaxParallel: w.MaxParallel,
-				TimeoutSecond: int64(w.Timeout / time.Second)}
-			switch {
-			case !c.hasPodOff(wl):
-				st.Action, st.Reason = ActionNoop, "every pod already runs "+c.targetImage()
-			default:
-				changed = true
-				restarted = append(restarted, ref)
-			}
-			pods += len(wl.Pods)
-			restarts = append(restarts, st)
-		}
+		relabels = append(relabels, c.relabelStep(w, ns))
+		restarts = append(restarts, c.restartSteps(w, name)...)
 	}
-	c.p.Steps = append(c.p.Steps, relabels...)
-	c.p.Steps = append(c.p.Steps, restarts...)
-	var all []ObjectRef
+	wait, verify := c.waveReads(w, nss, relabels, restarts)
+	var gates []Step
+	for i, g := range w.Gates {
+		g := g
+		// Gates stay checks even when the wave has nothing left to change:
+		// a gate guards the next wave, and an apply resumed after the wave
+		// moved must still pass it. The state skips gates passed earlier.
+		gates = append(gates, Step{ID: fmt.Sprintf("wave/%s/gate/%d-%s", w.Name, i, g.Kind), Kind: StepGate, Action: ActionRead, Wave: w.Name, Gate: &g})
+	}
+	// Relabels run one by one, the restarts together (at most max_parallel
+	// at once), then the wait, the verify and each gate.
+	groups := OneByOne(relabels...)
+	groups = append(groups, restarts)
+	groups = append(groups, OneByOne(wait, verify)...)
+	groups = append(groups, OneByOne(gates...)...)
+	c.p.AddPhase(Phase{Kind: PhaseWave, Wave: w.Name, MaxParallel: w.MaxParallel}, groups...)
+}
+
+// relabelStep labels ns for the target, or is a no-op saying why its labels
+// already select it.
+func (c *computer) relabelStep(w WaveConfig, ns Namespace) Step {
+	rl := Step{ID: "wave/" + w.Name + "/relabel/" + ns.Name, Kind: StepNamespaceRelabel, Action: ActionUpdate, Wave: w.Name,
+		Object:       &ObjectRef{Kind: "Namespace", Name: ns.Name},
+		FromRevision: c.cfg.Upgrade.From, ToRevision: c.cfg.Upgrade.To,
+		SetLabels: map[string]string{LabelRevision: c.cfg.Upgrade.To}}
+	if _, inj := ns.Labels[LabelInjection]; inj {
+		rl.RemoveLabels = []string{LabelInjection}
+	}
+	if c.nsOnTarget(ns) {
+		rl.Action, rl.Reason, rl.SetLabels, rl.RemoveLabels = ActionNoop, c.onTargetReason(ns), nil, nil
+	}
+	return rl
+}
+
+// restartSteps restart the sidecar workloads of namespace ns that a restart
+// can roll; the others become the wave's manual follow-up.
+func (c *computer) restartSteps(w WaveConfig, ns string) []Step {
+	var out []Step
+	for _, wl := range c.workloads[ns] {
+		if wl.InjectDisabled || !hasSidecar(wl) {
+			continue
+		}
+		ref := ObjectRef{Kind: string(wl.Kind), Namespace: ns, Name: wl.Name}
+		// What a restart cannot roll is not restarted, waited for or
+		// verified: waiting would only run into the wave's timeout.
+		if reason, manual := NotRollable(wl.Rollout()); reason != "" {
+			if c.hasPodOff(wl) {
+				c.p.ManualFollowUp = append(c.p.ManualFollowUp, FollowUp{Wave: w.Name, Object: ref,
+					Pods: c.podsOff(wl), Reason: reason, Manual: manual})
+			}
+			continue
+		}
+		st := Step{ID: "wave/" + w.Name + "/restart/" + ns + "/" + strings.ToLower(string(wl.Kind)) + "/" + wl.Name,
+			Kind: StepWorkloadRestart, Action: ActionRestart, Wave: w.Name, Object: &ref,
+			FromRevision: c.cfg.Upgrade.From, ToRevision: c.cfg.Upgrade.To,
+			FromImage: c.sourceImage(), ToImage: c.targetImage(), Pods: len(wl.Pods), MaxParallel: w.MaxParallel,
+			TimeoutSecond: int64(w.Timeout / time.Second)}
+		if !c.hasPodOff(wl) {
+			st.Action, st.Reason = ActionNoop, "every pod already runs "+c.targetImage()
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// waveReads are the wave's wait for the rollouts its restarts start and its
+// verify of every pod it covers.
+func (c *computer) waveReads(w WaveConfig, nss []string, relabels, restarts []Step) (wait, verify Step) {
+	var all, restarted []ObjectRef
+	pods := 0
+	changed := false
+	for _, st := range relabels {
+		changed = changed || st.Action != ActionNoop
+	}
 	for _, st := range restarts {
 		all = append(all, *st.Object)
+		pods += st.Pods
+		if st.Action != ActionNoop {
+			changed = true
+			restarted = append(restarted, *st.Object)
+		}
 	}
-	wait := Step{ID: prefix + "wait", Kind: StepWaveWait, Action: ActionCheck, Wave: w.Name, Namespaces: nss,
-		Workloads: restarted, TimeoutSecond: int64(w.Timeout / time.Second), ToRevision: c.cfg.Upgrade.To}
+	timeout := int64(w.Timeout / time.Second)
+	wait = Step{ID: "wave/" + w.Name + "/wait", Kind: StepWaveWait, Action: ActionRead, Wave: w.Name, Namespaces: nss,
+		Workloads: restarted, TimeoutSecond: timeout, ToRevision: c.cfg.Upgrade.To}
 	// Injected pods carry the revision itself in istio.io/rev, also when the
 	// plan names a revision tag: verify against the resolved revision.
 	verifyRev := c.cfg.Upgrade.To
 	if c.target != nil {
 		verifyRev = c.target.Revision
 	}
-	verify := Step{ID: prefix + "verify", Kind: StepWaveVerify, Action: ActionCheck, Wave: w.Name, Namespaces: nss,
+	verify = Step{ID: "wave/" + w.Name + "/verify", Kind: StepWaveVerify, Action: ActionRead, Wave: w.Name, Namespaces: nss,
 		Workloads: all, Pods: pods, FromRevision: c.cfg.Upgrade.From, ToRevision: verifyRev,
-		FromImage: c.sourceImage(), ToImage: c.targetImage(), TimeoutSecond: int64(w.Timeout / time.Second)}
+		FromImage: c.sourceImage(), ToImage: c.targetImage(), TimeoutSecond: timeout}
 	if len(restarted) == 0 {
 		wait.Action, wait.Reason = ActionNoop, "nothing restarted"
 	}
 	if !changed {
 		verify.Action, verify.Reason = ActionNoop, "wave already on "+c.cfg.Upgrade.To
 	}
-	c.p.Steps = append(c.p.Steps, wait, verify)
-	for i, g := range w.Gates {
-		g := g
-		// Gates stay checks even when the wave has nothing left to change:
-		// a gate guards the next wave, and an apply resumed after the wave
-		// moved must still pass it. The state skips gates passed earlier.
-		c.p.Steps = append(c.p.Steps, Step{ID: fmt.Sprintf("%sgate/%d-%s", prefix, i, g.Kind), Kind: StepGate, Action: ActionCheck, Wave: w.Name, Gate: &g})
-	}
+	return wait, verify
 }
 
 func hasSidecar(w Workload) bool {
@@ -535,6 +588,9 @@ func (c *computer) somethingLeftToMove() bool {
 	return false
 }
 
+// finalize adds the finalize phase: the uninstall step.
+func (c *computer) finalize(st Step) { c.p.AddPhase(Phase{Kind: PhaseFinalize}, []Step{st}) }
+
 func (c *computer) finalizeSteps() {
 	if !c.cfg.Finalize.UninstallOld {
 		return
@@ -549,14 +605,14 @@ func (c *computer) finalizeSteps() {
 		for _, wl := range c.snap.Workloads {
 			for _, p := range wl.Pods {
 				if p.Revision == c.cfg.Upgrade.From && strings.HasPrefix(wl.Name, "istiod") {
-					c.p.Steps = append(c.p.Steps, Step{ID: id, Kind: StepUninstall, Action: ActionDelete,
+					c.finalize(Step{ID: id, Kind: StepUninstall, Action: ActionDelete,
 						Object:       &ObjectRef{Kind: controlPlaneKind(c.cfg.Upgrade.Flavor), Namespace: wl.Namespace},
 						FromRevision: c.cfg.Upgrade.From, Reason: "the control plane's resource is deleted; its istiod is still running"})
 					return
 				}
 			}
 		}
-		c.p.Steps = append(c.p.Steps, Step{ID: id, Kind: StepUninstall, Action: ActionNoop, FromRevision: c.cfg.Upgrade.From,
+		c.finalize(Step{ID: id, Kind: StepUninstall, Action: ActionNoop, FromRevision: c.cfg.Upgrade.From,
 			Reason: c.cfg.Upgrade.From + " is not installed any more"})
 		return
 	}
@@ -573,7 +629,7 @@ func (c *computer) finalizeSteps() {
 			objects = append(objects, o.ObjectRef)
 		}
 	}
-	c.p.Steps = append(c.p.Steps, Step{ID: id, Kind: StepUninstall, Action: ActionDelete,
+	c.finalize(Step{ID: id, Kind: StepUninstall, Action: ActionDelete,
 		Object: ref, Objects: objects, FromRevision: src.Revision, FromImage: src.ProxyImage})
 	move := Move{Namespaces: c.planned, Gateways: map[string]bool{}, Tags: c.movedTags}
 	for _, g := range c.cfg.Gateways {
@@ -682,6 +738,7 @@ func (c *computer) overlapChecks() {
 // else: the namespaces labeled with a tag then follow it as their workloads
 // restart in the waves.
 func (c *computer) tagSteps() {
+	var steps []Step
 	for _, tc := range c.cfg.Tags {
 		ref := &ObjectRef{Kind: "MutatingWebhookConfiguration", Name: TagWebhookName(tc.Name)}
 		st := Step{ID: "tag/" + tc.Name, Kind: StepTagMove, Action: ActionUpdate, Object: ref,
@@ -699,8 +756,9 @@ func (c *computer) tagSteps() {
 			st.Action, st.Reason = ActionNoop, "tag already points at "+cur
 		}
 		st.FromRevision = cur
-		c.p.Steps = append(c.p.Steps, st)
+		steps = append(steps, st)
 	}
+	c.p.AddPhase(Phase{Kind: PhaseTags}, OneByOne(steps...)...)
 }
 
 func helmName(release string) string {
@@ -743,7 +801,7 @@ func (c *computer) summarize() {
 				ws.Pods += st.Pods
 			}
 		}
-		if st.Action == ActionNoop || st.Action == ActionCheck {
+		if st.Action == ActionNoop || st.Action == ActionRead {
 			continue
 		}
 		s.Changes++

@@ -78,13 +78,13 @@ func TestComputeBackyardsScenario(t *testing.T) {
 		{"gateway/istio-system/istio-ingressgateway", ActionUpdate},
 		{"wave/canary/relabel/demo-a", ActionUpdate},
 		{"wave/canary/restart/demo-a/deployment/app-a", ActionRestart},
-		{"wave/canary/wait", ActionCheck},
-		{"wave/canary/verify", ActionCheck},
-		{"wave/canary/gate/0-pause", ActionCheck},
+		{"wave/canary/wait", ActionRead},
+		{"wave/canary/verify", ActionRead},
+		{"wave/canary/gate/0-pause", ActionRead},
 		{"wave/rest/relabel/demo-b", ActionUpdate},
 		{"wave/rest/restart/demo-b/deployment/app-b", ActionRestart},
-		{"wave/rest/wait", ActionCheck},
-		{"wave/rest/verify", ActionCheck},
+		{"wave/rest/wait", ActionRead},
+		{"wave/rest/verify", ActionRead},
 		{"finalize/uninstall/mesh.istio-system", ActionDelete},
 	}
 	if diff := cmp.Diff(want, stepLines(p)); diff != "" {
@@ -258,7 +258,7 @@ func TestComputeSelectorWaveIstioFlavor(t *testing.T) {
 		{"wave/frontend/relabel/shop-a", ActionUpdate},
 		{"wave/frontend/relabel/shop-c", ActionUpdate},
 		{"wave/frontend/wait", ActionNoop},
-		{"wave/frontend/verify", ActionCheck},
+		{"wave/frontend/verify", ActionRead},
 	}
 	// shop-a uses the "prod" tag of the source revision, so it is on the
 	// source and moves like shop-c; shop-b is excluded.
@@ -306,8 +306,8 @@ func TestComputeRevisionTags(t *testing.T) {
 	want := []stepLine{
 		{"wave/all/relabel/shop", ActionNoop},
 		{"wave/all/restart/shop/deployment/web", ActionRestart},
-		{"wave/all/wait", ActionCheck},
-		{"wave/all/verify", ActionCheck},
+		{"wave/all/wait", ActionRead},
+		{"wave/all/verify", ActionRead},
 		{"finalize/uninstall/1-26", ActionDelete},
 	}
 	if diff := cmp.Diff(want, stepLines(p)); diff != "" {
@@ -408,8 +408,8 @@ func TestComputeTagMoves(t *testing.T) {
 		{"wave/all/restart/legacy/deployment/web", ActionRestart},
 		{"wave/all/restart/shop/deployment/web", ActionRestart},
 		{"wave/all/restart/tagged/deployment/web", ActionRestart},
-		{"wave/all/wait", ActionCheck},
-		{"wave/all/verify", ActionCheck},
+		{"wave/all/wait", ActionRead},
+		{"wave/all/verify", ActionRead},
 		{"finalize/uninstall/1-30", ActionDelete},
 	}
 	if diff := cmp.Diff(want, stepLines(p)); diff != "" {
@@ -497,13 +497,13 @@ func TestComputeManualFollowUp(t *testing.T) {
 		{"wave/canary/relabel/demo-a", ActionUpdate},
 		{"wave/canary/restart/demo-a/deployment/app-a", ActionRestart},
 		{"wave/canary/restart/demo-a/statefulset/cache", ActionRestart},
-		{"wave/canary/wait", ActionCheck},
-		{"wave/canary/verify", ActionCheck},
-		{"wave/canary/gate/0-pause", ActionCheck},
+		{"wave/canary/wait", ActionRead},
+		{"wave/canary/verify", ActionRead},
+		{"wave/canary/gate/0-pause", ActionRead},
 		{"wave/rest/relabel/demo-b", ActionUpdate},
 		{"wave/rest/restart/demo-b/deployment/app-b", ActionRestart},
-		{"wave/rest/wait", ActionCheck},
-		{"wave/rest/verify", ActionCheck},
+		{"wave/rest/wait", ActionRead},
+		{"wave/rest/verify", ActionRead},
 		{"finalize/uninstall/mesh.istio-system", ActionDelete},
 	}
 	if diff := cmp.Diff(want, stepLines(p)); diff != "" {

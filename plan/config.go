@@ -96,14 +96,17 @@ type Gate struct {
 }
 
 // HTTPGate passes when a GET of URL answers ExpectStatus (and, if set, a
-// body containing BodyContains) within Retries attempts.
+// body containing BodyContains) within Attempts attempts.
 type HTTPGate struct {
 	URL          string
-	ExpectStatus int           // default 200
-	BodyContains string        `json:",omitempty"`
-	Retries      int           // default 3
-	Interval     time.Duration // between attempts; default 5s
-	Timeout      time.Duration // per attempt; default 10s
+	ExpectStatus int    // default 200
+	BodyContains string `json:",omitempty"`
+	// Attempts is how many GETs the gate makes at most. The plan language
+	// and the JSON call it retries (a public name since format 1.0); it has
+	// always counted attempts, the first one included.
+	Attempts int           // default 3
+	Interval time.Duration // between attempts; default 5s
+	Timeout  time.Duration // per attempt; default 10s
 }
 
 // PrometheusGate passes when the instant query's every sample is within

@@ -21,7 +21,7 @@ type httpGateJSON struct {
 	URL             string  `json:"url"`
 	ExpectStatus    int     `json:"expect_status"`
 	BodyContains    string  `json:"body_contains,omitempty"`
-	Retries         int     `json:"retries"`
+	Attempts        int     `json:"retries"` // named retries since format 1.0; counts attempts
 	IntervalSeconds float64 `json:"interval_seconds"`
 	TimeoutSeconds  float64 `json:"timeout_seconds"`
 }
@@ -39,7 +39,7 @@ func duration(s float64) time.Duration { return time.Duration(s * float64(time.S
 func (g Gate) MarshalJSON() ([]byte, error) {
 	j := gateJSON{Kind: g.Kind, PauseSeconds: seconds(g.Pause), Prometheus: g.Prometheus}
 	if h := g.HTTP; h != nil {
-		j.HTTP = &httpGateJSON{URL: h.URL, ExpectStatus: h.ExpectStatus, BodyContains: h.BodyContains, Retries: h.Retries,
+		j.HTTP = &httpGateJSON{URL: h.URL, ExpectStatus: h.ExpectStatus, BodyContains: h.BodyContains, Attempts: h.Attempts,
 			IntervalSeconds: seconds(h.Interval), TimeoutSeconds: seconds(h.Timeout)}
 	}
 	if c := g.Command; c != nil {
@@ -56,7 +56,7 @@ func (g *Gate) UnmarshalJSON(b []byte) error {
 	}
 	*g = Gate{Kind: j.Kind, Pause: duration(j.PauseSeconds), Prometheus: j.Prometheus}
 	if h := j.HTTP; h != nil {
-		g.HTTP = &HTTPGate{URL: h.URL, ExpectStatus: h.ExpectStatus, BodyContains: h.BodyContains, Retries: h.Retries,
+		g.HTTP = &HTTPGate{URL: h.URL, ExpectStatus: h.ExpectStatus, BodyContains: h.BodyContains, Attempts: h.Attempts,
 			Interval: duration(h.IntervalSeconds), Timeout: duration(h.TimeoutSeconds)}
 	}
 	if c := j.Command; c != nil {

@@ -16,7 +16,7 @@ func TestGateJSON(t *testing.T) {
 	}{
 		"pause":    {Gate{Kind: GatePause, Pause: 90 * time.Second}, `{"kind":"pause","pause_seconds":90}`},
 		"approval": {Gate{Kind: GateApproval}, `{"kind":"approval"}`},
-		"http": {Gate{Kind: GateHTTP, HTTP: &HTTPGate{URL: "http://x/", ExpectStatus: 200, Retries: 3, Interval: 5 * time.Second, Timeout: 1500 * time.Millisecond}},
+		"http": {Gate{Kind: GateHTTP, HTTP: &HTTPGate{URL: "http://x/", ExpectStatus: 200, Attempts: 3, Interval: 5 * time.Second, Timeout: 1500 * time.Millisecond}},
 			`{"kind":"http","http":{"url":"http://x/","expect_status":200,"retries":3,"interval_seconds":5,"timeout_seconds":1.5}}`},
 		"prometheus": {Gate{Kind: GatePrometheus, Prometheus: &PrometheusGate{URL: "http://p:9090", Query: "up", Max: &max}},
 			`{"kind":"prometheus","prometheus":{"url":"http://p:9090","query":"up","max":0.5}}`},

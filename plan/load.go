@@ -99,6 +99,28 @@ type planSource struct {
 	src  []byte
 }
 
+// parseSources parses every plan file, after checking it stays within the
+// bounds an untrusted plan must keep.
+func parseSources(parser *hclparse.Parser, srcs []planSource) ([]*hcl.File, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	var bodies []*hcl.File
+	for _, s := range srcs {
+		if d := ValidateSource(s.src, s.name); d.HasErrors() {
+			diags = append(diags, d...)
+			continue
+		}
+		f, d := parser.ParseHCL(s.src, s.name)
+		diags = append(diags, d...)
+		if f != nil {
+			if body, ok := f.Body.(*hclsyntax.Body); ok && !d.HasErrors() {
+				diags = append(diags, validateNumberLiterals(body)...)
+			}
+			bodies = append(bodies, f)
+		}
+	}
+	return bodies, diags
+}
+
 // loadSources is Load without touching the file system for the plan files;
 // readFile reads var files.
 func loadSources(srcs []planSource, vars VarInput, readFile func(string) ([]byte, error)) (*Config, map[string]*hcl.File, hcl.Diagnostics) {
@@ -113,21 +135,7 @@ func loadSources(srcs []planSource, vars VarInput, readFile func(string) ([]byte
 		return nil, parser.Files(), diags
 	}
 
-	var bodies []*hcl.File
-	for _, s := range srcs {
-		if d := CheckSource(s.src, s.name); d.HasErrors() {
-			diags = append(diags, d...)
-			continue
-		}
-		f, d := parser.ParseHCL(s.src, s.name)
-		diags = append(diags, d...)
-		if f != nil {
-			if body, ok := f.Body.(*hclsyntax.Body); ok && !d.HasErrors() {
-				diags = append(diags, checkNumberLiterals(body)...)
-			}
-			bodies = append(bodies, f)
-		}
-	}
+	bodies, diags := parseSources(parser, srcs)
 	if diags.HasErrors() {
 		// A syntax error makes everything after it guesswork; report
 		// only what the parser found.

@@ -27,21 +27,21 @@ const (
 	maxTemplateParts = 4096
 )
 
-// CheckSource reports, before src is parsed, a plan or var file whose
+// ValidateSource reports, before src is parsed, a plan or var file whose
 // nesting would overflow the parser's stack. fmt calls it too, since it
 // parses the same files.
-func CheckSource(src []byte, filename string) hcl.Diagnostics {
+func ValidateSource(src []byte, filename string) hcl.Diagnostics {
 	tokens, _ := hclsyntax.LexConfig(src, filename, hcl.InitialPos)
-	return checkTokens(tokens)
+	return validateTokens(tokens)
 }
 
-// checkExpressionSource is CheckSource for a lone expression (a -var value).
-func checkExpressionSource(src []byte, filename string) hcl.Diagnostics {
+// validateExpressionSource is ValidateSource for a lone expression (a -var value).
+func validateExpressionSource(src []byte, filename string) hcl.Diagnostics {
 	tokens, _ := hclsyntax.LexExpression(src, filename, hcl.InitialPos)
-	return checkTokens(tokens)
+	return validateTokens(tokens)
 }
 
-func checkTokens(tokens hclsyntax.Tokens) hcl.Diagnostics {
+func validateTokens(tokens hclsyntax.Tokens) hcl.Diagnostics {
 	// operators[i] counts the operators at nesting level i since its last
 	// separator.
 	operators := []int{0}

@@ -16,7 +16,7 @@ const (
 	DefaultMaxParallel        = 1
 	DefaultWaveTimeout        = 10 * time.Minute
 	DefaultHTTPExpectStatus   = 200
-	DefaultHTTPRetries        = 3
+	DefaultHTTPAttempts       = 3
 	DefaultHTTPInterval       = 5 * time.Second
 	DefaultHTTPTimeout        = 10 * time.Second
 	DefaultCommandGateTimeout = 5 * time.Minute
@@ -24,8 +24,8 @@ const (
 
 // Bounds of numeric settings: beyond them a value is a typo, not a plan.
 const (
-	maxMaxParallel = 1000
-	maxHTTPRetries = 100
+	maxMaxParallel  = 1000
+	maxHTTPAttempts = 100
 )
 
 // decodeConfig evaluates the non-variable blocks into a Config and runs the
@@ -45,52 +45,9 @@ func (e *evaluator) decodeConfig(root *rootSchema) (*Config, hcl.Diagnostics) {
 		cfg.Upgrade = e.decodeUpgrade(root.Upgrades[0])
 	}
 
-	tags := map[string]hcl.Range{}
-	for _, b := range root.Tags {
-		if prev, dup := tags[b.Name]; dup {
-			e.errorf(b.LabelRange, "Duplicate tag",
-				"The revision tag %q is already declared at %s.", b.Name, prev)
-			continue
-		}
-		tags[b.Name] = b.DefRange
-		if e.checkTag(cfg.Upgrade, b.Name, b.LabelRange) {
-			cfg.Tags = append(cfg.Tags, TagConfig{Name: b.Name, DefRange: b.DefRange})
-		}
-	}
-
-	gateways := map[string]hcl.Range{}
-	for _, b := range root.Gateways {
-		g := e.decodeGateway(b)
-		key := g.Namespace + "/" + g.Name
-		if prev, dup := gateways[key]; dup {
-			e.errorf(b.LabelRange, "Duplicate gateway",
-				"The gateway %q in namespace %q is already declared at %s.", g.Name, g.Namespace, prev)
-			continue
-		}
-		gateways[key] = b.DefRange
-		cfg.Gateways = append(cfg.Gateways, g)
-	}
-
-	waves := map[string]hcl.Range{}
-	claimed := map[string]claim{} // namespace -> the wave that lists it first
-	for _, b := range root.Waves {
-		w, nsRanges := e.decodeWave(b)
-		if prev, dup := waves[w.Name]; dup {
-			e.errorf(b.LabelRange, "Duplicate wave name",
-				"A wave named %q is already declared at %s. Wave names identify steps and must be unique.", w.Name, prev)
-			continue
-		}
-		waves[w.Name] = b.DefRange
-		for i, ns := range w.Namespaces {
-			if prev, dup := claimed[ns]; dup {
-				e.errorf(nsRanges[i], "Namespace in two waves",
-					"The namespace %q is already in wave %q (%s). A namespace moves once; list it in one wave only.", ns, prev.wave, prev.rng)
-				continue
-			}
-			claimed[ns] = claim{wave: w.Name, rng: nsRanges[i]}
-		}
-		cfg.Waves = append(cfg.Waves, w)
-	}
+	cfg.Tags = e.decodeTags(root.Tags, cfg.Upgrade)
+	cfg.Gateways = e.decodeGateways(root.Gateways)
+	cfg.Waves = e.decodeWaves(root.Waves)
 
 	if len(root.Rollbacks) > 0 {
 		diags = append(diags, duplicateBlocks("rollback", defRanges(root.Rollbacks, func(b *rollbackBlock) hcl.Range { return b.DefRange }))...)
@@ -107,6 +64,70 @@ func (e *evaluator) decodeConfig(root *rootSchema) (*Config, hcl.Diagnostics) {
 		}
 	}
 	return cfg, diags
+}
+
+// decodeTags decodes the tag blocks; a tag declared twice is an error.
+func (e *evaluator) decodeTags(blocks []*tagBlock, up Upgrade) []TagConfig {
+	var out []TagConfig
+	tags := map[string]hcl.Range{}
+	for _, b := range blocks {
+		if prev, dup := tags[b.Name]; dup {
+			e.errorf(b.LabelRange, "Duplicate tag",
+				"The revision tag %q is already declared at %s.", b.Name, prev)
+			continue
+		}
+		tags[b.Name] = b.DefRange
+		if e.validateTag(up, b.Name, b.LabelRange) {
+			out = append(out, TagConfig{Name: b.Name, DefRange: b.DefRange})
+		}
+	}
+	return out
+}
+
+// decodeGateways decodes the gateway blocks; a gateway declared twice is an
+// error.
+func (e *evaluator) decodeGateways(blocks []*gatewayBlock) []GatewayConfig {
+	var out []GatewayConfig
+	gateways := map[string]hcl.Range{}
+	for _, b := range blocks {
+		g := e.decodeGateway(b)
+		key := g.Namespace + "/" + g.Name
+		if prev, dup := gateways[key]; dup {
+			e.errorf(b.LabelRange, "Duplicate gateway",
+				"The gateway %q in namespace %q is already declared at %s.", g.Name, g.Namespace, prev)
+			continue
+		}
+		gateways[key] = b.DefRange
+		out = append(out, g)
+	}
+	return out
+}
+
+// decodeWaves decodes the wave blocks. Wave names are unique, and a
+// namespace is listed in one wave only.
+func (e *evaluator) decodeWaves(blocks []*waveBlock) []WaveConfig {
+	var out []WaveConfig
+	waves := map[string]hcl.Range{}
+	claimed := map[string]claim{} // namespace -> the wave that lists it first
+	for _, b := range blocks {
+		w, nsRanges := e.decodeWave(b)
+		if prev, dup := waves[w.Name]; dup {
+			e.errorf(b.LabelRange, "Duplicate wave name",
+				"A wave named %q is already declared at %s. Wave names identify steps and must be unique.", w.Name, prev)
+			continue
+		}
+		waves[w.Name] = b.DefRange
+		for i, ns := range w.Namespaces {
+			if prev, dup := claimed[ns]; dup {
+				e.errorf(nsRanges[i], "Namespace in two waves",
+					"The namespace %q is already in wave %q (%s). A namespace moves once; list it in one wave only.", ns, prev.wave, prev.rng)
+				continue
+			}
+			claimed[ns] = claim{wave: w.Name, rng: nsRanges[i]}
+		}
+		out = append(out, w)
+	}
+	return out
 }
 
 type claim struct {
@@ -143,20 +164,20 @@ func (e *evaluator) decodeUpgrade(b *upgradeBlock) Upgrade {
 	if e.required(b.Flavor, "flavor", b.Body) {
 		if s, ok := e.str(b.Flavor); ok {
 			up.Flavor = Flavor(s)
-			flavorOK = e.checkFlavor(up.Flavor, b.Flavor.Expr.Range())
+			flavorOK = e.validateFlavor(up.Flavor, b.Flavor.Expr.Range())
 		}
 	}
 	fromOK, toOK := false, false
 	if e.required(b.From, "from", b.Body) {
 		if s, ok := e.str(b.From); ok {
 			up.From = s
-			fromOK = !flavorOK || e.checkRevision(up.Flavor, s, "from", b.From.Expr.Range())
+			fromOK = !flavorOK || e.validateRevision(up.Flavor, s, "from", b.From.Expr.Range())
 		}
 	}
 	if e.required(b.To, "to", b.Body) {
 		if s, ok := e.str(b.To); ok {
 			up.To = s
-			toOK = !flavorOK || e.checkRevision(up.Flavor, s, "to", b.To.Expr.Range())
+			toOK = !flavorOK || e.validateRevision(up.Flavor, s, "to", b.To.Expr.Range())
 		}
 	}
 	if toOK && up.To == DefaultRevision {
@@ -171,9 +192,9 @@ func (e *evaluator) decodeUpgrade(b *upgradeBlock) Upgrade {
 
 func (e *evaluator) decodeGateway(b *gatewayBlock) GatewayConfig {
 	g := GatewayConfig{Name: b.Name, Namespace: DefaultGatewayNamespace, DefRange: b.DefRange}
-	e.checkObjectName(b.Name, "gateway name", b.LabelRange)
+	e.validateObjectName(b.Name, "gateway name", b.LabelRange)
 	if b.Namespace != nil {
-		if s, ok := e.str(b.Namespace); ok && e.checkNamespace(s, b.Namespace.Expr.Range()) {
+		if s, ok := e.str(b.Namespace); ok && e.validateNamespace(s, b.Namespace.Expr.Range()) {
 			g.Namespace = s
 		}
 	}
@@ -189,52 +210,9 @@ func (e *evaluator) decodeWave(b *waveBlock) (WaveConfig, []hcl.Range) {
 		Timeout:     DefaultWaveTimeout,
 		DefRange:    b.DefRange,
 	}
-	e.checkWaveName(b.Name, b.LabelRange)
+	e.validateWaveName(b.Name, b.LabelRange)
 
-	var nsRanges []hcl.Range
-	listed := map[string]bool{}
-	if b.Namespaces != nil {
-		if names, ranges, ok := e.stringList(b.Namespaces); ok {
-			for i, ns := range names {
-				switch {
-				case !e.checkNamespace(ns, ranges[i]):
-				case listed[ns]:
-					e.errorf(ranges[i], "Duplicate namespace", "The namespace %q is listed twice in wave %q.", ns, b.Name)
-				default:
-					listed[ns] = true
-					w.Namespaces = append(w.Namespaces, ns)
-					nsRanges = append(nsRanges, ranges[i])
-				}
-			}
-		}
-	}
-	if b.Selector != nil {
-		if s, ok := e.str(b.Selector); ok && e.checkSelector(s, b.Selector.Expr.Range()) {
-			w.Selector = s
-		}
-	}
-	if b.Exclude != nil {
-		if names, ranges, ok := e.stringList(b.Exclude); ok {
-			for i, ns := range names {
-				switch {
-				case !e.checkNamespace(ns, ranges[i]):
-				case listed[ns]:
-					e.errorf(ranges[i], "Namespace included and excluded",
-						"The namespace %q is in this wave's namespaces and in its exclude list; remove it from one.", ns)
-				default:
-					w.Exclude = append(w.Exclude, ns)
-				}
-			}
-			if b.Selector == nil {
-				e.diags = append(e.diags, &hcl.Diagnostic{
-					Severity: hcl.DiagWarning,
-					Summary:  "Exclude without selector",
-					Detail:   "exclude removes namespaces a selector matches; this wave has no selector, so it has no effect.",
-					Subject:  b.Exclude.NameRange.Ptr(),
-				})
-			}
-		}
-	}
+	nsRanges := e.decodeWaveNamespaces(b, &w)
 	if (b.Namespaces == nil || isEmptyList(b.Namespaces)) && b.Selector == nil {
 		e.errorf(b.DefRange, "Wave selects no namespaces",
 			"The wave %q needs namespaces = [...], a selector = \"<label selector>\", or both.", b.Name)
@@ -252,6 +230,65 @@ func (e *evaluator) decodeWave(b *waveBlock) (WaveConfig, []hcl.Range) {
 	}
 	w.Gates = e.decodeGates(b)
 	return w, nsRanges
+}
+
+// decodeWaveNamespaces decodes what a wave selects: its namespaces (listed
+// once each), its selector and its exclude list. It returns the source
+// range of each namespace.
+func (e *evaluator) decodeWaveNamespaces(b *waveBlock, w *WaveConfig) []hcl.Range {
+	var nsRanges []hcl.Range
+	listed := map[string]bool{}
+	if b.Namespaces != nil {
+		if names, ranges, ok := e.stringList(b.Namespaces); ok {
+			for i, ns := range names {
+				switch {
+				case !e.validateNamespace(ns, ranges[i]):
+				case listed[ns]:
+					e.errorf(ranges[i], "Duplicate namespace", "The namespace %q is listed twice in wave %q.", ns, b.Name)
+				default:
+					listed[ns] = true
+					w.Namespaces = append(w.Namespaces, ns)
+					nsRanges = append(nsRanges, ranges[i])
+				}
+			}
+		}
+	}
+	if b.Selector != nil {
+		if s, ok := e.str(b.Selector); ok && e.validateSelector(s, b.Selector.Expr.Range()) {
+			w.Selector = s
+		}
+	}
+	if b.Exclude != nil {
+		e.decodeExclude(b, w, listed)
+	}
+	return nsRanges
+}
+
+// decodeExclude decodes a wave's exclude list: a namespace both listed and
+// excluded is an error, an exclude without a selector has no effect.
+func (e *evaluator) decodeExclude(b *waveBlock, w *WaveConfig, listed map[string]bool) {
+	names, ranges, ok := e.stringList(b.Exclude)
+	if !ok {
+		return
+	}
+	for i, ns := range names {
+		switch {
+		case !e.validateNamespace(ns, ranges[i]):
+		case listed[ns]:
+			e.errorf(ranges[i], "Namespace included and excluded",
+				"The namespace %q is in this wave's namespaces and in its exclude list; remove it from one.", ns)
+		default:
+			w.Exclude = append(w.Exclude, ns)
+		}
+	}
+	if b.Selector == nil {
+		e.diags = append(e.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagWarning,
+			Summary:  "Exclude without selector",
+			Detail:   "exclude removes namespaces a selector matches; this wave has no selector, so it has no effect.",
+			Subject:  b.Exclude.NameRange.Ptr(),
+		})
+	}
 }
 
 // isEmptyList reports whether attr is written as a literal empty list.
@@ -308,13 +345,13 @@ func (e *evaluator) decodeGates(b *waveBlock) []Gate {
 func (e *evaluator) decodeHTTPGate(b *httpBlock) (*HTTPGate, bool) {
 	g := &HTTPGate{
 		ExpectStatus: DefaultHTTPExpectStatus,
-		Retries:      DefaultHTTPRetries,
+		Attempts:     DefaultHTTPAttempts,
 		Interval:     DefaultHTTPInterval,
 		Timeout:      DefaultHTTPTimeout,
 	}
 	before := len(e.diags)
 	if e.required(b.URL, "url", b.Body) {
-		if s, ok := e.str(b.URL); ok && e.checkURL(s, b.URL.Expr.Range()) {
+		if s, ok := e.str(b.URL); ok && e.validateURL(s, b.URL.Expr.Range()) {
 			g.URL = s
 		}
 	}
@@ -325,7 +362,7 @@ func (e *evaluator) decodeHTTPGate(b *httpBlock) (*HTTPGate, bool) {
 		g.BodyContains, _ = e.str(b.BodyContains)
 	}
 	if b.Retries != nil {
-		g.Retries, _ = e.integer(b.Retries, 1, maxHTTPRetries)
+		g.Attempts, _ = e.integer(b.Retries, 1, maxHTTPAttempts)
 	}
 	if b.Interval != nil {
 		g.Interval, _ = e.duration(b.Interval, true)
@@ -340,7 +377,7 @@ func (e *evaluator) decodePrometheusGate(b *prometheusBlock) (*PrometheusGate, b
 	g := &PrometheusGate{}
 	before := len(e.diags)
 	if e.required(b.URL, "url", b.Body) {
-		if s, ok := e.str(b.URL); ok && e.checkURL(s, b.URL.Expr.Range()) {
+		if s, ok := e.str(b.URL); ok && e.validateURL(s, b.URL.Expr.Range()) {
 			g.URL = s
 		}
 	}

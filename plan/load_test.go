@@ -101,7 +101,7 @@ func TestBackyardsExample(t *testing.T) {
 				Gates: []Gate{
 					{Kind: GateHTTP, HTTP: &HTTPGate{
 						URL: "http://app-a.demo-a.svc.cluster.local:8080/", ExpectStatus: 200,
-						Retries: 5, Interval: 10 * time.Second, Timeout: 10 * time.Second,
+						Attempts: 5, Interval: 10 * time.Second, Timeout: 10 * time.Second,
 					}},
 					{Kind: GatePause, Pause: 10 * time.Minute},
 					{Kind: GateApproval},
@@ -140,7 +140,7 @@ wave "all" {
 		Waves: []WaveConfig{{
 			Name: "all", Selector: "env=prod", MaxParallel: 1, Timeout: 10 * time.Minute,
 			Gates: []Gate{
-				{Kind: GateHTTP, HTTP: &HTTPGate{URL: "http://x.y:80/", ExpectStatus: 200, Retries: 3, Interval: 5 * time.Second, Timeout: 10 * time.Second}},
+				{Kind: GateHTTP, HTTP: &HTTPGate{URL: "http://x.y:80/", ExpectStatus: 200, Attempts: 3, Interval: 5 * time.Second, Timeout: 10 * time.Second}},
 				{Kind: GateCommand, Command: &CommandGate{Argv: []string{"true"}, Timeout: 5 * time.Minute}},
 			},
 		}},

@@ -34,99 +34,20 @@ func (e *evaluator) declareVariables(blocks []*variableBlock, in VarInput, parse
 	vars := map[string]*planVariable{}
 	var order []string
 	for _, b := range blocks {
-		if !hclsyntax.ValidIdentifier(b.Name) {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Invalid variable name",
-				Detail:   fmt.Sprintf("%q is not a valid name: use letters, digits, underscores and dashes, starting with a letter.", b.Name),
-				Subject:  b.LabelRange.Ptr(),
-			})
+		if d := e.variableNameDiags(b, vars); d != nil {
+			diags = append(diags, d)
 			continue
 		}
-		if prev, dup := vars[b.Name]; dup {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Duplicate variable declaration",
-				Detail:   fmt.Sprintf("The variable %q was already declared at %s.", b.Name, prev.block.DefRange),
-				Subject:  b.LabelRange.Ptr(),
-			})
-			continue
-		}
-		v := &planVariable{block: b, ty: cty.DynamicPseudoType}
+		v, d := e.declareVariable(b)
+		diags = append(diags, d...)
 		vars[b.Name] = v
 		order = append(order, b.Name)
-		e.declared[b.Name] = true
-
-		if b.Type != nil {
-			ty, d := typeexpr.TypeConstraint(b.Type.Expr)
-			diags = append(diags, d...)
-			if !d.HasErrors() {
-				v.ty = ty
-			}
-		}
-		if b.Description != nil {
-			// Defaults and descriptions are literals: they are read
-			// before any variable has a value.
-			if val, d := e.literal(b.Description.Expr); d.HasErrors() {
-				diags = append(diags, d...)
-			} else if _, err := convert.Convert(val, cty.String); err != nil || val.IsNull() {
-				diags = append(diags, &hcl.Diagnostic{
-					Severity: hcl.DiagError,
-					Summary:  "Invalid variable description",
-					Detail:   "The description must be a string.",
-					Subject:  b.Description.Expr.Range().Ptr(),
-				})
-			}
-		}
-		if b.Default != nil {
-			val, d := e.literal(b.Default.Expr)
-			diags = append(diags, d...)
-			if !d.HasErrors() {
-				v.assign(convertVariable(&diags, b.Name, v.ty, val, b.Default.Expr.Range().Ptr(), "default value"))
-			} else {
-				v.assign(cty.DynamicVal)
-			}
-		}
 	}
-
-	// The environment is shared by every plan a user runs, so values for
-	// variables this plan does not declare are ignored, not errors.
-	for _, kv := range in.Environ {
-		name, val, found := strings.Cut(kv, "=")
-		if !found || !strings.HasPrefix(name, VarEnvPrefix) {
-			continue
-		}
-		name = strings.TrimPrefix(name, VarEnvPrefix)
-		if v := vars[name]; v != nil {
-			v.assign(e.rawVariableValue(&diags, v, val, VarEnvPrefix+name))
-		}
-	}
-
+	diags = append(diags, e.setFromEnviron(vars, in.Environ)...)
 	for _, path := range in.VarFiles {
 		diags = append(diags, e.setFromVarFile(vars, path, parser, readFile)...)
 	}
-
-	for _, opt := range in.Vars {
-		name, val, found := strings.Cut(opt, "=")
-		if !found || name == "" {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Invalid -var option",
-				Detail:   fmt.Sprintf("The option -var %q is not NAME=VALUE, e.g. -var canary=demo-a.", opt),
-			})
-			continue
-		}
-		v := vars[name]
-		if v == nil {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Value for undeclared variable",
-				Detail:   fmt.Sprintf("The option -var %q sets a variable the plan does not declare.%s", opt, suggest(name, order)),
-			})
-			continue
-		}
-		v.assign(e.rawVariableValue(&diags, v, val, "-var "+name))
-	}
+	diags = append(diags, e.setFromVarOptions(vars, order, in.Vars)...)
 
 	values := map[string]cty.Value{}
 	for _, name := range order {
@@ -147,6 +68,112 @@ func (e *evaluator) declareVariables(blocks []*variableBlock, in VarInput, parse
 	return values, diags
 }
 
+// variableNameDiags says why a variable block cannot be declared: an invalid
+// or a duplicate name; nil when it can.
+func (e *evaluator) variableNameDiags(b *variableBlock, vars map[string]*planVariable) *hcl.Diagnostic {
+	if !hclsyntax.ValidIdentifier(b.Name) {
+		return &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid variable name",
+			Detail:   fmt.Sprintf("%q is not a valid name: use letters, digits, underscores and dashes, starting with a letter.", b.Name),
+			Subject:  b.LabelRange.Ptr(),
+		}
+	}
+	if prev, dup := vars[b.Name]; dup {
+		return &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Duplicate variable declaration",
+			Detail:   fmt.Sprintf("The variable %q was already declared at %s.", b.Name, prev.block.DefRange),
+			Subject:  b.LabelRange.Ptr(),
+		}
+	}
+	return nil
+}
+
+// declareVariable decodes one variable block: its type, its description and
+// its default. Defaults and descriptions are literals: they are read before
+// any variable has a value.
+func (e *evaluator) declareVariable(b *variableBlock) (*planVariable, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	v := &planVariable{block: b, ty: cty.DynamicPseudoType}
+	e.declared[b.Name] = true
+	if b.Type != nil {
+		ty, d := typeexpr.TypeConstraint(b.Type.Expr)
+		diags = append(diags, d...)
+		if !d.HasErrors() {
+			v.ty = ty
+		}
+	}
+	if b.Description != nil {
+		if val, d := e.literal(b.Description.Expr); d.HasErrors() {
+			diags = append(diags, d...)
+		} else if _, err := convert.Convert(val, cty.String); err != nil || val.IsNull() {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid variable description",
+				Detail:   "The description must be a string.",
+				Subject:  b.Description.Expr.Range().Ptr(),
+			})
+		}
+	}
+	if b.Default != nil {
+		val, d := e.literal(b.Default.Expr)
+		diags = append(diags, d...)
+		if !d.HasErrors() {
+			v.assign(convertVariable(&diags, b.Name, v.ty, val, b.Default.Expr.Range().Ptr(), "default value"))
+		} else {
+			v.assign(cty.DynamicVal)
+		}
+	}
+	return v, diags
+}
+
+// setFromEnviron sets variables from MESHWAVE_VAR_NAME=value entries. The
+// environment is shared by every plan a user runs, so values for variables
+// this plan does not declare are ignored, not errors.
+func (e *evaluator) setFromEnviron(vars map[string]*planVariable, environ []string) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, kv := range environ {
+		name, val, found := strings.Cut(kv, "=")
+		if !found || !strings.HasPrefix(name, VarEnvPrefix) {
+			continue
+		}
+		name = strings.TrimPrefix(name, VarEnvPrefix)
+		if v := vars[name]; v != nil {
+			v.assign(e.rawVariableValue(&diags, v, val, VarEnvPrefix+name))
+		}
+	}
+	return diags
+}
+
+// setFromVarOptions sets variables from -var NAME=VALUE options; naming a
+// variable the plan does not declare is an error.
+func (e *evaluator) setFromVarOptions(vars map[string]*planVariable, order, opts []string) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, opt := range opts {
+		name, val, found := strings.Cut(opt, "=")
+		if !found || name == "" {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid -var option",
+				Detail:   fmt.Sprintf("The option -var %q is not NAME=VALUE, e.g. -var canary=demo-a.", opt),
+			})
+			continue
+		}
+		v := vars[name]
+		if v == nil {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Value for undeclared variable",
+				Detail:   fmt.Sprintf("The option -var %q sets a variable the plan does not declare.%s", opt, suggest(name, order)),
+			})
+			continue
+		}
+		v.assign(e.rawVariableValue(&diags, v, val, "-var "+name))
+	}
+	return diags
+}
+
 // rawVariableValue reads a value given on the command line or in the
 // environment: taken as is for string (and untyped) variables, parsed as an
 // HCL literal (["a", "b"], 3, true) for any other type.
@@ -155,13 +182,13 @@ func (e *evaluator) rawVariableValue(diags *hcl.Diagnostics, v *planVariable, ra
 		return cty.StringVal(raw)
 	}
 	name := fmt.Sprintf("<value for %s>", origin)
-	if d := checkExpressionSource([]byte(raw), name); d.HasErrors() {
+	if d := validateExpressionSource([]byte(raw), name); d.HasErrors() {
 		*diags = append(*diags, d...)
 		return cty.DynamicVal
 	}
 	expr, d := hclsyntax.ParseExpression([]byte(raw), name, hcl.InitialPos)
 	if !d.HasErrors() {
-		if nd := checkNumberLiterals(expr); nd.HasErrors() {
+		if nd := validateNumberLiterals(expr); nd.HasErrors() {
 			*diags = append(*diags, nd...)
 			return cty.DynamicVal
 		}
@@ -221,7 +248,7 @@ func (e *evaluator) setFromVarFile(vars map[string]*planVariable, path string, p
 			Detail:   fmt.Sprintf("Cannot read %s: %s.", path, err),
 		}}
 	}
-	if diags := CheckSource(src, path); diags.HasErrors() {
+	if diags := ValidateSource(src, path); diags.HasErrors() {
 		return diags
 	}
 	f, diags := parser.ParseHCL(src, path)
@@ -229,7 +256,7 @@ func (e *evaluator) setFromVarFile(vars map[string]*planVariable, path string, p
 		return diags
 	}
 	if body, ok := f.Body.(*hclsyntax.Body); ok {
-		diags = append(diags, checkNumberLiterals(body)...)
+		diags = append(diags, validateNumberLiterals(body)...)
 	}
 	attrs, d := f.Body.JustAttributes()
 	diags = append(diags, d...)
@@ -268,6 +295,18 @@ func (e *evaluator) setFromVarFile(vars map[string]*planVariable, path string, p
 // resolveLocals evaluates the locals blocks' values, each after the locals
 // it refers to, and puts them into the evaluation context as local.NAME.
 func (e *evaluator) resolveLocals(blocks []*localsBlock) hcl.Diagnostics {
+	order, diags := e.collectLocals(blocks)
+	r := &localResolver{e: e, values: map[string]cty.Value{}, state: map[string]int{}}
+	for _, n := range order {
+		r.resolve(n, nil)
+	}
+	e.ctx.Variables["local"] = cty.ObjectVal(r.values)
+	return diags
+}
+
+// collectLocals indexes the locals of every block, in source order within a
+// block, and reports a name defined twice.
+func (e *evaluator) collectLocals(blocks []*localsBlock) ([]string, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	var order []string
 	for _, b := range blocks {
@@ -293,50 +332,53 @@ func (e *evaluator) resolveLocals(blocks []*localsBlock) hcl.Diagnostics {
 			order = append(order, n)
 		}
 	}
+	return order, diags
+}
 
-	values := map[string]cty.Value{}
-	const (
-		visiting = 1
-		done     = 2
-	)
-	state := map[string]int{}
-	var resolve func(name string, path []string)
-	resolve = func(name string, path []string) {
-		switch state[name] {
-		case done:
-			return
-		case visiting:
-			attr := e.locals[name]
-			e.errorf(attr.NameRange, "Cycle in local values",
-				"The local value %q depends on itself: %s.", name, strings.Join(append(path, name), " -> "))
-			values[name] = cty.DynamicVal
-			state[name] = done
-			return
-		}
-		state[name] = visiting
+// localResolver evaluates locals depth first, each after the locals it
+// refers to, and reports a cycle once.
+type localResolver struct {
+	e      *evaluator
+	values map[string]cty.Value
+	state  map[string]int // localVisiting or localDone
+}
+
+const (
+	localVisiting = 1
+	localDone     = 2
+)
+
+func (r *localResolver) resolve(name string, path []string) {
+	e := r.e
+	switch r.state[name] {
+	case localDone:
+		return
+	case localVisiting:
 		attr := e.locals[name]
-		for _, tr := range attr.Expr.Variables() {
-			if tr.RootName() != "local" || len(tr) < 2 {
-				continue
-			}
-			if step, ok := tr[1].(hcl.TraverseAttr); ok && e.locals[step.Name] != nil {
-				resolve(step.Name, append(path, name))
-			}
-		}
-		if state[name] == done { // a cycle through this local was reported
-			return
-		}
-		e.ctx.Variables["local"] = cty.ObjectVal(values)
-		v, ok := e.value(attr, cty.DynamicPseudoType)
-		if !ok {
-			v = cty.DynamicVal
-		}
-		values[name] = v
-		state[name] = done
+		e.errorf(attr.NameRange, "Cycle in local values",
+			"The local value %q depends on itself: %s.", name, strings.Join(append(path, name), " -> "))
+		r.values[name] = cty.DynamicVal
+		r.state[name] = localDone
+		return
 	}
-	for _, n := range order {
-		resolve(n, nil)
+	r.state[name] = localVisiting
+	attr := e.locals[name]
+	for _, tr := range attr.Expr.Variables() {
+		if tr.RootName() != "local" || len(tr) < 2 {
+			continue
+		}
+		if step, ok := tr[1].(hcl.TraverseAttr); ok && e.locals[step.Name] != nil {
+			r.resolve(step.Name, append(path, name))
+		}
 	}
-	e.ctx.Variables["local"] = cty.ObjectVal(values)
-	return diags
+	if r.state[name] == localDone { // a cycle through this local was reported
+		return
+	}
+	e.ctx.Variables["local"] = cty.ObjectVal(r.values)
+	v, ok := e.value(attr, cty.DynamicPseudoType)
+	if !ok {
+		v = cty.DynamicVal
+	}
+	r.values[name] = v
+	r.state[name] = localDone
 }

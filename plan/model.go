@@ -2,7 +2,7 @@ package plan
 
 // FormatVersion is the version of the plan's JSON form (plan -json, saved
 // plans, show -json). Bump the major part on incompatible changes.
-const FormatVersion = "1.1"
+const FormatVersion = "1.2"
 
 // Severity of a check result.
 type Severity string
@@ -36,12 +36,13 @@ const (
 	StepUninstall        StepKind = "uninstall"
 )
 
-// RecordUndoAt is the key of a step's record (the values saved before a
+// RecordRollbackAt is the key of a step's record (the values saved before a
 // step changes anything) that the executor sets, and saves, before it asks
-// the provider to undo the step: the time of the rollback. The provider uses
-// it as the undo restart's restartedAt, so a rollback resumed after a crash
-// re-sends the same patch instead of rolling the workload a third time.
-const RecordUndoAt = "undo.at"
+// the provider to roll the step back: the time of the rollback. The provider
+// uses it as the rollback restart's restartedAt, so a rollback resumed after
+// a crash re-sends the same patch instead of rolling the workload a third
+// time. The key keeps the spelling state files have held since 1.0.
+const RecordRollbackAt = "undo.at"
 
 // Action is how a step changes the cluster, as the plan shows it.
 type Action string
@@ -50,8 +51,10 @@ const (
 	ActionUpdate  Action = "update"  // ~ relabel, gateway move
 	ActionRestart Action = "restart" // ↻ rollout restart
 	ActionDelete  Action = "delete"  // - uninstall
-	ActionCheck   Action = "check"   // wait, verify, gate: reads only
-	ActionNoop    Action = "no-op"   // already in the target shape
+	// ActionRead: wait, verify, gate read only. Its JSON value has been
+	// "check" since format 1.0; in the code a check is a finding.
+	ActionRead Action = "check"
+	ActionNoop Action = "no-op" // already in the target shape
 )
 
 // Step is one idempotent unit of an upgrade. ID is stable for the same plan
@@ -83,6 +86,9 @@ type Step struct {
 	// Pods is the number of pods the step moves or verifies.
 	Pods int `json:"pods,omitempty"`
 
+	// MaxParallel is, on a restart, its wave's max_parallel, kept in the
+	// JSON for format 1.0 and 1.1 readers. Nothing in meshwave reads it: the
+	// wave's Phase holds the bound apply and rollback use.
 	MaxParallel   int    `json:"max_parallel,omitempty"`
 	TimeoutSecond int64  `json:"timeout_seconds,omitempty"`
 	Gate          *Gate  `json:"gate,omitempty"`
@@ -121,6 +127,11 @@ type Plan struct {
 	Flavor        Flavor  `json:"flavor"`
 	Checks        []Check `json:"checks"`
 	Steps         []Step  `json:"steps"`
+	// Phases are the plan's structure: the parts apply runs, in order, and
+	// the groups of steps that run at the same time.
+	Phases []Phase `json:"phases"`
+	// RollbackOrder is how a rollback reverses the plan.
+	RollbackOrder []RollbackPhase `json:"rollback_order"`
 	// ManualFollowUp lists, per wave, what its restarts cannot roll.
 	ManualFollowUp []FollowUp `json:"manual_follow_up"`
 	Summary        Summary    `json:"summary"`

@@ -17,7 +17,7 @@ import (
 // return whether the value passed, so callers can skip checks that build on
 // it.
 
-func (e *evaluator) checkFlavor(f Flavor, rng hcl.Range) bool {
+func (e *evaluator) validateFlavor(f Flavor, rng hcl.Range) bool {
 	switch f {
 	case FlavorBackyards, FlavorIstio:
 		return true
@@ -28,10 +28,10 @@ func (e *evaluator) checkFlavor(f Flavor, rng hcl.Range) bool {
 	return false
 }
 
-// checkRevision checks a revision id as the flavor's control plane labels
+// validateRevision checks a revision id as the flavor's control plane labels
 // namespaces and pods with it (istio.io/rev). "default" stands for the
 // revision behind istio-injection=enabled in both flavors.
-func (e *evaluator) checkRevision(f Flavor, rev, attr string, rng hcl.Range) bool {
+func (e *evaluator) validateRevision(f Flavor, rev, attr string, rng hcl.Range) bool {
 	if rev == DefaultRevision {
 		return true
 	}
@@ -73,9 +73,9 @@ func revisionProblem(f Flavor, rev string) string {
 	return ""
 }
 
-// checkTag checks a tag block: tags are an upstream-Istio concept, and a tag
+// validateTag checks a tag block: tags are an upstream-Istio concept, and a tag
 // name is an istio.io/rev label value that names a webhook.
-func (e *evaluator) checkTag(up Upgrade, name string, rng hcl.Range) bool {
+func (e *evaluator) validateTag(up Upgrade, name string, rng hcl.Range) bool {
 	if up.Flavor == FlavorBackyards {
 		e.errorf(rng, "Revision tags need flavor istio",
 			"Revision tags are upstream Istio's (istioctl tag set); the backyards flavor has none. Remove the tag block, or set flavor = %q.", FlavorIstio)
@@ -93,8 +93,8 @@ func (e *evaluator) checkTag(up Upgrade, name string, rng hcl.Range) bool {
 	return true
 }
 
-// checkObjectName checks a Kubernetes object name (DNS-1123 subdomain).
-func (e *evaluator) checkObjectName(name, what string, rng hcl.Range) bool {
+// validateObjectName checks a Kubernetes object name (DNS-1123 subdomain).
+func (e *evaluator) validateObjectName(name, what string, rng hcl.Range) bool {
 	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
 		e.errorf(rng, "Invalid "+what, "%q is not a valid Kubernetes object name: %s.", name, errs[0])
 		return false
@@ -102,7 +102,7 @@ func (e *evaluator) checkObjectName(name, what string, rng hcl.Range) bool {
 	return true
 }
 
-func (e *evaluator) checkNamespace(name string, rng hcl.Range) bool {
+func (e *evaluator) validateNamespace(name string, rng hcl.Range) bool {
 	if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
 		e.errorf(rng, "Invalid namespace name", "%q is not a valid namespace name: %s.", name, errs[0])
 		return false
@@ -110,9 +110,9 @@ func (e *evaluator) checkNamespace(name string, rng hcl.Range) bool {
 	return true
 }
 
-// checkWaveName keeps wave names usable inside step ids
+// validateWaveName keeps wave names usable inside step ids
 // (wave/NAME/restart/...) and label values.
-func (e *evaluator) checkWaveName(name string, rng hcl.Range) bool {
+func (e *evaluator) validateWaveName(name string, rng hcl.Range) bool {
 	if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
 		e.errorf(rng, "Invalid wave name", "%q is not a valid wave name: %s.", name, errs[0])
 		return false
@@ -120,7 +120,7 @@ func (e *evaluator) checkWaveName(name string, rng hcl.Range) bool {
 	return true
 }
 
-func (e *evaluator) checkSelector(sel string, rng hcl.Range) bool {
+func (e *evaluator) validateSelector(sel string, rng hcl.Range) bool {
 	if strings.TrimSpace(sel) == "" {
 		e.errorf(rng, "Empty label selector",
 			"An empty selector would match every namespace, kube-system included. Write the labels to match, e.g. \"istio-injection=enabled\", or use namespaces = [...].")
@@ -133,7 +133,7 @@ func (e *evaluator) checkSelector(sel string, rng hcl.Range) bool {
 	return true
 }
 
-func (e *evaluator) checkURL(s string, rng hcl.Range) bool {
+func (e *evaluator) validateURL(s string, rng hcl.Range) bool {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		e.errorf(rng, "Invalid URL", "%q is not an absolute http or https URL, e.g. \"http://app-a.demo-a.svc:8080/healthz\".", s)
@@ -158,8 +158,8 @@ func numberInRange(n *big.Float) bool {
 	return exp <= maxNumberExp && exp >= -maxNumberExp-52
 }
 
-// checkNumberLiterals reports number literals outside the range above.
-func checkNumberLiterals(node hclsyntax.Node) hcl.Diagnostics {
+// validateNumberLiterals reports number literals outside the range above.
+func validateNumberLiterals(node hclsyntax.Node) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	hclsyntax.VisitAll(node, func(n hclsyntax.Node) hcl.Diagnostics {
 		lit, ok := n.(*hclsyntax.LiteralValueExpr)

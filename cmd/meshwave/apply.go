@@ -185,26 +185,30 @@ func (o *applyOptions) checkSaved(ctx context.Context, prov *kube.Provider, f *p
 		planfile.Changes(f.Objects, snap.Objects)...)
 }
 
-// observeScope rebuilds, from a saved plan's steps, the parts of a config
-// the cluster reader needs (gateways, wave namespaces, the uninstall).
+// observeScope rebuilds, from a saved plan's phases, the parts of a config
+// the cluster reader needs (tags, gateways, wave namespaces, the uninstall).
 func observeScope(p *plan.Plan) *plan.Config {
 	cfg := &plan.Config{Upgrade: plan.Upgrade{From: p.From, To: p.To, Flavor: p.Flavor}}
-	waves := map[string]int{}
-	for _, st := range p.Steps {
-		switch st.Kind {
-		case plan.StepTagMove:
-			cfg.Tags = append(cfg.Tags, plan.TagConfig{Name: strings.TrimPrefix(st.Object.Name, plan.TagWebhookName(""))})
-		case plan.StepGatewayMigrate:
-			cfg.Gateways = append(cfg.Gateways, plan.GatewayConfig{Name: st.Object.Name, Namespace: st.Object.Namespace})
-		case plan.StepNamespaceRelabel:
-			i, ok := waves[st.Wave]
-			if !ok {
-				i = len(cfg.Waves)
-				waves[st.Wave] = i
-				cfg.Waves = append(cfg.Waves, plan.WaveConfig{Name: st.Wave})
+	for _, ph := range p.Phases {
+		steps := p.PhaseSteps(ph)
+		switch ph.Kind {
+		case plan.PhaseTags:
+			for _, st := range steps {
+				cfg.Tags = append(cfg.Tags, plan.TagConfig{Name: strings.TrimPrefix(st.Object.Name, plan.TagWebhookName(""))})
 			}
-			cfg.Waves[i].Namespaces = append(cfg.Waves[i].Namespaces, st.Object.Name)
-		case plan.StepUninstall:
+		case plan.PhaseGateways:
+			for _, st := range steps {
+				cfg.Gateways = append(cfg.Gateways, plan.GatewayConfig{Name: st.Object.Name, Namespace: st.Object.Namespace})
+			}
+		case plan.PhaseWave:
+			w := plan.WaveConfig{Name: ph.Wave, MaxParallel: ph.MaxParallel}
+			for _, st := range steps {
+				if st.Kind == plan.StepNamespaceRelabel {
+					w.Namespaces = append(w.Namespaces, st.Object.Name)
+				}
+			}
+			cfg.Waves = append(cfg.Waves, w)
+		case plan.PhaseFinalize:
 			cfg.Finalize.UninstallOld = true
 		}
 	}

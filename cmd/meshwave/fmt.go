@@ -125,7 +125,7 @@ func fmtTargets(args []string) ([]string, error) {
 // format returns src in canonical form, or the syntax errors that prevent
 // formatting it (with the parsed file, for snippets).
 func format(src []byte, name string) ([]byte, map[string]*hcl.File, hcl.Diagnostics) {
-	if diags := plan.CheckSource(src, name); diags.HasErrors() {
+	if diags := plan.ValidateSource(src, name); diags.HasErrors() {
 		return nil, map[string]*hcl.File{}, diags
 	}
 	f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)

@@ -70,7 +70,7 @@ func (o *rollbackOptions) run(ctx context.Context, s streams) error {
 	if err != nil {
 		return err
 	}
-	sel := executor.Selector{Wave: o.wave, Namespace: o.namespace}
+	sel := executor.Scope{Wave: o.wave, Namespace: o.namespace}
 	if !o.autoApprove {
 		ok, err := confirm(ctx, s, fmt.Sprintf("Roll back %s to %s? Only 'yes' will be accepted: ", sel, c.plan.From))
 		if err != nil {

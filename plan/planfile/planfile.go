@@ -111,6 +111,11 @@ func Read(path string) (*File, error) {
 	if f.Plan == nil {
 		return nil, fmt.Errorf("%w %s: it holds no plan", ErrUnusable, path)
 	}
+	if f.Plan.Phases == nil {
+		// Before plan format 1.2 the plan did not carry its phases, and apply
+		// walks them: such a plan is not guessed at.
+		return nil, fmt.Errorf("%w %s: it was saved by an older meshwave (plan format %s, without phases); run meshwave plan -out again", ErrUnusable, path, f.Plan.FormatVersion)
+	}
 	want := f.ContentHash
 	f.ContentHash = ""
 	canon, err := json.MarshalIndent(&f, "", "  ")

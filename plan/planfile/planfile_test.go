@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -13,12 +14,16 @@ import (
 )
 
 func sample() *File {
+	p := &plan.Plan{FormatVersion: plan.FormatVersion, From: "a.x", To: "b.x"}
+	p.AddPhase(plan.Phase{Kind: plan.PhaseWave, Wave: "w"},
+		[]plan.Step{{ID: "wave/w/relabel/demo-a", Kind: plan.StepNamespaceRelabel, Action: plan.ActionUpdate, Wave: "w"}})
+	p.RollbackOrder = plan.RollbackOrder(p.Steps, p.Phases)
 	return &File{
 		Cluster:      "https://127.0.0.1:6443",
 		StateLineage: "abc",
 		StateSerial:  3,
 		Objects:      []plan.ObjectVersion{{ObjectRef: plan.ObjectRef{Kind: "Namespace", Name: "demo-a"}, UID: "u1", ResourceVersion: "10"}},
-		Plan:         &plan.Plan{FormatVersion: plan.FormatVersion, From: "a.x", To: "b.x", Steps: []plan.Step{{ID: "wave/w/relabel/demo-a", Kind: plan.StepNamespaceRelabel, Action: plan.ActionUpdate}}},
+		Plan:         p,
 	}
 }
 
@@ -60,11 +65,12 @@ func TestReadRefusesDamagedFilesAndLeavesThem(t *testing.T) {
 		content string
 		want    string
 	}{
-		"edited":         {strings.Replace(string(body), `"b.x"`, `"c.x"`, 1), "content hash mismatch"},
-		"not json":       {"hello", "not a meshwave saved plan"},
-		"foreign json":   {`{"version": 4, "terraform_version": "1.9.0"}`, "not a meshwave saved plan"},
-		"future version": {strings.Replace(string(body), `"format_version": "1"`, `"format_version": "9"`, 1), `format version "9"`},
-		"no plan":        {`{"format_version": "1", "content_hash": "", "cluster": "", "state_serial": 0, "objects": null, "plan": null}`, "holds no plan"},
+		"edited":            {strings.Replace(string(body), `"b.x"`, `"c.x"`, 1), "content hash mismatch"},
+		"not json":          {"hello", "not a meshwave saved plan"},
+		"foreign json":      {`{"version": 4, "terraform_version": "1.9.0"}`, "not a meshwave saved plan"},
+		"future version":    {strings.Replace(string(body), `"format_version": "1"`, `"format_version": "9"`, 1), `format version "9"`},
+		"older plan format": {regexp.MustCompile(`(?s)"phases": \[.*?\n    \],\n`).ReplaceAllString(string(body), ""), "saved by an older meshwave"},
+		"no plan":           {`{"format_version": "1", "content_hash": "", "cluster": "", "state_serial": 0, "objects": null, "plan": null}`, "holds no plan"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

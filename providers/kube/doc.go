@@ -1,5 +1,5 @@
 // Package kube is meshwave's only Kubernetes client. It observes the cluster
-// into a plan.Snapshot and performs, verifies and undoes each plan step
+// into a plan.Snapshot and performs, verifies and rolls back each plan step
 // (relabel a namespace, restart a workload, move a gateway, uninstall a
 // control plane) for the executor.
 //

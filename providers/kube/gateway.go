@@ -30,7 +30,7 @@ var gatewayOps = stepOps{
 		}
 		return p.waitGateway(ctx, s.Object, s.ToImage, stepTimeout(s), progress)
 	},
-	check: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string) error {
+	verify: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string) error {
 		rev, err := p.gatewayRevision(ctx, s.Object)
 		if err != nil {
 			return err
@@ -40,7 +40,7 @@ var gatewayOps = stepOps{
 		}
 		return nil
 	},
-	undo: func(p *Provider, ctx context.Context, s plan.Step, rec map[string]string, progress func(string)) error {
+	rollback: func(p *Provider, ctx context.Context, s plan.Step, rec map[string]string, progress func(string)) error {
 		if err := p.setGatewayRevision(ctx, s.Object, rec[recControlPlane]); err != nil {
 			return err
 		}

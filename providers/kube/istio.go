@@ -76,31 +76,62 @@ func (p *Provider) listInstalled(ctx context.Context) (map[schema.GroupVersionRe
 // Deployment, with its hub and tag in the injector's ConfigMap. An
 // IstioOperator resource, where one exists, names the installing object.
 func istioControlPlanes(o *clusterObjects) []plan.ControlPlane {
-	byRev := map[string]*plan.ControlPlane{}
-	get := func(rev string) *plan.ControlPlane {
-		if byRev[rev] == nil {
-			byRev[rev] = &plan.ControlPlane{Revision: rev}
-		}
-		return byRev[rev]
+	revs := istioRevisions{}
+	revs.addInjectors(o)
+	revs.addIstiods(o)
+	revs.addInjectorConfigs(o)
+	revs.addIstioOperators(o)
+	revs.addInstalled(o)
+	// A revision's own webhooks go with it even where the installer did not
+	// mark them as its component (the revision's validator has no
+	// operator.istio.io/component label, so `istioctl uninstall --revision`
+	// leaves it calling a removed istiod).
+	for i := range o.mutating {
+		revs.addOwnWebhook("MutatingWebhookConfiguration", o.mutating[i].ObjectMeta)
 	}
+	for i := range o.validating {
+		revs.addOwnWebhook("ValidatingWebhookConfiguration", o.validating[i].ObjectMeta)
+	}
+	return revs.list()
+}
+
+// istioRevisions are the upstream-Istio control planes found so far, by
+// revision.
+type istioRevisions map[string]*plan.ControlPlane
+
+func (r istioRevisions) get(rev string) *plan.ControlPlane {
+	if r[rev] == nil {
+		r[rev] = &plan.ControlPlane{Revision: rev}
+	}
+	return r[rev]
+}
+
+// addInjectors adds a revision per injection webhook (tags aside) with the
+// endpoints it calls.
+func (r istioRevisions) addInjectors(o *clusterObjects) {
 	for i := range o.mutating {
 		wh := &o.mutating[i]
 		rev := wh.Labels[plan.LabelRevision]
 		if rev == "" || wh.Labels[plan.LabelTag] != "" || !hasInjectionWebhook(wh) {
 			continue
 		}
-		cp := get(rev)
+		cp := r.get(rev)
 		for _, w := range wh.Webhooks {
 			cp.Endpoints = append(cp.Endpoints, endpointOf(w.ClientConfig))
 		}
 	}
+}
+
+// addIstiods adds each revision's istiod Deployment: where it runs, the Helm
+// release that installed it, and the proxy its image implies.
+func (r istioRevisions) addIstiods(o *clusterObjects) {
 	for i := range o.deployments {
 		d := &o.deployments[i]
 		rev := d.Spec.Template.Labels[plan.LabelRevision]
 		if d.Labels[labelApp] != "istiod" && d.Spec.Template.Labels[labelApp] != "istiod" || rev == "" {
 			continue
 		}
-		cp := get(rev)
+		cp := r.get(rev)
 		cp.Kind, cp.Name, cp.Namespace = "Deployment", d.Name, d.Namespace
 		if d.Labels[labelManagedBy] == "Helm" && d.Annotations[annoHelmRelease] != "" {
 			cp.HelmRelease = d.Annotations[annoHelmReleaseNS] + "/" + d.Annotations[annoHelmRelease]
@@ -110,13 +141,18 @@ func istioControlPlanes(o *clusterObjects) []plan.ControlPlane {
 		}
 		cp.Endpoints = append(cp.Endpoints, plan.WebhookEndpoint("", d.Namespace, d.Name))
 	}
+}
+
+// addInjectorConfigs reads the proxy image from each revision's injector
+// ConfigMap, which wins over the istiod image.
+func (r istioRevisions) addInjectorConfigs(o *clusterObjects) {
 	for i := range o.configMaps {
 		cm := &o.configMaps[i]
 		rev := cm.Labels[plan.LabelRevision]
 		if rev == "" || cm.Name != plan.InjectorWebhookName(rev) {
 			continue
 		}
-		cp := get(rev)
+		cp := r.get(rev)
 		if cp.Namespace == "" {
 			cp.Namespace = cm.Namespace
 		}
@@ -124,22 +160,31 @@ func istioControlPlanes(o *clusterObjects) []plan.ControlPlane {
 			cp.Version, cp.ProxyImage = v, img
 		}
 	}
+}
+
+// addIstioOperators names the IstioOperator that installed a revision, and
+// takes its version and proxy image from it.
+func (r istioRevisions) addIstioOperators(o *clusterObjects) {
 	for _, u := range o.crs[gvrIstioOperator] {
 		rev, _, _ := unstructured.NestedString(u.Object, "spec", "revision")
 		if rev == "" {
 			rev = plan.DefaultRevision
 		}
-		cp := get(rev)
+		cp := r.get(rev)
 		cp.Kind, cp.Name, cp.Namespace = "IstioOperator", u.GetName(), u.GetNamespace()
 		tag, _, _ := unstructured.NestedString(u.Object, "spec", "tag")
 		hub, _, _ := unstructured.NestedString(u.Object, "spec", "hub")
 		img, _, _ := unstructured.NestedString(u.Object, "spec", "values", "global", "proxy", "image")
 		cp.Version, cp.ProxyImage = tag, proxyImage(hub, img, tag)
 	}
+}
+
+// addInstalled adds to each known revision the objects labeled with it.
+func (r istioRevisions) addInstalled(o *clusterObjects) {
 	for gvr, items := range o.installed {
 		kind := kindOf(gvr)
 		for _, m := range items {
-			cp := byRev[m.Labels[plan.LabelRevision]]
+			cp := r[m.Labels[plan.LabelRevision]]
 			if cp == nil {
 				continue
 			}
@@ -148,31 +193,29 @@ func istioControlPlanes(o *clusterObjects) []plan.ControlPlane {
 				Tag:       m.Labels[plan.LabelTag]})
 		}
 	}
-	// A revision's own webhooks go with it even where the installer did not
-	// mark them as its component (the revision's validator has no
-	// operator.istio.io/component label, so `istioctl uninstall --revision`
-	// leaves it calling a removed istiod).
-	addWebhook := func(kind string, m metav1.ObjectMeta) {
-		cp := byRev[m.Labels[plan.LabelRevision]]
-		if cp == nil {
+}
+
+// addOwnWebhook adds a webhook labeled with a known revision to its
+// objects, once.
+func (r istioRevisions) addOwnWebhook(kind string, m metav1.ObjectMeta) {
+	cp := r[m.Labels[plan.LabelRevision]]
+	if cp == nil {
+		return
+	}
+	ref := plan.ObjectRef{Kind: kind, Name: m.Name}
+	for _, o := range cp.Objects {
+		if o.ObjectRef == ref {
 			return
 		}
-		ref := plan.ObjectRef{Kind: kind, Name: m.Name}
-		for _, o := range cp.Objects {
-			if o.ObjectRef == ref {
-				return
-			}
-		}
-		cp.Objects = append(cp.Objects, plan.InstalledObject{ObjectRef: ref, Tag: m.Labels[plan.LabelTag]})
 	}
-	for i := range o.mutating {
-		addWebhook("MutatingWebhookConfiguration", o.mutating[i].ObjectMeta)
-	}
-	for i := range o.validating {
-		addWebhook("ValidatingWebhookConfiguration", o.validating[i].ObjectMeta)
-	}
-	out := make([]plan.ControlPlane, 0, len(byRev))
-	for _, cp := range byRev {
+	cp.Objects = append(cp.Objects, plan.InstalledObject{ObjectRef: ref, Tag: m.Labels[plan.LabelTag]})
+}
+
+// list returns the control planes sorted by revision, each with its
+// endpoints and objects sorted.
+func (r istioRevisions) list() []plan.ControlPlane {
+	out := make([]plan.ControlPlane, 0, len(r))
+	for _, cp := range r {
 		if cp.Namespace == "" {
 			cp.Namespace = "istio-system"
 		}

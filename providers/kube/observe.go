@@ -78,13 +78,44 @@ func (p *Provider) fetch(ctx context.Context) (*clusterObjects, error) {
 		return nil, fmt.Errorf("read server version: %w", err)
 	}
 	o.serverVersion = v.GitVersion
+	for _, l := range p.builtinLists(o) {
+		pg := pager.New(l.fn)
+		pg.PageSize = p.pageSize
+		if err := pg.EachListItem(ctx, l.opts, l.each); err != nil {
+			return nil, fmt.Errorf("list %s: %w", l.what, err)
+		}
+	}
+	o.crs = map[schema.GroupVersionResource][]unstructured.Unstructured{}
+	for _, gvr := range []schema.GroupVersionResource{gvrIstio, gvrMeshGateway, gvrEnvoyFilter, gvrIstioOperator} {
+		items, err := p.listCustom(ctx, gvr)
+		if err != nil {
+			return nil, err
+		}
+		o.crs[gvr] = items
+	}
+	if p.flavor == plan.FlavorIstio {
+		o.installed, err = p.listInstalled(ctx)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return o, nil
+}
+
+// resourceList is one built-in resource type fetch lists, page by page,
+// into clusterObjects.
+type resourceList struct {
+	what string
+	opts metav1.ListOptions
+	fn   pager.ListPageFunc
+	each func(runtime.Object) error
+}
+
+// builtinLists are the built-in resource types a snapshot is made of, each
+// listed once, cluster-wide, into o.
+func (p *Provider) builtinLists(o *clusterObjects) []resourceList {
 	revisioned := metav1.ListOptions{LabelSelector: plan.LabelRevision}
-	lists := []struct {
-		what string
-		opts metav1.ListOptions
-		fn   pager.ListPageFunc
-		each func(runtime.Object) error
-	}{
+	return []resourceList{
 		{"namespaces", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			return p.cs.CoreV1().Namespaces().List(ctx, opts)
 		}, func(x runtime.Object) error { o.namespaces = append(o.namespaces, *x.(*corev1.Namespace)); return nil }},
@@ -131,28 +162,6 @@ func (p *Provider) fetch(ctx context.Context) (*clusterObjects, error) {
 			return p.cs.CoreV1().ConfigMaps("").List(ctx, opts)
 		}, func(x runtime.Object) error { o.configMaps = append(o.configMaps, *x.(*corev1.ConfigMap)); return nil }},
 	}
-	for _, l := range lists {
-		pg := pager.New(l.fn)
-		pg.PageSize = p.pageSize
-		if err := pg.EachListItem(ctx, l.opts, l.each); err != nil {
-			return nil, fmt.Errorf("list %s: %w", l.what, err)
-		}
-	}
-	o.crs = map[schema.GroupVersionResource][]unstructured.Unstructured{}
-	for _, gvr := range []schema.GroupVersionResource{gvrIstio, gvrMeshGateway, gvrEnvoyFilter, gvrIstioOperator} {
-		items, err := p.listCustom(ctx, gvr)
-		if err != nil {
-			return nil, err
-		}
-		o.crs[gvr] = items
-	}
-	if p.flavor == plan.FlavorIstio {
-		o.installed, err = p.listInstalled(ctx)
-		if err != nil {
-			return nil, err
-		}
-	}
-	return o, nil
 }
 
 // snapshotOf turns what fetch read into the plan's snapshot. It is pure, so
@@ -260,77 +269,98 @@ func podFacts(pod *corev1.Pod) plan.Pod {
 
 // workloadsOf groups pods by the workload a restart acts on.
 func workloadsOf(pods []corev1.Pod, rss []appsv1.ReplicaSet, deps []appsv1.Deployment, stss []appsv1.StatefulSet, dss []appsv1.DaemonSet) []plan.Workload {
-	rsOwner := map[string]string{} // ns/rs -> deployment name
-	for _, rs := range rss {
-		if ref := metav1.GetControllerOf(&rs); ref != nil && ref.Kind == "Deployment" {
-			rsOwner[rs.Namespace+"/"+rs.Name] = ref.Name
-		}
-	}
-	depByKey := map[string]*appsv1.Deployment{}
-	for i := range deps {
-		depByKey[deps[i].Namespace+"/"+deps[i].Name] = &deps[i]
-	}
-	stsByKey := map[string]*appsv1.StatefulSet{}
-	for i := range stss {
-		stsByKey[stss[i].Namespace+"/"+stss[i].Name] = &stss[i]
-	}
-	byKey := map[string]*plan.Workload{}
-	var order []string
-	get := func(kind plan.WorkloadKind, ns, name string) *plan.Workload {
-		k := string(kind) + "/" + ns + "/" + name
-		w, ok := byKey[k]
-		if !ok {
-			w = &plan.Workload{Kind: kind, Namespace: ns, Name: name}
-			byKey[k] = w
-			order = append(order, k)
-		}
-		return w
-	}
+	ix := newWorkloadIndex(rss, deps, stss, dss)
 	for i := range pods {
 		pod := &pods[i]
 		if pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 			continue
 		}
-		var w *plan.Workload
-		ref := metav1.GetControllerOf(pod)
-		switch {
-		case ref == nil:
-			w = get(plan.KindBarePod, pod.Namespace, pod.Name)
-		case ref.Kind == "ReplicaSet" && rsOwner[pod.Namespace+"/"+ref.Name] != "":
-			name := rsOwner[pod.Namespace+"/"+ref.Name]
-			w = get(plan.KindDeployment, pod.Namespace, name)
-			if d := depByKey[pod.Namespace+"/"+name]; d != nil {
-				w.Paused = deploymentRollout(d).Paused
-			}
-		case ref.Kind == "StatefulSet":
-			w = get(plan.KindStatefulSet, pod.Namespace, ref.Name)
-			if s := stsByKey[pod.Namespace+"/"+ref.Name]; s != nil {
-				w.UpdateStrategy = statefulSetRollout(s).UpdateStrategy
-			}
-		case ref.Kind == "DaemonSet":
-			w = get(plan.KindDaemonSet, pod.Namespace, ref.Name)
-			for i := range dss {
-				if dss[i].Namespace == pod.Namespace && dss[i].Name == ref.Name {
-					w.UpdateStrategy = daemonSetRollout(&dss[i]).UpdateStrategy
-				}
-			}
-		default:
-			// A Job, or a controller meshwave does not know.
-			w = get(plan.WorkloadKind(ref.Kind), pod.Namespace, ref.Name)
-		}
+		w := ix.controllerOf(pod)
 		if pod.Labels[labelInjectPod] == "false" {
 			w.InjectDisabled = true
 		}
 		w.Pods = append(w.Pods, podFacts(pod))
 	}
-	sort.Strings(order)
-	out := make([]plan.Workload, 0, len(order))
-	for _, k := range order {
-		w := byKey[k]
+	sort.Strings(ix.order)
+	out := make([]plan.Workload, 0, len(ix.order))
+	for _, k := range ix.order {
+		w := ix.byKey[k]
 		sort.Slice(w.Pods, func(i, j int) bool { return w.Pods[i].Name < w.Pods[j].Name })
 		out = append(out, *w)
 	}
 	return out
+}
+
+// workloadIndex finds the workload a pod belongs to, with the rollout facts
+// of its controller.
+type workloadIndex struct {
+	rsOwner  map[string]string // ns/rs -> deployment name
+	depByKey map[string]*appsv1.Deployment
+	stsByKey map[string]*appsv1.StatefulSet
+	dss      []appsv1.DaemonSet
+	byKey    map[string]*plan.Workload
+	order    []string
+}
+
+func newWorkloadIndex(rss []appsv1.ReplicaSet, deps []appsv1.Deployment, stss []appsv1.StatefulSet, dss []appsv1.DaemonSet) *workloadIndex {
+	ix := &workloadIndex{rsOwner: map[string]string{}, depByKey: map[string]*appsv1.Deployment{},
+		stsByKey: map[string]*appsv1.StatefulSet{}, dss: dss, byKey: map[string]*plan.Workload{}}
+	for _, rs := range rss {
+		if ref := metav1.GetControllerOf(&rs); ref != nil && ref.Kind == "Deployment" {
+			ix.rsOwner[rs.Namespace+"/"+rs.Name] = ref.Name
+		}
+	}
+	for i := range deps {
+		ix.depByKey[deps[i].Namespace+"/"+deps[i].Name] = &deps[i]
+	}
+	for i := range stss {
+		ix.stsByKey[stss[i].Namespace+"/"+stss[i].Name] = &stss[i]
+	}
+	return ix
+}
+
+func (ix *workloadIndex) get(kind plan.WorkloadKind, ns, name string) *plan.Workload {
+	k := string(kind) + "/" + ns + "/" + name
+	w, ok := ix.byKey[k]
+	if !ok {
+		w = &plan.Workload{Kind: kind, Namespace: ns, Name: name}
+		ix.byKey[k] = w
+		ix.order = append(ix.order, k)
+	}
+	return w
+}
+
+// controllerOf is the workload of pod: its Deployment (through its
+// ReplicaSet), StatefulSet, DaemonSet or other controller, or the pod itself.
+func (ix *workloadIndex) controllerOf(pod *corev1.Pod) *plan.Workload {
+	ref := metav1.GetControllerOf(pod)
+	switch {
+	case ref == nil:
+		return ix.get(plan.KindBarePod, pod.Namespace, pod.Name)
+	case ref.Kind == "ReplicaSet" && ix.rsOwner[pod.Namespace+"/"+ref.Name] != "":
+		name := ix.rsOwner[pod.Namespace+"/"+ref.Name]
+		w := ix.get(plan.KindDeployment, pod.Namespace, name)
+		if d := ix.depByKey[pod.Namespace+"/"+name]; d != nil {
+			w.Paused = deploymentRollout(d).Paused
+		}
+		return w
+	case ref.Kind == "StatefulSet":
+		w := ix.get(plan.KindStatefulSet, pod.Namespace, ref.Name)
+		if s := ix.stsByKey[pod.Namespace+"/"+ref.Name]; s != nil {
+			w.UpdateStrategy = statefulSetRollout(s).UpdateStrategy
+		}
+		return w
+	case ref.Kind == "DaemonSet":
+		w := ix.get(plan.KindDaemonSet, pod.Namespace, ref.Name)
+		for i := range ix.dss {
+			if ix.dss[i].Namespace == pod.Namespace && ix.dss[i].Name == ref.Name {
+				w.UpdateStrategy = daemonSetRollout(&ix.dss[i]).UpdateStrategy
+			}
+		}
+		return w
+	}
+	// A Job, or a controller meshwave does not know.
+	return ix.get(plan.WorkloadKind(ref.Kind), pod.Namespace, ref.Name)
 }
 
 // The facts plan.NotRollable decides on, read from each kind of pod owner.
@@ -536,64 +566,8 @@ func backyardsVersion(deps []appsv1.Deployment) string {
 // cluster-wide first; only a verb denied cluster-wide is checked in the
 // namespaces the plan touches, where a RoleBinding may grant it.
 func (p *Provider) permissions(ctx context.Context, cfg *plan.Config, snap *plan.Snapshot) ([]plan.Permission, error) {
-	type need struct {
-		verb, group, resource string
-		namespaces            []string
-	}
-	waveNS := explicitNamespaces(cfg)
-	var gwNS []string
-	for _, g := range cfg.Gateways {
-		gwNS = append(gwNS, g.Namespace)
-	}
-	needs := []need{
-		{"patch", "", "namespaces", nil},
-		{"patch", "apps", "deployments", waveNS},
-		{"patch", "apps", "statefulsets", waveNS},
-		{"patch", "apps", "daemonsets", waveNS},
-		{"watch", "apps", "deployments", waveNS},
-	}
-	if len(cfg.Gateways) > 0 {
-		if p.flavor == plan.FlavorIstio {
-			needs = append(needs, need{"patch", "apps", "deployments", gwNS})
-		} else {
-			needs = append(needs, need{"patch", gvrMeshGateway.Group, gvrMeshGateway.Resource, gwNS})
-		}
-	}
-	if len(cfg.Tags) > 0 {
-		needs = append(needs,
-			need{"update", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", nil},
-			need{"update", "admissionregistration.k8s.io", "validatingwebhookconfigurations", nil},
-			need{"patch", "", "services", nil})
-	}
-	if cfg.Finalize.UninstallOld {
-		// What the uninstall deletes: the installing resource, and for
-		// upstream Istio each kind of object the revision is made of.
-		kinds := map[string]bool{}
-		for _, cp := range snap.ControlPlanes {
-			if cp.Revision != cfg.Upgrade.From && !(cfg.Upgrade.From == plan.DefaultRevision && cp.Default) {
-				continue
-			}
-			kinds[cp.Kind] = true
-			for _, o := range cp.Objects {
-				kinds[o.Kind] = true
-			}
-		}
-		if p.flavor != plan.FlavorIstio {
-			kinds = map[string]bool{"Istio": true}
-		}
-		for _, k := range installedKinds {
-			if kinds[k.kind] {
-				needs = append(needs, need{"delete", k.gvr.Group, k.gvr.Resource, nil})
-			}
-		}
-		for kind, gvr := range map[string]schema.GroupVersionResource{"Istio": gvrIstio, "IstioOperator": gvrIstioOperator} {
-			if kinds[kind] {
-				needs = append(needs, need{"delete", gvr.Group, gvr.Resource, nil})
-			}
-		}
-	}
 	var out []plan.Permission
-	for _, n := range needs {
+	for _, n := range p.permissionNeeds(cfg, snap) {
 		ok, err := p.canI(ctx, n.verb, n.group, n.resource, "")
 		if err != nil {
 			return nil, err
@@ -616,6 +590,77 @@ func (p *Provider) permissions(ctx context.Context, cfg *plan.Config, snap *plan
 		}
 	}
 	return out, nil
+}
+
+// permissionNeed is a verb apply needs on a resource: cluster-wide, or else
+// in each of namespaces.
+type permissionNeed struct {
+	verb, group, resource string
+	namespaces            []string
+}
+
+// permissionNeeds are the verbs apply of cfg needs.
+func (p *Provider) permissionNeeds(cfg *plan.Config, snap *plan.Snapshot) []permissionNeed {
+	waveNS := explicitNamespaces(cfg)
+	var gwNS []string
+	for _, g := range cfg.Gateways {
+		gwNS = append(gwNS, g.Namespace)
+	}
+	needs := []permissionNeed{
+		{"patch", "", "namespaces", nil},
+		{"patch", "apps", "deployments", waveNS},
+		{"patch", "apps", "statefulsets", waveNS},
+		{"patch", "apps", "daemonsets", waveNS},
+		{"watch", "apps", "deployments", waveNS},
+	}
+	if len(cfg.Gateways) > 0 {
+		if p.flavor == plan.FlavorIstio {
+			needs = append(needs, permissionNeed{"patch", "apps", "deployments", gwNS})
+		} else {
+			needs = append(needs, permissionNeed{"patch", gvrMeshGateway.Group, gvrMeshGateway.Resource, gwNS})
+		}
+	}
+	if len(cfg.Tags) > 0 {
+		needs = append(needs,
+			permissionNeed{"update", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", nil},
+			permissionNeed{"update", "admissionregistration.k8s.io", "validatingwebhookconfigurations", nil},
+			permissionNeed{"patch", "", "services", nil})
+	}
+	if cfg.Finalize.UninstallOld {
+		needs = append(needs, p.uninstallNeeds(cfg, snap)...)
+	}
+	return needs
+}
+
+// uninstallNeeds are the deletes the uninstall makes: the installing
+// resource, and for upstream Istio each kind of object the revision is made
+// of.
+func (p *Provider) uninstallNeeds(cfg *plan.Config, snap *plan.Snapshot) []permissionNeed {
+	kinds := map[string]bool{}
+	for _, cp := range snap.ControlPlanes {
+		if cp.Revision != cfg.Upgrade.From && !(cfg.Upgrade.From == plan.DefaultRevision && cp.Default) {
+			continue
+		}
+		kinds[cp.Kind] = true
+		for _, o := range cp.Objects {
+			kinds[o.Kind] = true
+		}
+	}
+	if p.flavor != plan.FlavorIstio {
+		kinds = map[string]bool{"Istio": true}
+	}
+	var needs []permissionNeed
+	for _, k := range installedKinds {
+		if kinds[k.kind] {
+			needs = append(needs, permissionNeed{"delete", k.gvr.Group, k.gvr.Resource, nil})
+		}
+	}
+	for kind, gvr := range map[string]schema.GroupVersionResource{"Istio": gvrIstio, "IstioOperator": gvrIstioOperator} {
+		if kinds[kind] {
+			needs = append(needs, permissionNeed{"delete", gvr.Group, gvr.Resource, nil})
+		}
+	}
+	return needs
 }
 
 func (p *Provider) canI(ctx context.Context, verb, group, resource, ns string) (bool, error) {

@@ -12,7 +12,7 @@ import (
 )
 
 // A relabel step moves a namespace's injection labels to the target in one
-// merge patch; it records the istio labels it found, and undo restores them.
+// merge patch; it records the istio labels it found, and its rollback restores them.
 var relabelOps = stepOps{
 	prepare: func(p *Provider, ctx context.Context, s plan.Step) (map[string]string, error) {
 		ns, err := p.cs.CoreV1().Namespaces().Get(ctx, s.Object.Name, metav1.GetOptions{})
@@ -38,7 +38,7 @@ var relabelOps = stepOps{
 		}
 		return p.patchNamespaceLabels(ctx, s.Object.Name, labels)
 	},
-	check: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string) error {
+	verify: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string) error {
 		ns, err := p.cs.CoreV1().Namespaces().Get(ctx, s.Object.Name, metav1.GetOptions{})
 		if err != nil {
 			return fmt.Errorf("read namespace %s: %w", s.Object.Name, err)
@@ -55,7 +55,7 @@ var relabelOps = stepOps{
 		}
 		return nil
 	},
-	undo: func(p *Provider, ctx context.Context, s plan.Step, rec map[string]string, _ func(string)) error {
+	rollback: func(p *Provider, ctx context.Context, s plan.Step, rec map[string]string, _ func(string)) error {
 		orig := map[string]string{}
 		if err := json.Unmarshal([]byte(rec[recLabels]), &orig); err != nil {
 			return fmt.Errorf("namespace %s: recorded labels are unreadable: %w", s.Object.Name, err)

@@ -35,7 +35,7 @@ var restartOps = stepOps{
 		}
 		return p.waitRollouts(ctx, []plan.ObjectRef{*s.Object}, stepTimeout(s), progress)
 	},
-	check: func(p *Provider, ctx context.Context, s plan.Step, rec map[string]string) error {
+	verify: func(p *Provider, ctx context.Context, s plan.Step, rec map[string]string) error {
 		obj := s.Object
 		tmpl, _, err := p.templateAnnotations(ctx, obj)
 		if err != nil {
@@ -46,10 +46,10 @@ var restartOps = stepOps{
 		}
 		return nil
 	},
-	undo: func(p *Provider, ctx context.Context, s plan.Step, rec map[string]string, progress func(string)) error {
-		// A second, deterministic restart value: re-running the undo sends
+	rollback: func(p *Provider, ctx context.Context, s plan.Step, rec map[string]string, progress func(string)) error {
+		// A second, deterministic restart value: re-running the rollback sends
 		// the same patch and does not roll the workload twice.
-		value := rec[plan.RecordUndoAt]
+		value := rec[plan.RecordRollbackAt]
 		if value == "" {
 			value = rec[recRestartedAt] + "+rollback"
 		}

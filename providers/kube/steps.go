@@ -25,10 +25,10 @@ type stepOps struct {
 	prepare func(p *Provider, ctx context.Context, s plan.Step) (map[string]string, error)
 	// run performs the step; with the same record it sends the same change.
 	run func(p *Provider, ctx context.Context, s plan.Step, rec map[string]string, progress func(string)) error
-	// check confirms cheaply that a done step still holds.
-	check func(p *Provider, ctx context.Context, s plan.Step, rec map[string]string) error
-	// undo reverses the step with what prepare recorded.
-	undo func(p *Provider, ctx context.Context, s plan.Step, rec map[string]string, progress func(string)) error
+	// verify confirms cheaply that a done step still holds.
+	verify func(p *Provider, ctx context.Context, s plan.Step, rec map[string]string) error
+	// rollback reverses the step with what prepare recorded.
+	rollback func(p *Provider, ctx context.Context, s plan.Step, rec map[string]string, progress func(string)) error
 }
 
 var stepKinds = map[plan.StepKind]stepOps{
@@ -68,22 +68,22 @@ func (p *Provider) Run(ctx context.Context, step plan.Step, rec map[string]strin
 	return ops.run(p, ctx, step, rec, progress)
 }
 
-// Check confirms cheaply that a step recorded as done still holds.
-func (p *Provider) Check(ctx context.Context, step plan.Step, rec map[string]string) error {
+// Verify confirms cheaply that a step recorded as done still holds.
+func (p *Provider) Verify(ctx context.Context, step plan.Step, rec map[string]string) error {
 	ops, err := opsFor(step)
 	if err != nil {
 		return err
 	}
-	return ops.check(p, ctx, step, rec)
+	return ops.verify(p, ctx, step, rec)
 }
 
-// Undo reverses a step with what Prepare recorded.
-func (p *Provider) Undo(ctx context.Context, step plan.Step, rec map[string]string, progress func(string)) error {
+// Rollback reverses a step with what Prepare recorded.
+func (p *Provider) Rollback(ctx context.Context, step plan.Step, rec map[string]string, progress func(string)) error {
 	ops, err := opsFor(step)
 	if err != nil {
 		return err
 	}
-	return ops.undo(p, ctx, step, rec, progress)
+	return ops.rollback(p, ctx, step, rec, progress)
 }
 
 // noRecord is the prepare of a step that changes nothing.

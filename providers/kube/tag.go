@@ -25,16 +25,16 @@ import (
 // Re-pointing is idempotent: a resumed step sends nothing new.
 
 // tagOps move a revision tag; the record is the revision it pointed at,
-// and undo points it back there.
+// and its rollback points it back there.
 var tagOps = stepOps{
 	prepare: (*Provider).prepareTag,
 	run: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string, _ func(string)) error {
 		return p.repointTag(ctx, tagName(s), s.ToRevision)
 	},
-	check: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string) error {
-		return p.checkTag(ctx, s)
+	verify: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string) error {
+		return p.verifyTag(ctx, s)
 	},
-	undo: func(p *Provider, ctx context.Context, s plan.Step, rec map[string]string, _ func(string)) error {
+	rollback: func(p *Provider, ctx context.Context, s plan.Step, rec map[string]string, _ func(string)) error {
 		return p.repointTag(ctx, tagName(s), rec[recRevision])
 	},
 }
@@ -48,7 +48,7 @@ func (p *Provider) prepareTag(ctx context.Context, step plan.Step) (map[string]s
 	return map[string]string{recRevision: wh.Labels[plan.LabelRevision]}, nil
 }
 
-func (p *Provider) checkTag(ctx context.Context, step plan.Step) error {
+func (p *Provider) verifyTag(ctx context.Context, step plan.Step) error {
 	tag := tagName(step)
 	wh, err := p.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, plan.TagWebhookName(tag), metav1.GetOptions{})
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 )
 
 // An uninstall step removes the old control plane once nothing uses it; it
-// records the uid of the installing object and cannot be undone.
+// records the uid of the installing object and cannot be rolled back.
 var uninstallOps = stepOps{
 	prepare: func(p *Provider, ctx context.Context, s plan.Step) (map[string]string, error) {
 		obj := s.Object
@@ -36,7 +36,7 @@ var uninstallOps = stepOps{
 	run: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string, progress func(string)) error {
 		return p.uninstall(ctx, s, progress)
 	},
-	check: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string) error {
+	verify: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string) error {
 		obj := s.Object
 		if obj == nil || obj.Name == "" {
 			return nil
@@ -50,7 +50,7 @@ var uninstallOps = stepOps{
 		}
 		return nil
 	},
-	undo: func(_ *Provider, _ context.Context, s plan.Step, _ map[string]string, _ func(string)) error {
+	rollback: func(_ *Provider, _ context.Context, s plan.Step, _ map[string]string, _ func(string)) error {
 		return fmt.Errorf("%s %s/%s was uninstalled; reinstall it to roll back", s.Object.Kind, s.Object.Namespace, s.Object.Name)
 	},
 }

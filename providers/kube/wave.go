@@ -14,30 +14,30 @@ import (
 )
 
 // A wave's wait step waits for the rollouts its restarts started; it
-// changes nothing, so its undo waits for the undo's rollouts.
+// changes nothing, so its rollback waits for the rollback restarts.
 var waitOps = stepOps{
 	prepare: noRecord,
 	run: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string, progress func(string)) error {
 		return p.waitRollouts(ctx, s.Workloads, stepTimeout(s), progress)
 	},
-	check: func(*Provider, context.Context, plan.Step, map[string]string) error { return nil },
-	undo: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string, progress func(string)) error {
+	verify: func(*Provider, context.Context, plan.Step, map[string]string) error { return nil },
+	rollback: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string, progress func(string)) error {
 		return p.waitRollouts(ctx, s.Workloads, stepTimeout(s), progress)
 	},
 }
 
 // A wave's verify step checks that every pod of the wave runs the target
-// proxy, injected by the target revision, and is Ready; its undo checks the
+// proxy, injected by the target revision, and is Ready; its rollback checks the
 // same of the source proxy.
 var verifyOps = stepOps{
 	prepare: noRecord,
 	run: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string, progress func(string)) error {
 		return p.verify(ctx, s.Workloads, s.ToImage, s.ToRevision, stepTimeout(s), progress)
 	},
-	check: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string) error {
+	verify: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string) error {
 		return p.verify(ctx, s.Workloads, s.ToImage, s.ToRevision, 0, nil)
 	},
-	undo: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string, progress func(string)) error {
+	rollback: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string, progress func(string)) error {
 		return p.verify(ctx, s.Workloads, s.FromImage, "", stepTimeout(s), progress)
 	},
 }
@@ -46,47 +46,7 @@ var verifyOps = stepOps{
 // when given) and is Ready, waiting up to timeout for terminating pods to go.
 func (p *Provider) verify(ctx context.Context, workloads []plan.ObjectRef, image, revision string, timeout time.Duration, progress func(string)) error {
 	check := func(ctx context.Context) ([]string, int, error) {
-		var bad []string
-		n := 0
-		byNS := map[string][]plan.ObjectRef{}
-		for _, w := range workloads {
-			byNS[w.Namespace] = append(byNS[w.Namespace], w)
-		}
-		nss := make([]string, 0, len(byNS))
-		for ns := range byNS {
-			nss = append(nss, ns)
-		}
-		sort.Strings(nss)
-		for _, ns := range nss {
-			snap, err := p.namespaceWorkloads(ctx, ns)
-			if err != nil {
-				return nil, 0, err
-			}
-			for _, want := range byNS[ns] {
-				found := false
-				for _, w := range snap {
-					if string(w.Kind) != want.Kind || w.Name != want.Name {
-						continue
-					}
-					found = true
-					for _, pod := range w.Pods {
-						n++
-						switch {
-						case pod.ProxyImage != image:
-							bad = append(bad, fmt.Sprintf("pod %s/%s runs proxy %q, want %q", ns, pod.Name, pod.ProxyImage, image))
-						case revision != "" && pod.Revision != revision:
-							bad = append(bad, fmt.Sprintf("pod %s/%s has istio.io/rev=%q, want %q", ns, pod.Name, pod.Revision, revision))
-						case !pod.Ready:
-							bad = append(bad, fmt.Sprintf("pod %s/%s is not Ready", ns, pod.Name))
-						}
-					}
-				}
-				if !found {
-					bad = append(bad, fmt.Sprintf("%s %s/%s has no running pods", want.Kind, ns, want.Name))
-				}
-			}
-		}
-		return bad, n, nil
+		return p.podsOff(ctx, workloads, image, revision)
 	}
 	if timeout == 0 {
 		bad, _, err := check(ctx)
@@ -122,6 +82,61 @@ func (p *Provider) verify(ctx context.Context, workloads []plan.ObjectRef, image
 		return fmt.Errorf("verify: %w", err)
 	}
 	return nil
+}
+
+// podsOff reads the workloads' pods, namespace by namespace, and says which
+// do not run image (injected by revision, when set) Ready, and how many
+// pods it read.
+func (p *Provider) podsOff(ctx context.Context, workloads []plan.ObjectRef, image, revision string) ([]string, int, error) {
+	var bad []string
+	n := 0
+	byNS := map[string][]plan.ObjectRef{}
+	for _, w := range workloads {
+		byNS[w.Namespace] = append(byNS[w.Namespace], w)
+	}
+	nss := make([]string, 0, len(byNS))
+	for ns := range byNS {
+		nss = append(nss, ns)
+	}
+	sort.Strings(nss)
+	for _, ns := range nss {
+		snap, err := p.namespaceWorkloads(ctx, ns)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, want := range byNS[ns] {
+			found := false
+			for _, w := range snap {
+				if string(w.Kind) != want.Kind || w.Name != want.Name {
+					continue
+				}
+				found = true
+				n += len(w.Pods)
+				bad = append(bad, podProblems(ns, w.Pods, image, revision)...)
+			}
+			if !found {
+				bad = append(bad, fmt.Sprintf("%s %s/%s has no running pods", want.Kind, ns, want.Name))
+			}
+		}
+	}
+	return bad, n, nil
+}
+
+// podProblems says, per pod, why it does not run image, injected by
+// revision (when set), and Ready.
+func podProblems(ns string, pods []plan.Pod, image, revision string) []string {
+	var bad []string
+	for _, pod := range pods {
+		switch {
+		case pod.ProxyImage != image:
+			bad = append(bad, fmt.Sprintf("pod %s/%s runs proxy %q, want %q", ns, pod.Name, pod.ProxyImage, image))
+		case revision != "" && pod.Revision != revision:
+			bad = append(bad, fmt.Sprintf("pod %s/%s has istio.io/rev=%q, want %q", ns, pod.Name, pod.Revision, revision))
+		case !pod.Ready:
+			bad = append(bad, fmt.Sprintf("pod %s/%s is not Ready", ns, pod.Name))
+		}
+	}
+	return bad
 }
 
 // namespaceWorkloads reads one namespace's pods grouped by workload.

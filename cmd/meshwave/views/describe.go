@@ -64,7 +64,7 @@ type stepText struct {
 // describe says what a step does in words. It uses only the step's fields,
 // exactly as they appear in the JSON.
 func describe(s plan.Step, m markup) stepText {
-	t := stepText{symbol: symbolOf(s.Action), read: s.Action == plan.ActionCheck}
+	t := stepText{symbol: symbolOf(s.Action), read: s.Action == plan.ActionRead}
 	switch s.Kind {
 	case plan.StepTagMove:
 		t.head = objectText(s.Object, s.ID, m)
@@ -196,7 +196,7 @@ func gateText(g *plan.Gate, m markup) string {
 		}
 		status := g.HTTP.ExpectStatus
 		if status == 0 {
-			status = 200
+			status = plan.DefaultHTTPExpectStatus
 		}
 		t := m.text("http GET ") + m.code(g.HTTP.URL) + m.text(" expect "+strconv.Itoa(status))
 		if g.HTTP.BodyContains != "" {
@@ -283,36 +283,29 @@ func count(n int, one, many string) string {
 	return strconv.Itoa(n) + " " + many
 }
 
-// section is a run of consecutive steps shown under one heading: the
-// gateways, one wave, or finalize.
+// section is the steps shown under one heading: one phase of the plan (the
+// revision tags, the gateways, one wave, or finalize).
 type section struct {
 	wave  string // set for a wave
 	title string // "Gateways", "Finalize"; empty for a wave
 	steps []plan.Step
 }
 
-// sections groups steps in plan order. Steps of a wave belong to it; other
-// tag moves are "Revision tags", gateway moves "Gateways"; everything else outside a wave is
-// "Finalize".
+// phaseTitles head the phases outside waves.
+var phaseTitles = map[plan.PhaseKind]string{
+	plan.PhaseTags:     "Revision tags",
+	plan.PhaseGateways: "Gateways",
+	plan.PhaseFinalize: "Finalize",
+}
+
+// sections are the plan's phases, in order.
 func sections(p *plan.Plan) []section {
-	var out []section
-	for _, s := range p.Steps {
-		sec := section{wave: s.Wave}
-		if s.Wave == "" {
-			switch s.Kind {
-			case plan.StepTagMove:
-				sec.title = "Revision tags"
-			case plan.StepGatewayMigrate:
-				sec.title = "Gateways"
-			default:
-				sec.title = "Finalize"
-			}
+	out := make([]section, 0, len(p.Phases))
+	for _, ph := range p.Phases {
+		sec := section{wave: ph.Wave, steps: p.PhaseSteps(ph)}
+		if ph.Kind != plan.PhaseWave {
+			sec.title = phaseTitles[ph.Kind]
 		}
-		if n := len(out); n > 0 && out[n-1].wave == sec.wave && out[n-1].title == sec.title {
-			out[n-1].steps = append(out[n-1].steps, s)
-			continue
-		}
-		sec.steps = []plan.Step{s}
 		out = append(out, sec)
 	}
 	return out

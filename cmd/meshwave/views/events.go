@@ -105,9 +105,9 @@ func (a *Apply) Observe(e executor.Event) {
 			what = fmt.Sprintf("wave %q", e.Wave)
 		}
 		line = "\n" + a.p.paint("Rolling back "+what+" "+e.Message, sgrYellow, sgrBold)
-	case executor.EventUndoStart:
+	case executor.EventStepRollbackStart:
 		line = fmt.Sprintf("%s%s: rolling back...", indent, a.subject(e))
-	case executor.EventStepUndone:
+	case executor.EventStepRolledBack:
 		line = fmt.Sprintf("%s%s: rolled back", indent, a.subject(e))
 	case executor.EventRollbackDone:
 		line = a.p.paint("Rollback complete. "+e.Message, sgrYellow)

@@ -1,6 +1,7 @@
 package views
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,8 +24,8 @@ func ref(kind, ns, name string) *plan.ObjectRef {
 }
 
 // backyardsWave is one namespace with one single-pod deployment, moved from
-// the 1.6 to the 1.7 control plane, then the wave's gates.
-func backyardsWave(wave, ns, app string, maxParallel int, timeout time.Duration, gates ...plan.Gate) []plan.Step {
+// the 1.6 to the 1.7 control plane, then the wave's gates, added to p.
+func backyardsWave(p *plan.Plan, wave, ns, app string, maxParallel int, timeout time.Duration, gates ...plan.Gate) {
 	w := "wave/" + wave + "/"
 	secs := int64(timeout / time.Second)
 	steps := []plan.Step{
@@ -34,17 +35,17 @@ func backyardsWave(wave, ns, app string, maxParallel int, timeout time.Duration,
 		{ID: w + "restart/" + ns + "/deployment/" + app, Kind: plan.StepWorkloadRestart, Action: plan.ActionRestart, Wave: wave,
 			Object: ref("Deployment", ns, app), FromRevision: byFrom, ToRevision: byTo,
 			FromImage: byFromImage, ToImage: byToImage, Pods: 1, MaxParallel: maxParallel, TimeoutSecond: secs},
-		{ID: w + "wait", Kind: plan.StepWaveWait, Action: plan.ActionCheck, Wave: wave, Namespaces: []string{ns},
+		{ID: w + "wait", Kind: plan.StepWaveWait, Action: plan.ActionRead, Wave: wave, Namespaces: []string{ns},
 			Workloads: []plan.ObjectRef{*ref("Deployment", ns, app)}, TimeoutSecond: secs, ToRevision: byTo},
-		{ID: w + "verify", Kind: plan.StepWaveVerify, Action: plan.ActionCheck, Wave: wave, Namespaces: []string{ns},
+		{ID: w + "verify", Kind: plan.StepWaveVerify, Action: plan.ActionRead, Wave: wave, Namespaces: []string{ns},
 			Workloads: []plan.ObjectRef{*ref("Deployment", ns, app)}, Pods: 1, FromRevision: byFrom, ToRevision: byTo,
 			FromImage: byFromImage, ToImage: byToImage, TimeoutSecond: secs},
 	}
 	for i, g := range gates {
 		steps = append(steps, plan.Step{ID: w + "gate/" + strconv.Itoa(i) + "-" + string(g.Kind), Kind: plan.StepGate,
-			Action: plan.ActionCheck, Wave: wave, Gate: &g})
+			Action: plan.ActionRead, Wave: wave, Gate: &g})
 	}
-	return steps
+	p.AddPhase(plan.Phase{Kind: plan.PhaseWave, Wave: wave, MaxParallel: maxParallel}, plan.OneByOne(steps...)...)
 }
 
 func backyardsWaveSummary(wave string) plan.WaveSummary {
@@ -60,27 +61,28 @@ var headlessWarning = plan.Check{Code: "MW007", Severity: plan.SeverityWarning,
 // the ingress gateway; demo-a as the canary wave with HTTP, pause and
 // approval gates; demo-b after it; then the 1.6 control plane removed.
 func backyardsPlan() *plan.Plan {
-	steps := []plan.Step{{ID: "gateway/istio-system/istio-ingressgateway", Kind: plan.StepGatewayMigrate, Action: plan.ActionUpdate,
-		Object: ref("MeshGateway", "istio-system", "istio-ingressgateway"), FromRevision: byFrom, ToRevision: byTo,
-		FromImage: byFromImage, ToImage: byToImage, Pods: 1}}
-	steps = append(steps, backyardsWave("canary", "demo-a", "app-a", 1, 10*time.Minute,
-		plan.Gate{Kind: plan.GateHTTP, HTTP: &plan.HTTPGate{URL: "http://app-a.demo-a.svc.cluster.local:8080/",
-			ExpectStatus: 200, Retries: 5, Interval: 10 * time.Second, Timeout: 10 * time.Second}},
-		plan.Gate{Kind: plan.GatePause, Pause: 10 * time.Minute},
-		plan.Gate{Kind: plan.GateApproval})...)
-	steps = append(steps, backyardsWave("rest", "demo-b", "app-b", 2, 15*time.Minute)...)
-	steps = append(steps, plan.Step{ID: "finalize/uninstall/" + byFrom, Kind: plan.StepUninstall, Action: plan.ActionDelete,
-		Object: ref("Istio", "istio-system", "mesh"), FromRevision: byFrom, FromImage: byFromImage})
-	return &plan.Plan{
+	p := &plan.Plan{
 		FormatVersion: plan.FormatVersion,
 		From:          byFrom, To: byTo, Flavor: plan.FlavorBackyards,
 		Checks: []plan.Check{headlessWarning},
-		Steps:  steps,
 		Summary: plan.Summary{Changes: 6, Relabel: 2, Restart: 2, Gateways: 1, Uninstall: 1, Warnings: 1,
 			Waves: []plan.WaveSummary{backyardsWaveSummary("canary"), backyardsWaveSummary("rest")}},
 		SourceHash:        "9f2c4e1ab07d5c3e8f6a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f506",
 		AutomaticRollback: true,
 	}
+	p.AddPhase(plan.Phase{Kind: plan.PhaseGateways}, []plan.Step{{ID: "gateway/istio-system/istio-ingressgateway", Kind: plan.StepGatewayMigrate, Action: plan.ActionUpdate,
+		Object: ref("MeshGateway", "istio-system", "istio-ingressgateway"), FromRevision: byFrom, ToRevision: byTo,
+		FromImage: byFromImage, ToImage: byToImage, Pods: 1}})
+	backyardsWave(p, "canary", "demo-a", "app-a", 1, 10*time.Minute,
+		plan.Gate{Kind: plan.GateHTTP, HTTP: &plan.HTTPGate{URL: "http://app-a.demo-a.svc.cluster.local:8080/",
+			ExpectStatus: 200, Attempts: 5, Interval: 10 * time.Second, Timeout: 10 * time.Second}},
+		plan.Gate{Kind: plan.GatePause, Pause: 10 * time.Minute},
+		plan.Gate{Kind: plan.GateApproval})
+	backyardsWave(p, "rest", "demo-b", "app-b", 2, 15*time.Minute)
+	p.AddPhase(plan.Phase{Kind: plan.PhaseFinalize}, []plan.Step{{ID: "finalize/uninstall/" + byFrom, Kind: plan.StepUninstall, Action: plan.ActionDelete,
+		Object: ref("Istio", "istio-system", "mesh"), FromRevision: byFrom, FromImage: byFromImage}})
+	p.RollbackOrder = plan.RollbackOrder(p.Steps, p.Phases)
+	return p
 }
 
 // backyardsLuaErrorPlan is the same plan on a cluster with an old-syntax Lua
@@ -122,6 +124,8 @@ func backyardsDonePlan() *plan.Plan {
 		steps = append(steps, s)
 	}
 	p.Steps = steps
+	p.Phases = slices.DeleteFunc(p.Phases, func(ph plan.Phase) bool { return ph.Kind == plan.PhaseFinalize })
+	p.RollbackOrder = plan.RollbackOrder(p.Steps, p.Phases)
 	p.Summary = plan.Summary{Waves: p.Summary.Waves}
 	return p
 }
@@ -151,20 +155,20 @@ func istioPlan() *plan.Plan {
 	}
 	gate := func(wave string, i int, g plan.Gate) plan.Step {
 		return plan.Step{ID: "wave/" + wave + "/gate/" + strconv.Itoa(i) + "-" + string(g.Kind), Kind: plan.StepGate,
-			Action: plan.ActionCheck, Wave: wave, Gate: &g}
+			Action: plan.ActionRead, Wave: wave, Gate: &g}
 	}
 	cartRestart := restart("canary", "shop-canary", "Deployment", "cart", 2)
 	canary := []plan.Step{
 		relabel("canary", "shop-canary"),
 		cartRestart,
-		{ID: "wave/canary/wait", Kind: plan.StepWaveWait, Action: plan.ActionCheck, Wave: "canary",
+		{ID: "wave/canary/wait", Kind: plan.StepWaveWait, Action: plan.ActionRead, Wave: "canary",
 			Namespaces: []string{"shop-canary"}, Workloads: []plan.ObjectRef{*cartRestart.Object}, TimeoutSecond: 900, ToRevision: isTo},
-		{ID: "wave/canary/verify", Kind: plan.StepWaveVerify, Action: plan.ActionCheck, Wave: "canary",
+		{ID: "wave/canary/verify", Kind: plan.StepWaveVerify, Action: plan.ActionRead, Wave: "canary",
 			Namespaces: []string{"shop-canary"}, Workloads: []plan.ObjectRef{*cartRestart.Object}, Pods: 2,
 			FromRevision: isFrom, ToRevision: isTo, FromImage: isFromImage, ToImage: isToImage, TimeoutSecond: 900},
 		gate("canary", 0, plan.Gate{Kind: plan.GatePause, Pause: 10 * time.Minute}),
 		gate("canary", 1, plan.Gate{Kind: plan.GateHTTP, HTTP: &plan.HTTPGate{URL: "http://cart.shop-canary.svc:8080/healthz",
-			ExpectStatus: 200, Retries: 3, Interval: 5 * time.Second, Timeout: 10 * time.Second}}),
+			ExpectStatus: 200, Attempts: 3, Interval: 5 * time.Second, Timeout: 10 * time.Second}}),
 		gate("canary", 2, plan.Gate{Kind: plan.GatePrometheus, Prometheus: &plan.PrometheusGate{URL: "http://prometheus.monitoring:9090",
 			Query: `sum(rate(istio_requests_total{destination_workload_namespace="shop-canary",response_code=~"5.."}[5m])) / sum(rate(istio_requests_total{destination_workload_namespace="shop-canary"}[5m]))`,
 			Max:   float(0.01)}}),
@@ -181,9 +185,9 @@ func istioPlan() *plan.Plan {
 	rest := []plan.Step{
 		relabel("rest", "legacy"), relabel("rest", "payments"), relabel("rest", "shop"),
 		web, db, pay,
-		{ID: "wave/rest/wait", Kind: plan.StepWaveWait, Action: plan.ActionCheck, Wave: "rest",
+		{ID: "wave/rest/wait", Kind: plan.StepWaveWait, Action: plan.ActionRead, Wave: "rest",
 			Namespaces: []string{"legacy", "payments", "shop"}, Workloads: moved, TimeoutSecond: 900, ToRevision: isTo},
-		{ID: "wave/rest/verify", Kind: plan.StepWaveVerify, Action: plan.ActionCheck, Wave: "rest",
+		{ID: "wave/rest/verify", Kind: plan.StepWaveVerify, Action: plan.ActionRead, Wave: "rest",
 			Namespaces: []string{"legacy", "payments", "shop"}, Workloads: moved, Pods: 7,
 			FromRevision: isFrom, ToRevision: isTo, FromImage: isFromImage, ToImage: isToImage, TimeoutSecond: 900},
 		gate("rest", 0, plan.Gate{Kind: plan.GateApproval}),
@@ -191,20 +195,12 @@ func istioPlan() *plan.Plan {
 			Argv: []string{"./smoke-test.sh", "--namespace", "shop", "--expect", "all green"}, Timeout: 5 * time.Minute}}),
 	}
 	rest[0] = legacyRelabel
-	steps := []plan.Step{{ID: "gateway/istio-system/istio-ingressgateway", Kind: plan.StepGatewayMigrate, Action: plan.ActionUpdate,
-		Object: ref("Deployment", "istio-system", "istio-ingressgateway"), FromRevision: isFrom, ToRevision: isTo,
-		FromImage: isFromImage, ToImage: isToImage, Pods: 2}}
-	steps = append(steps, canary...)
-	steps = append(steps, rest...)
-	steps = append(steps, plan.Step{ID: "finalize/uninstall/" + isFrom, Kind: plan.StepUninstall, Action: plan.ActionDelete,
-		Object: ref("IstioOperator", "istio-system", "installed-state-"+isFrom), FromRevision: isFrom, FromImage: isFromImage})
-	return &plan.Plan{
+	p := &plan.Plan{
 		FormatVersion: plan.FormatVersion,
 		From:          isFrom, To: isTo, Flavor: plan.FlavorIstio,
 		Checks: []plan.Check{{Code: "MW011", Severity: plan.SeverityWarning, Object: ref("Pod", "payments", "debug-shell"),
 			Message: "cannot be restarted by meshwave: " + debugWhy,
 			Hint:    "apply leaves it to you: " + debugManual}},
-		Steps:          steps,
 		ManualFollowUp: []plan.FollowUp{debug},
 		Summary: plan.Summary{Changes: 8, Relabel: 3, Restart: 4, Gateways: 1, Uninstall: 1, Warnings: 1,
 			Waves: []plan.WaveSummary{
@@ -213,6 +209,18 @@ func istioPlan() *plan.Plan {
 			}},
 		SourceHash: "0b5d8e2f41c7a9630e1f2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6978",
 	}
+	p.AddPhase(plan.Phase{Kind: plan.PhaseGateways}, []plan.Step{{ID: "gateway/istio-system/istio-ingressgateway", Kind: plan.StepGatewayMigrate, Action: plan.ActionUpdate,
+		Object: ref("Deployment", "istio-system", "istio-ingressgateway"), FromRevision: isFrom, ToRevision: isTo,
+		FromImage: isFromImage, ToImage: isToImage, Pods: 2}})
+	p.AddPhase(plan.Phase{Kind: plan.PhaseWave, Wave: "canary", MaxParallel: 2}, plan.OneByOne(canary...)...)
+	// rest: three relabels one by one, the three restarts together, then
+	// wait, verify and the gates.
+	restGroups := append(plan.OneByOne(rest[:3]...), rest[3:6])
+	p.AddPhase(plan.Phase{Kind: plan.PhaseWave, Wave: "rest", MaxParallel: 2}, append(restGroups, plan.OneByOne(rest[6:]...)...)...)
+	p.AddPhase(plan.Phase{Kind: plan.PhaseFinalize}, []plan.Step{{ID: "finalize/uninstall/" + isFrom, Kind: plan.StepUninstall, Action: plan.ActionDelete,
+		Object: ref("IstioOperator", "istio-system", "installed-state-"+isFrom), FromRevision: isFrom, FromImage: isFromImage}})
+	p.RollbackOrder = plan.RollbackOrder(p.Steps, p.Phases)
+	return p
 }
 
 // istioBlockedPlan is the istio plan on a cluster where the new istiod is

@@ -22,6 +22,12 @@ func JSON(w io.Writer, p *plan.Plan) error {
 	if out.Steps == nil {
 		out.Steps = []plan.Step{}
 	}
+	if out.Phases == nil {
+		out.Phases = []plan.Phase{}
+	}
+	if out.RollbackOrder == nil {
+		out.RollbackOrder = []plan.RollbackPhase{}
+	}
 	if out.ManualFollowUp == nil {
 		out.ManualFollowUp = []plan.FollowUp{}
 	}

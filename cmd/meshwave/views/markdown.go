@@ -114,13 +114,8 @@ func Markdown(w io.Writer, p *plan.Plan) error {
 // waveChanges counts the wave's steps that change the cluster; the summary's
 // counts include namespaces and workloads already on the target.
 func waveChanges(p *plan.Plan, wave string) int {
-	var steps []plan.Step
-	for _, s := range p.Steps {
-		if s.Wave == wave {
-			steps = append(steps, s)
-		}
-	}
-	return changes(steps)
+	ph, _ := p.WavePhase(wave)
+	return changes(p.PhaseSteps(ph))
 }
 
 // mdMarkup writes values as code spans and escapes prose for a table cell.
