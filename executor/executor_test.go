@@ -812,7 +812,7 @@ func TestRollbackSkipsNoopSteps(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.calls = nil
-	if err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Rollback(context.Background(), p, Selector{Wave: "all"}); err != nil {
+	if err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Rollback(context.Background(), p, Scope{Wave: "all"}); err != nil {
 		t.Fatalf("Rollback: %v", err)
 	}
 	want := []string{"undo wave/all/restart/demo-a/deployment/app-a", "undo wave/all/wait", "undo wave/all/verify"}
