@@ -13,11 +13,11 @@ import (
 
 	"github.com/meshwave/meshwave/cmd/meshwave/views"
 	"github.com/meshwave/meshwave/executor"
-	"github.com/meshwave/meshwave/executor/statemgr"
-	"github.com/meshwave/meshwave/executor/states"
 	"github.com/meshwave/meshwave/plan"
 	"github.com/meshwave/meshwave/plan/planfile"
 	"github.com/meshwave/meshwave/providers/kube"
+	"github.com/meshwave/meshwave/states"
+	"github.com/meshwave/meshwave/states/statemgr"
 )
 
 var _ executor.Provider = (*kube.Provider)(nil)
@@ -181,7 +181,7 @@ func (o *applyOptions) checkSaved(ctx context.Context, prov *kube.Provider, f *p
 	if err != nil {
 		return fmt.Errorf("read the cluster: %w", err)
 	}
-	return executor.CheckSavedPlan(executor.SavedState{Lineage: f.StateLineage, Serial: f.StateSerial}, current,
+	return planfile.CheckSavedPlan(planfile.SavedState{Lineage: f.StateLineage, Serial: f.StateSerial}, current,
 		planfile.Changes(f.Objects, snap.Objects)...)
 }
 

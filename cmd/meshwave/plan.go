@@ -10,10 +10,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshwave/meshwave/cmd/meshwave/views"
-	"github.com/meshwave/meshwave/executor/statemgr"
 	"github.com/meshwave/meshwave/plan"
 	"github.com/meshwave/meshwave/plan/planfile"
 	"github.com/meshwave/meshwave/providers/kube"
+	"github.com/meshwave/meshwave/states/statemgr"
 )
 
 // defaultStateFile is the state file's name beside the plan.

@@ -11,8 +11,8 @@ import (
 
 	"github.com/meshwave/meshwave/cmd/meshwave/views"
 	"github.com/meshwave/meshwave/executor"
-	"github.com/meshwave/meshwave/executor/statemgr"
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/states/statemgr"
 )
 
 type rollbackOptions struct {

@@ -1,4 +1,4 @@
-package executor
+package planfile
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/meshwave/meshwave/executor/states"
+	"github.com/meshwave/meshwave/states"
 )
 
 func TestCheckSavedPlan(t *testing.T) {

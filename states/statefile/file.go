@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshwave/meshwave/executor/states"
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/states"
 )
 
 // FormatVersion is the version this build writes. A reader accepts the same

@@ -1,10 +1,10 @@
-package executor
+package planfile
 
 import (
 	"fmt"
 	"strings"
 
-	"github.com/meshwave/meshwave/executor/states"
+	"github.com/meshwave/meshwave/states"
 )
 
 // SavedState is what a saved plan remembers of the state it was made

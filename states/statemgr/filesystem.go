@@ -12,9 +12,9 @@ import (
 
 	"github.com/gofrs/flock"
 
-	"github.com/meshwave/meshwave/executor/statefile"
-	"github.com/meshwave/meshwave/executor/states"
 	"github.com/meshwave/meshwave/internal/safefile"
+	"github.com/meshwave/meshwave/states"
+	"github.com/meshwave/meshwave/states/statefile"
 )
 
 // FileStore keeps a state in a local file. Beside it live PATH.backup (the

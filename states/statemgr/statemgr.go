@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/meshwave/meshwave/executor/states"
+	"github.com/meshwave/meshwave/states"
 )
 
 // ErrNoState is returned by Read when there is no state yet.
