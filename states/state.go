@@ -50,6 +50,22 @@ type State struct {
 	ManualFollowUp []plan.FollowUp
 }
 
+// Ref names one written version of a state: the upgrade it belongs to
+// (Lineage) and how many writes it has seen (Serial). A saved plan keeps the
+// Ref of the state it was computed against; the zero Ref means no state.
+type Ref struct {
+	Lineage string
+	Serial  uint64
+}
+
+// RefOf returns the Ref of st; nil (no state) gives the zero Ref.
+func RefOf(st *State) Ref {
+	if st == nil {
+		return Ref{}
+	}
+	return Ref{Lineage: st.Lineage, Serial: st.Serial}
+}
+
 // StepState is the recorded progress of one plan step.
 type StepState struct {
 	ID   string

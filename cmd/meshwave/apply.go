@@ -181,7 +181,7 @@ func (o *applyOptions) checkSaved(ctx context.Context, prov *kube.Provider, f *p
 	if err != nil {
 		return fmt.Errorf("read the cluster: %w", err)
 	}
-	return planfile.CheckSavedPlan(planfile.SavedState{Lineage: f.StateLineage, Serial: f.StateSerial}, current,
+	return planfile.CheckSavedPlan(f.State, current,
 		planfile.Changes(f.Objects, snap.Objects)...)
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/meshwave/meshwave/plan"
 	"github.com/meshwave/meshwave/plan/planfile"
 	"github.com/meshwave/meshwave/providers/kube"
+	"github.com/meshwave/meshwave/states"
 	"github.com/meshwave/meshwave/states/statemgr"
 )
 
@@ -134,7 +135,7 @@ func (o *planOptions) run(ctx context.Context, s streams) error {
 			st, err := statemgr.NewFileStore(statePathFor(o.statePath, &o.plan)).Read()
 			switch {
 			case err == nil:
-				f.StateLineage, f.StateSerial = st.Lineage, st.Serial
+				f.State = states.RefOf(st)
 			case errors.Is(err, statemgr.ErrNoState):
 			default:
 				return err

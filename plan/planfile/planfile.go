@@ -16,6 +16,7 @@ import (
 
 	"github.com/meshwave/meshwave/internal/safefile"
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/states"
 )
 
 // FormatVersion of the saved plan file.
@@ -23,18 +24,26 @@ const FormatVersion = "1"
 
 // File is a saved plan.
 type File struct {
-	FormatVersion string `json:"format_version"`
-	// ContentHash is the SHA-256 of the file's content with this field empty.
-	ContentHash string `json:"content_hash"`
 	// Cluster is the API server URL the plan was computed against.
-	Cluster string `json:"cluster"`
-	// StateLineage and StateSerial identify the state the plan builds on;
-	// empty lineage means there was no state yet.
-	StateLineage string `json:"state_lineage,omitempty"`
-	StateSerial  uint64 `json:"state_serial"`
+	Cluster string
+	// State is the state the plan builds on; the zero Ref means there was
+	// no state yet.
+	State states.Ref
 	// Objects fingerprints every cluster object the plan read.
-	Objects []plan.ObjectVersion `json:"objects"`
-	Plan    *plan.Plan           `json:"plan"`
+	Objects []plan.ObjectVersion
+	Plan    *plan.Plan
+}
+
+// fileV1 is the JSON document of format version 1.
+type fileV1 struct {
+	FormatVersion string `json:"format_version"`
+	// ContentHash is the SHA-256 of the document with this field empty.
+	ContentHash  string               `json:"content_hash"`
+	Cluster      string               `json:"cluster"`
+	StateLineage string               `json:"state_lineage,omitempty"`
+	StateSerial  uint64               `json:"state_serial"`
+	Objects      []plan.ObjectVersion `json:"objects"`
+	Plan         *plan.Plan           `json:"plan"`
 }
 
 // ErrUnusable says a saved plan cannot be read; it wraps the cause.
@@ -48,15 +57,15 @@ const MaxSize = 128 << 20
 // plan: a state file, a plan source or any other file at path is refused
 // and left as it was (see Writable).
 func Write(path string, f *File) error {
-	f.FormatVersion = FormatVersion
-	f.ContentHash = ""
-	body, err := json.MarshalIndent(f, "", "  ")
+	doc := &fileV1{FormatVersion: FormatVersion, Cluster: f.Cluster, StateLineage: f.State.Lineage,
+		StateSerial: f.State.Serial, Objects: f.Objects, Plan: f.Plan}
+	body, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode saved plan: %w", err)
 	}
 	sum := sha256.Sum256(body)
-	f.ContentHash = hex.EncodeToString(sum[:])
-	body, err = json.MarshalIndent(f, "", "  ")
+	doc.ContentHash = hex.EncodeToString(sum[:])
+	body, err = json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode saved plan: %w", err)
 	}
@@ -99,7 +108,7 @@ func Read(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read saved plan: %w", err)
 	}
-	var f File
+	var f fileV1
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
@@ -121,8 +130,8 @@ func Read(path string) (*File, error) {
 	if got := hex.EncodeToString(sum[:]); got != want {
 		return nil, fmt.Errorf("%w %s: content hash mismatch (the file was edited or damaged); run meshwave plan -out again", ErrUnusable, path)
 	}
-	f.ContentHash = want
-	return &f, nil
+	return &File{Cluster: f.Cluster, State: states.Ref{Lineage: f.StateLineage, Serial: f.StateSerial},
+		Objects: f.Objects, Plan: f.Plan}, nil
 }
 
 // Changes lists how the cluster objects differ from the saved fingerprint:

@@ -7,24 +7,8 @@ import (
 	"github.com/meshwave/meshwave/states"
 )
 
-// SavedState is what a saved plan remembers of the state it was made
-// against. A zero Lineage means there was no state yet.
-type SavedState struct {
-	Lineage string `json:"lineage,omitempty"`
-	Serial  uint64 `json:"serial"`
-}
-
-// SavedStateOf returns what a plan saved now must remember of st (nil: no
-// state).
-func SavedStateOf(st *states.State) SavedState {
-	if st == nil {
-		return SavedState{}
-	}
-	return SavedState{Lineage: st.Lineage, Serial: st.Serial}
-}
-
 // StalePlanError refuses a saved plan because what it was computed from
-// changed. Changes says what, one entry per difference; providers add the
+// changed. Changes says what, one entry per difference: the state, then the
 // cluster objects whose fingerprints differ.
 type StalePlanError struct {
 	Changes []string
@@ -36,8 +20,8 @@ func (e *StalePlanError) Error() string {
 
 // StateChanges lists how current differs from the state a plan was saved
 // against (current nil: there is no state now).
-func StateChanges(saved SavedState, current *states.State) []string {
-	now := SavedStateOf(current)
+func StateChanges(saved states.Ref, current *states.State) []string {
+	now := states.RefOf(current)
 	switch {
 	case saved == now:
 		return nil
@@ -53,7 +37,7 @@ func StateChanges(saved SavedState, current *states.State) []string {
 
 // CheckSavedPlan returns a *StalePlanError when the state or, through
 // objectChanges, the cluster changed since the plan was saved; nil otherwise.
-func CheckSavedPlan(saved SavedState, current *states.State, objectChanges ...string) error {
+func CheckSavedPlan(saved states.Ref, current *states.State, objectChanges ...string) error {
 	changes := append(StateChanges(saved, current), objectChanges...)
 	if len(changes) == 0 {
 		return nil

@@ -13,22 +13,22 @@ import (
 func TestCheckSavedPlan(t *testing.T) {
 	st := &states.State{Lineage: "aaaa", Serial: 7}
 	cases := map[string]struct {
-		saved   SavedState
+		saved   states.Ref
 		current *states.State
 		objects []string
 		want    []string // nil: not stale
 	}{
-		"unchanged":          {saved: SavedState{Lineage: "aaaa", Serial: 7}, current: st},
-		"no state then, now": {saved: SavedState{}, current: nil},
-		"serial moved": {saved: SavedState{Lineage: "aaaa", Serial: 5}, current: st,
+		"unchanged":          {saved: states.Ref{Lineage: "aaaa", Serial: 7}, current: st},
+		"no state then, now": {saved: states.Ref{}, current: nil},
+		"serial moved": {saved: states.Ref{Lineage: "aaaa", Serial: 5}, current: st,
 			want: []string{"the state changed since the plan was saved: serial 7, the plan was saved at serial 5"}},
-		"state created": {saved: SavedState{}, current: st,
+		"state created": {saved: states.Ref{}, current: st,
 			want: []string{"a state (lineage aaaa, serial 7) was created after the plan was saved"}},
-		"state gone": {saved: SavedState{Lineage: "aaaa", Serial: 7}, current: nil,
+		"state gone": {saved: states.Ref{Lineage: "aaaa", Serial: 7}, current: nil,
 			want: []string{"the state the plan was saved against (lineage aaaa, serial 7) is gone"}},
-		"other lineage": {saved: SavedState{Lineage: "bbbb", Serial: 7}, current: st,
+		"other lineage": {saved: states.Ref{Lineage: "bbbb", Serial: 7}, current: st,
 			want: []string{"the state belongs to another upgrade: lineage aaaa, the plan was saved against bbbb"}},
-		"object changed": {saved: SavedState{Lineage: "aaaa", Serial: 7}, current: st,
+		"object changed": {saved: states.Ref{Lineage: "aaaa", Serial: 7}, current: st,
 			objects: []string{"Namespace demo-a changed"}, want: []string{"Namespace demo-a changed"}},
 	}
 	for name, tc := range cases {
