@@ -112,6 +112,29 @@ func NewLineage() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
+// ValidLineage reports whether s has the form NewLineage gives a lineage:
+// a UUID in lower-case hex. Lineages are compared as strings, so another
+// spelling of the same UUID would be another upgrade.
+func ValidLineage(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // Step returns the state of step id, or nil.
 func (s *State) Step(id string) *StepState {
 	for _, st := range s.Steps {

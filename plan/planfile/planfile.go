@@ -101,8 +101,8 @@ func recognise(existing []byte) error {
 }
 
 // Read loads and verifies a saved plan. A file that is not a meshwave plan,
-// has another format version or was edited gives an error wrapping
-// ErrUnusable.
+// has another format version, was edited, or holds a plan this build cannot
+// show or apply (plan.WellFormed) gives an error wrapping ErrUnusable.
 func Read(path string) (*File, error) {
 	body, err := safefile.ReadFile(path, MaxSize)
 	if err != nil {
@@ -129,6 +129,9 @@ func Read(path string) (*File, error) {
 	sum := sha256.Sum256(canon)
 	if got := hex.EncodeToString(sum[:]); got != want {
 		return nil, fmt.Errorf("%w %s: content hash mismatch (the file was edited or damaged); run meshwave plan -out again", ErrUnusable, path)
+	}
+	if err := f.Plan.WellFormed(); err != nil {
+		return nil, fmt.Errorf("%w %s: %v", ErrUnusable, path, err)
 	}
 	return &File{Cluster: f.Cluster, State: states.Ref{Lineage: f.StateLineage, Serial: f.StateSerial},
 		Objects: f.Objects, Plan: f.Plan}, nil

@@ -18,7 +18,7 @@ func sample() *File {
 		Cluster: "https://127.0.0.1:6443",
 		State:   states.Ref{Lineage: "abc", Serial: 3},
 		Objects: []plan.ObjectVersion{{ObjectRef: plan.ObjectRef{Kind: "Namespace", Name: "demo-a"}, UID: "u1", ResourceVersion: "10"}},
-		Plan:    &plan.Plan{FormatVersion: plan.FormatVersion, From: "a.x", To: "b.x", Steps: []plan.Step{{ID: "wave/w/relabel/demo-a", Kind: plan.StepNamespaceRelabel, Action: plan.ActionUpdate}}},
+		Plan:    &plan.Plan{FormatVersion: plan.FormatVersion, Flavor: plan.FlavorBackyards, From: "a.x", To: "b.x", Steps: []plan.Step{{ID: "wave/w/relabel/demo-a", Kind: plan.StepNamespaceRelabel, Action: plan.ActionUpdate, Wave: "w", Object: &plan.ObjectRef{Kind: "Namespace", Name: "demo-a"}}}},
 	}
 }
 
@@ -95,5 +95,49 @@ func TestChanges(t *testing.T) {
 	}
 	if got := Changes(saved, saved); len(got) != 0 {
 		t.Errorf("Changes(same) = %v, want none", got)
+	}
+}
+
+// A saved plan whose content this meshwave does not know is refused, even
+// when its hash is right: a newer plan format, or a step kind, action or
+// check severity that would be shown, or applied, as a guess.
+func TestReadRefusesUnknownContent(t *testing.T) {
+	tests := map[string]struct {
+		edit func(p *plan.Plan)
+		want string
+	}{
+		"newer plan format":  {func(p *plan.Plan) { p.FormatVersion = "2.0" }, `plan format version "2.0" is not supported (this meshwave reads 1.1)`},
+		"newer plan minor":   {func(p *plan.Plan) { p.FormatVersion = "1.9" }, `plan format version "1.9" is not supported (this meshwave reads 1.1)`},
+		"signed plan format": {func(p *plan.Plan) { p.FormatVersion = "+1.1" }, `plan format version "+1.1" is not supported (this meshwave reads 1.1)`},
+		"no plan format":     {func(p *plan.Plan) { p.FormatVersion = "" }, `plan format version "" is not supported (this meshwave reads 1.1)`},
+		"unknown step kind":  {func(p *plan.Plan) { p.Steps[0].Kind = "teleport" }, `step "wave/w/relabel/demo-a" has unknown kind "teleport"`},
+		"unknown action":     {func(p *plan.Plan) { p.Steps[0].Action = "explode" }, `step "wave/w/relabel/demo-a" has unknown action "explode"`},
+		"step without id":    {func(p *plan.Plan) { p.Steps[0].ID = "" }, `steps[0] has no id`},
+		"unknown severity": {func(p *plan.Plan) { p.Checks = []plan.Check{{Code: "MW001", Severity: "fatal", Message: "m"}} },
+			`check MW001 has unknown severity "fatal"`},
+		"unknown flavor":         {func(p *plan.Plan) { p.Flavor = "linkerd" }, `unknown flavor "linkerd"`},
+		"relabel without object": {func(p *plan.Plan) { p.Steps[0].Object = nil }, `step "wave/w/relabel/demo-a" of kind namespace-relabel has no object`},
+		"gate without gate": {func(p *plan.Plan) { p.Steps[0].Kind, p.Steps[0].Action = plan.StepGate, plan.ActionCheck },
+			`step "wave/w/relabel/demo-a" of kind gate has no gate`},
+		"duplicate step": {func(p *plan.Plan) { p.Steps = append(p.Steps, p.Steps[0]) }, `step "wave/w/relabel/demo-a" appears twice`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "up.plan")
+			f := sample()
+			tc.edit(f.Plan)
+			if err := Write(path, f); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := os.ReadFile(path)
+			_, err := Read(path)
+			want := "unusable saved plan " + path + ": " + tc.want
+			if !errors.Is(err, ErrUnusable) || err.Error() != want {
+				t.Errorf("Read error:\n got %v\nwant %s", err, want)
+			}
+			if after, _ := os.ReadFile(path); string(after) != string(before) {
+				t.Errorf("file was modified")
+			}
+		})
 	}
 }

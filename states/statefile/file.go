@@ -3,13 +3,11 @@ package statefile
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/meshwave/meshwave/internal/formatversion"
 	"github.com/meshwave/meshwave/plan"
 	"github.com/meshwave/meshwave/states"
 )
@@ -121,7 +119,7 @@ func Read(r io.Reader) (*states.State, error) {
 	if err := json.Unmarshal(raw, &version); err != nil {
 		return nil, &NotStateError{Reason: `"format_version" is not a string`}
 	}
-	if !readable(version) {
+	if !formatversion.Readable(version, FormatVersion) {
 		return nil, &UnsupportedVersionError{Version: version}
 	}
 	var f fileV1
@@ -134,8 +132,11 @@ func Read(r io.Reader) (*states.State, error) {
 }
 
 func (f *fileV1) state() (*states.State, error) {
-	if f.Lineage == "" {
+	switch {
+	case f.Lineage == "":
 		return nil, &InvalidError{Reason: "lineage is empty"}
+	case !states.ValidLineage(f.Lineage):
+		return nil, &InvalidError{Reason: fmt.Sprintf("lineage %q is not a UUID", f.Lineage)}
 	}
 	s := &states.State{Lineage: f.Lineage, Serial: f.Serial, PlanHash: f.PlanHash}
 	seen := map[string]bool{}
@@ -145,6 +146,8 @@ func (f *fileV1) state() (*states.State, error) {
 			return nil, &InvalidError{Reason: fmt.Sprintf("steps[%d] has no id", i)}
 		case seen[st.ID]:
 			return nil, &InvalidError{Reason: fmt.Sprintf("step %q appears twice", st.ID)}
+		case !st.Kind.Valid():
+			return nil, &InvalidError{Reason: fmt.Sprintf("step %q has unknown kind %q", st.ID, st.Kind)}
 		case !st.Status.Valid():
 			return nil, &InvalidError{Reason: fmt.Sprintf("step %q has unknown status %q", st.ID, st.Status)}
 		case st.Attempts < 0:
@@ -168,24 +171,6 @@ func (f *fileV1) state() (*states.State, error) {
 		s.ManualFollowUp = append(s.ManualFollowUp, plan.FollowUp(fu))
 	}
 	return s, nil
-}
-
-// readable reports whether version has our major version and a minor
-// version no newer than ours.
-func readable(version string) bool {
-	major, minor, ok := splitVersion(version)
-	wantMajor, wantMinor, _ := splitVersion(FormatVersion)
-	return ok && major == wantMajor && minor <= wantMinor
-}
-
-func splitVersion(v string) (major, minor int, ok bool) {
-	a, b, found := strings.Cut(v, ".")
-	if !found {
-		return 0, 0, false
-	}
-	major, err1 := strconv.Atoi(a)
-	minor, err2 := strconv.Atoi(b)
-	return major, minor, errors.Join(err1, err2) == nil
 }
 
 func timePtr(t time.Time) *time.Time {

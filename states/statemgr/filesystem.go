@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"sync"
 	"time"
@@ -115,6 +116,11 @@ func (s *FileStore) Write(st *states.State) error {
 			return fmt.Errorf("write state backup: %w", err)
 		}
 		s.backedUp = true
+	}
+	if st.Serial == math.MaxUint64 {
+		// Wrapping to 0 would make the state look older than every saved
+		// plan made against it.
+		return fmt.Errorf("write state: serial %d is the largest a state can have; it cannot record another change", st.Serial)
 	}
 	st.Serial++
 	var buf bytes.Buffer

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -281,5 +282,33 @@ func TestFileStoreWriteRefusesSymlink(t *testing.T) {
 	after, _ := os.ReadFile(target)
 	if diff := cmp.Diff(string(before), string(after)); diff != "" {
 		t.Errorf("target changed (-before +after):\n%s", diff)
+	}
+}
+
+// A serial at its largest value cannot grow: the write is refused, the file
+// is left as it was, and the serial does not wrap to 0 (which a saved plan
+// made at serial 0 would take for "unchanged").
+func TestFileStoreRefusesSerialOverflow(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meshwave.state.json")
+	content := `{"format_version": "1.1", "lineage": "0f8fad5b-d9cb-469f-a165-70867728950e", "serial": 18446744073709551615, "plan_hash": "", "steps": [], "approvals": []}` + "\n"
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fs := NewFileStore(path)
+	st, err := fs.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = fs.Write(st)
+	want := "write state: serial 18446744073709551615 is the largest a state can have; it cannot record another change"
+	if err == nil || err.Error() != want {
+		t.Errorf("Write: got %v, want %q", err, want)
+	}
+	if st.Serial != math.MaxUint64 {
+		t.Errorf("serial after the refused write: %d, want %d", st.Serial, uint64(math.MaxUint64))
+	}
+	got, _ := os.ReadFile(path)
+	if diff := cmp.Diff(content, string(got)); diff != "" {
+		t.Errorf("state file changed (-before +after):\n%s", diff)
 	}
 }
