@@ -78,37 +78,31 @@ func (o *applyOptions) run(ctx context.Context, s streams, file string) error {
 	if o.json && file == "" && !o.autoApprove {
 		return errors.New("-json needs -auto-approve or a saved plan: there is nobody to ask for confirmation")
 	}
-	var saved *planfile.File
+	var (
+		saved *planfile.File
+		prov  *kube.Provider
+		p     *plan.Plan
+	)
 	if file != "" {
-		f, err := planfile.Read(file)
-		if err != nil {
+		var err error
+		if saved, prov, err = o.openSaved(file); err != nil {
 			return err
 		}
-		saved = f
 	}
 	store := statemgr.NewFileStore(statePathFor(o.statePath, &o.plan))
-	// The state must be readable before anything else happens: a corrupt or
-	// foreign state is refused and left as it is.
-	current, err := store.Read()
-	if err != nil && !errors.Is(err, statemgr.ErrNoState) {
-		return err
-	}
+	// Lock first, then read: the state read is the one the lock protects. A
+	// corrupt or foreign state is refused and left as it is.
 	if _, err := store.Lock("apply"); err != nil {
 		return err
 	}
 	defer store.Unlock()
+	current, err := store.Read()
+	if err != nil && !errors.Is(err, statemgr.ErrNoState) {
+		return err
+	}
 
-	var (
-		p    *plan.Plan
-		prov *kube.Provider
-	)
 	if saved != nil {
 		p = saved.Plan
-		var err error
-		prov, err = o.kube.provider(p.Flavor)
-		if err != nil {
-			return err
-		}
 		if err := o.checkSaved(ctx, prov, saved, current); err != nil {
 			return err
 		}
@@ -175,7 +169,25 @@ func applyResult(ctx context.Context, s streams, err error) error {
 	return err
 }
 
-// checkSaved refuses a saved plan whose cluster, state or objects changed.
+// openSaved reads a saved plan and connects to the cluster it was made
+// for, refusing any other cluster before a request is sent.
+func (o *applyOptions) openSaved(file string) (*planfile.File, *kube.Provider, error) {
+	f, err := planfile.Read(file)
+	if err != nil {
+		return nil, nil, err
+	}
+	prov, err := o.kube.provider(f.Plan.Flavor)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := f.CheckCluster(prov.Host()); err != nil {
+		return nil, nil, err
+	}
+	return f, prov, nil
+}
+
+// checkSaved refuses a saved plan whose state or objects changed; current is
+// the state read under the lock.
 func (o *applyOptions) checkSaved(ctx context.Context, prov *kube.Provider, f *planfile.File, current *states.State) error {
 	snap, err := prov.Observe(ctx, observeScope(f.Plan))
 	if err != nil {

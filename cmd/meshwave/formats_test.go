@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/meshwave/meshwave/plan"
 	"github.com/meshwave/meshwave/plan/planfile"
+	"github.com/meshwave/meshwave/states/statemgr"
 )
 
 // savedPlan writes a saved plan (with a correct content hash) of one
@@ -48,6 +52,77 @@ func TestShowRefusesUnknownContent(t *testing.T) {
 			}
 			if after, _ := os.ReadFile(path); string(after) != string(before) {
 				t.Errorf("show changed %s", path)
+			}
+		})
+	}
+}
+
+// A saved plan applied against another cluster is refused with one line
+// that names both, before any request to the cluster (the API server here
+// never answers) and before the state is locked or read.
+func TestApplySavedPlanToOtherCluster(t *testing.T) {
+	kubeconfig := silentAPIServer(t)
+	path := savedPlan(t, func(f *planfile.File) { f.Cluster = "https://prod.example:6443" })
+	before, _ := os.ReadFile(path)
+	dir := t.TempDir()
+	statePath := filepath.Join(dir, "meshwave.state.json")
+	code, stderr, took := runWithin(t, context.Background(), 10*time.Second,
+		"apply", path, "-kubeconfig", kubeconfig, "-state", statePath, "-request-timeout", "5s")
+	host := serverOf(t, kubeconfig)
+	want := "Error: this plan was made for cluster https://prod.example:6443, you are talking to " + host +
+		`; select that cluster (-kubeconfig, -context) or run "meshwave plan" against this one` + "\n"
+	if code != 1 || stderr != want {
+		t.Errorf("apply: exit %d, stderr %q\nwant exit 1, stderr %q", code, stderr, want)
+	}
+	if took > 4*time.Second {
+		t.Errorf("apply took %s: it waited for the cluster", took)
+	}
+	if after, _ := os.ReadFile(path); string(after) != string(before) {
+		t.Errorf("apply changed the saved plan")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("apply left files beside the state: %v", entries)
+	}
+}
+
+func serverOf(t *testing.T, kubeconfig string) string {
+	t.Helper()
+	b, err := os.ReadFile(kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(string(b), "server: ")
+	server, _, _ := strings.Cut(rest, "\n")
+	return server
+}
+
+// The state is read under its lock, never before it (as Terraform does): a
+// state read before the lock may be replaced by the holder before the lock
+// is ours, and a saved plan would be checked against a state that is gone.
+// While another meshwave holds the lock, apply and rollback report the
+// holder and do not read the state at all: here a state they could not use
+// would otherwise be the error.
+func TestStateReadOnlyUnderLock(t *testing.T) {
+	for _, args := range [][]string{{"apply"}, {"rollback", "-auto-approve"}} {
+		t.Run(args[0], func(t *testing.T) {
+			dir := t.TempDir()
+			statePath := filepath.Join(dir, "meshwave.state.json")
+			if err := os.WriteFile(statePath, []byte("not a state\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			holder := statemgr.NewFileStore(statePath)
+			if _, err := holder.Lock("apply"); err != nil {
+				t.Fatal(err)
+			}
+			defer holder.Unlock()
+			kubeconfig := silentAPIServer(t)
+			cmdArgs := append(args, "-state", statePath, "-kubeconfig", kubeconfig, "-request-timeout", "2s")
+			if args[0] == "apply" {
+				cmdArgs = append(cmdArgs, savedPlan(t, func(f *planfile.File) { f.Cluster = serverOf(t, kubeconfig) }))
+			}
+			code, _, errOut := runCmd(t, cmdArgs...)
+			if code != 1 || !strings.HasPrefix(errOut, "Error: state file "+statePath+" is locked by ") {
+				t.Errorf("%s: exit %d, stderr %q; want exit 1 and the lock error", args[0], code, errOut)
 			}
 		})
 	}

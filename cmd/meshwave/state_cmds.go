@@ -53,16 +53,17 @@ first, then the gateways. An uninstalled control plane cannot be rolled back.`,
 
 func (o *rollbackOptions) run(ctx context.Context, s streams) error {
 	store := statemgr.NewFileStore(statePathFor(o.statePath, &o.plan))
+	// Lock first, then read, as apply does.
+	if _, err := store.Lock("rollback"); err != nil {
+		return err
+	}
+	defer store.Unlock()
 	if _, err := store.Read(); err != nil {
 		if errors.Is(err, statemgr.ErrNoState) {
 			return fmt.Errorf("no state file at %s: nothing was applied, so there is nothing to roll back", store.Path())
 		}
 		return err
 	}
-	if _, err := store.Lock("rollback"); err != nil {
-		return err
-	}
-	defer store.Unlock()
 	c, err := computePlan(ctx, s, &o.plan, &o.kube)
 	if err != nil {
 		return err

@@ -120,6 +120,9 @@ func Read(path string) (*File, error) {
 	if f.Plan == nil {
 		return nil, fmt.Errorf("%w %s: it holds no plan", ErrUnusable, path)
 	}
+	if f.Cluster == "" {
+		return nil, fmt.Errorf("%w %s: it names no cluster", ErrUnusable, path)
+	}
 	want := f.ContentHash
 	f.ContentHash = ""
 	canon, err := json.MarshalIndent(&f, "", "  ")

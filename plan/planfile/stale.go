@@ -44,3 +44,27 @@ func CheckSavedPlan(saved states.Ref, current *states.State, objectChanges ...st
 	}
 	return &StalePlanError{Changes: changes}
 }
+
+// OtherClusterError refuses a saved plan applied to a cluster it was not
+// computed against: every object it read would look deleted and re-created,
+// so one line says what is really wrong.
+type OtherClusterError struct {
+	// Planned is the cluster the plan was made for; Current the one the
+	// command talks to.
+	Planned, Current string
+}
+
+func (e *OtherClusterError) Error() string {
+	return fmt.Sprintf("this plan was made for cluster %s, you are talking to %s; "+
+		`select that cluster (-kubeconfig, -context) or run "meshwave plan" against this one`, e.Planned, e.Current)
+}
+
+// CheckCluster returns an *OtherClusterError unless host, the API server
+// the command talks to, is the cluster f was computed against. It needs no
+// request to the cluster, so it runs before anything else does.
+func (f *File) CheckCluster(host string) error {
+	if strings.TrimSuffix(f.Cluster, "/") != strings.TrimSuffix(host, "/") {
+		return &OtherClusterError{Planned: f.Cluster, Current: host}
+	}
+	return nil
+}

@@ -53,3 +53,16 @@ func TestCheckSavedPlan(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckCluster(t *testing.T) {
+	f := &File{Cluster: "https://a.example:6443"}
+	if err := f.CheckCluster("https://a.example:6443/"); err != nil {
+		t.Errorf("same cluster: %v", err)
+	}
+	err := f.CheckCluster("https://b.example:6443")
+	want := `this plan was made for cluster https://a.example:6443, you are talking to https://b.example:6443; select that cluster (-kubeconfig, -context) or run "meshwave plan" against this one`
+	var other *OtherClusterError
+	if !errors.As(err, &other) || err.Error() != want {
+		t.Errorf("other cluster: got %v, want %s", err, want)
+	}
+}
