@@ -163,7 +163,7 @@ func applyResult(ctx context.Context, s streams, err error) error {
 		}
 		return &exitError{code: 130}
 	case errors.As(err, &approval):
-		fmt.Fprintf(s.Err, "\nWave %q needs approval before the next wave starts. The state is saved.\nTo continue, run apply again with -approve %s\n", approval.Wave, approval.Wave)
+		fmt.Fprintf(s.Err, "\nWave %q needs approval before the next wave starts. The state is saved.\nTo continue, run apply again with -approve %s\n", approval.Wave, views.Printable(approval.Wave))
 		return &exitError{code: 1}
 	}
 	return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,4 +127,70 @@ func TestStateReadOnlyUnderLock(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Text read from a file never reaches the terminal as control characters:
+// an ESC sequence in a saved plan, a state file or a plan source is shown
+// escaped, as \x1b.
+func TestNoTerminalInjection(t *testing.T) {
+	const esc = "\x1b]0;owned\x07\x1b[2J"
+	const shown = `\x1b]0;owned\x07\x1b[2J`
+	lineage := "0f8fad5b-d9cb-469f-a165-70867728950e"
+	tests := map[string]struct {
+		files map[string]string // name -> content, in a fresh directory
+		args  func(dir string) []string
+	}{
+		"show a saved plan": {args: func(dir string) []string {
+			return []string{"show", savedPlan(t, func(f *planfile.File) {
+				f.Plan.Steps[0].Wave = "canary" + esc
+				f.Plan.Steps[0].Object.Name = "demo-a" + esc
+				f.Plan.Checks = []plan.Check{{Code: "MW001", Severity: plan.SeverityWarning, Message: "m" + esc, Hint: "h" + esc}}
+			})}
+		}},
+		"show -format=markdown": {args: func(dir string) []string {
+			return []string{"show", "-format=markdown", savedPlan(t, func(f *planfile.File) { f.Plan.From = "1-26" + esc })}
+		}},
+		"status of a state": {
+			files: map[string]string{"meshwave.state.json": `{"format_version": "1.1", "lineage": "` + lineage + `", "serial": 3, "plan_hash": "",
+  "steps": [{"id": "wave/canary` + jsonEsc(esc) + `/verify", "kind": "wave-verify", "status": "failed", "error": "pod ` + jsonEsc(esc) + `", "attempts": 1}],
+  "approvals": [], "manual_follow_up": []}`},
+			args: func(dir string) []string {
+				return []string{"status", "-state", filepath.Join(dir, "meshwave.state.json"), "-f", filepath.Join(dir, "missing.mw.hcl")}
+			}},
+		"diagnostics of a plan source": {
+			files: map[string]string{"upgrade.mw.hcl": "# note " + esc + "\nupgrade {\n  from = \"1-26\" # " + esc + "\n  to = 3" + esc + "\n}\nwave \"canary" + esc + "\" {\n  namespaces = [\"a\"]\n  bogus = 1\n}\n"},
+			args:  func(dir string) []string { return []string{"validate", "-f", filepath.Join(dir, "upgrade.mw.hcl")} }},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			for n, c := range tc.files {
+				if err := os.WriteFile(filepath.Join(dir, n), []byte(c), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, out, errOut := runCmd(t, tc.args(dir)...)
+			for stream, text := range map[string]string{"stdout": out, "stderr": errOut} {
+				if strings.ContainsAny(text, "\x1b\x07") {
+					t.Errorf("%s carries raw control characters:\n%q", stream, text)
+				}
+			}
+			if !strings.Contains(out+errOut, shown) {
+				t.Errorf("the escaped text %s is not shown:\nstdout %q\nstderr %q", shown, out, errOut)
+			}
+		})
+	}
+}
+
+// jsonEsc writes s's control characters as JSON escapes.
+func jsonEsc(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r < 0x20 {
+			fmt.Fprintf(&b, `\u%04x`, r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
