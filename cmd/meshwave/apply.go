@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -103,6 +104,9 @@ func (o *applyOptions) run(ctx context.Context, s streams, file string) error {
 
 	if saved != nil {
 		p = saved.Plan
+		if err := approvalsOf(p, o.approve); err != nil {
+			return err
+		}
 		if err := o.checkSaved(ctx, prov, saved, current); err != nil {
 			return err
 		}
@@ -112,6 +116,9 @@ func (o *applyOptions) run(ctx context.Context, s streams, file string) error {
 			return err
 		}
 		p, prov = c.plan, c.prov
+		if err := approvalsOf(p, o.approve); err != nil {
+			return err
+		}
 		if !o.json {
 			if err := renderPlan(s, p, "human"); err != nil {
 				return err
@@ -167,6 +174,28 @@ func applyResult(ctx context.Context, s streams, err error) error {
 		return &exitError{code: 1}
 	}
 	return err
+}
+
+// approvalsOf refuses an -approve of a wave p does not have: a misspelt
+// name would otherwise approve nothing, and the apply would stop at the gate
+// the user meant to pass.
+func approvalsOf(p *plan.Plan, approve []string) error {
+	var waves []string
+	for _, st := range p.Steps {
+		if st.Wave != "" && !slices.Contains(waves, st.Wave) {
+			waves = append(waves, st.Wave)
+		}
+	}
+	for _, w := range approve {
+		switch {
+		case slices.Contains(waves, w):
+		case len(waves) == 0:
+			return fmt.Errorf("-approve %s: the plan has no waves", w)
+		default:
+			return fmt.Errorf("-approve %s: the plan has no wave %q (its waves: %s)", w, w, strings.Join(waves, ", "))
+		}
+	}
+	return nil
 }
 
 // openSaved reads a saved plan and connects to the cluster it was made

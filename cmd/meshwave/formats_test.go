@@ -194,3 +194,107 @@ func jsonEsc(s string) string {
 	}
 	return b.String()
 }
+
+// A kubeconfig that defines no cluster gets a message that says which one,
+// not client-go's advice to set KUBERNETES_MASTER.
+func TestEmptyKubeconfig(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty-kubeconfig")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	plan := filepath.Join(dir, "upgrade.mw.hcl")
+	src, err := os.ReadFile("../../examples/istio-revisions/upgrade.mw.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(plan, src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string]struct {
+		env  string
+		args []string
+		want string
+	}{
+		"-kubeconfig of an empty file": {args: []string{"-kubeconfig", empty},
+			want: "Error: load kubeconfig: the kubeconfig " + empty + " defines no cluster; pass -kubeconfig FILE, or set KUBECONFIG to the kubeconfig of the cluster to upgrade\n"},
+		"KUBECONFIG of an empty file": {env: empty,
+			want: "Error: load kubeconfig: the kubeconfig files in KUBECONFIG (" + empty + ") define no cluster; pass -kubeconfig FILE, or set KUBECONFIG to the kubeconfig of the cluster to upgrade\n"},
+	}
+	// client-go reads the home kubeconfig chosen when it was loaded; the
+	// case runs only where that file does not exist.
+	if home, err := os.UserHomeDir(); err == nil {
+		if _, err := os.Stat(filepath.Join(home, ".kube", "config")); os.IsNotExist(err) {
+			tests["KUBECONFIG empty, no ~/.kube/config"] = struct {
+				env  string
+				args []string
+				want string
+			}{want: "Error: load kubeconfig: KUBECONFIG is empty and " + filepath.Join(home, ".kube", "config") +
+				" does not exist or defines no cluster; pass -kubeconfig FILE, or set KUBECONFIG to the kubeconfig of the cluster to upgrade\n"}
+		}
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("KUBECONFIG", tc.env)
+			code, _, errOut := runCmd(t, append([]string{"plan", "-f", plan}, tc.args...)...)
+			if code != 1 || errOut != tc.want {
+				t.Errorf("plan: exit %d, stderr %q\nwant exit 1, stderr %q", code, errOut, tc.want)
+			}
+		})
+	}
+}
+
+// Flags that contradict each other, or name what is not there, are errors
+// that say so, before anything is read or changed.
+func TestContradictoryFlags(t *testing.T) {
+	kubeconfig := silentAPIServer(t)
+	saved := savedPlan(t, func(f *planfile.File) { f.Cluster = serverOf(t, kubeconfig) })
+	dir := t.TempDir()
+	state := filepath.Join(dir, "meshwave.state.json")
+	tests := map[string]struct {
+		args []string
+		want string
+	}{
+		"plan -json -format=markdown": {[]string{"plan", "-json", "-format=markdown"},
+			"Error: -json and -format=markdown ask for two formats: use one of them\n"},
+		"plan -json -format=human": {[]string{"plan", "-json", "-format=human"},
+			"Error: -json and -format=human ask for two formats: use one of them\n"},
+		"show -json -format=markdown": {[]string{"show", "-json", "-format=markdown", saved},
+			"Error: -json and -format=markdown ask for two formats: use one of them\n"},
+		"apply -approve of no wave": {[]string{"apply", saved, "-approve", "canry", "-kubeconfig", kubeconfig, "-state", state},
+			"Error: -approve canry: the plan has no wave \"canry\" (its waves: canary)\n"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			code, out, errOut := runWithinOut(t, tc.args...)
+			if code != 1 || out != "" || errOut != tc.want {
+				t.Errorf("exit %d, stdout %q, stderr %q\nwant exit 1, no output, stderr %q", code, out, errOut, tc.want)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+				t.Errorf("files left beside the state: %v", entries)
+			}
+		})
+	}
+}
+
+// runWithinOut is runCmd bounded in time: a command that should refuse at
+// once must not wait for the (silent) cluster.
+func runWithinOut(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	type result struct {
+		code     int
+		out, err string
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, out, errOut := runCmd(t, args...)
+		done <- result{code, out, errOut}
+	}()
+	select {
+	case r := <-done:
+		return r.code, r.out, r.err
+	case <-time.After(10 * time.Second):
+		t.Fatalf("meshwave %s still running after 10s", strings.Join(args, " "))
+		return 0, "", ""
+	}
+}
