@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 
@@ -108,33 +109,46 @@ func Read(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read saved plan: %w", err)
 	}
+	f, err := Decode(body)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %v", ErrUnusable, path, err)
+	}
+	return f, nil
+}
+
+// Decode verifies and decodes the bytes of a saved plan; its error says
+// why they are not one this build can use.
+func Decode(body []byte) (*File, error) {
 	var f fileV1
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("%w %s: not a meshwave saved plan: %v", ErrUnusable, path, err)
+		return nil, fmt.Errorf("not a meshwave saved plan: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("not a meshwave saved plan: data after the JSON document")
 	}
 	if f.FormatVersion != FormatVersion {
-		return nil, fmt.Errorf("%w %s: format version %q, this meshwave reads %q", ErrUnusable, path, f.FormatVersion, FormatVersion)
+		return nil, fmt.Errorf("format version %q, this meshwave reads %q", f.FormatVersion, FormatVersion)
 	}
 	if f.Plan == nil {
-		return nil, fmt.Errorf("%w %s: it holds no plan", ErrUnusable, path)
+		return nil, errors.New("it holds no plan")
 	}
 	if f.Cluster == "" {
-		return nil, fmt.Errorf("%w %s: it names no cluster", ErrUnusable, path)
+		return nil, errors.New("it names no cluster")
 	}
 	want := f.ContentHash
 	f.ContentHash = ""
 	canon, err := json.MarshalIndent(&f, "", "  ")
 	if err != nil {
-		return nil, fmt.Errorf("%w %s: %v", ErrUnusable, path, err)
+		return nil, err
 	}
 	sum := sha256.Sum256(canon)
 	if got := hex.EncodeToString(sum[:]); got != want {
-		return nil, fmt.Errorf("%w %s: content hash mismatch (the file was edited or damaged); run meshwave plan -out again", ErrUnusable, path)
+		return nil, errors.New("content hash mismatch (the file was edited or damaged); run meshwave plan -out again")
 	}
 	if err := f.Plan.WellFormed(); err != nil {
-		return nil, fmt.Errorf("%w %s: %v", ErrUnusable, path, err)
+		return nil, err
 	}
 	return &File{Cluster: f.Cluster, State: states.Ref{Lineage: f.StateLineage, Serial: f.StateSerial},
 		Objects: f.Objects, Plan: f.Plan}, nil
