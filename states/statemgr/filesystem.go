@@ -68,6 +68,11 @@ func (s *FileStore) Read() (*states.State, error) {
 func (s *FileStore) read() (*states.State, error) {
 	b, err := safefile.ReadFile(s.path, MaxStateSize)
 	if errors.Is(err, fs.ErrNotExist) {
+		// A link to nowhere is not "no state": the state may be on a
+		// disk that is not mounted, and a write would be refused anyway.
+		if fi, lerr := os.Lstat(s.path); lerr == nil {
+			return nil, fmt.Errorf("read state: %w", &safefile.NotRegularError{Path: s.path, Mode: fi.Mode()})
+		}
 		s.known, s.onDisk = true, ""
 		return nil, ErrNoState
 	}
