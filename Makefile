@@ -40,8 +40,11 @@ test: fmt-check tidy-check vet testenv ## unit and end-to-end tests against a re
 bench: ## benchmarks, each reported against a baseline measured in the same run
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-fuzz: ## 60 s of fuzzing the plan loader
-	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime 60s ./plan
+FUZZTIME ?= 60s
+fuzz: ## $(FUZZTIME) each of fuzzing the plan loader, the state decoder and the saved-plan decoder
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./plan
+	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./states/statefile
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./plan/planfile
 
 demo: build testenv ## the whole upgrade on a local cluster; leaves it running (SCENARIO=istio: real istiod)
 	MESHWAVE_TESTENV_BIN=$(TESTENV_BIN) MESHWAVE_ISTIO_BIN=$(ISTIO_BIN) SCENARIO=$(SCENARIO) test/demo/demo.sh up

@@ -7,8 +7,8 @@
 // Events to an Observer, and cmd turns them into output (EncodeJSON for
 // -json). It never locks: the caller holds the Store's lock while it runs.
 //
-// The state lives in three subpackages, kept apart like Terraform's: states
-// (the model), statefile (the versioned JSON encoding) and statemgr (the
-// locked, atomically written file). docs/state-format.md describes the files
-// and the event lines.
+// The state it records lives beside the plan, in three packages kept apart
+// like Terraform's: states (the model), states/statefile (the versioned JSON
+// encoding) and states/statemgr (the locked, atomically written file).
+// docs/state-format.md describes the files and the event lines.
 package executor

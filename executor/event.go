@@ -6,8 +6,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/meshwave/meshwave/executor/states"
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/states"
 )
 
 // EventKind says what happened.

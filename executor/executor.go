@@ -10,9 +10,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/meshwave/meshwave/executor/statemgr"
-	"github.com/meshwave/meshwave/executor/states"
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/states"
+	"github.com/meshwave/meshwave/states/statemgr"
 )
 
 // Store is where the executor keeps the state. The caller holds the store's

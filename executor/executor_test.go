@@ -15,10 +15,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/meshwave/meshwave/executor/statefile"
-	"github.com/meshwave/meshwave/executor/statemgr"
-	"github.com/meshwave/meshwave/executor/states"
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/states"
+	"github.com/meshwave/meshwave/states/statefile"
+	"github.com/meshwave/meshwave/states/statemgr"
 )
 
 // recorder collects events.

@@ -14,9 +14,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/meshwave/meshwave/executor/statemgr"
-	"github.com/meshwave/meshwave/executor/states"
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/states"
+	"github.com/meshwave/meshwave/states/statemgr"
 )
 
 const gateStep = "wave/w/gate/0-"

@@ -8,9 +8,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/meshwave/meshwave/executor/statemgr"
-	"github.com/meshwave/meshwave/executor/states"
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/states"
+	"github.com/meshwave/meshwave/states/statemgr"
 )
 
 // Scope picks what a manual rollback reverses. Both empty: the revision

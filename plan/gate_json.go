@@ -1,7 +1,9 @@
 package plan
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -48,11 +50,21 @@ func (g Gate) MarshalJSON() ([]byte, error) {
 	return json.Marshal(j)
 }
 
-// UnmarshalJSON reads the gate's JSON form.
+// UnmarshalJSON reads the gate's JSON form, strictly: an unknown field or
+// kind, or a gate without the settings of its kind, is an error.
 func (g *Gate) UnmarshalJSON(b []byte) error {
 	var j gateJSON
-	if err := json.Unmarshal(b, &j); err != nil {
-		return err
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&j); err != nil {
+		return fmt.Errorf("gate: %w", err)
+	}
+	switch {
+	case !j.Kind.Valid():
+		return fmt.Errorf("unknown gate kind %q", j.Kind)
+	case j.Kind == GateHTTP && j.HTTP == nil, j.Kind == GatePrometheus && j.Prometheus == nil,
+		j.Kind == GateCommand && (j.Command == nil || len(j.Command.Argv) == 0):
+		return fmt.Errorf("%s gate without its settings", j.Kind)
 	}
 	*g = Gate{Kind: j.Kind, Pause: duration(j.PauseSeconds), Prometheus: j.Prometheus}
 	if h := j.HTTP; h != nil {

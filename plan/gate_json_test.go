@@ -42,3 +42,27 @@ func TestGateJSON(t *testing.T) {
 		})
 	}
 }
+
+// A gate read back from a saved plan is run as it reads: a kind this build
+// does not know, or a gate without its settings, is refused rather than run
+// as something else (or crash the run).
+func TestGateJSONRefuses(t *testing.T) {
+	tests := map[string]struct{ doc, want string }{
+		"unknown kind":        {`{"kind":"vote"}`, `unknown gate kind "vote"`},
+		"no kind":             {`{}`, `unknown gate kind ""`},
+		"http without http":   {`{"kind":"http"}`, `http gate without its settings`},
+		"prometheus, no body": {`{"kind":"prometheus"}`, `prometheus gate without its settings`},
+		"command, no argv":    {`{"kind":"command","command":{"argv":[],"timeout_seconds":1}}`, `command gate without its settings`},
+		"unknown field":       {`{"kind":"pause","pause_seconds":1,"skip":true}`, `gate: json: unknown field "skip"`},
+		"wrong type":          {`{"kind":"pause","pause_seconds":"1m"}`, `gate: json: cannot unmarshal string into Go struct field gateJSON.pause_seconds of type float64`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var g Gate
+			err := json.Unmarshal([]byte(tc.doc), &g)
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("Unmarshal(%s) = %v, want %q", tc.doc, err, tc.want)
+			}
+		})
+	}
+}

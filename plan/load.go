@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -48,6 +49,11 @@ type VarInput struct {
 
 // FindFiles returns the plan files (*.mw.hcl) directly inside dir, sorted by
 // name. Finding none is not an error; the caller decides what that means.
+//
+// A file found here is treated as if it were given with -f: a symlink is
+// followed, and an entry that is not a regular file (a FIFO, a dangling
+// link) is returned too, so that Load says what is wrong with it instead of
+// the plan silently losing a file. Only directories are passed over.
 func FindFiles(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -55,9 +61,19 @@ func FindFiles(dir string) ([]string, error) {
 	}
 	var files []string
 	for _, e := range entries {
-		if e.Type().IsRegular() && strings.HasSuffix(e.Name(), FileSuffix) {
-			files = append(files, filepath.Join(dir, e.Name()))
+		if !strings.HasSuffix(e.Name(), FileSuffix) {
+			continue
 		}
+		path := filepath.Join(dir, e.Name())
+		if e.IsDir() {
+			continue
+		}
+		if e.Type()&fs.ModeSymlink != 0 {
+			if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+				continue
+			}
+		}
+		files = append(files, path)
 	}
 	sort.Strings(files)
 	return files, nil

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -323,11 +324,27 @@ func TestFindFiles(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "e.mw.hcl"), 0o700); err != nil {
 		t.Fatal(err)
 	}
+	// What -f would read, discovery reads too: links are followed, and a
+	// link that leads nowhere or a FIFO is found so that loading it says
+	// what is wrong, instead of the plan silently losing a file.
+	other := t.TempDir()
+	if err := os.WriteFile(filepath.Join(other, "shared.hcl"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{"f.mw.hcl": filepath.Join(other, "shared.hcl"), "g.mw.hcl": filepath.Join(other, "gone"), "h.mw.hcl": other} {
+		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "i.mw.hcl"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	got, err := FindFiles(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{filepath.Join(dir, "a.mw.hcl"), filepath.Join(dir, "b.mw.hcl")}
+	want := []string{filepath.Join(dir, "a.mw.hcl"), filepath.Join(dir, "b.mw.hcl"), filepath.Join(dir, "f.mw.hcl"),
+		filepath.Join(dir, "g.mw.hcl"), filepath.Join(dir, "i.mw.hcl")}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("FindFiles mismatch (-want +got):\n%s", diff)
 	}

@@ -18,8 +18,7 @@ import (
 // it.
 
 func (e *evaluator) validateFlavor(f Flavor, rng hcl.Range) bool {
-	switch f {
-	case FlavorBackyards, FlavorIstio:
+	if f.Valid() {
 		return true
 	}
 	e.errorf(rng, "Invalid flavor",

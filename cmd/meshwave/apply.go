@@ -7,17 +7,18 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/meshwave/meshwave/cmd/meshwave/views"
 	"github.com/meshwave/meshwave/executor"
-	"github.com/meshwave/meshwave/executor/statemgr"
-	"github.com/meshwave/meshwave/executor/states"
 	"github.com/meshwave/meshwave/plan"
 	"github.com/meshwave/meshwave/plan/planfile"
 	"github.com/meshwave/meshwave/providers/kube"
+	"github.com/meshwave/meshwave/states"
+	"github.com/meshwave/meshwave/states/statemgr"
 )
 
 var _ executor.Provider = (*kube.Provider)(nil)
@@ -78,35 +79,32 @@ func (o *applyOptions) run(ctx context.Context, s streams, file string) error {
 	if o.json && file == "" && !o.autoApprove {
 		return errors.New("-json needs -auto-approve or a saved plan: there is nobody to ask for confirmation")
 	}
-	var saved *planfile.File
+	var (
+		saved *planfile.File
+		prov  *kube.Provider
+		p     *plan.Plan
+	)
 	if file != "" {
-		f, err := planfile.Read(file)
-		if err != nil {
+		var err error
+		if saved, prov, err = o.openSaved(file); err != nil {
 			return err
 		}
-		saved = f
 	}
 	store := statemgr.NewFileStore(statePathFor(o.statePath, &o.plan))
-	// The state must be readable before anything else happens: a corrupt or
-	// foreign state is refused and left as it is.
-	current, err := store.Read()
-	if err != nil && !errors.Is(err, statemgr.ErrNoState) {
-		return err
-	}
+	// Lock first, then read: the state read is the one the lock protects. A
+	// corrupt or foreign state is refused and left as it is.
 	if _, err := store.Lock("apply"); err != nil {
 		return err
 	}
 	defer store.Unlock()
+	current, err := store.Read()
+	if err != nil && !errors.Is(err, statemgr.ErrNoState) {
+		return err
+	}
 
-	var (
-		p    *plan.Plan
-		prov *kube.Provider
-	)
 	if saved != nil {
 		p = saved.Plan
-		var err error
-		prov, err = o.kube.provider(p.Flavor)
-		if err != nil {
+		if err := approvalsOf(p, o.approve); err != nil {
 			return err
 		}
 		if err := o.checkSaved(ctx, prov, saved, current); err != nil {
@@ -118,6 +116,9 @@ func (o *applyOptions) run(ctx context.Context, s streams, file string) error {
 			return err
 		}
 		p, prov = c.plan, c.prov
+		if err := approvalsOf(p, o.approve); err != nil {
+			return err
+		}
 		if !o.json {
 			if err := renderPlan(s, p, "human"); err != nil {
 				return err
@@ -169,19 +170,59 @@ func applyResult(ctx context.Context, s streams, err error) error {
 		}
 		return &exitError{code: 130}
 	case errors.As(err, &approval):
-		fmt.Fprintf(s.Err, "\nWave %q needs approval before the next wave starts. The state is saved.\nTo continue, run apply again with -approve %s\n", approval.Wave, approval.Wave)
+		fmt.Fprintf(s.Err, "\nWave %q needs approval before the next wave starts. The state is saved.\nTo continue, run apply again with -approve %s\n", approval.Wave, views.Printable(approval.Wave))
 		return &exitError{code: 1}
 	}
 	return err
 }
 
-// checkSaved refuses a saved plan whose cluster, state or objects changed.
+// approvalsOf refuses an -approve of a wave p does not have: a misspelt
+// name would otherwise approve nothing, and the apply would stop at the gate
+// the user meant to pass.
+func approvalsOf(p *plan.Plan, approve []string) error {
+	var waves []string
+	for _, st := range p.Steps {
+		if st.Wave != "" && !slices.Contains(waves, st.Wave) {
+			waves = append(waves, st.Wave)
+		}
+	}
+	for _, w := range approve {
+		switch {
+		case slices.Contains(waves, w):
+		case len(waves) == 0:
+			return fmt.Errorf("-approve %s: the plan has no waves", w)
+		default:
+			return fmt.Errorf("-approve %s: the plan has no wave %q (its waves: %s)", w, w, strings.Join(waves, ", "))
+		}
+	}
+	return nil
+}
+
+// openSaved reads a saved plan and connects to the cluster it was made
+// for, refusing any other cluster before a request is sent.
+func (o *applyOptions) openSaved(file string) (*planfile.File, *kube.Provider, error) {
+	f, err := planfile.Read(file)
+	if err != nil {
+		return nil, nil, err
+	}
+	prov, err := o.kube.provider(f.Plan.Flavor)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := f.CheckCluster(prov.Host()); err != nil {
+		return nil, nil, err
+	}
+	return f, prov, nil
+}
+
+// checkSaved refuses a saved plan whose state or objects changed; current is
+// the state read under the lock.
 func (o *applyOptions) checkSaved(ctx context.Context, prov *kube.Provider, f *planfile.File, current *states.State) error {
 	snap, err := prov.Observe(ctx, observeScope(f.Plan))
 	if err != nil {
 		return fmt.Errorf("read the cluster: %w", err)
 	}
-	return executor.CheckSavedPlan(executor.SavedState{Lineage: f.StateLineage, Serial: f.StateSerial}, current,
+	return planfile.CheckSavedPlan(f.State, current,
 		planfile.Changes(f.Objects, snap.Objects)...)
 }
 

@@ -10,10 +10,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshwave/meshwave/cmd/meshwave/views"
-	"github.com/meshwave/meshwave/executor/statemgr"
 	"github.com/meshwave/meshwave/plan"
 	"github.com/meshwave/meshwave/plan/planfile"
 	"github.com/meshwave/meshwave/providers/kube"
+	"github.com/meshwave/meshwave/states"
+	"github.com/meshwave/meshwave/states/statemgr"
 )
 
 // defaultStateFile is the state file's name beside the plan.
@@ -60,7 +61,7 @@ Exit codes: 0 success, 1 error or blocking check. With -detailed-exitcode:
 	o.plan.register(fs)
 	o.kube.register(fs)
 	fs.BoolVar(&o.json, "json", false, "print the plan as JSON (same as -format=json)")
-	fs.StringVar(&o.format, "format", "human", "output format: human, json or markdown")
+	fs.StringVar(&o.format, "format", "", "output format: human (the default), json or markdown")
 	fs.StringVar(&o.out, "out", "", "save the plan to this file for a later `meshwave apply FILE`")
 	fs.StringVar(&o.statePath, "state", "", "state file (default: "+defaultStateFile+" beside the plan)")
 	fs.BoolVar(&o.detailedExitcode, "detailed-exitcode", false, "exit 0 when there are no changes, 2 when there are, 1 on error")
@@ -106,12 +107,9 @@ func statePathFor(flag string, pf *planFlags) string {
 }
 
 func (o *planOptions) run(ctx context.Context, s streams) error {
-	format := o.format
-	if o.json {
-		format = "json"
-	}
-	if format != "human" && format != "json" && format != "markdown" {
-		return fmt.Errorf("unknown -format %q: use human, json or markdown", format)
+	format, err := outputFormat(o.json, o.format)
+	if err != nil {
+		return err
 	}
 	if o.out != "" {
 		// Before any work whose result could not be saved.
@@ -134,7 +132,7 @@ func (o *planOptions) run(ctx context.Context, s streams) error {
 			st, err := statemgr.NewFileStore(statePathFor(o.statePath, &o.plan)).Read()
 			switch {
 			case err == nil:
-				f.StateLineage, f.StateSerial = st.Lineage, st.Serial
+				f.State = states.RefOf(st)
 			case errors.Is(err, statemgr.ErrNoState):
 			default:
 				return err
@@ -154,6 +152,22 @@ func (o *planOptions) run(ctx context.Context, s streams) error {
 		return &exitError{code: 2}
 	}
 	return nil
+}
+
+// outputFormat is the format -json and -format ask for together. Asking
+// for two different formats is an error, not a silent choice of one.
+func outputFormat(json bool, format string) (string, error) {
+	switch {
+	case json && format != "" && format != "json":
+		return "", fmt.Errorf("-json and -format=%s ask for two formats: use one of them", format)
+	case json:
+		return "json", nil
+	case format == "":
+		return "human", nil
+	case format != "human" && format != "json" && format != "markdown":
+		return "", fmt.Errorf("unknown -format %q: use human, json or markdown", format)
+	}
+	return format, nil
 }
 
 func renderPlan(s streams, p *plan.Plan, format string) error {
@@ -186,18 +200,18 @@ plan. It reads only the file, never the cluster.`,
   meshwave show -json upgrade.plan | jq '.summary'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			f, err := planfile.Read(args[0])
+			format, err := outputFormat(o.json, o.format)
 			if err != nil {
 				return err
 			}
-			format := o.format
-			if o.json {
-				format = "json"
+			f, err := planfile.Read(args[0])
+			if err != nil {
+				return err
 			}
 			return renderPlan(s, f.Plan, format)
 		},
 	}
 	cmd.Flags().BoolVar(&o.json, "json", false, "print the plan as JSON")
-	cmd.Flags().StringVar(&o.format, "format", "human", "output format: human, json or markdown")
+	cmd.Flags().StringVar(&o.format, "format", "", "output format: human (the default), json or markdown")
 	return cmd
 }

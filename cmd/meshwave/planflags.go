@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/pflag"
@@ -112,59 +113,79 @@ func writeDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnos
 	return nil
 }
 
-// snippetWindow returns d and files reduced to the lines d's snippet shows,
-// so that printing one diagnostic does not scan its whole file: lines before
-// the snippet become empty, lines after it are dropped, and byte offsets are
-// shifted to match.
+// snippetWindow returns d, and files reduced to the lines d's snippet shows,
+// ready to print: lines before the snippet become empty, lines after it are
+// dropped, so printing one diagnostic does not scan its whole file; and
+// every text taken from the plan (summary, detail, file name, the snippet,
+// the "in wave ..." context) is views.Printable, with byte offsets moved to
+// match. Without a usable source range there is no snippet.
 func snippetWindow(d *hcl.Diagnostic, files map[string]*hcl.File) (*hcl.Diagnostic, map[string]*hcl.File) {
+	moved := *d
+	moved.Summary, moved.Detail = views.Printable(d.Summary), views.Printable(d.Detail)
+	moved.Subject, moved.Context = printableName(d.Subject), printableName(d.Context)
 	if d.Subject == nil || files[d.Subject.Filename] == nil {
-		return d, files
+		return &moved, nil
 	}
 	f := files[d.Subject.Filename]
 	src := f.Bytes
 	snip := *d.Subject
+	ranges := []*hcl.Range{d.Subject}
 	if d.Context != nil && d.Context.Filename == snip.Filename {
 		snip = hcl.RangeOver(snip, *d.Context)
+		ranges = append(ranges, d.Context)
 	}
 	if snip.Start.Byte < 0 || snip.End.Byte > len(src) || snip.Start.Byte > snip.End.Byte || snip.Start.Line < 1 {
-		return d, files
+		return &moved, nil
 	}
 	from := bytes.LastIndexByte(src[:snip.Start.Byte], '\n') + 1
 	to := len(src)
 	if i := bytes.IndexByte(src[snip.End.Byte:], '\n'); i >= 0 {
 		to = snip.End.Byte + i
 	}
-	blank := snip.Start.Line - 1
-	shift := from - blank
-	window := make([]byte, 0, blank+to-from)
-	window = append(window, bytes.Repeat([]byte{'\n'}, blank)...)
-	window = append(window, src[from:to]...)
-
-	moved := *d
-	moved.Subject = shiftRange(d.Subject, shift)
-	moved.Context = shiftRange(d.Context, shift)
-	return &moved, map[string]*hcl.File{snip.Filename: {Bytes: window, Nav: shiftedNav{f.Nav, shift}}}
+	// The window is the snippet's lines, cut at every offset a range needs
+	// and made printable piece by piece, so each offset can be moved to
+	// where its byte now is.
+	var cuts []int
+	for _, r := range ranges {
+		cuts = append(cuts, r.Start.Byte, r.End.Byte)
+	}
+	slices.Sort(cuts)
+	window := bytes.Repeat([]byte{'\n'}, snip.Start.Line-1)
+	moves := map[int]int{}
+	at := from
+	for _, c := range slices.Compact(cuts) {
+		window = append(window, views.Printable(string(src[at:c]))...)
+		moves[c], at = len(window), c
+	}
+	window = append(window, views.Printable(string(src[at:to]))...)
+	moved.Subject = movedRange(moved.Subject, moves)
+	if len(ranges) > 1 {
+		moved.Context = movedRange(moved.Context, moves)
+	}
+	nav := fixedContext("")
+	if cs, ok := f.Nav.(interface{ ContextString(int) string }); ok {
+		nav = fixedContext(views.Printable(cs.ContextString(d.Subject.Start.Byte)))
+	}
+	return &moved, map[string]*hcl.File{moved.Subject.Filename: {Bytes: window, Nav: nav}}
 }
 
-func shiftRange(r *hcl.Range, by int) *hcl.Range {
+func printableName(r *hcl.Range) *hcl.Range {
 	if r == nil {
 		return nil
 	}
-	s := *r
-	s.Start.Byte -= by
-	s.End.Byte -= by
-	return &s
+	c := *r
+	c.Filename = views.Printable(r.Filename)
+	return &c
 }
 
-// shiftedNav answers the "in wave ..." context for a window of a file.
-type shiftedNav struct {
-	nav   any
-	shift int
+func movedRange(r *hcl.Range, moves map[int]int) *hcl.Range {
+	c := *r
+	c.Start.Byte, c.End.Byte = moves[r.Start.Byte], moves[r.End.Byte]
+	return &c
 }
 
-func (n shiftedNav) ContextString(offset int) string {
-	if cs, ok := n.nav.(interface{ ContextString(int) string }); ok {
-		return cs.ContextString(offset + n.shift)
-	}
-	return ""
-}
+// fixedContext answers the "in wave ..." context of the one diagnostic a
+// window is made for.
+type fixedContext string
+
+func (c fixedContext) ContextString(int) string { return string(c) }

@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/meshwave/meshwave/cmd/meshwave/views"
 )
 
 // streams are the standard input and outputs a command writes to; tests pass
@@ -42,7 +44,9 @@ func run(ctx context.Context, args []string, s streams) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	fmt.Fprintf(s.Err, "Error: %v\n", err)
+	// An error can quote a file (a lock holder, a state's field): it is
+	// printed like every other text from a file.
+	fmt.Fprintf(s.Err, "Error: %s\n", views.Printable(err.Error()))
 	if sig := interruptedBy(ctx); sig != nil {
 		return signalExitCode(sig)
 	}

@@ -11,8 +11,8 @@ import (
 
 	"github.com/meshwave/meshwave/cmd/meshwave/views"
 	"github.com/meshwave/meshwave/executor"
-	"github.com/meshwave/meshwave/executor/statemgr"
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/states/statemgr"
 )
 
 type rollbackOptions struct {
@@ -56,23 +56,24 @@ rolled back.`,
 
 func (o *rollbackOptions) run(ctx context.Context, s streams) error {
 	store := statemgr.NewFileStore(statePathFor(o.statePath, &o.plan))
+	// Lock first, then read, as apply does.
+	if _, err := store.Lock("rollback"); err != nil {
+		return err
+	}
+	defer store.Unlock()
 	if _, err := store.Read(); err != nil {
 		if errors.Is(err, statemgr.ErrNoState) {
 			return fmt.Errorf("no state file at %s: nothing was applied, so there is nothing to roll back", store.Path())
 		}
 		return err
 	}
-	if _, err := store.Lock("rollback"); err != nil {
-		return err
-	}
-	defer store.Unlock()
 	c, err := computePlan(ctx, s, &o.plan, &o.kube)
 	if err != nil {
 		return err
 	}
 	sel := executor.Scope{Wave: o.wave, Namespace: o.namespace}
 	if !o.autoApprove {
-		ok, err := confirm(ctx, s, fmt.Sprintf("Roll back %s to %s? Only 'yes' will be accepted: ", sel, c.plan.From))
+		ok, err := confirm(ctx, s, fmt.Sprintf("Roll back %s to %s? Only 'yes' will be accepted: ", views.Printable(sel.String()), views.Printable(c.plan.From)))
 		if err != nil {
 			return err
 		}
@@ -113,11 +114,11 @@ func (o *statusOptions) run(ctx context.Context, s streams) error {
 	st, err := store.Read()
 	switch {
 	case errors.Is(err, statemgr.ErrNoState):
-		fmt.Fprintf(s.Out, "State: none at %s (nothing applied yet)\n", store.Path())
+		fmt.Fprintf(s.Out, "State: none at %s (nothing applied yet)\n", views.Printable(store.Path()))
 	case err != nil:
 		return err
 	default:
-		fmt.Fprintf(s.Out, "State: %s (lineage %s, serial %d)\n\n", store.Path(), st.Lineage, st.Serial)
+		fmt.Fprintf(s.Out, "State: %s (lineage %s, serial %d)\n\n", views.Printable(store.Path()), st.Lineage, st.Serial)
 		tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "STEP\tSTATUS\tENDED\tERROR")
 		for _, ss := range st.Steps {
@@ -125,7 +126,7 @@ func (o *statusOptions) run(ctx context.Context, s streams) error {
 			if !ss.EndedAt.IsZero() {
 				ended = ss.EndedAt.Local().Format(time.DateTime)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ss.ID, ss.Status, ended, ss.Error)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", views.Printable(ss.ID), ss.Status, ended, views.Printable(ss.Error))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -135,7 +136,7 @@ func (o *statusOptions) run(ctx context.Context, s streams) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(s.Out, "\nLive revisions (%s → %s):\n", c.plan.From, c.plan.To)
+	fmt.Fprintf(s.Out, "\nLive revisions (%s → %s):\n", views.Printable(c.plan.From), views.Printable(c.plan.To))
 	tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "WAVE\tNAMESPACE\tISTIO-INJECTION\tREV\tPODS ON TARGET")
 	labels := map[string]map[string]string{}
@@ -171,7 +172,8 @@ func (o *statusOptions) run(ctx context.Context, s streams) error {
 				}
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\n", step.Wave, ns, labels[ns][plan.LabelInjection], labels[ns][plan.LabelRevision], on, all)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\n", views.Printable(step.Wave), views.Printable(ns),
+			views.Printable(labels[ns][plan.LabelInjection]), views.Printable(labels[ns][plan.LabelRevision]), on, all)
 	}
 	return tw.Flush()
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/meshwave/meshwave/cmd/meshwave/views"
 	"github.com/meshwave/meshwave/plan"
 )
 
@@ -50,7 +51,7 @@ func (o *validateOptions) run(s streams) error {
 			tags = plural(len(cfg.Tags), "revision tag") + ", "
 		}
 		_, err = fmt.Fprintf(s.Out, "Success! The plan is valid: %s -> %s (%s), %s%s, %s.\n",
-			cfg.Upgrade.From, cfg.Upgrade.To, cfg.Upgrade.Flavor, tags,
+			views.Printable(cfg.Upgrade.From), views.Printable(cfg.Upgrade.To), cfg.Upgrade.Flavor, tags,
 			plural(len(cfg.Gateways), "gateway"), plural(len(cfg.Waves), "wave"))
 		return err
 	}

@@ -11,11 +11,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 
 	"github.com/meshwave/meshwave/internal/safefile"
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/states"
 )
 
 // FormatVersion of the saved plan file.
@@ -23,18 +25,26 @@ const FormatVersion = "1"
 
 // File is a saved plan.
 type File struct {
-	FormatVersion string `json:"format_version"`
-	// ContentHash is the SHA-256 of the file's content with this field empty.
-	ContentHash string `json:"content_hash"`
 	// Cluster is the API server URL the plan was computed against.
-	Cluster string `json:"cluster"`
-	// StateLineage and StateSerial identify the state the plan builds on;
-	// empty lineage means there was no state yet.
-	StateLineage string `json:"state_lineage,omitempty"`
-	StateSerial  uint64 `json:"state_serial"`
+	Cluster string
+	// State is the state the plan builds on; the zero Ref means there was
+	// no state yet.
+	State states.Ref
 	// Objects fingerprints every cluster object the plan read.
-	Objects []plan.ObjectVersion `json:"objects"`
-	Plan    *plan.Plan           `json:"plan"`
+	Objects []plan.ObjectVersion
+	Plan    *plan.Plan
+}
+
+// fileV1 is the JSON document of format version 1.
+type fileV1 struct {
+	FormatVersion string `json:"format_version"`
+	// ContentHash is the SHA-256 of the document with this field empty.
+	ContentHash  string               `json:"content_hash"`
+	Cluster      string               `json:"cluster"`
+	StateLineage string               `json:"state_lineage,omitempty"`
+	StateSerial  uint64               `json:"state_serial"`
+	Objects      []plan.ObjectVersion `json:"objects"`
+	Plan         *plan.Plan           `json:"plan"`
 }
 
 // ErrUnusable says a saved plan cannot be read; it wraps the cause.
@@ -48,15 +58,15 @@ const MaxSize = 128 << 20
 // plan: a state file, a plan source or any other file at path is refused
 // and left as it was (see Writable).
 func Write(path string, f *File) error {
-	f.FormatVersion = FormatVersion
-	f.ContentHash = ""
-	body, err := json.MarshalIndent(f, "", "  ")
+	doc := &fileV1{FormatVersion: FormatVersion, Cluster: f.Cluster, StateLineage: f.State.Lineage,
+		StateSerial: f.State.Serial, Objects: f.Objects, Plan: f.Plan}
+	body, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode saved plan: %w", err)
 	}
 	sum := sha256.Sum256(body)
-	f.ContentHash = hex.EncodeToString(sum[:])
-	body, err = json.MarshalIndent(f, "", "  ")
+	doc.ContentHash = hex.EncodeToString(sum[:])
+	body, err = json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode saved plan: %w", err)
 	}
@@ -92,42 +102,61 @@ func recognise(existing []byte) error {
 }
 
 // Read loads and verifies a saved plan. A file that is not a meshwave plan,
-// has another format version or was edited gives an error wrapping
-// ErrUnusable.
+// has another format version, was edited, or holds a plan this build cannot
+// show or apply (plan.WellFormed) gives an error wrapping ErrUnusable.
 func Read(path string) (*File, error) {
 	body, err := safefile.ReadFile(path, MaxSize)
 	if err != nil {
 		return nil, fmt.Errorf("read saved plan: %w", err)
 	}
-	var f File
+	f, err := Decode(body)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %v", ErrUnusable, path, err)
+	}
+	return f, nil
+}
+
+// Decode verifies and decodes the bytes of a saved plan; its error says
+// why they are not one this build can use.
+func Decode(body []byte) (*File, error) {
+	var f fileV1
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("%w %s: not a meshwave saved plan: %v", ErrUnusable, path, err)
+		return nil, fmt.Errorf("not a meshwave saved plan: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("not a meshwave saved plan: data after the JSON document")
 	}
 	if f.FormatVersion != FormatVersion {
-		return nil, fmt.Errorf("%w %s: format version %q, this meshwave reads %q", ErrUnusable, path, f.FormatVersion, FormatVersion)
+		return nil, fmt.Errorf("format version %q, this meshwave reads %q", f.FormatVersion, FormatVersion)
 	}
 	if f.Plan == nil {
-		return nil, fmt.Errorf("%w %s: it holds no plan", ErrUnusable, path)
+		return nil, errors.New("it holds no plan")
 	}
-	if f.Plan.Phases == nil {
-		// Before plan format 1.2 the plan did not carry its phases, and apply
-		// walks them: such a plan is not guessed at.
-		return nil, fmt.Errorf("%w %s: it was saved by an older meshwave (plan format %s, without phases); run meshwave plan -out again", ErrUnusable, path, f.Plan.FormatVersion)
+	if f.Cluster == "" {
+		return nil, errors.New("it names no cluster")
 	}
 	want := f.ContentHash
 	f.ContentHash = ""
 	canon, err := json.MarshalIndent(&f, "", "  ")
 	if err != nil {
-		return nil, fmt.Errorf("%w %s: %v", ErrUnusable, path, err)
+		return nil, err
 	}
 	sum := sha256.Sum256(canon)
 	if got := hex.EncodeToString(sum[:]); got != want {
-		return nil, fmt.Errorf("%w %s: content hash mismatch (the file was edited or damaged); run meshwave plan -out again", ErrUnusable, path)
+		return nil, errors.New("content hash mismatch (the file was edited or damaged); run meshwave plan -out again")
 	}
-	f.ContentHash = want
-	return &f, nil
+	if err := f.Plan.WellFormed(); err != nil {
+		return nil, err
+	}
+	if f.Plan.Phases == nil {
+		// Before plan format 1.2 the plan did not carry its phases, and apply
+		// walks them: such a plan is not guessed at.
+		return nil, fmt.Errorf("it was saved by an older meshwave (plan format %s, without phases); run meshwave plan -out again", f.Plan.FormatVersion)
+	}
+	return &File{Cluster: f.Cluster, State: states.Ref{Lineage: f.StateLineage, Serial: f.StateSerial},
+		Objects: f.Objects, Plan: f.Plan}, nil
 }
 
 // Changes lists how the cluster objects differ from the saved fingerprint:

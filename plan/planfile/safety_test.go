@@ -66,7 +66,7 @@ func TestWriteReplacesSavedPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := sample()
-	f.StateSerial = 4
+	f.State.Serial = 4
 	if err := Write(path, f); err != nil {
 		t.Fatalf("Write over a saved plan: %v", err)
 	}
@@ -74,7 +74,7 @@ func TestWriteReplacesSavedPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.StateSerial != 4 {
-		t.Errorf("serial = %d, want 4", got.StateSerial)
+	if got.State.Serial != 4 {
+		t.Errorf("serial = %d, want 4", got.State.Serial)
 	}
 }

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -35,10 +38,27 @@ func RESTConfig(kubeconfig, context string) (*rest.Config, error) {
 	}
 	overrides := &clientcmd.ConfigOverrides{CurrentContext: context}
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
+	if clientcmd.IsEmptyConfig(err) {
+		// client-go would say "try setting KUBERNETES_MASTER", a variable
+		// it no longer reads; say which kubeconfig was empty instead.
+		return nil, fmt.Errorf("load kubeconfig: %s; pass -kubeconfig FILE, or set KUBECONFIG to the kubeconfig of the cluster to upgrade",
+			noClusterWhere(rules))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load kubeconfig: %w", err)
 	}
 	return cfg, nil
+}
+
+// noClusterWhere says which kubeconfig defined no cluster.
+func noClusterWhere(rules *clientcmd.ClientConfigLoadingRules) string {
+	switch {
+	case rules.ExplicitPath != "":
+		return "the kubeconfig " + rules.ExplicitPath + " defines no cluster"
+	case len(rules.Precedence) == 1 && os.Getenv(clientcmd.RecommendedConfigPathEnvVar) == "":
+		return "KUBECONFIG is empty and " + rules.Precedence[0] + " does not exist or defines no cluster"
+	}
+	return "the kubeconfig files in KUBECONFIG (" + strings.Join(rules.Precedence, string(filepath.ListSeparator)) + ") define no cluster"
 }
 
 // Connect loads the kubeconfig like kubectl (see RESTConfig) and returns a

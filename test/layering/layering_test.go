@@ -1,6 +1,7 @@
 // Package layering_test keeps the import rules of STYLE.md true: plan is
-// pure, the executor knows no Kubernetes client, and providers/kube is the
-// only product package that imports client-go.
+// pure, the state packages sit beside it and know no runner, the executor
+// knows no Kubernetes client, and providers/kube is the only product package
+// that imports client-go.
 package layering_test
 
 import (
@@ -27,6 +28,8 @@ func TestImportRules(t *testing.T) {
 	const module = "github.com/meshwave/meshwave/"
 	forbidden := map[string][]string{
 		"./plan/...":      {"k8s.io/client-go", module + "executor", module + "providers", module + "cmd"},
+		"./plan":          {module + "states"},
+		"./states/...":    {"k8s.io/client-go", "k8s.io/api/", module + "executor", module + "providers", module + "cmd"},
 		"./executor/...":  {"k8s.io/client-go", "k8s.io/api/", module + "providers", module + "cmd"},
 		"./providers/...": {module + "executor", module + "cmd"},
 	}
@@ -41,7 +44,7 @@ func TestImportRules(t *testing.T) {
 	}
 	// client-go is imported directly only by providers/kube among the
 	// shipped packages.
-	for _, line := range goList(t, "-f", `{{.ImportPath}}|{{join .Imports ","}}`, "./cmd/...", "./plan/...", "./executor/...", "./providers/...") {
+	for _, line := range goList(t, "-f", `{{.ImportPath}}|{{join .Imports ","}}`, "./cmd/...", "./plan/...", "./states/...", "./executor/...", "./providers/...") {
 		pkg, imports, _ := strings.Cut(line, "|")
 		if strings.Contains(imports, "k8s.io/client-go") && pkg != module+"providers/kube" {
 			t.Errorf("%s imports client-go; only providers/kube may", pkg)

@@ -6,4 +6,9 @@
 // totals and the "blocked" verdict come from the Plan itself, so the human and
 // markdown renderers show exactly what the JSON says. Nothing else in meshwave
 // prints a plan; commands pick a view and hand it the Plan and a writer.
+//
+// Text read from files (plan sources, state files, saved plans, lock files)
+// is untrusted: Printable makes its control characters visible, and every
+// view and every command that prints such text passes it through Printable
+// first, so a file cannot drive the user's terminal.
 package views

@@ -60,6 +60,7 @@ func (a *Apply) subject(e executor.Event) string {
 
 // Observe implements executor.Observer.
 func (a *Apply) Observe(e executor.Event) {
+	e = printable(e)
 	v := verbs[e.StepKind]
 	indent := ""
 	if e.Wave != "" {

@@ -66,3 +66,16 @@ func TestApplyLines(t *testing.T) {
 		t.Errorf("color on: no ANSI sequence in %q", colored.String())
 	}
 }
+
+// Apply's lines show text from the plan and the state escaped, like every
+// view: a wave name or an error with an ESC sequence cannot drive the
+// terminal.
+func TestApplyLinesArePrintable(t *testing.T) {
+	var b bytes.Buffer
+	v := NewApply(&b, false)
+	v.Observe(executor.Event{Kind: executor.EventWaveStart, Wave: "canary\x1b[2J"})
+	v.Observe(executor.Event{Kind: executor.EventStepFailed, StepKind: plan.StepGate, Wave: "canary\x1b[2J", StepID: "wave/canary/gate/0-http", Error: "got \x1b]0;owned\x07"})
+	if strings.ContainsAny(b.String(), "\x1b\x07") || !strings.Contains(b.String(), `got \x1b]0;owned\x07`) {
+		t.Errorf("apply lines:\n%q", b.String())
+	}
+}

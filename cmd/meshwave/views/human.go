@@ -18,6 +18,7 @@ type HumanOptions struct {
 // results first, then the steps grouped as gateways, waves and finalize, and
 // a one-line total.
 func Human(w io.Writer, p *plan.Plan, opts HumanOptions) error {
+	p = printable(p)
 	c := painter{on: opts.Color}
 	var b strings.Builder
 	line := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }

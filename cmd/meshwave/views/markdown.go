@@ -14,6 +14,7 @@ import (
 // table of the waves, and each section's steps in a collapsible
 // <details> block. It never writes ANSI escapes.
 func Markdown(w io.Writer, p *plan.Plan) error {
+	p = printable(p)
 	var b strings.Builder
 	line := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	m := mdMarkup{}

@@ -17,7 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/meshwave/meshwave/executor/statefile"
+	"github.com/meshwave/meshwave/states/statefile"
 	"github.com/meshwave/meshwave/test/e2e/harness"
 	"github.com/meshwave/meshwave/test/meshsim"
 	"github.com/meshwave/meshwave/test/testenv"

@@ -1,0 +1,10 @@
+upgrade {
+  from   = "1-26"
+  to     = "1-27"
+  flavor = "istio"
+}
+wave "a" {
+  namespaces = ["x"]
+  gate "http" {
+  }
+}

@@ -1,0 +1,9 @@
+upgrade {
+  from   = "1-26"
+  to     = "1-27"
+  flavor = "istio"
+}
+wave "a" {
+  namespaces = ["x"]
+  max_parallel = "many"
+}

@@ -1,0 +1,11 @@
+upgrade {
+  from   = "1-26"
+  to     = "1-27"
+  flavor = "istio"
+}
+wave "a" {
+  namespaces = ["x"]
+}
+wave "b" {
+  namespaces = ["x"]
+}

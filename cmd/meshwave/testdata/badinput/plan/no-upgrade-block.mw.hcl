@@ -1,0 +1,3 @@
+wave "canary" {
+  namespaces = ["demo-a"]
+}

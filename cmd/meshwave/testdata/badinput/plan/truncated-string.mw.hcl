@@ -1,0 +1,2 @@
+upgrade {
+  from = "1-2

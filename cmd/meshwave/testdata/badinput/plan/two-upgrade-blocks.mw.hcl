@@ -1,0 +1,13 @@
+upgrade {
+  from   = "1-26"
+  to     = "1-27"
+  flavor = "istio"
+}
+upgrade {
+  from   = "1-26"
+  to     = "1-27"
+  flavor = "istio"
+}
+wave "canary" {
+  namespaces = ["demo-a"]
+}

@@ -1,0 +1,14 @@
+variable "x" {
+  default = 1
+}
+variable "x" {
+  default = 2
+}
+upgrade {
+  from   = "1-26"
+  to     = "1-27"
+  flavor = "istio"
+}
+wave "canary" {
+  namespaces = ["demo-a"]
+}

@@ -1,0 +1,11 @@
+variable "x" {
+  type = string
+}
+upgrade {
+  from   = "1-26"
+  to     = "1-27"
+  flavor = "istio"
+}
+wave "canary" {
+  namespaces = ["demo-a"]
+}

@@ -1,0 +1,8 @@
+upgrade {
+  from   = "1-26"
+  to     = "1-27"
+  flavor = "istio"
+}
+wave {
+  namespaces = ["x"]
+}

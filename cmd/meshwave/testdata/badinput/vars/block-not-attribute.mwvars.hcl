@@ -1,0 +1,3 @@
+to_revision {
+  value = "1-28"
+}

@@ -1,0 +1,1 @@
+to_revision = file("/etc/passwd")

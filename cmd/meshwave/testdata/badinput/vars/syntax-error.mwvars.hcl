@@ -1,0 +1,1 @@
+to_revision = "1-28

@@ -1,0 +1,1 @@
+canary_namespaces = ["shop-dev", "sh

@@ -1,0 +1,1 @@
+to_revision = var.from_revision
