@@ -57,6 +57,11 @@ func selects(selector string, set map[string]string) bool {
 	return err == nil && sel.Matches(labels.Set(set))
 }
 
+// IstioNamespace is the namespace istioctl and the charts install a
+// control plane into unless told otherwise; meshwave assumes it for a
+// revision whose objects do not say.
+const IstioNamespace = "istio-system"
+
 // UninstallComponents are the values of LabelComponent whose objects an
 // uninstall of one revision removes, as `istioctl uninstall --revision` does:
 // the base component (CRDs, the shared service account) stays.

@@ -12,7 +12,7 @@ import (
 // Defaults applied when a plan leaves a setting out; docs/plan-language.md
 // lists the same values.
 const (
-	DefaultGatewayNamespace   = "istio-system"
+	DefaultGatewayNamespace   = IstioNamespace
 	DefaultMaxParallel        = 1
 	DefaultWaveTimeout        = 10 * time.Minute
 	DefaultHTTPExpectStatus   = 200

@@ -217,7 +217,7 @@ func (r istioRevisions) list() []plan.ControlPlane {
 	out := make([]plan.ControlPlane, 0, len(r))
 	for _, cp := range r {
 		if cp.Namespace == "" {
-			cp.Namespace = "istio-system"
+			cp.Namespace = plan.IstioNamespace
 		}
 		sort.Strings(cp.Endpoints)
 		cp.Endpoints = compactStrings(cp.Endpoints)

@@ -14,6 +14,10 @@ import (
 // TestFull is the behaviour every Full store must have. open returns a new
 // handle on the same, initially empty, storage each time it is called, as a
 // second meshwave process would get.
+//
+// It is longer than 60 lines on purpose: it is the one conformance test
+// every store implementation runs (as terraform's statemgr.TestFull), and
+// reads as one specification, case after case, in the order a store is used.
 func TestFull(t *testing.T, open func() Full) {
 	t.Helper()
 	a := open()
