@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshwave/meshwave/test/e2e/harness"
 )
 
 const faultKill = "kill -9"
@@ -161,7 +163,8 @@ finalize {
 			trigger, r := applyKilledAt(t, m, kp, order)
 			if trigger == nil {
 				if r.code != 0 {
-					t.Fatalf("round %d: apply failed on its own (exit %d) before %v:\n%s", round, r.code, kp, r.transcript())
+					p := harness.Meshwave(t, m.env, m.dir, "plan")
+					t.Fatalf("round %d: apply failed on its own (exit %d) before %v:\n%s\n--- plan:\n%s%s", round, r.code, kp, r.transcript(), p.Stdout, p.Stderr)
 				}
 				t.Logf("round %d: apply finished before %v", round, kp)
 				break
