@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -36,18 +38,32 @@ var reportsProgress = map[string]bool{
 	"gateway-migrate": true, "workload-restart": true, "wave-wait": true, "wave-verify": true, "gate": true,
 }
 
-// choose picks a random point among the events the steps not yet done will
-// still emit.
+// window is how many of the next steps not yet done a kill point is chosen
+// from: near enough that every upgrade is killed many times on its way, in
+// every kind of step.
+const window = 3
+
+// choose picks a random point among the events the next steps not yet done
+// will emit.
 func choose(rng *rand.Rand, st *stateFile) killPoint {
-	delay := time.Duration(rng.Intn(300)) * time.Millisecond
+	// Half the kills follow their event at once, to land inside the short
+	// steps (a relabel is one PATCH between two state writes).
+	delay := time.Duration(0)
+	if rng.Intn(2) == 0 {
+		delay = time.Duration(rng.Intn(300)) * time.Millisecond
+	}
 	if st == nil {
 		events := []string{"apply-start", "step-start", "step-progress", "step-done"}
 		return killPoint{event: events[rng.Intn(len(events))], index: -1, delay: delay}
 	}
 	var points []killPoint
+	steps := 0
 	for i, s := range st.Steps {
 		if s.Status == "done" {
 			continue
+		}
+		if steps++; steps > window {
+			break
 		}
 		points = append(points, killPoint{step: s.ID, event: "step-start", index: i}, killPoint{step: s.ID, event: "step-done", index: i})
 		if reportsProgress[s.Kind] {
@@ -55,7 +71,7 @@ func choose(rng *rand.Rand, st *stateFile) killPoint {
 		}
 	}
 	if len(points) == 0 {
-		return killPoint{event: "apply-start", index: -1, delay: delay}
+		return killPoint{}
 	}
 	p := points[rng.Intn(len(points))]
 	p.delay = delay
@@ -99,6 +115,24 @@ func applyKilledAt(t *testing.T, m *mesh, kp killPoint, order map[string]int) (*
 	return trigger, r
 }
 
+// diedIn says where a killed run was by what its state records: the kinds
+// of the steps it left running, or "between steps".
+func diedIn(st *stateFile) string {
+	var kinds []string
+	if st != nil {
+		for _, s := range st.Steps {
+			if s.Status == "running" && !slices.Contains(kinds, s.Kind) {
+				kinds = append(kinds, s.Kind)
+			}
+		}
+	}
+	sort.Strings(kinds)
+	if len(kinds) == 0 {
+		return "between steps"
+	}
+	return strings.Join(kinds, "+")
+}
+
 // TestKill9AtRandomPoints kills apply at seeded random points of three whole
 // upgrades — the gateway move, relabels, parallel restarts, waits and
 // verifies, http, command and pause gates, the uninstall — and after every
@@ -112,9 +146,10 @@ func TestKill9AtRandomPoints(t *testing.T) {
 	rng := rand.New(rand.NewSource(seed))
 	t.Logf("seed %d (set %s to replay)", seed, envSeed)
 	fmt.Fprintf(os.Stderr, "faults: kill -9 seed %d\n", seed)
-	const rounds, killsPerRound = 3, 11
+	const rounds, killsPerRound = 3, 20
 	url := gateServer(t)
 	ctx := context.Background()
+	var all, points []string
 	for round := 1; round <= rounds; round++ {
 		m := newMesh(t, meshSpec{name: fmt.Sprintf("k%d", round), gateway: true,
 			sizes: []nsSize{{"a", 1}, {"b", 2}, {"c", 3}}})
@@ -160,6 +195,9 @@ finalize {
 				}
 			}
 			kp := choose(rng, st)
+			if kp.event == "" {
+				break // every step is done: the last apply below confirms it
+			}
 			trigger, r := applyKilledAt(t, m, kp, order)
 			if trigger == nil {
 				if r.code != 0 {
@@ -169,16 +207,15 @@ finalize {
 				t.Logf("round %d: apply finished before %v", round, kp)
 				break
 			}
-			where := trigger.StepKind
-			if where == "" {
-				where = trigger.Type
-			}
+			after := readState(t, m.statePath())
+			where := diedIn(after)
 			kills = append(kills, where)
-			t.Logf("round %d kill %d: at %s %s (+%s)", round, k+1, trigger.Type, trigger.Step, kp.delay)
+			points = append(points, trigger.StepKind, where)
+			t.Logf("round %d kill %d: at %s %s (+%s), in %s", round, k+1, trigger.Type, trigger.Step, kp.delay, where)
 			if r.code != -1 {
 				t.Errorf("round %d: exit code %d after SIGKILL, want -1\n%s", round, r.code, r.transcript())
 			}
-			if bad := m.checkRecordedFirst(ctx, readState(t, m.statePath())); len(bad) > 0 {
+			if bad := m.checkRecordedFirst(ctx, after); len(bad) > 0 {
 				t.Errorf("round %d, after the kill at %s %s: the cluster changed without the state saying so:\n%s",
 					round, trigger.Type, trigger.Step, strings.Join(bad, "\n"))
 				trial(faultKill, "changed the cluster before recording it", false)
@@ -201,6 +238,22 @@ finalize {
 			}
 		}
 		fmt.Fprintf(os.Stderr, "faults: round %d: %d kills in %v\n", round, len(kills), kills)
+		all = append(all, kills...)
+	}
+	// The promise is only shown by many kills, in every kind of step.
+	if len(all) < 30 {
+		t.Errorf("%d kills, want at least 30", len(all))
+	}
+	for _, kind := range []string{"gateway-migrate", "namespace-relabel", "workload-restart", "gate", "uninstall"} {
+		n := 0
+		for _, k := range points {
+			if strings.Contains(k, kind) {
+				n++
+			}
+		}
+		if n == 0 {
+			t.Errorf("no kill was aimed at or landed in a %s step (seed %d): %v", kind, seed, points)
+		}
 	}
 }
 

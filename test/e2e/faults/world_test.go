@@ -20,6 +20,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 
 	"github.com/meshwave/meshwave/executor/statefile"
@@ -285,8 +286,20 @@ func (m *mesh) checkFinal(ctx context.Context) []string {
 			bad = append(bad, fmt.Sprintf("gateway %s/ingress has %d ReplicaSets, want %d", m.gateway, n, want))
 		}
 	}
-	if _, err := harness.Dynamic(t, m.env).Resource(meshsim.GVRIstio).Namespace("istio-system").Get(ctx, "old-"+m.name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-		bad = append(bad, fmt.Sprintf("Istio istio-system/old-%s: err = %v, want NotFound", m.name, err))
+	// The uninstall deletes in the foreground: the Istio resource goes once
+	// the garbage collector has removed what it owns.
+	var last *unstructured.Unstructured
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		u, err := harness.Dynamic(t, m.env).Resource(meshsim.GVRIstio).Namespace("istio-system").Get(ctx, "old-"+m.name, metav1.GetOptions{})
+		last = u
+		return apierrors.IsNotFound(err), nil
+	})
+	if err != nil {
+		meta := ""
+		if last != nil {
+			meta = fmt.Sprintf("deletionTimestamp %v, finalizers %v", last.GetDeletionTimestamp(), last.GetFinalizers())
+		}
+		bad = append(bad, fmt.Sprintf("Istio istio-system/old-%s still exists 30 s after the upgrade (%s)", m.name, meta))
 	}
 	st := readState(t, m.statePath())
 	if st == nil {
