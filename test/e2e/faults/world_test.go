@@ -258,11 +258,10 @@ func (m *mesh) setWave(wave string, namespaces ...string) {
 	}
 }
 
-// checkFinal checks the end of a finished upgrade: every pod on the 1.7
-// proxy, every namespace relabeled, the gateway moved, the old control plane
-// gone, every Deployment restarted exactly once, every step done, and a new
-// plan with nothing to do.
-func (m *mesh) checkFinal(ctx context.Context) []string {
+// checkMoved checks the end of a finished wave or upgrade: every namespace
+// of the mesh relabeled, its pods on the 1.7 proxy, every Deployment
+// restarted exactly once, every step of the state done.
+func (m *mesh) checkMoved(ctx context.Context, st *stateFile) []string {
 	t := m.t
 	var bad []string
 	for _, ns := range m.order {
@@ -280,6 +279,23 @@ func (m *mesh) checkFinal(ctx context.Context) []string {
 			}
 		}
 	}
+	if st == nil {
+		bad = append(bad, "no state file")
+	} else {
+		for _, s := range st.Steps {
+			if s.Status != "done" {
+				bad = append(bad, fmt.Sprintf("step %s is %s, want done", s.ID, s.Status))
+			}
+		}
+	}
+	return bad
+}
+
+// checkFinal checks the end of a finished upgrade: checkMoved, the gateway
+// moved, the old control plane gone, and a new plan with nothing to do.
+func (m *mesh) checkFinal(ctx context.Context) []string {
+	t := m.t
+	bad := m.checkMoved(ctx, readState(t, m.statePath()))
 	if m.gateway != "" {
 		harness.WaitPods(ctx, t, m.env, m.gateway, "app=ingress", 30*time.Second, harness.AllOn(img17, rev17))
 		if n, want := harness.ReplicaSets(ctx, t, m.env, m.gateway, "ingress"), m.before[m.gateway+"/ingress"]+1; n != want {
@@ -301,16 +317,6 @@ func (m *mesh) checkFinal(ctx context.Context) []string {
 		}
 		bad = append(bad, fmt.Sprintf("Istio istio-system/old-%s still exists 30 s after the upgrade (%s)", m.name, meta))
 	}
-	st := readState(t, m.statePath())
-	if st == nil {
-		bad = append(bad, "no state file after the upgrade")
-	} else {
-		for _, s := range st.Steps {
-			if s.Status != "done" {
-				bad = append(bad, fmt.Sprintf("step %s is %s, want done", s.ID, s.Status))
-			}
-		}
-	}
 	if r := harness.Meshwave(t, m.env, m.dir, "plan", "-detailed-exitcode"); r.Code != 0 {
 		bad = append(bad, fmt.Sprintf("plan after the upgrade: exit %d, want 0 (no changes)\n%s%s", r.Code, r.Stdout, r.Stderr))
 	}
@@ -322,6 +328,7 @@ type event struct {
 	Type     string `json:"type"`
 	Step     string `json:"step"`
 	StepKind string `json:"step_kind"`
+	Wave     string `json:"wave"`
 	Message  string `json:"message"`
 	Error    string `json:"error"`
 }
