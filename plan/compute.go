@@ -437,12 +437,12 @@ func (c *computer) waveSteps(w WaveConfig) {
 		rl := Step{ID: prefix + "relabel/" + name, Kind: StepNamespaceRelabel, Action: ActionUpdate, Wave: w.Name,
 			Object:       &ObjectRef{Kind: "Namespace", Name: name},
 			FromRevision: c.cfg.Upgrade.From, ToRevision: c.cfg.Upgrade.To,
-			SetLabels: map[string]string{LabelRevision: c.cfg.Upgrade.To}}
+			SetLabels: map[string]string{LabelRevision: c.cfg.Upgrade.To}, SourceLabels: InjectionLabels(ns.Labels)}
 		if _, inj := ns.Labels[LabelInjection]; inj {
 			rl.RemoveLabels = []string{LabelInjection}
 		}
 		if c.nsOnTarget(ns) {
-			rl.Action, rl.Reason, rl.SetLabels, rl.RemoveLabels = ActionNoop, c.onTargetReason(ns), nil, nil
+			rl.Action, rl.Reason, rl.SetLabels, rl.RemoveLabels, rl.SourceLabels = ActionNoop, c.onTargetReason(ns), nil, nil, nil
 		} else {
 			changed = true
 		}
