@@ -18,11 +18,15 @@ const (
 )
 
 // mount mounts a file system for a test and unmounts it afterwards; it
-// skips the test where the process may not mount (not root).
+// skips the test where the process may not mount (not root). A remount
+// changes the mount made before and adds no unmount.
 func mount(t *testing.T, source, target, fstype string, flags uintptr, data string) {
 	t.Helper()
 	if err := syscall.Mount(source, target, fstype, flags, data); err != nil {
 		t.Skipf("cannot mount %s on %s (%v): this trial needs root (a tmpfs or a read-only bind mount)", fstype, target, err)
+	}
+	if flags&syscall.MS_REMOUNT != 0 {
+		return
 	}
 	t.Cleanup(func() {
 		if err := syscall.Unmount(target, 0); err != nil {
@@ -108,10 +112,10 @@ func TestDiskFull(t *testing.T) {
 	ctx := context.Background()
 	// The points are step-start events of the second wave: the relabel, the
 	// first restart and the wave's wait.
-	points := []struct{ event, step string }{
-		{"step-start", "wave/second/relabel/%s-b"},
-		{"step-start", "wave/second/restart/%s-b/deployment/app-0"},
-		{"step-start", "wave/second/wait"},
+	points := []struct{ label, step string }{
+		{"relabel", "wave/second/relabel/NAME-b"},
+		{"restart", "wave/second/restart/NAME-b/deployment/app-0"},
+		{"wait", "wave/second/wait"},
 	}
 	for i, p := range points {
 		name := fmt.Sprintf("df%d", i)
@@ -122,7 +126,7 @@ func TestDiskFull(t *testing.T) {
 		state := filepath.Join(stateDir, name+".state.json")
 		m.writePlan(fmt.Sprintf("wave \"first\" {\n  namespaces = [%q]\n}\n\nwave \"second\" {\n  namespaces   = [%q]\n  max_parallel = 2\n}\n", a, b))
 		filler := filepath.Join(stateDir, "filler")
-		at := fmt.Sprintf(p.step, name)
+		at := strings.ReplaceAll(p.step, "NAME", name)
 
 		r := startApply(ctx, t, m.env, m.dir, "-state", state)
 		filled := false
@@ -131,7 +135,7 @@ func TestDiskFull(t *testing.T) {
 			if !ok {
 				break
 			}
-			if !filled && ev.Type == p.event && ev.Step == at {
+			if !filled && ev.Type == "step-start" && ev.Step == at {
 				fill(t, filler)
 				filled = true
 			}
@@ -139,7 +143,7 @@ func TestDiskFull(t *testing.T) {
 		code := r.wait()
 		ok := true
 		if !filled {
-			t.Fatalf("%s: %s %s never came:\n%s", name, p.event, at, r.transcript())
+			t.Fatalf("%s: the start of %s never came:\n%s", name, at, r.transcript())
 		}
 		if code != 1 || !strings.Contains(r.stderr.String(), "no space left on device") {
 			ok = false
@@ -167,7 +171,7 @@ func TestDiskFull(t *testing.T) {
 			ok = false
 			t.Errorf("%s: after the resumed apply:\n%s", name, strings.Join(bad, "\n"))
 		}
-		trial(faultDiskFull, "stopped at "+strings.TrimPrefix(strings.SplitN(p.step, "/%s", 2)[0], "wave/second/")+", resumed once space was back", ok)
+		trial(faultDiskFull, "filled as a "+p.label+" started: stopped, resumed once space was back", ok)
 	}
 }
 

@@ -179,7 +179,9 @@ func readState(t testing.TB, path string) *stateFile {
 
 // recorded reports whether the state says a step is changing or has changed
 // the cluster.
-func recorded(status string) bool { return status == "running" || status == "done" || status == "failed" }
+func recorded(status string) bool {
+	return status == "running" || status == "done" || status == "failed"
+}
 
 // checkRecordedFirst checks the promise that the cluster is never changed
 // without the state saying so first: every change the cluster shows belongs
