@@ -7,7 +7,9 @@ BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build testenv test test-short e2e bench fuzz demo demo-down vet fmt-check tidy-check clean
+FAULTS_PKG := ./test/e2e/faults
+
+.PHONY: all build testenv test test-faults test-short e2e bench fuzz demo demo-down vet fmt-check tidy-check clean
 
 all: build
 
@@ -35,7 +37,12 @@ test: fmt-check tidy-check vet testenv ## unit and end-to-end tests against a re
 	@# the run below then takes one package at a time, because each cluster
 	@# suite starts its own control plane.
 	$(GO) test -race -short -count=1 -run '^$$' ./...
-	MESHWAVE_TESTENV_BIN=$(TESTENV_BIN) MESHWAVE_ISTIO_BIN=$(ISTIO_BIN) $(GO) test -race -timeout 60m -p 1 ./...
+	MESHWAVE_TESTENV_BIN=$(TESTENV_BIN) MESHWAVE_ISTIO_BIN=$(ISTIO_BIN) $(GO) test -race -timeout 60m -p 1 $$($(GO) list ./... | grep -v '/test/e2e/faults$$')
+	$(MAKE) test-faults
+
+test-faults: testenv ## the fault suite (kill -9, API server stopped, conflicts, full disk, lock races); REPORT=1 rewrites its table in docs/reliability.md
+	MESHWAVE_TESTENV_BIN=$(TESTENV_BIN) $(if $(REPORT),MESHWAVE_FAULTS_REPORT=$(CURDIR)/docs/reliability.md) \
+		$(GO) test -race -count=1 -timeout 20m $(FAULTS_PKG)
 
 bench: ## benchmarks, each reported against a baseline measured in the same run
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -484,12 +484,12 @@ func (c *computer) relabelStep(w WaveConfig, ns Namespace) Step {
 	rl := Step{ID: "wave/" + w.Name + "/relabel/" + ns.Name, Kind: StepNamespaceRelabel, Action: ActionUpdate, Wave: w.Name,
 		Object:       &ObjectRef{Kind: "Namespace", Name: ns.Name},
 		FromRevision: c.cfg.Upgrade.From, ToRevision: c.cfg.Upgrade.To,
-		SetLabels: map[string]string{LabelRevision: c.cfg.Upgrade.To}}
+		SetLabels: map[string]string{LabelRevision: c.cfg.Upgrade.To}, SourceLabels: InjectionLabels(ns.Labels)}
 	if _, inj := ns.Labels[LabelInjection]; inj {
 		rl.RemoveLabels = []string{LabelInjection}
 	}
 	if c.nsOnTarget(ns) {
-		rl.Action, rl.Reason, rl.SetLabels, rl.RemoveLabels = ActionNoop, c.onTargetReason(ns), nil, nil
+		rl.Action, rl.Reason, rl.SetLabels, rl.RemoveLabels, rl.SourceLabels = ActionNoop, c.onTargetReason(ns), nil, nil, nil
 	}
 	return rl
 }

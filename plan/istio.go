@@ -186,6 +186,19 @@ func (in Injectors) Resolve(label string) string {
 	return label
 }
 
+// InjectionLabels are the labels of a namespace that decide which revision
+// injects it (istio-injection and istio.io/rev), and only those; empty, not
+// nil, when it has none.
+func InjectionLabels(labels map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, k := range []string{LabelInjection, LabelRevision} {
+		if v, ok := labels[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
 // NamespaceRevision is the revision that injects new pods of a namespace with
 // these labels, as Istio decides it: istio-injection wins over istio.io/rev
 // (enabled means the default injector, any other value none), then

@@ -77,6 +77,10 @@ type Step struct {
 	// Labels the relabel step sets, and label keys it removes.
 	SetLabels    map[string]string `json:"set_labels,omitempty"`
 	RemoveLabels []string          `json:"remove_labels,omitempty"`
+	// SourceLabels are the namespace's injection labels (InjectionLabels)
+	// as the plan saw them: the relabel refuses to run over different ones,
+	// which someone else set since. Nil in plans saved before it existed.
+	SourceLabels map[string]string `json:"source_labels,omitempty"`
 
 	// Objects an uninstall deletes, in order.
 	Objects []ObjectRef `json:"objects,omitempty"`

@@ -4,7 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -19,11 +23,9 @@ var relabelOps = stepOps{
 		if err != nil {
 			return nil, fmt.Errorf("read namespace %s: %w", s.Object.Name, err)
 		}
-		orig := map[string]string{}
-		for _, k := range []string{plan.LabelInjection, plan.LabelRevision} {
-			if v, ok := ns.Labels[k]; ok {
-				orig[k] = v
-			}
+		orig := plan.InjectionLabels(ns.Labels)
+		if err := relabelConflict(s, orig); err != nil {
+			return nil, err
 		}
 		b, _ := json.Marshal(orig)
 		return map[string]string{recLabels: string(b)}, nil
@@ -36,7 +38,25 @@ var relabelOps = stepOps{
 		for k, v := range s.SetLabels {
 			labels[k] = v
 		}
-		return p.patchNamespaceLabels(ctx, s.Object.Name, labels)
+		// Someone may relabel the namespace at any moment: the patch is
+		// sent only over the labels the plan saw (or a relabel already
+		// done), with their resourceVersion as a precondition.
+		for attempt := 1; ; attempt++ {
+			ns, err := p.cs.CoreV1().Namespaces().Get(ctx, s.Object.Name, metav1.GetOptions{})
+			if err != nil {
+				return fmt.Errorf("read namespace %s: %w", s.Object.Name, err)
+			}
+			if relabeled(s, ns.Labels) {
+				return nil
+			}
+			if err := relabelConflict(s, plan.InjectionLabels(ns.Labels)); err != nil {
+				return err
+			}
+			err = p.patchNamespaceLabels(ctx, s.Object.Name, ns.ResourceVersion, labels)
+			if !apierrors.IsConflict(err) || attempt == 10 {
+				return err
+			}
+		}
 	},
 	verify: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string) error {
 		ns, err := p.cs.CoreV1().Namespaces().Get(ctx, s.Object.Name, metav1.GetOptions{})
@@ -68,12 +88,56 @@ var relabelOps = stepOps{
 				labels[k] = nil
 			}
 		}
-		return p.patchNamespaceLabels(ctx, s.Object.Name, labels)
+		return p.patchNamespaceLabels(ctx, s.Object.Name, "", labels)
 	},
 }
 
-func (p *Provider) patchNamespaceLabels(ctx context.Context, name string, labels map[string]any) error {
-	body, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": labels}})
+// relabeled reports whether a namespace's labels are what the relabel step
+// makes them.
+func relabeled(s plan.Step, labels map[string]string) bool {
+	for k, v := range s.SetLabels {
+		if labels[k] != v {
+			return false
+		}
+	}
+	for _, k := range s.RemoveLabels {
+		if _, ok := labels[k]; ok {
+			return false
+		}
+	}
+	return true
+}
+
+// relabelConflict refuses to relabel a namespace whose injection labels are
+// no longer those the plan saw: someone else moved it since, and relabeling
+// over their change would lose it.
+func relabelConflict(s plan.Step, now map[string]string) error {
+	if s.SourceLabels == nil || maps.Equal(now, s.SourceLabels) {
+		return nil
+	}
+	return fmt.Errorf("namespace %s was relabeled since the plan: its injection labels are %v, the plan saw %v; "+
+		"refusing to overwrite that change: check who moved it, then plan again", s.Object.Name, fmtLabels(now), fmtLabels(s.SourceLabels))
+}
+
+func fmtLabels(m map[string]string) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, k+"="+m[k])
+	}
+	return strings.Join(parts, ",")
+}
+
+// patchNamespaceLabels merges labels into a namespace; with a
+// resourceVersion, only into that version of it (409 Conflict otherwise).
+func (p *Provider) patchNamespaceLabels(ctx context.Context, name, resourceVersion string, labels map[string]any) error {
+	meta := map[string]any{"labels": labels}
+	if resourceVersion != "" {
+		meta["resourceVersion"] = resourceVersion
+	}
+	body, err := json.Marshal(map[string]any{"metadata": meta})
 	if err != nil {
 		return err
 	}

@@ -314,6 +314,26 @@ func (c *Cluster) Delete(ctx context.Context) error {
 	return err
 }
 
+// ComponentPID returns the pid of one of the cluster's running components,
+// named as kwokctl names them ("kube-apiserver", "etcd",
+// "kube-controller-manager", "kube-scheduler", "kwok-controller"), so a
+// test can stop, freeze or kill exactly that process.
+func (c *Cluster) ComponentPID(component string) (int, error) {
+	f := filepath.Join(c.workdir(), "clusters", c.Name, "pids", component+".pid")
+	b, err := os.ReadFile(f)
+	if err != nil {
+		return 0, fmt.Errorf("testenv: pid of %s: %w", component, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		return 0, fmt.Errorf("testenv: pid file %s holds %q", f, b)
+	}
+	if !alive(pid) {
+		return 0, fmt.Errorf("testenv: %s (pid %d) is not running", component, pid)
+	}
+	return pid, nil
+}
+
 // pids reads the pid files kwokctl keeps for the cluster's components.
 func (c *Cluster) pids() []int {
 	files, _ := filepath.Glob(filepath.Join(c.workdir(), "clusters", c.Name, "pids", "*.pid"))
