@@ -9,7 +9,7 @@ LDFLAGS := -X main.version=$(VERSION)
 
 FAULTS_PKG := ./test/e2e/faults
 
-.PHONY: all build testenv test test-faults test-short e2e bench fuzz demo demo-down vet fmt-check tidy-check clean
+.PHONY: all build testenv test test-faults test-badinput test-short e2e bench fuzz demo demo-down vet fmt-check tidy-check clean
 
 all: build
 
@@ -43,6 +43,10 @@ test: fmt-check tidy-check vet testenv ## unit and end-to-end tests against a re
 test-faults: testenv ## the fault suite (kill -9, API server stopped, conflicts, full disk, lock races); REPORT=1 rewrites its table in docs/reliability.md
 	MESHWAVE_TESTENV_BIN=$(TESTENV_BIN) $(if $(REPORT),MESHWAVE_FAULTS_REPORT=$(CURDIR)/docs/reliability.md) \
 		$(GO) test -race -count=1 -timeout 20m $(FAULTS_PKG)
+
+test-badinput: ## the bad-input corpus alone; REPORT=1 rewrites its table in docs/reliability.md
+	$(if $(REPORT),MESHWAVE_BADINPUT_REPORT=$(CURDIR)/docs/reliability.md) \
+		$(GO) test -count=1 -run TestBadInputCorpus ./cmd/meshwave
 
 bench: ## benchmarks, each reported against a baseline measured in the same run
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -63,8 +63,9 @@ func clearMessage(class, input, stderr string) bool {
 // a panic, a Go fatal error or a hang, with no raw control character on the
 // terminal, and leave every file it was given byte-identical.
 //
-// With MESHWAVE_BADINPUT_SUMMARY=FILE the counts are written to FILE as JSON
-// (for docs/reliability.md).
+// With MESHWAVE_BADINPUT_SUMMARY=FILE the counts are written to FILE as JSON;
+// with MESHWAVE_BADINPUT_REPORT=docs/reliability.md (make test-badinput
+// REPORT=1) they replace that page's bad-input table.
 func TestBadInputCorpus(t *testing.T) {
 	bin := buildMeshwave(t)
 	cases := badInputCases(t)
@@ -163,6 +164,45 @@ func TestBadInputCorpus(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	if path := os.Getenv("MESHWAVE_BADINPUT_REPORT"); path != "" {
+		var table strings.Builder
+		fmt.Fprintf(&table, "Run: %d bad inputs, %d panics, %d Go fatal errors, %d hangs (30 s limit each), %d with a file changed, %d with raw control characters on the terminal.\n\n",
+			summary.Cases, summary.Panics, summary.FatalErrors, summary.Hangs, summary.FilesChanged, summary.RawControl)
+		table.WriteString("| Input | Cases | Exit code 1 | Clear message | Message names the line |\n|---|---:|---:|---:|---:|\n")
+		classes := make([]string, 0, len(summary.ByClass))
+		for c := range summary.ByClass {
+			classes = append(classes, c)
+		}
+		sort.Strings(classes)
+		for _, c := range classes {
+			o := summary.ByClass[c]
+			line := "—"
+			if c == "plan" || c == "vars" {
+				line = fmt.Sprint(o.Located)
+			}
+			fmt.Fprintf(&table, "| %s | %d | %d | %d | %s |\n", c, o.Cases, o.ExitOK, o.MessageOK, line)
+		}
+		if err := replaceSection(path, "<!-- BEGIN bad-input corpus table", "<!-- END bad-input corpus table -->", table.String()); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// replaceSection rewrites what lies between the line that starts with begin
+// and the line end in the file at path.
+func replaceSection(path, begin, end, body string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	s := string(b)
+	i := strings.Index(s, begin)
+	j := strings.Index(s, end)
+	if i < 0 || j < i {
+		return fmt.Errorf("%s: no %q ... %q section", path, begin, end)
+	}
+	i += strings.IndexByte(s[i:], '\n') + 1
+	return os.WriteFile(path, []byte(s[:i]+"\n"+body+"\n"+s[j:]), 0o644)
 }
 
 func buildMeshwave(t *testing.T) string {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -174,5 +175,37 @@ func TestFIFOInputsRefused(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want exit 1 and the FIFO named", code, errOut)
 			}
 		})
+	}
+}
+
+// The built binary, waiting on an API server that never answers, ends with
+// exit 130 soon after one SIGINT, long before the request timeout.
+func TestPlanSilentAPIServerSIGINT(t *testing.T) {
+	bin := buildMeshwave(t)
+	kubeconfig := silentAPIServer(t)
+	cmd := exec.Command(bin, "plan", "-f", "../../examples/istio-revisions/upgrade.mw.hcl", "-kubeconfig", kubeconfig)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	time.Sleep(time.Second)
+	start := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+		if code := cmd.ProcessState.ExitCode(); code != 130 {
+			t.Errorf("exit %d after SIGINT, want 130; stderr %q", code, stderr.String())
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("ended %s after SIGINT, want within 5s", took)
+		}
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("still running 10s after SIGINT; stderr %q", stderr.String())
 	}
 }
