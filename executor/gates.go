@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/api"
@@ -265,6 +266,12 @@ func commandGate(ctx context.Context, g *plan.CommandGate) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, g.Argv[0], g.Argv[1:]...)
+	// The command leads a process group of its own, and a timeout or an
+	// interrupt kills the whole group: a child it started in the background
+	// does not outlive the gate (nor hold the terminal or a lock it
+	// inherited).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -188,6 +192,36 @@ func TestCommandGate(t *testing.T) {
 			err, ss, _ := applyGate(t, plan.Gate{Kind: plan.GateCommand, Command: &g}, Options{})
 			checkGate(t, err, ss, tc.wantErr)
 		})
+	}
+}
+
+// A command gate that times out takes the children it started with it: a
+// background process does not outlive the gate, and the gate ends at its
+// timeout, not when the child lets go of the output.
+func TestCommandGateTimeoutKillsItsChildren(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	g := plan.CommandGate{Argv: []string{"sh", "-c", "sleep 600 & echo $! > " + pidFile + "; sleep 600"}, Timeout: 500 * time.Millisecond}
+	start := time.Now()
+	err, ss, _ := applyGate(t, plan.Gate{Kind: plan.GateCommand, Command: &g}, Options{})
+	checkGate(t, err, ss, "timed out after 500ms")
+	if took := time.Since(start); took > 4*time.Second {
+		t.Errorf("the gate ended %s after it started, want soon after its 500ms timeout", took)
+	}
+	b, rerr := os.ReadFile(pidFile)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	pid, perr := strconv.Atoi(strings.TrimSpace(string(b)))
+	if perr != nil {
+		t.Fatal(perr)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("the gate's background child %d still runs after the gate timed out", pid)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
