@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -220,21 +221,11 @@ func (r istioRevisions) list() []plan.ControlPlane {
 			cp.Namespace = plan.IstioNamespace
 		}
 		sort.Strings(cp.Endpoints)
-		cp.Endpoints = compactStrings(cp.Endpoints)
+		cp.Endpoints = slices.Compact(cp.Endpoints)
 		sortInstalled(cp.Objects)
 		out = append(out, *cp)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Revision < out[j].Revision })
-	return out
-}
-
-func compactStrings(s []string) []string {
-	out := s[:0]
-	for i, v := range s {
-		if i == 0 || v != s[i-1] {
-			out = append(out, v)
-		}
-	}
 	return out
 }
 
@@ -312,7 +303,7 @@ func webhooksOf(mutating []admissionregistrationv1.MutatingWebhookConfiguration,
 			return
 		}
 		sort.Strings(w.Endpoints)
-		w.Endpoints = compactStrings(w.Endpoints)
+		w.Endpoints = slices.Compact(w.Endpoints)
 		out = append(out, w)
 	}
 	for _, wh := range mutating {

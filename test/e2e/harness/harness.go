@@ -5,8 +5,10 @@
 package harness
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -317,4 +319,51 @@ func Scenario(t testing.TB, name string) (*testenv.Cluster, *meshsim.Sim) {
 		t.Fatalf("meshsim: %v", meshErr)
 	}
 	return env, meshSim
+}
+
+// Event is one line of `apply -json`, the fields the kill tests read.
+type Event struct {
+	Type string `json:"type"`
+	Step string `json:"step"`
+}
+
+// ApplyKilledWhen runs `apply -auto-approve -json` and kills it with SIGKILL
+// at the first event kill accepts. It returns that event (nil when the run
+// ended first), the exit code and the events seen, as "type step" lines.
+func ApplyKilledWhen(t testing.TB, env *testenv.Cluster, dir string, kill func(Event) bool) (*Event, int, []string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := Command(ctx, t, env, dir, "apply", "-auto-approve", "-json")
+	stderr := &SyncBuffer{}
+	cmd.Stderr = stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var killed *Event
+	var log []string
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		var ev Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatalf("apply -json wrote a line that is not JSON: %q", sc.Text())
+		}
+		log = append(log, ev.Type+" "+ev.Step)
+		if killed == nil && kill(ev) {
+			if err := cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			killed = &ev
+		}
+	}
+	err = cmd.Wait()
+	code := cmd.ProcessState.ExitCode()
+	if killed == nil && err != nil {
+		t.Fatalf("apply failed on its own (exit %d):\n%s\n%s", code, strings.Join(log, "\n"), stderr.String())
+	}
+	return killed, code, log
 }

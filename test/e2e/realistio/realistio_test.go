@@ -6,7 +6,6 @@
 package realistio_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -53,47 +52,16 @@ func setup(t *testing.T) (*testenv.Cluster, *istiofix.Mesh) {
 	return env, mesh
 }
 
-type event struct {
-	Type string `json:"type"`
-	Step string `json:"step"`
-}
-
 // applyKilledAt runs apply -json and kills it with SIGKILL when an event of
 // type typ arrives for a step whose id starts with step. It fails the test
 // when the run ends before that.
 func applyKilledAt(t *testing.T, env *testenv.Cluster, dir, typ, step string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := harness.Command(ctx, t, env, dir, "apply", "-auto-approve", "-json")
-	stderr := &harness.SyncBuffer{}
-	cmd.Stderr = stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	killed := false
-	var log []string
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		var ev event
-		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			t.Fatalf("apply -json wrote a line that is not JSON: %q", sc.Text())
-		}
-		log = append(log, ev.Type+" "+ev.Step)
-		if !killed && ev.Type == typ && strings.HasPrefix(ev.Step, step) {
-			if err := cmd.Process.Kill(); err != nil {
-				t.Fatal(err)
-			}
-			killed = true
-		}
-	}
-	_ = cmd.Wait()
-	if !killed {
-		t.Fatalf("apply ended (exit %d) before %s %s\nevents: %s\nstderr: %s", cmd.ProcessState.ExitCode(), typ, step, strings.Join(log, "; "), stderr.String())
+	killed, code, log := harness.ApplyKilledWhen(t, env, dir, func(ev harness.Event) bool {
+		return ev.Type == typ && strings.HasPrefix(ev.Step, step)
+	})
+	if killed == nil {
+		t.Fatalf("apply ended (exit %d) before %s %s\nevents: %s", code, typ, step, strings.Join(log, "; "))
 	}
 }
 

@@ -4,7 +4,6 @@
 package resume_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -75,52 +74,20 @@ var killPoints = func() []killPoint {
 	return append(pattern, pattern...)
 }()
 
-type event struct {
-	Type string `json:"type"`
-	Step string `json:"step"`
-}
-
 // applyUntil runs apply -json and kills it with SIGKILL at the point; it
 // returns the step the run was killed in (empty when it finished first) and
 // the run's exit code.
 func applyUntil(t *testing.T, env *testenv.Cluster, dir string, kp killPoint) (string, int, []string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := harness.Command(ctx, t, env, dir, "apply", "-auto-approve", "-json")
-	stderr := &harness.SyncBuffer{}
-	cmd.Stderr = stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	seen := map[string]int{}
-	killedAt := ""
-	var log []string
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		var ev event
-		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			t.Fatalf("apply -json wrote a line that is not JSON: %q", sc.Text())
-		}
-		log = append(log, ev.Type+" "+ev.Step)
+	killed, code, log := harness.ApplyKilledWhen(t, env, dir, func(ev harness.Event) bool {
 		seen[ev.Type]++
-		if killedAt == "" && ev.Type == kp.event && seen[ev.Type] == kp.n {
-			if err := cmd.Process.Kill(); err != nil {
-				t.Fatal(err)
-			}
-			killedAt = ev.Type + " " + ev.Step
-		}
+		return ev.Type == kp.event && seen[ev.Type] == kp.n
+	})
+	if killed == nil {
+		return "", code, log
 	}
-	err = cmd.Wait()
-	code := cmd.ProcessState.ExitCode()
-	if killedAt == "" && err != nil {
-		t.Fatalf("apply failed on its own (exit %d):\n%s\n%s", code, strings.Join(log, "\n"), stderr.String())
-	}
-	return killedAt, code, log
+	return killed.Type + " " + killed.Step, code, log
 }
 
 func TestKilledApplyResumesToTheSameEnd(t *testing.T) {
