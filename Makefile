@@ -9,16 +9,20 @@ LDFLAGS := -X main.version=$(VERSION)
 
 FAULTS_PKG := ./test/e2e/faults
 
-.PHONY: all build testenv test test-faults test-badinput test-short e2e bench fuzz demo demo-down vet fmt-check tidy-check clean
+.PHONY: all build testenv testenv-cp testenv-istio test test-faults test-badinput test-short e2e bench fuzz demo demo-down vet fmt-check tidy-check clean
 
 all: build
 
 build: ## build the meshwave binary into bin/
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/meshwave ./cmd/meshwave
 
-testenv: ## build (once, cached outside the repo) the local control plane's and real Istio's binaries
-	@test/testenv/build.sh
-	@test/testenv/build-istio.sh
+testenv: testenv-cp testenv-istio ## build (once, cached outside the repo) the local control plane's and real Istio's binaries
+
+testenv-cp: ## build (once, cached outside the repo) the local control plane: etcd, kube-*, kubectl, kwok
+	@test/testenv/build.sh >/dev/null
+
+testenv-istio: ## build (once, cached outside the repo) real istioctl and pilot-discovery
+	@test/testenv/build-istio.sh >/dev/null
 
 vet:
 	$(GO) vet ./...
@@ -57,8 +61,12 @@ fuzz: ## $(FUZZTIME) each of fuzzing the plan loader, the state decoder and the 
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./states/statefile
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./plan/planfile
 
-demo: build testenv ## the whole upgrade on a local cluster; leaves it running (SCENARIO=istio: real istiod)
-	MESHWAVE_TESTENV_BIN=$(TESTENV_BIN) MESHWAVE_ISTIO_BIN=$(ISTIO_BIN) SCENARIO=$(SCENARIO) test/demo/demo.sh up
+# The Backyards demo runs meshsim and no Istio binary, so it builds none;
+# SCENARIO=istio builds (once) and uses the real ones.
+DEMO_NEEDS := build testenv-cp $(if $(filter istio,$(SCENARIO)),testenv-istio)
+
+demo: $(DEMO_NEEDS) ## the whole upgrade on a local cluster; leaves it running (SCENARIO=istio: real istiod)
+	MESHWAVE_TESTENV_BIN=$(TESTENV_BIN) $(if $(filter istio,$(SCENARIO)),MESHWAVE_ISTIO_BIN=$(ISTIO_BIN)) SCENARIO=$(SCENARIO) test/demo/demo.sh up
 
 demo-down: ## remove the demo cluster and stop its processes
 	MESHWAVE_TESTENV_BIN=$(TESTENV_BIN) test/demo/demo.sh down
