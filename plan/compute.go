@@ -7,11 +7,13 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 // Compute turns a plan file and a snapshot of the cluster into the checks and
 // ordered steps of the upgrade. It is pure: the same inputs give the same plan.
-func Compute(cfg *Config, snap *Snapshot) *Plan {
+func Compute(cfg *config.Config, snap *Snapshot) *Plan {
 	c := &computer{cfg: cfg, snap: snap, p: &Plan{
 		FormatVersion:     FormatVersion,
 		Upgrade:           cfg.Upgrade,
@@ -42,7 +44,7 @@ func Compute(cfg *Config, snap *Snapshot) *Plan {
 }
 
 type computer struct {
-	cfg  *Config
+	cfg  *config.Config
 	snap *Snapshot
 	p    *Plan
 
@@ -93,7 +95,7 @@ func (c *computer) index() {
 func (c *computer) findControlPlane(rev string) *ControlPlane {
 	for i := range c.snap.ControlPlanes {
 		cp := &c.snap.ControlPlanes[i]
-		if cp.Revision == rev || (rev == DefaultRevision && cp.Default) {
+		if cp.Revision == rev || (rev == config.DefaultRevision && cp.Default) {
 			return cp
 		}
 	}
@@ -110,7 +112,7 @@ func (c *computer) findControlPlane(rev string) *ControlPlane {
 
 // waveNamespaces lists a wave's namespaces: the named ones and those its
 // selector matches, minus the excluded ones, sorted.
-func (c *computer) waveNamespaces(w WaveConfig) []string {
+func (c *computer) waveNamespaces(w config.WaveConfig) []string {
 	set := map[string]bool{}
 	for _, n := range w.Namespaces {
 		set[n] = true
@@ -165,7 +167,7 @@ func (c *computer) nsOnTarget(ns Namespace) bool {
 func (c *computer) nsOnSource(ns Namespace) bool {
 	if c.source == nil {
 		if v, ok := ns.Labels[LabelInjection]; ok {
-			return v == "enabled" && c.cfg.Upgrade.From == DefaultRevision
+			return v == "enabled" && c.cfg.Upgrade.From == config.DefaultRevision
 		}
 		return ns.Labels[LabelRevision] == c.cfg.Upgrade.From
 	}
@@ -175,7 +177,7 @@ func (c *computer) nsOnSource(ns Namespace) bool {
 // onTargetReason says why a namespace needs no relabel.
 func (c *computer) onTargetReason(ns Namespace) string {
 	if v, ok := ns.Labels[LabelInjection]; ok {
-		if c.movedTags[DefaultRevision] {
+		if c.movedTags[config.DefaultRevision] {
 			return fmt.Sprintf("namespace is labeled %s=%s and follows the default tag, which the plan moves to %s", LabelInjection, v, c.target.Revision)
 		}
 		return fmt.Sprintf("namespace is labeled %s=%s, which %s serves", LabelInjection, v, c.target.Revision)
@@ -397,7 +399,7 @@ func (c *computer) permissionChecks() {
 	}
 }
 
-func (c *computer) findGateway(gc GatewayConfig) *MeshGateway {
+func (c *computer) findGateway(gc config.GatewayConfig) *MeshGateway {
 	for i := range c.snap.Gateways {
 		g := &c.snap.Gateways[i]
 		if g.Name == gc.Name && g.Namespace == gc.Namespace {
@@ -449,7 +451,7 @@ func allOnTarget(c *computer, pods []Pod) bool {
 	return true
 }
 
-func (c *computer) waveSteps(w WaveConfig) {
+func (c *computer) waveSteps(w config.WaveConfig) {
 	nss := c.waveNamespaces(w)
 	var relabels, restarts []Step
 	for _, name := range nss {
@@ -480,7 +482,7 @@ func (c *computer) waveSteps(w WaveConfig) {
 
 // relabelStep labels ns for the target, or is a no-op saying why its labels
 // already select it.
-func (c *computer) relabelStep(w WaveConfig, ns Namespace) Step {
+func (c *computer) relabelStep(w config.WaveConfig, ns Namespace) Step {
 	rl := Step{ID: "wave/" + w.Name + "/relabel/" + ns.Name, Kind: StepNamespaceRelabel, Action: ActionUpdate, Wave: w.Name,
 		Object:       &ObjectRef{Kind: "Namespace", Name: ns.Name},
 		FromRevision: c.cfg.Upgrade.From, ToRevision: c.cfg.Upgrade.To,
@@ -496,7 +498,7 @@ func (c *computer) relabelStep(w WaveConfig, ns Namespace) Step {
 
 // restartSteps restart the sidecar workloads of namespace ns that a restart
 // can roll; the others become the wave's manual follow-up.
-func (c *computer) restartSteps(w WaveConfig, ns string) []Step {
+func (c *computer) restartSteps(w config.WaveConfig, ns string) []Step {
 	var out []Step
 	for _, wl := range c.workloads[ns] {
 		if wl.InjectDisabled || !hasSidecar(wl) {
@@ -527,7 +529,7 @@ func (c *computer) restartSteps(w WaveConfig, ns string) []Step {
 
 // waveReads are the wave's wait for the rollouts its restarts start and its
 // verify of every pod it covers.
-func (c *computer) waveReads(w WaveConfig, nss []string, relabels, restarts []Step) (wait, verify Step) {
+func (c *computer) waveReads(w config.WaveConfig, nss []string, relabels, restarts []Step) (wait, verify Step) {
 	var all, restarted []ObjectRef
 	pods := 0
 	changed := false
@@ -773,7 +775,7 @@ func helmNamespace(release string) string {
 
 // istiodName is the name of a control plane's istiod Deployment.
 func (c *computer) istiodName(cp *ControlPlane) string {
-	if name, _, ok := ParseBackyardsRevision(cp.Revision); ok && c.cfg.Upgrade.Flavor == FlavorBackyards {
+	if name, _, ok := config.ParseBackyardsRevision(cp.Revision); ok && c.cfg.Upgrade.Flavor == FlavorBackyards {
 		return "istiod-" + name
 	}
 	return IstiodName(cp.Revision)
@@ -869,7 +871,7 @@ func targetInstallHint(up Upgrade) string {
 }
 
 func sourceLabelHint(from string, src *ControlPlane, ns string) string {
-	if from == DefaultRevision || (src != nil && src.Default) {
+	if from == config.DefaultRevision || (src != nil && src.Default) {
 		return fmt.Sprintf("kubectl label ns %s istio-injection=enabled, or remove it from the wave", ns)
 	}
 	return fmt.Sprintf("kubectl label ns %s istio.io/rev=%s, or remove it from the wave", ns, from)
