@@ -5,7 +5,7 @@
 // Snapshot of the cluster, by the Istio rules (istio_rules.go) and the rules
 // of the upgrade's flavor (FlavorRules).
 //
-// The package is pure: it imports hcl/v2, go-cty and apimachinery's label
-// parsing, never client-go. Reading the cluster is providers/kube's job;
+// The package is pure: it imports its language (plan/config) and
+// apimachinery's label and version parsing, never client-go. Reading the cluster is providers/kube's job;
 // running steps is the executor's.
 package plan

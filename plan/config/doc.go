@@ -17,6 +17,6 @@
 //     form; it lives with the plan model.
 //
 // Each flavor the language knows is a file flavor_NAME.go, registered once
-// in flavor.go. The package is pure and knows nothing of the cluster or of
-// the planner: plan imports it, never the reverse.
+// in flavor.go. The package reads plan and var files, and knows nothing of
+// the cluster or of the planner: plan imports it, never the reverse.
 package config
