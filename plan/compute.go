@@ -1,8 +1,6 @@
 package plan
 
-import (
-	"github.com/meshwave/meshwave/plan/config"
-)
+import "github.com/meshwave/meshwave/plan/config"
 
 // Compute turns a plan file and a snapshot of the cluster into the checks and
 // ordered steps of the upgrade. It is pure: the same inputs give the same plan.

@@ -2,9 +2,10 @@ package plan
 
 import "github.com/meshwave/meshwave/plan/config"
 
-// The plan model speaks of the upgrade, its flavor and a wave's gates in the
-// plan language's own types (plan/config), so that a plan shows what its
-// file said. The names below let the model and its users say plan.Gate.
+// The plan model (model.go) speaks of the upgrade, its flavor and a wave's
+// gates in the plan language's own types (plan/config), so that a plan
+// carries what its file said. These names are those types, not copies: the
+// model and the code that reads a plan say plan.Gate, plan.FlavorIstio.
 type (
 	Upgrade = config.Upgrade
 	Flavor  = config.Flavor
