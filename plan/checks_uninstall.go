@@ -82,6 +82,8 @@ func (c *computer) danglingWebhookChecks(src *ControlPlane, deleted []ObjectRef)
 	}
 }
 
+// helmName and helmNamespace split a Helm release as the snapshot records
+// it, "NAMESPACE/NAME".
 func helmName(release string) string {
 	_, name, _ := strings.Cut(release, "/")
 	return name

@@ -136,6 +136,8 @@ func (c *computer) findGateway(gc config.GatewayConfig) *MeshGateway {
 	return nil
 }
 
+// targetImage and sourceImage are the proxy images of the target and source
+// control planes; "" when one is not installed.
 func (c *computer) targetImage() string {
 	if c.target == nil {
 		return ""
@@ -159,6 +161,8 @@ func allOnTarget(c *computer, pods []Pod) bool {
 	return true
 }
 
+// hasSidecar reports whether some pod of w runs an istio-proxy: only those
+// workloads a wave restarts.
 func hasSidecar(w Workload) bool {
 	for _, p := range w.Pods {
 		if p.ProxyImage != "" {

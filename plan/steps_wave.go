@@ -8,6 +8,8 @@ import (
 	"github.com/meshwave/meshwave/plan/config"
 )
 
+// waveSteps add a wave's phase: for each of its namespaces a relabel and the
+// restarts of its workloads, then the wave's wait, verify and gates.
 func (c *computer) waveSteps(w config.WaveConfig) {
 	nss := c.waveNamespaces(w)
 	var relabels, restarts []Step
