@@ -1,7 +1,8 @@
 package plan
 
-// Check codes are stable: scripts and CI match on them. Never reuse a code
-// for a different meaning.
+// Check codes, all in one place so that none is ever reused: they are
+// stable, scripts and CI match on them. Each family's checks are in
+// checks_FAMILY.go; a flavor's own checks in flavor_NAME.go.
 const (
 	CodeTargetMissing         = "MW001" // target control plane not installed
 	CodeTargetNotReady        = "MW002" // target istiod not Ready
