@@ -24,4 +24,5 @@ const (
 	CodeWebhookDangling       = "MW018" // a webhook would call the removed control plane
 	CodeHelmInstalled         = "MW019" // old revision installed by Helm: uninstall the release
 	CodeInjectorOverlap       = "MW020" // two injection webhooks select a moved namespace
+	CodeNamespaceDeleted      = "MW021" // wave namespace deleted (terminating or gone) during the upgrade
 )

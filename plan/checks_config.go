@@ -26,6 +26,9 @@ func (c *computer) configChecks() {
 				Hint:    "check the wave's namespaces, selector and exclude"})
 		}
 		for _, name := range nss {
+			if c.deleted(w, name) {
+				continue // deletedChecks names it
+			}
 			ns, ok := c.namespaces[name]
 			ref := &ObjectRef{Kind: "Namespace", Name: name}
 			if !ok {

@@ -6,7 +6,13 @@ import "github.com/meshwave/meshwave/plan/config"
 // ordered steps of the upgrade. It is pure: the same inputs give the same plan.
 // The order of the calls is the order of the plan's checks and phases.
 func Compute(cfg *config.Config, snap *Snapshot) *Plan {
-	c := &computer{cfg: cfg, snap: snap, flavor: RulesOf(cfg.Upgrade.Flavor), p: &Plan{
+	return ComputeWith(cfg, snap, History{})
+}
+
+// ComputeWith is Compute for an upgrade with a history: what earlier applies
+// recorded, so the plan names what went away since (deleted.go).
+func ComputeWith(cfg *config.Config, snap *Snapshot, hist History) *Plan {
+	c := &computer{cfg: cfg, snap: snap, hist: hist, flavor: RulesOf(cfg.Upgrade.Flavor), p: &Plan{
 		FormatVersion:     FormatVersion,
 		Upgrade:           cfg.Upgrade,
 		From:              cfg.Upgrade.From,
@@ -22,6 +28,7 @@ func Compute(cfg *config.Config, snap *Snapshot) *Plan {
 	c.index()
 	c.controlPlaneChecks()
 	c.configChecks()
+	c.deletedChecks()
 	c.permissionChecks()
 	c.tagChecks()
 	c.tagSteps()
@@ -44,6 +51,7 @@ func Compute(cfg *config.Config, snap *Snapshot) *Plan {
 type computer struct {
 	cfg    *config.Config
 	snap   *Snapshot
+	hist   History
 	flavor FlavorRules
 	p      *Plan
 

@@ -536,7 +536,8 @@ func TestComputeManualFollowUp(t *testing.T) {
 		}
 	}
 
-	if got := (WaveSummary{Name: "canary", Namespaces: 1, Workloads: 2, Pods: 2, FromImage: img16, ToImage: img17}); p.Summary.Waves[0] != got {
-		t.Errorf("canary summary = %+v, want %+v", p.Summary.Waves[0], got)
+	wantCanary := WaveSummary{Name: "canary", Namespaces: 1, Workloads: 2, Pods: 2, FromImage: img16, ToImage: img17}
+	if diff := cmp.Diff(wantCanary, p.Summary.Waves[0]); diff != "" {
+		t.Errorf("canary summary (-want +got):\n%s", diff)
 	}
 }

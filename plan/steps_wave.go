@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -11,7 +12,8 @@ import (
 // waveSteps add a wave's phase: for each of its namespaces a relabel and the
 // restarts of its workloads, then the wave's wait, verify and gates.
 func (c *computer) waveSteps(w config.WaveConfig) {
-	nss := c.waveNamespaces(w)
+	// A namespace being deleted is left alone: no pod can be created in it.
+	nss := slices.DeleteFunc(c.waveNamespaces(w), func(n string) bool { return c.deleted(w, n) })
 	var relabels, restarts []Step
 	for _, name := range nss {
 		ns, ok := c.namespaces[name]

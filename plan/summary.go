@@ -6,7 +6,8 @@ func (c *computer) summarize() {
 	s := &c.p.Summary
 	waves := map[string]*WaveSummary{}
 	for _, w := range c.cfg.Waves {
-		s.Waves = append(s.Waves, WaveSummary{Name: w.Name, FromImage: c.sourceImage(), ToImage: c.targetImage()})
+		s.Waves = append(s.Waves, WaveSummary{Name: w.Name, FromImage: c.sourceImage(), ToImage: c.targetImage(),
+			Deleted: c.deletedNamespaces(w)})
 	}
 	for i := range s.Waves {
 		waves[s.Waves[i].Name] = &s.Waves[i]
