@@ -211,10 +211,12 @@ func (o *fmtOptions) stdin(s streams) error {
 }
 
 // writeUnifiedDiff prints the line changes from a to b as a unified diff
-// with three lines of context. The diff itself is Myers' algorithm (memory
-// linear in the files' size, so a file of any size the loader accepts
-// diffs); the layout is kept as meshwave has always printed it: both counts in
-// every hunk header (GNU diff leaves out a count of one).
+// with three lines of context. The diff itself is Myers' algorithm with a
+// bounded search (memory linear in the files' size and bounded time, so a file
+// of any size the loader accepts diffs; past a few dozen separate changes the
+// diff may be longer than the shortest one, never wrong); the layout is kept
+// as meshwave has always printed it: both counts in every hunk header (GNU
+// diff leaves out a count of one).
 func writeUnifiedDiff(w io.Writer, name string, a, b []byte) error {
 	old := string(a)
 	d, err := udiff.ToUnifiedDiff("old/"+name, "new/"+name, old, udiff.Lines(old, string(b)), udiff.DefaultContextLines)
