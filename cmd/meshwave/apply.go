@@ -76,9 +76,11 @@ an approval still needed), 130 or 143 when interrupted by SIGINT or SIGTERM.`,
 }
 
 func (o *applyOptions) run(ctx context.Context, s streams, file string) error {
-	if o.json && file == "" && !o.autoApprove {
+	vt := views.ParseViewType(o.json)
+	if vt == views.ViewJSON && file == "" && !o.autoApprove {
 		return errors.New("-json needs -auto-approve or a saved plan: there is nobody to ask for confirmation")
 	}
+	view := views.NewApply(vt, s.Out, colorFor(s.Out))
 	var (
 		saved *planfile.File
 		prov  *kube.Provider
@@ -119,10 +121,8 @@ func (o *applyOptions) run(ctx context.Context, s streams, file string) error {
 		if err := approvalsOf(p, o.approve); err != nil {
 			return err
 		}
-		if !o.json {
-			if err := renderPlan(s, p, "human"); err != nil {
-				return err
-			}
+		if err := view.Plan(p); err != nil {
+			return err
 		}
 		if p.Blocked() {
 			return &exitError{code: 1}
@@ -142,17 +142,11 @@ func (o *applyOptions) run(ctx context.Context, s streams, file string) error {
 		}
 	}
 
-	var obs executor.Observer
-	if o.json {
-		obs = executor.EncodeJSON(s.Out)
-	} else {
-		obs = views.NewApply(s.Out, colorFor(s.Out))
-	}
 	opts := executor.Options{Approved: o.approve}
-	if isTTY(s.In) && !o.json {
+	if isTTY(s.In) && vt == views.ViewHuman {
 		opts.Prompter = &ttyPrompter{s: s}
 	}
-	ex := executor.New(prov, store, obs, opts)
+	ex := executor.New(prov, store, view, opts)
 	err = ex.Apply(ctx, p)
 	return applyResult(ctx, s, err)
 }

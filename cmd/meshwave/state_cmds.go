@@ -82,11 +82,8 @@ func (o *rollbackOptions) run(ctx context.Context, s streams) error {
 			return &exitError{code: 1}
 		}
 	}
-	var obs executor.Observer = views.NewApply(s.Out, colorFor(s.Out))
-	if o.json {
-		obs = executor.EncodeJSON(s.Out)
-	}
-	return applyResult(ctx, s, executor.New(c.prov, store, obs, executor.Options{}).Rollback(ctx, c.plan, sel))
+	view := views.NewApply(views.ParseViewType(o.json), s.Out, colorFor(s.Out))
+	return applyResult(ctx, s, executor.New(c.prov, store, view, executor.Options{}).Rollback(ctx, c.plan, sel))
 }
 
 type statusOptions struct {
