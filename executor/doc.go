@@ -5,7 +5,7 @@
 // It knows no Kubernetes types: steps reach the cluster through the Provider
 // interface, which providers/kube implements. It never prints: it reports
 // Events to an Observer, and the views of cmd/meshwave turn them into text
-// or JSON lines. It never locks: the caller holds the Store's lock while it
+// or JSON lines. It never locks: the caller holds the store's lock while it
 // runs.
 //
 // The state it records lives beside the plan, in three packages kept apart
