@@ -113,32 +113,8 @@ func (o *applyOptions) run(ctx context.Context, s streams, file string) error {
 			return err
 		}
 	} else {
-		c, err := computePlan(ctx, s, &o.plan, &o.kube)
-		if err != nil {
+		if p, prov, err = o.computeAndConfirm(ctx, s, view, current); err != nil || p == nil {
 			return err
-		}
-		p, prov = c.plan, c.prov
-		if err := approvalsOf(p, o.approve); err != nil {
-			return err
-		}
-		if err := view.Plan(p); err != nil {
-			return err
-		}
-		if p.Blocked() {
-			return &exitError{code: 1}
-		}
-		if !p.HasChanges() && !unfinished(current, p) {
-			return nil
-		}
-		if !o.autoApprove {
-			ok, err := confirm(ctx, s, "\nDo you want to perform these actions?\n  meshwave will perform the actions described above.\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
-			if err != nil {
-				return err
-			}
-			if !ok {
-				fmt.Fprintln(s.Err, "Apply cancelled.")
-				return &exitError{code: 1}
-			}
 		}
 	}
 
@@ -149,6 +125,38 @@ func (o *applyOptions) run(ctx context.Context, s streams, file string) error {
 	ex := executor.New(prov, store, view, opts)
 	err = ex.Apply(ctx, p)
 	return applyResult(ctx, s, err)
+}
+
+// computeAndConfirm computes the plan, shows it and asks whether to apply
+// it. A nil plan without an error means there is nothing to apply.
+func (o *applyOptions) computeAndConfirm(ctx context.Context, s streams, view views.Apply, current *states.State) (*plan.Plan, *kube.Provider, error) {
+	c, err := computePlan(ctx, s, &o.plan, &o.kube)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := approvalsOf(c.plan, o.approve); err != nil {
+		return nil, nil, err
+	}
+	if err := view.Plan(c.plan); err != nil {
+		return nil, nil, err
+	}
+	if c.plan.Blocked() {
+		return nil, nil, &exitError{code: 1}
+	}
+	if !c.plan.HasChanges() && !unfinished(current, c.plan) {
+		return nil, nil, nil
+	}
+	if !o.autoApprove {
+		ok, err := confirm(ctx, s, "\nDo you want to perform these actions?\n  meshwave will perform the actions described above.\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok {
+			fmt.Fprintln(s.Err, "Apply cancelled.")
+			return nil, nil, &exitError{code: 1}
+		}
+	}
+	return c.plan, c.prov, nil
 }
 
 // applyResult turns the executor's error into the command's outcome.
