@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 	"github.com/meshwave/meshwave/states"
 )
 
@@ -42,7 +43,7 @@ func (r *run) runGate(ctx context.Context, s plan.Step, ss *states.StepState) er
 	if g == nil {
 		return r.fail(s, ss, errors.New("gate step without a gate"))
 	}
-	if g.Kind == plan.GateApproval && !r.approved(s.Wave) && r.opts.Prompter == nil {
+	if g.Kind == config.GateApproval && !r.approved(s.Wave) && r.opts.Prompter == nil {
 		if err := r.update(func() {
 			ss.Status, ss.Error = states.StatusPending, "waiting for approval"
 		}); err != nil {
@@ -58,7 +59,7 @@ func (r *run) runGate(ctx context.Context, s plan.Step, ss *states.StepState) er
 	if ss.Status == states.StatusRolledBack || rec == nil {
 		rec = Record{}
 	}
-	if g.Kind == plan.GatePause && rec[RecordPauseUntil] == "" {
+	if g.Kind == config.GatePause && rec[RecordPauseUntil] == "" {
 		rec[RecordPauseUntil] = r.opts.Now().Add(g.Pause).UTC().Format(time.RFC3339Nano)
 	}
 	start, err := r.markRunning(s, ss, rec)
@@ -68,15 +69,15 @@ func (r *run) runGate(ctx context.Context, s plan.Step, ss *states.StepState) er
 	progress := r.progress(s, start)
 
 	switch g.Kind {
-	case plan.GatePause:
+	case config.GatePause:
 		err = r.pause(ctx, rec, progress)
-	case plan.GateApproval:
+	case config.GateApproval:
 		err = r.approve(ctx, s.Wave)
-	case plan.GateHTTP:
+	case config.GateHTTP:
 		err = r.httpGate(ctx, g.HTTP, progress)
-	case plan.GatePrometheus:
+	case config.GatePrometheus:
 		err = r.prometheusGate(ctx, g.Prometheus)
-	case plan.GateCommand:
+	case config.GateCommand:
 		err = commandGate(ctx, g.Command)
 	default:
 		err = fmt.Errorf("unknown gate kind %q", g.Kind)
@@ -143,14 +144,14 @@ func (e *Executor) pause(ctx context.Context, rec Record, progress Progress) err
 
 // httpGate passes when a GET answers the expected status (and body) within
 // the allowed attempts.
-func (e *Executor) httpGate(ctx context.Context, g *plan.HTTPGate, progress Progress) error {
+func (e *Executor) httpGate(ctx context.Context, g *config.HTTPGate, progress Progress) error {
 	if g == nil {
 		return errors.New("no http settings")
 	}
-	want := orDefault(g.ExpectStatus, plan.DefaultHTTPExpectStatus)
-	attempts := orDefault(g.Attempts, plan.DefaultHTTPAttempts)
-	interval := orDefault(g.Interval, plan.DefaultHTTPInterval)
-	timeout := orDefault(g.Timeout, plan.DefaultHTTPTimeout)
+	want := orDefault(g.ExpectStatus, config.DefaultHTTPExpectStatus)
+	attempts := orDefault(g.Attempts, config.DefaultHTTPAttempts)
+	interval := orDefault(g.Interval, config.DefaultHTTPInterval)
+	timeout := orDefault(g.Timeout, config.DefaultHTTPTimeout)
 	var last error
 	for attempt := 1; attempt <= attempts; attempt++ {
 		if last = e.httpOnce(ctx, g, want, timeout); last == nil {
@@ -174,7 +175,7 @@ func (e *Executor) httpGate(ctx context.Context, g *plan.HTTPGate, progress Prog
 	return fmt.Errorf("GET %s: %d attempts failed, last: %w", g.URL, attempts, last)
 }
 
-func (e *Executor) httpOnce(ctx context.Context, g *plan.HTTPGate, want int, timeout time.Duration) error {
+func (e *Executor) httpOnce(ctx context.Context, g *config.HTTPGate, want int, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.URL, nil)
@@ -201,7 +202,7 @@ func (e *Executor) httpOnce(ctx context.Context, g *plan.HTTPGate, want int, tim
 
 // prometheusGate passes when every sample of an instant query is within the
 // gate's bounds. A query without samples fails: no data is not good news.
-func (e *Executor) prometheusGate(ctx context.Context, g *plan.PrometheusGate) error {
+func (e *Executor) prometheusGate(ctx context.Context, g *config.PrometheusGate) error {
 	if g == nil {
 		return errors.New("no prometheus settings")
 	}
@@ -258,11 +259,11 @@ func (e *Executor) prometheusGate(ctx context.Context, g *plan.PrometheusGate) e
 }
 
 // commandGate passes when the command exits 0 within its timeout.
-func commandGate(ctx context.Context, g *plan.CommandGate) error {
+func commandGate(ctx context.Context, g *config.CommandGate) error {
 	if g == nil || len(g.Argv) == 0 {
 		return errors.New("no command")
 	}
-	timeout := orDefault(g.Timeout, plan.DefaultCommandGateTimeout)
+	timeout := orDefault(g.Timeout, config.DefaultCommandGateTimeout)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, g.Argv[0], g.Argv[1:]...)

@@ -104,6 +104,8 @@ type WaveSummary struct {
 	Pods       int
 	FromImage  string
 	ToImage    string
+	// Deleted are the wave's namespaces deleted during the upgrade.
+	Deleted []DeletedNamespace
 }
 
 // Summary counts what the plan changes.

@@ -116,13 +116,13 @@ func toStep(s Step) plan.Step {
 func fromSummary(s plan.Summary) Summary {
 	return Summary{Changes: s.Changes, Relabel: s.Relabel, Restart: s.Restart, Tags: s.Tags, Gateways: s.Gateways,
 		Uninstall: s.Uninstall, Errors: s.Errors, Warnings: s.Warnings,
-		Waves: convert(s.Waves, func(w plan.WaveSummary) WaveSummary { return WaveSummary(w) })}
+		Waves: convert(s.Waves, fromWaveSummary)}
 }
 
 func toSummary(s Summary) plan.Summary {
 	return plan.Summary{Changes: s.Changes, Relabel: s.Relabel, Restart: s.Restart, Tags: s.Tags, Gateways: s.Gateways,
 		Uninstall: s.Uninstall, Errors: s.Errors, Warnings: s.Warnings,
-		Waves: convert(s.Waves, func(w WaveSummary) plan.WaveSummary { return plan.WaveSummary(w) })}
+		Waves: convert(s.Waves, toWaveSummary)}
 }
 
 func fromFollowUp(f plan.FollowUp) FollowUp {
@@ -131,4 +131,16 @@ func fromFollowUp(f plan.FollowUp) FollowUp {
 
 func toFollowUp(f FollowUp) plan.FollowUp {
 	return plan.FollowUp{Wave: f.Wave, Object: toRef(f.Object), Pods: f.Pods, Reason: f.Reason, Manual: f.Manual}
+}
+
+func fromWaveSummary(w plan.WaveSummary) WaveSummary {
+	return WaveSummary{Name: w.Name, Namespaces: w.Namespaces, Workloads: w.Workloads, Pods: w.Pods,
+		FromImage: w.FromImage, ToImage: w.ToImage,
+		Deleted: convert(w.Deleted, func(d plan.DeletedNamespace) DeletedNamespace { return DeletedNamespace(d) })}
+}
+
+func toWaveSummary(w WaveSummary) plan.WaveSummary {
+	return plan.WaveSummary{Name: w.Name, Namespaces: w.Namespaces, Workloads: w.Workloads, Pods: w.Pods,
+		FromImage: w.FromImage, ToImage: w.ToImage,
+		Deleted: convert(w.Deleted, func(d DeletedNamespace) plan.DeletedNamespace { return plan.DeletedNamespace(d) })}
 }

@@ -6,14 +6,14 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 // Gate is a gate's document: snake_case names and seconds for durations,
 // like the rest of the plan; the model keeps time.Duration for the code
 // that runs gates. Exactly the settings of Kind are set.
 type Gate struct {
-	Kind         plan.GateKind   `json:"kind"`
+	Kind         config.GateKind `json:"kind"`
 	PauseSeconds float64         `json:"pause_seconds,omitempty"`
 	HTTP         *HTTPGate       `json:"http,omitempty"`
 	Prometheus   *PrometheusGate `json:"prometheus,omitempty"`
@@ -68,8 +68,8 @@ func (g *Gate) UnmarshalJSON(b []byte) error {
 	switch {
 	case !j.Kind.Valid():
 		return fmt.Errorf("unknown gate kind %q", j.Kind)
-	case j.Kind == plan.GateHTTP && j.HTTP == nil, j.Kind == plan.GatePrometheus && j.Prometheus == nil,
-		j.Kind == plan.GateCommand && (j.Command == nil || len(j.Command.Argv) == 0):
+	case j.Kind == config.GateHTTP && j.HTTP == nil, j.Kind == config.GatePrometheus && j.Prometheus == nil,
+		j.Kind == config.GateCommand && (j.Command == nil || len(j.Command.Argv) == 0):
 		return fmt.Errorf("%s gate without its settings", j.Kind)
 	}
 	*g = Gate(j)
@@ -80,7 +80,7 @@ func seconds(d time.Duration) float64 { return d.Seconds() }
 
 func duration(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
-func fromGate(g *plan.Gate) *Gate {
+func fromGate(g *config.Gate) *Gate {
 	if g == nil {
 		return nil
 	}
@@ -99,20 +99,20 @@ func fromGate(g *plan.Gate) *Gate {
 }
 
 // model is the gate j describes; nil stays nil.
-func (j *Gate) model() *plan.Gate {
+func (j *Gate) model() *config.Gate {
 	if j == nil {
 		return nil
 	}
-	g := &plan.Gate{Kind: j.Kind, Pause: duration(j.PauseSeconds)}
+	g := &config.Gate{Kind: j.Kind, Pause: duration(j.PauseSeconds)}
 	if h := j.HTTP; h != nil {
-		g.HTTP = &plan.HTTPGate{URL: h.URL, ExpectStatus: h.ExpectStatus, BodyContains: h.BodyContains, Attempts: h.Attempts,
+		g.HTTP = &config.HTTPGate{URL: h.URL, ExpectStatus: h.ExpectStatus, BodyContains: h.BodyContains, Attempts: h.Attempts,
 			Interval: duration(h.IntervalSeconds), Timeout: duration(h.TimeoutSeconds)}
 	}
 	if p := j.Prometheus; p != nil {
-		g.Prometheus = &plan.PrometheusGate{URL: p.URL, Query: p.Query, Max: p.Max, Min: p.Min}
+		g.Prometheus = &config.PrometheusGate{URL: p.URL, Query: p.Query, Max: p.Max, Min: p.Min}
 	}
 	if c := j.Command; c != nil {
-		g.Command = &plan.CommandGate{Argv: c.Argv, Timeout: duration(c.TimeoutSeconds)}
+		g.Command = &config.CommandGate{Argv: c.Argv, Timeout: duration(c.TimeoutSeconds)}
 	}
 	return g
 }

@@ -7,22 +7,22 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 func TestGateJSON(t *testing.T) {
 	max := 0.5
 	tests := map[string]struct {
-		gate plan.Gate
+		gate config.Gate
 		want string
 	}{
-		"pause":    {plan.Gate{Kind: plan.GatePause, Pause: 90 * time.Second}, `{"kind":"pause","pause_seconds":90}`},
-		"approval": {plan.Gate{Kind: plan.GateApproval}, `{"kind":"approval"}`},
-		"http": {plan.Gate{Kind: plan.GateHTTP, HTTP: &plan.HTTPGate{URL: "http://x/", ExpectStatus: 200, Attempts: 3, Interval: 5 * time.Second, Timeout: 1500 * time.Millisecond}},
+		"pause":    {config.Gate{Kind: config.GatePause, Pause: 90 * time.Second}, `{"kind":"pause","pause_seconds":90}`},
+		"approval": {config.Gate{Kind: config.GateApproval}, `{"kind":"approval"}`},
+		"http": {config.Gate{Kind: config.GateHTTP, HTTP: &config.HTTPGate{URL: "http://x/", ExpectStatus: 200, Attempts: 3, Interval: 5 * time.Second, Timeout: 1500 * time.Millisecond}},
 			`{"kind":"http","http":{"url":"http://x/","expect_status":200,"retries":3,"interval_seconds":5,"timeout_seconds":1.5}}`},
-		"prometheus": {plan.Gate{Kind: plan.GatePrometheus, Prometheus: &plan.PrometheusGate{URL: "http://p:9090", Query: "up", Max: &max}},
+		"prometheus": {config.Gate{Kind: config.GatePrometheus, Prometheus: &config.PrometheusGate{URL: "http://p:9090", Query: "up", Max: &max}},
 			`{"kind":"prometheus","prometheus":{"url":"http://p:9090","query":"up","max":0.5}}`},
-		"command": {plan.Gate{Kind: plan.GateCommand, Command: &plan.CommandGate{Argv: []string{"true"}, Timeout: 5 * time.Minute}},
+		"command": {config.Gate{Kind: config.GateCommand, Command: &config.CommandGate{Argv: []string{"true"}, Timeout: 5 * time.Minute}},
 			`{"kind":"command","command":{"argv":["true"],"timeout_seconds":300}}`},
 	}
 	for name, tc := range tests {

@@ -80,6 +80,14 @@ type WaveSummary struct {
 	Pods       int    `json:"pods"`
 	FromImage  string `json:"from_image,omitempty"`
 	ToImage    string `json:"to_image,omitempty"`
+	// Deleted are the wave's namespaces deleted during the upgrade.
+	Deleted []DeletedNamespace `json:"deleted_namespaces,omitempty"`
+}
+
+// DeletedNamespace is a wave's namespace deleted during the upgrade.
+type DeletedNamespace struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
 }
 
 // Summary counts what the plan changes.

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 // A gateway step moves a gateway to the target revision and waits until its
@@ -63,7 +64,7 @@ func (p *Provider) gatewayRevision(ctx context.Context, obj *plan.ObjectRef) (st
 	}
 	name, _, _ := unstructured.NestedString(u.Object, "spec", "istioControlPlane", "name")
 	ns, _, _ := unstructured.NestedString(u.Object, "spec", "istioControlPlane", "namespace")
-	return plan.BackyardsRevision(name, ns), nil
+	return config.BackyardsRevision(name, ns), nil
 }
 
 // setGatewayRevision moves a gateway to a revision: the MeshGateway's
@@ -78,7 +79,7 @@ func (p *Provider) setGatewayRevision(ctx context.Context, obj *plan.ObjectRef, 
 		}
 		return nil
 	}
-	name, ns, ok := plan.ParseBackyardsRevision(rev)
+	name, ns, ok := config.ParseBackyardsRevision(rev)
 	if !ok {
 		return fmt.Errorf("move gateway %s/%s: revision %q is not <name>.<namespace>", obj.Namespace, obj.Name, rev)
 	}

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 // installedKinds are the kinds an installed revision is made of, in the order
@@ -169,7 +170,7 @@ func (r istioRevisions) addIstioOperators(o *clusterObjects) {
 	for _, u := range o.crs[gvrIstioOperator] {
 		rev, _, _ := unstructured.NestedString(u.Object, "spec", "revision")
 		if rev == "" {
-			rev = plan.DefaultRevision
+			rev = config.DefaultRevision
 		}
 		cp := r.get(rev)
 		cp.Kind, cp.Name, cp.Namespace = "IstioOperator", u.GetName(), u.GetNamespace()
@@ -218,7 +219,7 @@ func (r istioRevisions) list() []plan.ControlPlane {
 	out := make([]plan.ControlPlane, 0, len(r))
 	for _, cp := range r {
 		if cp.Namespace == "" {
-			cp.Namespace = plan.IstioNamespace
+			cp.Namespace = config.IstioNamespace
 		}
 		sort.Strings(cp.Endpoints)
 		cp.Endpoints = slices.Compact(cp.Endpoints)

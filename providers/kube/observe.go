@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/pager"
 
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 // Well-known labels and annotations.
@@ -56,7 +57,7 @@ type clusterObjects struct {
 // Observe reads everything a plan needs from the cluster. It lists each
 // resource type once, cluster-wide and paginated, so its request count does
 // not depend on the number of namespaces.
-func (p *Provider) Observe(ctx context.Context, cfg *plan.Config) (*plan.Snapshot, error) {
+func (p *Provider) Observe(ctx context.Context, cfg *config.Config) (*plan.Snapshot, error) {
 	objs, err := p.fetch(ctx)
 	if err != nil {
 		return nil, err
@@ -166,7 +167,7 @@ func (p *Provider) builtinLists(o *clusterObjects) []resourceList {
 
 // snapshotOf turns what fetch read into the plan's snapshot. It is pure, so
 // the conversion is tested without an API server.
-func snapshotOf(flavor plan.Flavor, cfg *plan.Config, o *clusterObjects) *plan.Snapshot {
+func snapshotOf(flavor plan.Flavor, cfg *config.Config, o *clusterObjects) *plan.Snapshot {
 	snap := &plan.Snapshot{ServerVersion: o.serverVersion}
 	for i := range o.namespaces {
 		ns := &o.namespaces[i]
@@ -407,7 +408,7 @@ func backyardsControlPlanes(istios []unstructured.Unstructured) []plan.ControlPl
 	for _, u := range istios {
 		version, _, _ := unstructured.NestedString(u.Object, "spec", "version")
 		img, _, _ := unstructured.NestedString(u.Object, "spec", "proxy", "image")
-		cps = append(cps, plan.ControlPlane{Revision: plan.BackyardsRevision(u.GetName(), u.GetNamespace()),
+		cps = append(cps, plan.ControlPlane{Revision: config.BackyardsRevision(u.GetName(), u.GetNamespace()),
 			Kind: "Istio", Name: u.GetName(), Namespace: u.GetNamespace(),
 			Version: strings.TrimPrefix(version, "v"), ProxyImage: img})
 	}
@@ -433,7 +434,7 @@ func addControlPlaneFacts(cps []plan.ControlPlane, pods []corev1.Pod, webhooks [
 			}
 			if tag := wh.Labels[plan.LabelTag]; tag != "" {
 				cp.Tags = append(cp.Tags, tag)
-				if tag == plan.DefaultRevision && defaultInjector(wh) {
+				if tag == config.DefaultRevision && defaultInjector(wh) {
 					cp.Default = true
 				}
 				continue
@@ -451,7 +452,7 @@ func meshGateways(items []unstructured.Unstructured, pods []corev1.Pod) []plan.M
 	for _, u := range items {
 		name, _, _ := unstructured.NestedString(u.Object, "spec", "istioControlPlane", "name")
 		ns, _, _ := unstructured.NestedString(u.Object, "spec", "istioControlPlane", "namespace")
-		g := plan.MeshGateway{Name: u.GetName(), Namespace: u.GetNamespace(), ControlPlane: plan.BackyardsRevision(name, ns)}
+		g := plan.MeshGateway{Name: u.GetName(), Namespace: u.GetNamespace(), ControlPlane: config.BackyardsRevision(name, ns)}
 		if v, found, _ := unstructured.NestedBool(u.Object, "spec", "runAsRoot"); found {
 			g.RunAsRoot = &v
 		}
@@ -487,7 +488,7 @@ func gatewayPods(ns, name string, pods []corev1.Pod) []plan.Pod {
 
 // istioGateways reads the upstream-Istio gateways a plan names: Deployments
 // whose pod template carries the istio.io/rev label.
-func istioGateways(cfg *plan.Config, deps []appsv1.Deployment, pods []corev1.Pod) []plan.MeshGateway {
+func istioGateways(cfg *config.Config, deps []appsv1.Deployment, pods []corev1.Pod) []plan.MeshGateway {
 	var out []plan.MeshGateway
 	for _, gc := range cfg.Gateways {
 		for _, d := range deps {
@@ -565,7 +566,7 @@ func backyardsVersion(deps []appsv1.Deployment) string {
 // the caller may do everything apply will do. Each verb is checked
 // cluster-wide first; only a verb denied cluster-wide is checked in the
 // namespaces the plan touches, where a RoleBinding may grant it.
-func (p *Provider) permissions(ctx context.Context, cfg *plan.Config, snap *plan.Snapshot) ([]plan.Permission, error) {
+func (p *Provider) permissions(ctx context.Context, cfg *config.Config, snap *plan.Snapshot) ([]plan.Permission, error) {
 	var out []plan.Permission
 	for _, n := range p.permissionNeeds(cfg, snap) {
 		ok, err := p.canI(ctx, n.verb, n.group, n.resource, "")
@@ -600,7 +601,7 @@ type permissionNeed struct {
 }
 
 // permissionNeeds are the verbs apply of cfg needs.
-func (p *Provider) permissionNeeds(cfg *plan.Config, snap *plan.Snapshot) []permissionNeed {
+func (p *Provider) permissionNeeds(cfg *config.Config, snap *plan.Snapshot) []permissionNeed {
 	waveNS := explicitNamespaces(cfg)
 	var gwNS []string
 	for _, g := range cfg.Gateways {
@@ -635,10 +636,10 @@ func (p *Provider) permissionNeeds(cfg *plan.Config, snap *plan.Snapshot) []perm
 // uninstallNeeds are the deletes the uninstall makes: the installing
 // resource, and for upstream Istio each kind of object the revision is made
 // of.
-func (p *Provider) uninstallNeeds(cfg *plan.Config, snap *plan.Snapshot) []permissionNeed {
+func (p *Provider) uninstallNeeds(cfg *config.Config, snap *plan.Snapshot) []permissionNeed {
 	kinds := map[string]bool{}
 	for _, cp := range snap.ControlPlanes {
-		if cp.Revision != cfg.Upgrade.From && !(cfg.Upgrade.From == plan.DefaultRevision && cp.Default) {
+		if cp.Revision != cfg.Upgrade.From && !(cfg.Upgrade.From == config.DefaultRevision && cp.Default) {
 			continue
 		}
 		kinds[cp.Kind] = true
@@ -676,7 +677,7 @@ func (p *Provider) canI(ctx context.Context, verb, group, resource, ns string) (
 
 // explicitNamespaces lists the namespaces waves name; selector matches are
 // covered by the cluster-wide check.
-func explicitNamespaces(cfg *plan.Config) []string {
+func explicitNamespaces(cfg *config.Config) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, w := range cfg.Waves {

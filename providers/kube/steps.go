@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 // Keys of the values a step records before it changes anything.
@@ -95,7 +96,7 @@ func stepTimeout(step plan.Step) time.Duration {
 	if step.TimeoutSecond > 0 {
 		return time.Duration(step.TimeoutSecond) * time.Second
 	}
-	return plan.DefaultWaveTimeout
+	return config.DefaultWaveTimeout
 }
 
 // shortImage returns the tag of an image for progress lines.

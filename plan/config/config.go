@@ -1,4 +1,4 @@
-package plan
+package config
 
 import (
 	"time"
@@ -6,16 +6,10 @@ import (
 	"github.com/hashicorp/hcl/v2"
 )
 
-// Flavor names the kind of Istio installation an upgrade targets.
-type Flavor string
-
-const (
-	// FlavorBackyards is Banzai Cloud's istio-operator: Istio and MeshGateway
-	// custom resources, revisions named "<name>.<namespace>".
-	FlavorBackyards Flavor = "backyards"
-	// FlavorIstio is upstream Istio: IstioOperator revisions and revision tags.
-	FlavorIstio Flavor = "istio"
-)
+// IstioNamespace is the namespace istioctl and the charts install a
+// control plane into unless told otherwise; meshwave assumes it for a
+// revision whose objects do not say, and for a gateway block without one.
+const IstioNamespace = "istio-system"
 
 // DefaultRevision is the revision id meaning "the control plane that serves
 // namespaces labeled istio-injection=enabled".
@@ -84,9 +78,18 @@ const (
 	GateCommand    GateKind = "command"
 )
 
+// Valid reports whether k is a gate kind this build knows.
+func (k GateKind) Valid() bool {
+	switch k {
+	case GatePause, GateApproval, GateHTTP, GatePrometheus, GateCommand:
+		return true
+	}
+	return false
+}
+
 // Gate is a check that must pass after a wave before the next one starts.
-// Exactly the field that matches Kind is set. Its JSON form is in
-// gate_json.go.
+// Exactly the field that matches Kind is set. Its JSON form is package
+// plan/jsonplan's.
 type Gate struct {
 	Kind       GateKind
 	Pause      time.Duration
@@ -99,8 +102,8 @@ type Gate struct {
 // body containing BodyContains) within Attempts attempts.
 type HTTPGate struct {
 	URL          string
-	ExpectStatus int    // default 200
-	BodyContains string `json:",omitempty"`
+	ExpectStatus int // default 200
+	BodyContains string
 	// Attempts is how many GETs the gate makes at most. The plan language
 	// and the JSON call it retries (a public name since format 1.0); it has
 	// always counted attempts, the first one included.
@@ -112,10 +115,10 @@ type HTTPGate struct {
 // PrometheusGate passes when the instant query's every sample is within
 // [Min, Max] (nil bounds are open).
 type PrometheusGate struct {
-	URL   string   `json:"url"`
-	Query string   `json:"query"`
-	Max   *float64 `json:"max,omitempty"`
-	Min   *float64 `json:"min,omitempty"`
+	URL   string
+	Query string
+	Max   *float64
+	Min   *float64
 }
 
 // CommandGate passes when Argv exits 0 within Timeout.
