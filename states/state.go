@@ -3,6 +3,7 @@ package states
 import (
 	"crypto/rand"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/meshwave/meshwave/plan"
@@ -218,4 +219,27 @@ func (s *State) Count() map[Status]int {
 		n[st.Status]++
 	}
 	return n
+}
+
+// History is what the planner needs of the state: the namespaces each
+// wave's recorded steps worked in, so a later plan names one deleted since
+// (plan.History). A nil state has no history.
+func (st *State) History() plan.History {
+	h := plan.History{WaveNamespaces: map[string][]string{}}
+	if st == nil {
+		return h
+	}
+	for _, s := range st.Steps {
+		if s.Wave == "" || s.Object == nil {
+			continue
+		}
+		ns := s.Object.Namespace
+		if s.Object.Kind == "Namespace" {
+			ns = s.Object.Name
+		}
+		if ns != "" && !slices.Contains(h.WaveNamespaces[s.Wave], ns) {
+			h.WaveNamespaces[s.Wave] = append(h.WaveNamespaces[s.Wave], ns)
+		}
+	}
+	return h
 }

@@ -131,7 +131,7 @@ func (o *applyOptions) run(ctx context.Context, s streams, file string) error {
 // computeAndConfirm computes the plan, shows it and asks whether to apply
 // it. A nil plan without an error means there is nothing to apply.
 func (o *applyOptions) computeAndConfirm(ctx context.Context, s streams, view views.Apply, current *states.State) (*plan.Plan, *kube.Provider, error) {
-	c, err := computePlan(ctx, s, &o.plan, &o.kube)
+	c, err := computePlan(ctx, s, &o.plan, &o.kube, current.History())
 	if err != nil {
 		return nil, nil, err
 	}

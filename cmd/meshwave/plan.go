@@ -78,8 +78,9 @@ type computed struct {
 	cluster string
 }
 
-// computePlan loads the plan files, reads the cluster and computes the plan.
-func computePlan(ctx context.Context, s streams, pf *planFlags, kf *kubeFlags) (*computed, error) {
+// computePlan loads the plan files, reads the cluster and computes the plan;
+// hist is what the upgrade's state recorded (states.State.History).
+func computePlan(ctx context.Context, s streams, pf *planFlags, kf *kubeFlags, hist plan.History) (*computed, error) {
 	cfg, err := pf.load(s)
 	if err != nil {
 		return nil, err
@@ -92,7 +93,7 @@ func computePlan(ctx context.Context, s streams, pf *planFlags, kf *kubeFlags) (
 	if err != nil {
 		return nil, fmt.Errorf("read the cluster: %w", err)
 	}
-	return &computed{cfg: cfg, plan: plan.Compute(cfg, snap), snap: snap, prov: prov, cluster: prov.Host()}, nil
+	return &computed{cfg: cfg, plan: plan.ComputeWith(cfg, snap, hist), snap: snap, prov: prov, cluster: prov.Host()}, nil
 }
 
 // statePathFor is the state file: -state, or meshwave.state.json in the
@@ -118,7 +119,13 @@ func (o *planOptions) run(ctx context.Context, s streams) error {
 			return err
 		}
 	}
-	c, err := computePlan(ctx, s, &o.plan, &o.kube)
+	// The state, when there is one, tells the plan what earlier applies
+	// did (a namespace deleted since is named) and ties a saved plan to it.
+	st, err := statemgr.NewFileStore(statePathFor(o.statePath, &o.plan)).Read()
+	if err != nil && !errors.Is(err, statemgr.ErrNoState) {
+		return err
+	}
+	c, err := computePlan(ctx, s, &o.plan, &o.kube, st.History())
 	if err != nil {
 		return err
 	}
@@ -129,15 +136,7 @@ func (o *planOptions) run(ctx context.Context, s streams) error {
 		if c.plan.Blocked() {
 			fmt.Fprintf(s.Err, "Not saving the plan to %s: it is blocked by errors.\n", o.out)
 		} else {
-			f := &planfile.File{Cluster: c.cluster, Objects: c.snap.Objects, Plan: c.plan}
-			st, err := statemgr.NewFileStore(statePathFor(o.statePath, &o.plan)).Read()
-			switch {
-			case err == nil:
-				f.State = states.RefOf(st)
-			case errors.Is(err, statemgr.ErrNoState):
-			default:
-				return err
-			}
+			f := &planfile.File{Cluster: c.cluster, Objects: c.snap.Objects, Plan: c.plan, State: states.RefOf(st)}
 			if err := planfile.Write(o.out, f); err != nil {
 				return err
 			}

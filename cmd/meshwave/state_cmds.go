@@ -58,13 +58,14 @@ func (o *rollbackOptions) run(ctx context.Context, s streams) error {
 		return err
 	}
 	defer store.Unlock()
-	if _, err := store.Read(); err != nil {
+	st, err := store.Read()
+	if err != nil {
 		if errors.Is(err, statemgr.ErrNoState) {
 			return fmt.Errorf("no state file at %s: nothing was applied, so there is nothing to roll back", store.Path())
 		}
 		return err
 	}
-	c, err := computePlan(ctx, s, &o.plan, &o.kube)
+	c, err := computePlan(ctx, s, &o.plan, &o.kube, st.History())
 	if err != nil {
 		return err
 	}
@@ -117,7 +118,7 @@ func (o *statusOptions) run(ctx context.Context, s streams) error {
 			return err
 		}
 	}
-	c, err := computePlan(ctx, s, &o.plan, &o.kube)
+	c, err := computePlan(ctx, s, &o.plan, &o.kube, st.History())
 	if err != nil {
 		return err
 	}

@@ -324,12 +324,17 @@ func waveSummary(p *plan.Plan, name string) (plan.WaveSummary, bool) {
 // waveHeader is what a wave's heading says after its name: "1 namespace,
 // 1 workload, 1 pod, proxy 1.6.3-bzc → 1.7.0-bzc", or "no changes" when none
 // of its steps changes anything (the summary counts every namespace and
-// workload the wave covers, no-ops included).
+// workload the wave covers, no-ops included). A namespace deleted during the
+// upgrade is named instead: a wave that lost one has not "no changes".
 func waveHeader(p *plan.Plan, sec section, m markup) string {
+	w, ok := waveSummary(p, sec.wave)
+	gone := deletedText(w.Deleted)
 	if changes(sec.steps) == 0 {
+		if gone != "" {
+			return m.text(gone)
+		}
 		return m.text("no changes")
 	}
-	w, ok := waveSummary(p, sec.wave)
 	if !ok {
 		return m.text(count(changes(sec.steps), "change", "changes"))
 	}
@@ -339,7 +344,47 @@ func waveHeader(p *plan.Plan, sec section, m markup) string {
 	if w.FromImage != "" || w.ToImage != "" {
 		t += m.text(", proxy ") + move(proxyVersion(w.FromImage), proxyVersion(w.ToImage), m)
 	}
+	if gone != "" {
+		t += m.text("; " + gone)
+	}
 	return t
+}
+
+// deletedText names a wave's namespaces deleted during the upgrade:
+// "namespace demo-b deleted (terminating)".
+func deletedText(ds []plan.DeletedNamespace) string {
+	if len(ds) == 0 {
+		return ""
+	}
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = d.Name + " (" + d.State + ")"
+	}
+	word := "namespace"
+	if len(ds) > 1 {
+		word = "namespaces"
+	}
+	return word + " " + strings.Join(parts, ", ") + " deleted"
+}
+
+// deletedCount is how many namespaces of the plan's waves were deleted
+// during the upgrade.
+func deletedCount(p *plan.Plan) int {
+	n := 0
+	for _, w := range p.Summary.Waves {
+		n += len(w.Deleted)
+	}
+	return n
+}
+
+// nothingToApply is the plan's last line when it changes nothing: "No
+// changes" only when no namespace went away during the upgrade.
+func nothingToApply(p *plan.Plan) (head, rest string) {
+	if n := deletedCount(p); n > 0 {
+		return "Nothing to apply.", fmt.Sprintf("The data plane runs %s, except %s deleted during the upgrade (%s).",
+			p.To, count(n, "namespace", "namespaces"), plan.CodeNamespaceDeleted)
+	}
+	return "No changes.", fmt.Sprintf("The data plane already runs %s.", p.To)
 }
 
 // waveFollowUps are the manual follow-ups of a wave, in plan order.

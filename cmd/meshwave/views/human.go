@@ -104,7 +104,8 @@ func Human(w io.Writer, p *plan.Plan, opts HumanOptions) error {
 	if p.HasChanges() {
 		line("%s %s", c.paint("Plan:", sgrBold), totalLine(p.Summary))
 	} else {
-		line("%s The data plane already runs %s.", c.paint("No changes.", sgrBold, sgrGreen), p.To)
+		head, rest := nothingToApply(p)
+		line("%s %s", c.paint(head, sgrBold, sgrGreen), rest)
 	}
 	if p.Blocked() {
 		line("")

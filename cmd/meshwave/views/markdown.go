@@ -23,6 +23,9 @@ func Markdown(w io.Writer, p *plan.Plan) error {
 	line("")
 	if p.HasChanges() {
 		line("**Plan:** %s", m.text(totalLine(p.Summary)))
+	} else if deletedCount(p) > 0 {
+		head, rest := nothingToApply(p)
+		line("**%s** %s", head, m.text(rest))
 	} else {
 		line("**No changes.** The data plane already runs %s.", m.code(p.To))
 	}
