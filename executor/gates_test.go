@@ -241,7 +241,7 @@ func TestPauseGate(t *testing.T) {
 	if len(remaining) < 2 {
 		t.Errorf("progress with the remaining time: got %v, want at least 2", remaining)
 	}
-	if ss.Record[RecordPauseUntil] == "" {
+	if ss.Record[plan.RecordPauseUntil] == "" {
 		t.Errorf("pause end not recorded: %v", ss.Record)
 	}
 }
@@ -265,7 +265,7 @@ func TestPauseGateResumesWithRemainingTime(t *testing.T) {
 		t.Fatalf("Apply: got %v, want ErrInterrupted", err)
 	}
 	first := readState(t, path).Step(gateStep + "pause")
-	if first.Status != states.StatusRunning || first.Record[RecordPauseUntil] == "" {
+	if first.Status != states.StatusRunning || first.Record[plan.RecordPauseUntil] == "" {
 		t.Fatalf("interrupted pause: %+v", first)
 	}
 	if err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Apply(context.Background(), p); err != nil {
@@ -275,7 +275,7 @@ func TestPauseGateResumesWithRemainingTime(t *testing.T) {
 	if diff := cmp.Diff(first.Record, second.Record); diff != "" {
 		t.Errorf("the resumed pause has another end (-first +resumed):\n%s", diff)
 	}
-	until, _ := time.Parse(time.RFC3339Nano, first.Record[RecordPauseUntil])
+	until, _ := time.Parse(time.RFC3339Nano, first.Record[plan.RecordPauseUntil])
 	if second.Status != states.StatusDone || second.EndedAt.Before(until) {
 		t.Errorf("resumed pause: %s at %v, want done at or after %v", second.Status, second.EndedAt, until)
 	}
