@@ -99,7 +99,7 @@ func (backyards) setGatewayRevision(ctx context.Context, p *Provider, obj *plan.
 	if err != nil {
 		return fmt.Errorf("move MeshGateway %s/%s to %s: %w", obj.Namespace, obj.Name, rev, err)
 	}
-	err = p.call(ctx, func(ctx context.Context) error {
+	err = p.send(ctx, func(ctx context.Context) error {
 		_, err := p.dyn.Resource(gvrMeshGateway).Namespace(obj.Namespace).Patch(ctx, obj.Name, types.MergePatchType, body, metav1.PatchOptions{})
 		return err
 	})

@@ -68,7 +68,7 @@ func (upstreamIstio) setGatewayRevision(ctx context.Context, p *Provider, obj *p
 	body, err := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{
 		"metadata": map[string]any{"labels": map[string]string{plan.LabelRevision: rev}}}}})
 	if err == nil {
-		err = p.call(ctx, func(ctx context.Context) error {
+		err = p.send(ctx, func(ctx context.Context) error {
 			_, err := p.cs.AppsV1().Deployments(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{})
 			return err
 		})

@@ -65,7 +65,9 @@ var relabelOps = stepOps{
 				labels[k] = nil
 			}
 		}
-		return p.patchNamespaceLabels(ctx, s.Object.Name, "", labels)
+		return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			return p.patchNamespaceLabels(ctx, s.Object.Name, "", labels)
+		})
 	},
 }
 

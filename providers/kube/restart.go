@@ -87,7 +87,7 @@ func (p *Provider) restart(ctx context.Context, obj *plan.ObjectRef, value strin
 	default:
 		return fmt.Errorf("restart %s %s/%s: kind cannot be restarted", obj.Kind, obj.Namespace, obj.Name)
 	}
-	if err := p.call(ctx, patch); err != nil {
+	if err := p.send(ctx, patch); err != nil {
 		return fmt.Errorf("restart %s %s/%s: %w", obj.Kind, obj.Namespace, obj.Name, err)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
 )
 
 // transientBackoff is how a step retries an API request that failed for a
@@ -113,4 +114,11 @@ func (n *retryNote) report(progress func(string)) {
 		times = "time"
 	}
 	progress(fmt.Sprintf("retried %d %s after: %v", n.count, times, n.last))
+}
+
+// send runs a write that does not depend on a fresh read (a merge patch of
+// recorded values, a delete): on top of call's retries, a 409 Conflict, the
+// server losing a race while applying it, sends it again.
+func (p *Provider) send(ctx context.Context, request func(context.Context) error) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error { return p.call(ctx, request) })
 }

@@ -183,7 +183,7 @@ func (p *Provider) repointTagService(ctx context.Context, tag, rev string) error
 		if s.Labels[plan.LabelRevision] == rev && s.Spec.Selector[plan.LabelRevision] == rev {
 			continue
 		}
-		err := p.call(ctx, func(ctx context.Context) error {
+		err := p.send(ctx, func(ctx context.Context) error {
 			_, err := p.cs.CoreV1().Services(s.Namespace).Patch(ctx, s.Name, types.MergePatchType, body, metav1.PatchOptions{})
 			return err
 		})

@@ -142,7 +142,7 @@ func (p *Provider) deleteObject(ctx context.Context, o plan.ObjectRef) error {
 	if o.Namespace != "" {
 		ri = p.dyn.Resource(gvr).Namespace(o.Namespace)
 	}
-	err := p.call(ctx, func(ctx context.Context) error {
+	err := p.send(ctx, func(ctx context.Context) error {
 		return ri.Delete(ctx, o.Name, metav1.DeleteOptions{PropagationPolicy: &policy})
 	})
 	if err != nil && !apierrors.IsNotFound(err) {
