@@ -41,10 +41,10 @@ type cluster struct {
 
 // listKinds are the resources the dynamic client lists.
 var listKinds = map[schema.GroupVersionResource]string{
-	gvrIstio:         "IstioList",
-	gvrMeshGateway:   "MeshGatewayList",
-	gvrEnvoyFilter:   "EnvoyFilterList",
-	gvrIstioOperator: "IstioOperatorList",
+	gvrIstio:                   "IstioList",
+	gvrMeshGateway:             "MeshGatewayList",
+	gvrEnvoyFilter:             "EnvoyFilterList",
+	gvrIstioOperator:           "IstioOperatorList",
 	workloadGVR["Deployment"]:  "DeploymentList",
 	workloadGVR["StatefulSet"]: "StatefulSetList",
 	workloadGVR["DaemonSet"]:   "DaemonSetList",

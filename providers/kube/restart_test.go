@@ -18,7 +18,9 @@ func TestRestartStep(t *testing.T) {
 	// web is the workload, as the typed client reads and patches it and as
 	// the rollout wait watches it.
 	web := func(anno map[string]string) []runtime.Object { return objs(readyDeployment("shop", "web", anno)) }
-	watched := func(t *testing.T) []runtime.Object { return objs(asUnstructured(t, readyDeployment("shop", "web", nil))) }
+	watched := func(t *testing.T) []runtime.Object {
+		return objs(asUnstructured(t, readyDeployment("shop", "web", nil)))
+	}
 	restarted := map[string]string{annoRestartedAt: at}
 	paused := readyDeployment("shop", "web", nil)
 	paused.Spec.Paused = true
