@@ -52,10 +52,24 @@ var listKinds = map[schema.GroupVersionResource]string{
 
 func newCluster(t *testing.T, typed []runtime.Object, custom []runtime.Object) *cluster {
 	t.Helper()
-	return &cluster{
+	c := &cluster{
 		cs:  fake.NewClientset(typed...),
-		dyn: dynfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds, custom...),
+		dyn: dynfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds),
 	}
+	// Added by their resource: the fake would guess "meshgatewaies".
+	for _, obj := range custom {
+		u := obj.(*unstructured.Unstructured)
+		var gvr schema.GroupVersionResource
+		for r, list := range listKinds {
+			if r.GroupVersion() == u.GroupVersionKind().GroupVersion() && list == u.GetKind()+"List" {
+				gvr = r
+			}
+		}
+		if err := c.dyn.Tracker().Create(gvr, u, u.GetNamespace()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
 }
 
 // provider is a Provider of flavor fl on the fake cluster, whose waits poll
