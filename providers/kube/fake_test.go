@@ -92,16 +92,18 @@ type failure struct {
 	verb, resource string
 	times          int
 	err            error
+	// only, when set, picks the requests that fail.
+	only func(k8stesting.Action) bool
 }
 
 // inject installs f on both clients.
 func (c *cluster) inject(f failure) {
 	var mu sync.Mutex
 	left := f.times
-	react := func(k8stesting.Action) (bool, runtime.Object, error) {
+	react := func(a k8stesting.Action) (bool, runtime.Object, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		if left == 0 {
+		if left == 0 || f.only != nil && !f.only(a) {
 			return false, nil, nil
 		}
 		left--
