@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
@@ -30,14 +31,16 @@ func transient(err error) bool {
 	if err == nil {
 		return false
 	}
+	var status apierrors.APIStatus
+	if errors.As(err, &status) && status.Status().Code == http.StatusNotImplemented {
+		return false // it will not be implemented next time either
+	}
 	if apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) ||
 		apierrors.IsInternalError(err) || apierrors.IsServiceUnavailable(err) {
 		return true
 	}
-	var status apierrors.APIStatus
 	if errors.As(err, &status) {
-		code := status.Status().Code
-		return code >= 500 && code != 501 // 501 Not Implemented will not be, next time
+		return status.Status().Code >= http.StatusInternalServerError // a 502 or 504 from a proxy in front of the server
 	}
 	var netErr net.Error
 	return utilnet.IsConnectionRefused(err) || utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err) ||
@@ -47,7 +50,9 @@ func transient(err error) bool {
 // call runs one API request of a step, sending it again while it fails for
 // a transient reason and ctx, the step's context, is live. It returns the
 // last error when it gives up. The retries are counted in the step's
-// retryNote, which the step reports once.
+// retryNote, which the step reports once. It is retry.OnError's loop on
+// wait.ExponentialBackoffWithContext: OnError's waits cannot be cut short,
+// and a step whose context ends must stop at once.
 func (p *Provider) call(ctx context.Context, request func(context.Context) error) error {
 	note := retryNoteOf(ctx)
 	var last error

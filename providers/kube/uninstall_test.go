@@ -24,7 +24,7 @@ func TestUninstallStep(t *testing.T) {
 	user := proxyPod("shop", "web-1", "web", "proxyv2:1.1", rev, true)
 	del := "delete istios istio-system/cp-v1"
 	tests := map[string]stepCase{
-		"prepare records the uid": {op: "prepare", custom: istio(), wantRecord: plan.Record{"uid": "uid-1"}},
+		"prepare records the uid":                 {op: "prepare", custom: istio(), wantRecord: plan.Record{"uid": "uid-1"}},
 		"prepare of a control plane that is gone": {op: "prepare", wantRecord: plan.Record{"uid": ""}},
 		"prepare on a failing read": {op: "prepare", custom: istio(),
 			fail:    []failure{{verb: "get", resource: "istios", times: -1, err: forbidden("istios", "cp-v1")}},
@@ -33,7 +33,7 @@ func TestUninstallStep(t *testing.T) {
 		"run sends the delete again after a conflict": {op: "run", custom: istio(),
 			fail:       []failure{{verb: "delete", resource: "istios", times: 1, err: conflict("istios", "cp-v1")}},
 			wantWrites: []string{del, del}},
-		"run again finds it gone: done": {op: "run", custom: istio(), twice: true, wantWrites: []string{del, del}},
+		"run again finds it gone: done":       {op: "run", custom: istio(), twice: true, wantWrites: []string{del, del}},
 		"run of a control plane that is gone": {op: "run", wantWrites: []string{del}},
 		"run refuses while a pod still uses the revision": {op: "run", custom: istio(), objects: objs(user),
 			wantErr: "refusing to uninstall " + rev + ": still used by pod shop/web-1"},
@@ -43,7 +43,7 @@ func TestUninstallStep(t *testing.T) {
 		"run whose istiod does not go": {op: "run", custom: istio(), objects: objs(istiod),
 			wantErr: "istiod of " + rev + " still running after deleting Istio istio-system/cp-v1", wantWrites: []string{del}},
 		"verify of a control plane that is gone": {op: "verify"},
-		"verify of one still there": {op: "verify", custom: istio(), wantErr: "Istio istio-system/cp-v1 still exists"},
+		"verify of one still there":              {op: "verify", custom: istio(), wantErr: "Istio istio-system/cp-v1 still exists"},
 		"verify on a failing read": {op: "verify", custom: istio(),
 			fail:    []failure{{verb: "get", resource: "istios", times: -1, err: forbidden("istios", "cp-v1")}},
 			wantErr: "read Istio istio-system/cp-v1: "},

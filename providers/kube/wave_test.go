@@ -22,7 +22,7 @@ func TestWaveWaitStep(t *testing.T) {
 		stepCase
 		watched *appsv1.Deployment // the workload as the wait watches it
 	}{
-		"prepare records nothing": {stepCase: stepCase{op: "prepare", wantRecord: plan.Record{}}},
+		"prepare records nothing":          {stepCase: stepCase{op: "prepare", wantRecord: plan.Record{}}},
 		"run waits for a finished rollout": {stepCase: stepCase{op: "run", twice: true}, watched: readyDeployment("shop", "web", nil)},
 		"run of a rollout that does not finish": {stepCase: stepCase{op: "run",
 			wantErr: "rollout of Deployment shop/web not finished within 1s"}, watched: rolling},
@@ -33,7 +33,7 @@ func TestWaveWaitStep(t *testing.T) {
 		"run whose rollout cannot be read": {stepCase: stepCase{op: "run",
 			fail:    []failure{{verb: "list", resource: "deployments", times: -1, err: forbidden("deployments", "")}},
 			wantErr: "rollout of Deployment shop/web not finished within 1s"}, watched: readyDeployment("shop", "web", nil)},
-		"verify has nothing to check": {stepCase: stepCase{op: "verify"}},
+		"verify has nothing to check":              {stepCase: stepCase{op: "verify"}},
 		"rollback waits for the rollback restarts": {stepCase: stepCase{op: "rollback"}, watched: readyDeployment("shop", "web", nil)},
 		"rollback of a rollout that does not finish": {stepCase: stepCase{op: "rollback",
 			wantErr: "rollout of Deployment shop/web not finished within 1s"}, watched: rolling},
@@ -57,7 +57,7 @@ func TestWaveVerifyStep(t *testing.T) {
 		return objs(rs, proxyPod("shop", "web-1", "web", image, rev, ready, owned("ReplicaSet", "web-5d4")...))
 	}
 	tests := map[string]stepCase{
-		"prepare records nothing": {op: "prepare", wantRecord: plan.Record{}},
+		"prepare records nothing":   {op: "prepare", wantRecord: plan.Record{}},
 		"run of pods on the target": {op: "run", objects: web("proxyv2:1.2", "cp-v2.istio-system", true), twice: true},
 		"run of pods on the old proxy": {op: "run", objects: web("proxyv2:1.1", "cp-v1.istio-system", true),
 			wantErr: `verify: pod shop/web-1 runs proxy "proxyv2:1.1", want "proxyv2:1.2"`},
