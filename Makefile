@@ -57,7 +57,7 @@ bench: ## benchmarks, each reported against a baseline measured in the same run
 
 FUZZTIME ?= 60s
 fuzz: ## $(FUZZTIME) each of fuzzing the plan loader, the state decoder and the saved-plan decoder
-	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./plan
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./plan/config
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./states/statefile
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./plan/planfile
 

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 	"github.com/meshwave/meshwave/states"
 	"github.com/meshwave/meshwave/states/statefile"
 	"github.com/meshwave/meshwave/states/statemgr"
@@ -284,7 +285,7 @@ func TestApplyResumesAfterCrashAtEveryPoint(t *testing.T) {
 	build := func(f *fakeCluster, mp int) *plan.Plan {
 		return testPlan(f, []string{"ingress"},
 			testWave{name: "canary", maxParallel: mp, namespaces: map[string][]string{"demo-a": {"app-a", "app-b", "app-c"}},
-				gates: []plan.Gate{{Kind: plan.GatePause, Pause: time.Millisecond}}},
+				gates: []config.Gate{{Kind: config.GatePause, Pause: time.Millisecond}}},
 			testWave{name: "rest", maxParallel: mp, namespaces: map[string][]string{"demo-b": {"app-d"}, "demo-c": {"app-e"}}})
 	}
 	// Count the writes of an uninterrupted run.
@@ -461,7 +462,7 @@ func TestApplyWaveFailure(t *testing.T) {
 		p := testPlan(f, []string{"ingress"},
 			testWave{name: "canary", namespaces: map[string][]string{"demo-a": {"app-a"}}},
 			testWave{name: "rest", maxParallel: 2, namespaces: map[string][]string{"demo-b": {"app-b", "app-c"}, "demo-c": {"app-d"}},
-				gates: []plan.Gate{{Kind: plan.GateCommand, Command: &plan.CommandGate{Argv: []string{"false"}}}}},
+				gates: []config.Gate{{Kind: config.GateCommand, Command: &config.CommandGate{Argv: []string{"false"}}}}},
 			testWave{name: "last", namespaces: map[string][]string{"demo-d": {"app-e"}}})
 		p.AutomaticRollback = automatic
 		return p
@@ -579,7 +580,7 @@ func TestRollback(t *testing.T) {
 	build := func(f *fakeCluster) *plan.Plan {
 		return testPlan(f, []string{"ingress", "egress"},
 			testWave{name: "canary", namespaces: map[string][]string{"demo-a": {"app-a"}},
-				gates: []plan.Gate{{Kind: plan.GateApproval}}},
+				gates: []config.Gate{{Kind: config.GateApproval}}},
 			testWave{name: "rest", namespaces: map[string][]string{"demo-b": {"app-b"}, "demo-c": {"app-c"}}})
 	}
 	cases := map[string]struct {

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 	"github.com/meshwave/meshwave/states"
 )
 
@@ -38,7 +39,7 @@ func (e *Executor) runGate(ctx context.Context, s plan.Step, ss *states.StepStat
 	if g == nil {
 		return e.fail(s, ss, errors.New("gate step without a gate"))
 	}
-	if g.Kind == plan.GateApproval && !e.approved(s.Wave) && e.opts.Prompter == nil {
+	if g.Kind == config.GateApproval && !e.approved(s.Wave) && e.opts.Prompter == nil {
 		if err := e.update(func() {
 			ss.Status, ss.Error = states.StatusPending, "waiting for approval"
 		}); err != nil {
@@ -54,7 +55,7 @@ func (e *Executor) runGate(ctx context.Context, s plan.Step, ss *states.StepStat
 	if ss.Status == states.StatusRolledBack || rec == nil {
 		rec = Record{}
 	}
-	if g.Kind == plan.GatePause && rec[plan.RecordPauseUntil] == "" {
+	if g.Kind == config.GatePause && rec[plan.RecordPauseUntil] == "" {
 		rec[plan.RecordPauseUntil] = e.opts.Now().Add(g.Pause).UTC().Format(time.RFC3339Nano)
 	}
 	start, err := e.markRunning(s, ss, rec)
@@ -64,15 +65,15 @@ func (e *Executor) runGate(ctx context.Context, s plan.Step, ss *states.StepStat
 	progress := e.progress(s, start)
 
 	switch g.Kind {
-	case plan.GatePause:
+	case config.GatePause:
 		err = e.pause(ctx, rec, progress)
-	case plan.GateApproval:
+	case config.GateApproval:
 		err = e.approve(ctx, s.Wave)
-	case plan.GateHTTP:
+	case config.GateHTTP:
 		err = e.httpGate(ctx, g.HTTP, progress)
-	case plan.GatePrometheus:
+	case config.GatePrometheus:
 		err = e.prometheusGate(ctx, g.Prometheus)
-	case plan.GateCommand:
+	case config.GateCommand:
 		err = commandGate(ctx, g.Command)
 	default:
 		err = fmt.Errorf("unknown gate kind %q", g.Kind)
@@ -139,14 +140,14 @@ func (e *Executor) pause(ctx context.Context, rec Record, progress Progress) err
 
 // httpGate passes when a GET answers the expected status (and body) within
 // the allowed attempts.
-func (e *Executor) httpGate(ctx context.Context, g *plan.HTTPGate, progress Progress) error {
+func (e *Executor) httpGate(ctx context.Context, g *config.HTTPGate, progress Progress) error {
 	if g == nil {
 		return errors.New("no http settings")
 	}
-	want := orDefault(g.ExpectStatus, plan.DefaultHTTPExpectStatus)
-	attempts := orDefault(g.Attempts, plan.DefaultHTTPAttempts)
-	interval := orDefault(g.Interval, plan.DefaultHTTPInterval)
-	timeout := orDefault(g.Timeout, plan.DefaultHTTPTimeout)
+	want := orDefault(g.ExpectStatus, config.DefaultHTTPExpectStatus)
+	attempts := orDefault(g.Attempts, config.DefaultHTTPAttempts)
+	interval := orDefault(g.Interval, config.DefaultHTTPInterval)
+	timeout := orDefault(g.Timeout, config.DefaultHTTPTimeout)
 	var last error
 	for attempt := 1; attempt <= attempts; attempt++ {
 		if last = e.httpOnce(ctx, g, want, timeout); last == nil {
@@ -170,7 +171,7 @@ func (e *Executor) httpGate(ctx context.Context, g *plan.HTTPGate, progress Prog
 	return fmt.Errorf("GET %s: %d attempts failed, last: %w", g.URL, attempts, last)
 }
 
-func (e *Executor) httpOnce(ctx context.Context, g *plan.HTTPGate, want int, timeout time.Duration) error {
+func (e *Executor) httpOnce(ctx context.Context, g *config.HTTPGate, want int, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.URL, nil)
@@ -197,7 +198,7 @@ func (e *Executor) httpOnce(ctx context.Context, g *plan.HTTPGate, want int, tim
 
 // prometheusGate passes when every sample of an instant query is within the
 // gate's bounds. A query without samples fails: no data is not good news.
-func (e *Executor) prometheusGate(ctx context.Context, g *plan.PrometheusGate) error {
+func (e *Executor) prometheusGate(ctx context.Context, g *config.PrometheusGate) error {
 	if g == nil {
 		return errors.New("no prometheus settings")
 	}
@@ -254,11 +255,11 @@ func (e *Executor) prometheusGate(ctx context.Context, g *plan.PrometheusGate) e
 }
 
 // commandGate passes when the command exits 0 within its timeout.
-func commandGate(ctx context.Context, g *plan.CommandGate) error {
+func commandGate(ctx context.Context, g *config.CommandGate) error {
 	if g == nil || len(g.Argv) == 0 {
 		return errors.New("no command")
 	}
-	timeout := orDefault(g.Timeout, plan.DefaultCommandGateTimeout)
+	timeout := orDefault(g.Timeout, config.DefaultCommandGateTimeout)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, g.Argv[0], g.Argv[1:]...)

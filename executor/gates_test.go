@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 	"github.com/meshwave/meshwave/states"
 	"github.com/meshwave/meshwave/states/statemgr"
 )
@@ -67,18 +68,18 @@ func TestHTTPGate(t *testing.T) {
 	defer srv.Close()
 
 	cases := map[string]struct {
-		gate      plan.HTTPGate
+		gate      config.HTTPGate
 		wantErr   string // empty: passes
 		wantCalls int32
 	}{
-		"status ok":               {gate: plan.HTTPGate{URL: "/healthy"}, wantCalls: 1},
-		"body matches":            {gate: plan.HTTPGate{URL: "/healthy", BodyContains: "SERVING"}, wantCalls: 1},
-		"body does not match":     {gate: plan.HTTPGate{URL: "/healthy", BodyContains: "NOT_SERVING", Attempts: 2}, wantErr: `body does not contain "NOT_SERVING"`, wantCalls: 2},
-		"other expected":          {gate: plan.HTTPGate{URL: "/teapot", ExpectStatus: http.StatusTeapot}, wantCalls: 1},
-		"wrong status":            {gate: plan.HTTPGate{URL: "/missing", Attempts: 2}, wantErr: "status 404, want 200", wantCalls: 2},
-		"recovers within retries": {gate: plan.HTTPGate{URL: "/flaky", Attempts: 3}, wantCalls: 3},
-		"retries exhausted":       {gate: plan.HTTPGate{URL: "/flaky", Attempts: 2}, wantErr: "2 attempts failed", wantCalls: 2},
-		"timeout":                 {gate: plan.HTTPGate{URL: "/slow", Attempts: 1, Timeout: 20 * time.Millisecond}, wantErr: "deadline exceeded", wantCalls: 1},
+		"status ok":               {gate: config.HTTPGate{URL: "/healthy"}, wantCalls: 1},
+		"body matches":            {gate: config.HTTPGate{URL: "/healthy", BodyContains: "SERVING"}, wantCalls: 1},
+		"body does not match":     {gate: config.HTTPGate{URL: "/healthy", BodyContains: "NOT_SERVING", Attempts: 2}, wantErr: `body does not contain "NOT_SERVING"`, wantCalls: 2},
+		"other expected":          {gate: config.HTTPGate{URL: "/teapot", ExpectStatus: http.StatusTeapot}, wantCalls: 1},
+		"wrong status":            {gate: config.HTTPGate{URL: "/missing", Attempts: 2}, wantErr: "status 404, want 200", wantCalls: 2},
+		"recovers within retries": {gate: config.HTTPGate{URL: "/flaky", Attempts: 3}, wantCalls: 3},
+		"retries exhausted":       {gate: config.HTTPGate{URL: "/flaky", Attempts: 2}, wantErr: "2 attempts failed", wantCalls: 2},
+		"timeout":                 {gate: config.HTTPGate{URL: "/slow", Attempts: 1, Timeout: 20 * time.Millisecond}, wantErr: "deadline exceeded", wantCalls: 1},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -88,7 +89,7 @@ func TestHTTPGate(t *testing.T) {
 			if g.Interval == 0 {
 				g.Interval = time.Millisecond
 			}
-			err, ss, _ := applyGate(t, plan.Gate{Kind: plan.GateHTTP, HTTP: &g}, Options{})
+			err, ss, _ := applyGate(t, config.Gate{Kind: config.GateHTTP, HTTP: &g}, Options{})
 			checkGate(t, err, ss, tc.wantErr)
 			if got := calls.Load(); got != tc.wantCalls {
 				t.Errorf("requests: got %d, want %d", got, tc.wantCalls)
@@ -152,24 +153,24 @@ func TestPrometheusGate(t *testing.T) {
 	})
 	defer srv.Close()
 	cases := map[string]struct {
-		gate    plan.PrometheusGate
+		gate    config.PrometheusGate
 		wantErr string
 	}{
-		"below max":      {gate: plan.PrometheusGate{Query: "error_rate", Max: float(0.05)}},
-		"above max":      {gate: plan.PrometheusGate{Query: "error_rate", Max: float(0.02)}, wantErr: `error_rate{app="b"} = 0.04, above the maximum 0.02`},
-		"within min-max": {gate: plan.PrometheusGate{Query: "error_rate", Min: float(0), Max: float(1)}},
-		"below min":      {gate: plan.PrometheusGate{Query: "error_rate", Min: float(0.02)}, wantErr: "below the minimum 0.02"},
-		"scalar":         {gate: plan.PrometheusGate{Query: "scalar(up)", Min: float(3)}},
-		"no samples":     {gate: plan.PrometheusGate{Query: "nothing", Max: float(1)}, wantErr: "returned no samples"},
-		"NaN":            {gate: plan.PrometheusGate{Query: "nan", Max: float(1)}, wantErr: "NaN"},
-		"range result":   {gate: plan.PrometheusGate{Query: "range", Max: float(1)}, wantErr: "want an instant vector"},
-		"query error":    {gate: plan.PrometheusGate{Query: "rate(", Max: float(1)}, wantErr: "parse error"},
+		"below max":      {gate: config.PrometheusGate{Query: "error_rate", Max: float(0.05)}},
+		"above max":      {gate: config.PrometheusGate{Query: "error_rate", Max: float(0.02)}, wantErr: `error_rate{app="b"} = 0.04, above the maximum 0.02`},
+		"within min-max": {gate: config.PrometheusGate{Query: "error_rate", Min: float(0), Max: float(1)}},
+		"below min":      {gate: config.PrometheusGate{Query: "error_rate", Min: float(0.02)}, wantErr: "below the minimum 0.02"},
+		"scalar":         {gate: config.PrometheusGate{Query: "scalar(up)", Min: float(3)}},
+		"no samples":     {gate: config.PrometheusGate{Query: "nothing", Max: float(1)}, wantErr: "returned no samples"},
+		"NaN":            {gate: config.PrometheusGate{Query: "nan", Max: float(1)}, wantErr: "NaN"},
+		"range result":   {gate: config.PrometheusGate{Query: "range", Max: float(1)}, wantErr: "want an instant vector"},
+		"query error":    {gate: config.PrometheusGate{Query: "rate(", Max: float(1)}, wantErr: "parse error"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			g := tc.gate
 			g.URL = srv.URL
-			err, ss, _ := applyGate(t, plan.Gate{Kind: plan.GatePrometheus, Prometheus: &g}, Options{})
+			err, ss, _ := applyGate(t, config.Gate{Kind: config.GatePrometheus, Prometheus: &g}, Options{})
 			checkGate(t, err, ss, tc.wantErr)
 		})
 	}
@@ -177,19 +178,19 @@ func TestPrometheusGate(t *testing.T) {
 
 func TestCommandGate(t *testing.T) {
 	cases := map[string]struct {
-		gate    plan.CommandGate
+		gate    config.CommandGate
 		wantErr string
 	}{
-		"true":      {gate: plan.CommandGate{Argv: []string{"true"}}},
-		"false":     {gate: plan.CommandGate{Argv: []string{"false"}}, wantErr: "exit status 1"},
-		"output":    {gate: plan.CommandGate{Argv: []string{"sh", "-c", "echo smoke test failed >&2; exit 3"}}, wantErr: "exit status 3; output: smoke test failed"},
-		"timeout":   {gate: plan.CommandGate{Argv: []string{"sleep", "5"}, Timeout: 50 * time.Millisecond}, wantErr: "timed out after 50ms"},
-		"not found": {gate: plan.CommandGate{Argv: []string{"/nonexistent/meshwave-gate"}}, wantErr: "no such file"},
+		"true":      {gate: config.CommandGate{Argv: []string{"true"}}},
+		"false":     {gate: config.CommandGate{Argv: []string{"false"}}, wantErr: "exit status 1"},
+		"output":    {gate: config.CommandGate{Argv: []string{"sh", "-c", "echo smoke test failed >&2; exit 3"}}, wantErr: "exit status 3; output: smoke test failed"},
+		"timeout":   {gate: config.CommandGate{Argv: []string{"sleep", "5"}, Timeout: 50 * time.Millisecond}, wantErr: "timed out after 50ms"},
+		"not found": {gate: config.CommandGate{Argv: []string{"/nonexistent/meshwave-gate"}}, wantErr: "no such file"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			g := tc.gate
-			err, ss, _ := applyGate(t, plan.Gate{Kind: plan.GateCommand, Command: &g}, Options{})
+			err, ss, _ := applyGate(t, config.Gate{Kind: config.GateCommand, Command: &g}, Options{})
 			checkGate(t, err, ss, tc.wantErr)
 		})
 	}
@@ -200,9 +201,9 @@ func TestCommandGate(t *testing.T) {
 // timeout, not when the child lets go of the output.
 func TestCommandGateTimeoutKillsItsChildren(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "child.pid")
-	g := plan.CommandGate{Argv: []string{"sh", "-c", "sleep 600 & echo $! > " + pidFile + "; sleep 600"}, Timeout: 500 * time.Millisecond}
+	g := config.CommandGate{Argv: []string{"sh", "-c", "sleep 600 & echo $! > " + pidFile + "; sleep 600"}, Timeout: 500 * time.Millisecond}
 	start := time.Now()
-	err, ss, _ := applyGate(t, plan.Gate{Kind: plan.GateCommand, Command: &g}, Options{})
+	err, ss, _ := applyGate(t, config.Gate{Kind: config.GateCommand, Command: &g}, Options{})
 	checkGate(t, err, ss, "timed out after 500ms")
 	if took := time.Since(start); took > 4*time.Second {
 		t.Errorf("the gate ended %s after it started, want soon after its 500ms timeout", took)
@@ -227,7 +228,7 @@ func TestCommandGateTimeoutKillsItsChildren(t *testing.T) {
 
 func TestPauseGate(t *testing.T) {
 	start := time.Now()
-	err, ss, rec := applyGate(t, plan.Gate{Kind: plan.GatePause, Pause: 60 * time.Millisecond}, Options{ProgressInterval: 20 * time.Millisecond})
+	err, ss, rec := applyGate(t, config.Gate{Kind: config.GatePause, Pause: 60 * time.Millisecond}, Options{ProgressInterval: 20 * time.Millisecond})
 	checkGate(t, err, ss, "")
 	if took := time.Since(start); took < 60*time.Millisecond {
 		t.Errorf("pause took %v, want at least 60ms", took)
@@ -251,7 +252,7 @@ func TestPauseGate(t *testing.T) {
 func TestPauseGateResumesWithRemainingTime(t *testing.T) {
 	f := newFakeCluster()
 	p := testPlan(f, nil, testWave{name: "w", namespaces: map[string][]string{"ns": {"a"}},
-		gates: []plan.Gate{{Kind: plan.GatePause, Pause: 300 * time.Millisecond}}})
+		gates: []config.Gate{{Kind: config.GatePause, Pause: 300 * time.Millisecond}}})
 	path := statePath(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -292,7 +293,7 @@ func (a *answer) Approve(_ context.Context, wave string) (bool, error) {
 }
 
 func TestApprovalGate(t *testing.T) {
-	approval := plan.Gate{Kind: plan.GateApproval}
+	approval := config.Gate{Kind: config.GateApproval}
 
 	t.Run("required without prompter or flag", func(t *testing.T) {
 		f := newFakeCluster()
@@ -387,8 +388,8 @@ func TestPrometheusGateRetriesServerErrors(t *testing.T) {
 				fmt.Fprint(w, `{"status":"success","data":{"resultType":"scalar","result":[1700000000,"0"]}}`)
 			}))
 			defer srv.Close()
-			g := plan.PrometheusGate{URL: srv.URL, Query: "errors", Max: float(1)}
-			err, ss, _ := applyGate(t, plan.Gate{Kind: plan.GatePrometheus, Prometheus: &g}, Options{GateRetryInterval: 10 * time.Millisecond})
+			g := config.PrometheusGate{URL: srv.URL, Query: "errors", Max: float(1)}
+			err, ss, _ := applyGate(t, config.Gate{Kind: config.GatePrometheus, Prometheus: &g}, Options{GateRetryInterval: 10 * time.Millisecond})
 			checkGate(t, err, ss, tc.wantErr)
 			mu.Lock()
 			defer mu.Unlock()

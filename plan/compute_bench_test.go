@@ -4,13 +4,15 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 // scaledSnapshot is the backyards scenario plus n injected namespaces with
 // three one-pod deployments each, all selected by one wave.
-func scaledSnapshot(n int) (*Config, *Snapshot) {
+func scaledSnapshot(n int) (*config.Config, *Snapshot) {
 	cfg, snap := backyardsConfig(), backyardsSnapshot()
-	cfg.Waves = append(cfg.Waves, WaveConfig{Name: "scale", Selector: "scale=yes", MaxParallel: 10, Timeout: 10 * time.Minute})
+	cfg.Waves = append(cfg.Waves, config.WaveConfig{Name: "scale", Selector: "scale=yes", MaxParallel: 10, Timeout: 10 * time.Minute})
 	for i := range n {
 		ns := fmt.Sprintf("scale-%04d", i)
 		snap.Namespaces = append(snap.Namespaces, Namespace{Name: ns, Labels: map[string]string{LabelInjection: "enabled", "scale": "yes"}})

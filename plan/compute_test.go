@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 const (
@@ -15,48 +17,42 @@ const (
 
 // backyardsConfig is the guide's plan: the ingress gateway, demo-a as the
 // canary wave with a pause gate, demo-b after, then the uninstall.
-func backyardsConfig() *Config {
-	return &Config{
+func backyardsConfig() *config.Config {
+	return &config.Config{
 		Upgrade:  Upgrade{From: "mesh.istio-system", To: "cp-v17x.istio-system", Flavor: FlavorBackyards},
-		Gateways: []GatewayConfig{{Name: "istio-ingressgateway", Namespace: "istio-system"}},
-		Waves: []WaveConfig{
+		Gateways: []config.GatewayConfig{{Name: "istio-ingressgateway", Namespace: "istio-system"}},
+		Waves: []config.WaveConfig{
 			{Name: "canary", Namespaces: []string{"demo-a"}, MaxParallel: 1, Timeout: 10 * time.Minute,
-				Gates: []Gate{{Kind: GatePause, Pause: time.Minute}}},
+				Gates: []Gate{{Kind: config.GatePause, Pause: time.Minute}}},
 			{Name: "rest", Namespaces: []string{"demo-b"}, MaxParallel: 2, Timeout: 10 * time.Minute},
 		},
-		Rollback: RollbackConfig{Automatic: true},
-		Finalize: FinalizeConfig{UninstallOld: true},
+		Rollback: config.RollbackConfig{Automatic: true},
+		Finalize: config.FinalizeConfig{UninstallOld: true},
 	}
 }
 
 // backyardsSnapshot is the guide's starting point.
 func backyardsSnapshot() *Snapshot {
 	yes := true
-	return &Snapshot{
-		BackyardsVersion: "1.4.1",
-		Namespaces: []Namespace{
-			{Name: "istio-system"},
-			{Name: "backyards-system", Labels: map[string]string{LabelRevision: "cp-v17x.istio-system"}},
-			{Name: "demo-a", Labels: map[string]string{LabelInjection: "enabled"}},
-			{Name: "demo-b", Labels: map[string]string{LabelInjection: "enabled"}},
-		},
-		Workloads: []Workload{
-			{Kind: KindDeployment, Namespace: "demo-a", Name: "app-a", Pods: []Pod{{Name: "app-a-1", ProxyImage: img16, Revision: "mesh.istio-system", Ready: true}}},
-			{Kind: KindDeployment, Namespace: "demo-b", Name: "app-b", Pods: []Pod{{Name: "app-b-1", ProxyImage: img16, Revision: "mesh.istio-system", Ready: true}}},
-			{Kind: KindDeployment, Namespace: "backyards-system", Name: "backyards", Pods: []Pod{{Name: "backyards-1", ProxyImage: img17, Revision: "cp-v17x.istio-system", Ready: true}}},
-			{Kind: KindDeployment, Namespace: "istio-system", Name: "istiod", Pods: []Pod{{Name: "istiod-1", Ready: true}}},
-			{Kind: KindDeployment, Namespace: "istio-system", Name: "istio-ingressgateway", InjectDisabled: true,
-				Pods: []Pod{{Name: "gw-1", ProxyImage: img16, Revision: "mesh.istio-system", Ready: true}}},
-		},
-		ControlPlanes: []ControlPlane{
-			{Revision: "mesh.istio-system", Name: "mesh", Namespace: "istio-system", Version: "1.6.3", ProxyImage: img16, Default: true,
-				Istiod: []Pod{{Name: "istiod-1", Ready: true}}},
-			{Revision: "cp-v17x.istio-system", Name: "cp-v17x", Namespace: "istio-system", Version: "1.7.0", ProxyImage: img17,
-				Istiod: []Pod{{Name: "istiod-cp-v17x-1", Ready: true}}},
-		},
-		Gateways: []MeshGateway{{Name: "istio-ingressgateway", Namespace: "istio-system", ControlPlane: "mesh.istio-system", RunAsRoot: &yes,
-			Ports: []GatewayPort{{Name: "http2", Port: 80, TargetPort: 8080}}, Pods: []Pod{{Name: "gw-1", ProxyImage: img16, Revision: "mesh.istio-system", Ready: true}}}},
-	}
+	return cluster().
+		withBackyards("1.4.1").
+		withNamespace("istio-system").
+		withNamespace("backyards-system", LabelRevision, "cp-v17x.istio-system").
+		withNamespace("demo-a", LabelInjection, "enabled").
+		withNamespace("demo-b", LabelInjection, "enabled").
+		withDeployment("demo-a", "app-a", podOn("app-a-1", img16, "mesh.istio-system")).
+		withDeployment("demo-b", "app-b", podOn("app-b-1", img16, "mesh.istio-system")).
+		withDeployment("backyards-system", "backyards", podOn("backyards-1", img17, "cp-v17x.istio-system")).
+		withDeployment("istio-system", "istiod", Pod{Name: "istiod-1", Ready: true}).
+		withWorkload(Workload{Kind: KindDeployment, Namespace: "istio-system", Name: "istio-ingressgateway", InjectDisabled: true,
+			Pods: []Pod{podOn("gw-1", img16, "mesh.istio-system")}}).
+		withControlPlane(ControlPlane{Revision: "mesh.istio-system", Name: "mesh", Namespace: "istio-system", Version: "1.6.3", ProxyImage: img16, Default: true,
+			Istiod: []Pod{{Name: "istiod-1", Ready: true}}}).
+		withControlPlane(ControlPlane{Revision: "cp-v17x.istio-system", Name: "cp-v17x", Namespace: "istio-system", Version: "1.7.0", ProxyImage: img17,
+			Istiod: []Pod{{Name: "istiod-cp-v17x-1", Ready: true}}}).
+		withGateway(MeshGateway{Name: "istio-ingressgateway", Namespace: "istio-system", ControlPlane: "mesh.istio-system", RunAsRoot: &yes,
+			Ports: []GatewayPort{{Name: "http2", Port: 80, TargetPort: 8080}}, Pods: []Pod{podOn("gw-1", img16, "mesh.istio-system")}}).
+		build()
 }
 
 type stepLine struct {
@@ -156,50 +152,53 @@ func TestComputeAfterUpgradeHasNoChanges(t *testing.T) {
 func TestComputeChecks(t *testing.T) {
 	no := false
 	tests := map[string]struct {
-		mutate   func(*Config, *Snapshot)
+		mutate   func(*config.Config, *Snapshot)
 		code     string
 		severity Severity
 		object   string // kind/namespace/name, "" when the check names none
 	}{
-		"target missing": {func(_ *Config, s *Snapshot) { s.ControlPlanes = s.ControlPlanes[:1] },
+		"target missing": {func(_ *config.Config, s *Snapshot) { s.ControlPlanes = s.ControlPlanes[:1] },
 			CodeTargetMissing, SeverityError, ""},
-		"target not ready": {func(_ *Config, s *Snapshot) { s.ControlPlanes[1].Istiod[0].Ready = false },
+		"target not ready": {func(_ *config.Config, s *Snapshot) { s.ControlPlanes[1].Istiod[0].Ready = false },
 			CodeTargetNotReady, SeverityError, "Deployment/istio-system/istiod-cp-v17x"},
-		"source missing": {func(c *Config, _ *Snapshot) { c.Upgrade.From = "old.istio-system"; c.Finalize.UninstallOld = false },
+		"source missing": {func(c *config.Config, _ *Snapshot) {
+			c.Upgrade.From = "old.istio-system"
+			c.Finalize.UninstallOld = false
+		},
 			CodeSourceMissing, SeverityError, ""},
-		"backyards too old for 1.7": {func(_ *Config, s *Snapshot) { s.BackyardsVersion = "1.3.2" },
+		"backyards too old for 1.7": {func(_ *config.Config, s *Snapshot) { s.BackyardsVersion = "1.3.2" },
 			CodeBackyardsVersion, SeverityError, "Istio/istio-system/cp-v17x"},
-		"old lua envoyfilter": {func(_ *Config, s *Snapshot) {
+		"old lua envoyfilter": {func(_ *config.Config, s *Snapshot) {
 			s.EnvoyFilters = []EnvoyFilter{{Namespace: "demo-a", Name: "lua", UsesLua: true, OldLuaSyntax: true}}
 		}, CodeEnvoyFilterLua, SeverityError, "EnvoyFilter/demo-a/lua"},
-		"non-root gateway low port": {func(_ *Config, s *Snapshot) {
+		"non-root gateway low port": {func(_ *config.Config, s *Snapshot) {
 			s.Gateways[0].RunAsRoot = &no
 			s.Gateways[0].Ports = []GatewayPort{{Name: "http", Port: 80}}
 		}, CodeGatewayPrivilegedPort, SeverityError, "MeshGateway/istio-system/istio-ingressgateway"},
-		"headless service on 1.7.0": {func(_ *Config, s *Snapshot) {
+		"headless service on 1.7.0": {func(_ *config.Config, s *Snapshot) {
 			s.HeadlessServices = []ObjectRef{{Kind: "Service", Namespace: "demo-b", Name: "db"}}
 		}, CodeHeadlessService, SeverityWarning, "Service/demo-b/db"},
-		"namespace not labeled": {func(_ *Config, s *Snapshot) { s.Namespaces[2].Labels = nil },
+		"namespace not labeled": {func(_ *config.Config, s *Snapshot) { s.Namespaces[2].Labels = nil },
 			CodeNamespaceNotInjected, SeverityError, "Namespace//demo-a"},
-		"both labels": {func(_ *Config, s *Snapshot) { s.Namespaces[3].Labels[LabelRevision] = "cp-v17x.istio-system" },
+		"both labels": {func(_ *config.Config, s *Snapshot) { s.Namespaces[3].Labels[LabelRevision] = "cp-v17x.istio-system" },
 			CodeConflictingLabels, SeverityWarning, "Namespace//demo-b"},
-		"pod on unexpected proxy": {func(_ *Config, s *Snapshot) { s.Workloads[0].Pods[0].ProxyImage = "istio/proxyv2:1.5.0" },
+		"pod on unexpected proxy": {func(_ *config.Config, s *Snapshot) { s.Workloads[0].Pods[0].ProxyImage = "istio/proxyv2:1.5.0" },
 			CodeProxyUnexpected, SeverityWarning, "Pod/demo-a/app-a-1"},
-		"bare pod": {func(_ *Config, s *Snapshot) {
+		"bare pod": {func(_ *config.Config, s *Snapshot) {
 			s.Workloads = append(s.Workloads, Workload{Kind: KindBarePod, Namespace: "demo-a", Name: "debug",
 				Pods: []Pod{{Name: "debug", ProxyImage: img16, Revision: "mesh.istio-system"}}})
 		}, CodeNotRollable, SeverityWarning, "Pod/demo-a/debug"},
-		"forbidden": {func(_ *Config, s *Snapshot) {
+		"forbidden": {func(_ *config.Config, s *Snapshot) {
 			s.Permissions = []Permission{{Verb: "patch", Resource: "namespaces", Allowed: false}}
 		}, CodeForbidden, SeverityError, ""},
-		"namespace missing": {func(c *Config, _ *Snapshot) { c.Waves[1].Namespaces = append(c.Waves[1].Namespaces, "demo-z") },
+		"namespace missing": {func(c *config.Config, _ *Snapshot) { c.Waves[1].Namespaces = append(c.Waves[1].Namespaces, "demo-z") },
 			CodeNamespaceMissing, SeverityError, "Namespace//demo-z"},
-		"gateway missing": {func(c *Config, _ *Snapshot) { c.Gateways[0].Name = "nope" },
+		"gateway missing": {func(c *config.Config, _ *Snapshot) { c.Gateways[0].Name = "nope" },
 			CodeGatewayMissing, SeverityError, "MeshGateway/istio-system/nope"},
-		"old control plane still used": {func(c *Config, _ *Snapshot) { c.Waves = c.Waves[:1] },
+		"old control plane still used": {func(c *config.Config, _ *Snapshot) { c.Waves = c.Waves[:1] },
 			CodeOldStillUsed, SeverityError, "Istio/istio-system/mesh"},
-		"wave selects nothing": {func(c *Config, _ *Snapshot) {
-			c.Waves = append(c.Waves, WaveConfig{Name: "empty", Selector: "tier=none"})
+		"wave selects nothing": {func(c *config.Config, _ *Snapshot) {
+			c.Waves = append(c.Waves, config.WaveConfig{Name: "empty", Selector: "tier=none"})
 		}, CodeWaveEmpty, SeverityWarning, ""},
 	}
 	for name, tc := range tests {
@@ -237,22 +236,18 @@ func TestComputeChecks(t *testing.T) {
 }
 
 func TestComputeSelectorWaveIstioFlavor(t *testing.T) {
-	cfg := &Config{
+	cfg := &config.Config{
 		Upgrade: Upgrade{From: "1-26", To: "1-27", Flavor: FlavorIstio},
-		Waves:   []WaveConfig{{Name: "frontend", Selector: "tier=frontend", Exclude: []string{"shop-b"}, MaxParallel: 2, Timeout: time.Minute}},
+		Waves:   []config.WaveConfig{{Name: "frontend", Selector: "tier=frontend", Exclude: []string{"shop-b"}, MaxParallel: 2, Timeout: time.Minute}},
 	}
-	snap := &Snapshot{
-		Namespaces: []Namespace{
-			{Name: "shop-a", Labels: map[string]string{LabelRevision: "prod", "tier": "frontend"}},
-			{Name: "shop-b", Labels: map[string]string{LabelRevision: "1-26", "tier": "frontend"}},
-			{Name: "shop-c", Labels: map[string]string{LabelRevision: "1-26", "tier": "frontend"}},
-			{Name: "backend", Labels: map[string]string{LabelRevision: "1-26"}},
-		},
-		ControlPlanes: []ControlPlane{
-			{Revision: "1-26", Name: "istio-1-26", Namespace: "istio-system", Version: "1.26.2", ProxyImage: "istio/proxyv2:1.26.2", Tags: []string{"prod"}, Istiod: []Pod{{Ready: true}}},
-			{Revision: "1-27", Name: "istio-1-27", Namespace: "istio-system", Version: "1.27.0", ProxyImage: "istio/proxyv2:1.27.0", Istiod: []Pod{{Ready: true}}},
-		},
-	}
+	snap := cluster().
+		withNamespace("shop-a", LabelRevision, "prod", "tier", "frontend").
+		withNamespace("shop-b", LabelRevision, "1-26", "tier", "frontend").
+		withNamespace("shop-c", LabelRevision, "1-26", "tier", "frontend").
+		withNamespace("backend", LabelRevision, "1-26").
+		withRevision("1-26", "1.26.2", "istio/proxyv2:1.26.2", tagged("prod")).
+		withRevision("1-27", "1.27.0", "istio/proxyv2:1.27.0").
+		build()
 	p := Compute(cfg, snap)
 	want := []stepLine{
 		{"wave/frontend/relabel/shop-a", ActionUpdate},
@@ -274,21 +269,18 @@ func TestComputeSelectorWaveIstioFlavor(t *testing.T) {
 // points at the source, uninstalling the source is refused; once it points
 // at the target, the namespace needs no relabel, only restarts.
 func TestComputeRevisionTags(t *testing.T) {
-	cfg := &Config{
+	cfg := &config.Config{
 		Upgrade:  Upgrade{From: "1-26", To: "1-27", Flavor: FlavorIstio},
-		Waves:    []WaveConfig{{Name: "all", Namespaces: []string{"shop"}, MaxParallel: 1, Timeout: time.Minute}},
-		Finalize: FinalizeConfig{UninstallOld: true},
+		Waves:    []config.WaveConfig{{Name: "all", Namespaces: []string{"shop"}, MaxParallel: 1, Timeout: time.Minute}},
+		Finalize: config.FinalizeConfig{UninstallOld: true},
 	}
 	snap := func(tagOn int) *Snapshot {
-		s := &Snapshot{
-			Namespaces: []Namespace{{Name: "shop", Labels: map[string]string{LabelRevision: "prod"}}},
-			Workloads: []Workload{{Kind: KindDeployment, Namespace: "shop", Name: "web",
-				Pods: []Pod{{Name: "web-1", ProxyImage: "istio/proxyv2:1.26.3", Revision: "1-26", Ready: true}}}},
-			ControlPlanes: []ControlPlane{
-				{Revision: "1-26", Name: "istio-1-26", Namespace: "istio-system", Version: "1.26.3", ProxyImage: "istio/proxyv2:1.26.3", Istiod: []Pod{{Ready: true}}},
-				{Revision: "1-27", Name: "istio-1-27", Namespace: "istio-system", Version: "1.27.1", ProxyImage: "istio/proxyv2:1.27.1", Istiod: []Pod{{Ready: true}}},
-			},
-		}
+		s := cluster().
+			withNamespace("shop", LabelRevision, "prod").
+			withDeployment("shop", "web", podOn("web-1", "istio/proxyv2:1.26.3", "1-26")).
+			withRevision("1-26", "1.26.3", "istio/proxyv2:1.26.3").
+			withRevision("1-27", "1.27.1", "istio/proxyv2:1.27.1").
+			build()
 		s.ControlPlanes[tagOn].Tags = []string{"prod"}
 		return s
 	}
@@ -321,19 +313,16 @@ func TestComputeRevisionTags(t *testing.T) {
 // A plan may name the target by a revision tag; pods injected through it
 // carry the revision, so verify expects the revision.
 func TestComputeTargetByTagVerifiesTheRevision(t *testing.T) {
-	cfg := &Config{
+	cfg := &config.Config{
 		Upgrade: Upgrade{From: "1-26", To: "canary", Flavor: FlavorIstio},
-		Waves:   []WaveConfig{{Name: "all", Namespaces: []string{"shop"}, MaxParallel: 1, Timeout: time.Minute}},
+		Waves:   []config.WaveConfig{{Name: "all", Namespaces: []string{"shop"}, MaxParallel: 1, Timeout: time.Minute}},
 	}
-	snap := &Snapshot{
-		Namespaces: []Namespace{{Name: "shop", Labels: map[string]string{LabelRevision: "1-26"}}},
-		Workloads: []Workload{{Kind: KindDeployment, Namespace: "shop", Name: "web",
-			Pods: []Pod{{Name: "web-1", ProxyImage: "istio/proxyv2:1.26.3", Revision: "1-26", Ready: true}}}},
-		ControlPlanes: []ControlPlane{
-			{Revision: "1-26", Name: "istio-1-26", Namespace: "istio-system", Version: "1.26.3", ProxyImage: "istio/proxyv2:1.26.3", Istiod: []Pod{{Ready: true}}},
-			{Revision: "1-27", Name: "istio-1-27", Namespace: "istio-system", Version: "1.27.1", ProxyImage: "istio/proxyv2:1.27.1", Tags: []string{"canary"}, Istiod: []Pod{{Ready: true}}},
-		},
-	}
+	snap := cluster().
+		withNamespace("shop", LabelRevision, "1-26").
+		withDeployment("shop", "web", podOn("web-1", "istio/proxyv2:1.26.3", "1-26")).
+		withRevision("1-26", "1.26.3", "istio/proxyv2:1.26.3").
+		withRevision("1-27", "1.27.1", "istio/proxyv2:1.27.1", tagged("canary")).
+		build()
 	p := Compute(cfg, snap)
 	for _, s := range p.Steps {
 		switch s.Kind {
@@ -356,48 +345,44 @@ func TestComputeTargetByTagVerifiesTheRevision(t *testing.T) {
 // the old revision is named.
 func TestComputeTagMoves(t *testing.T) {
 	const img30, img31 = "docker.io/istio/proxyv2:1.30.0", "docker.io/istio/proxyv2:1.31.0"
-	cfg := &Config{
+	cfg := &config.Config{
 		Upgrade:  Upgrade{From: "1-30", To: "1-31", Flavor: FlavorIstio},
-		Tags:     []TagConfig{{Name: "prod-stable"}, {Name: DefaultRevision}},
-		Waves:    []WaveConfig{{Name: "all", Namespaces: []string{"shop", "tagged", "legacy"}, MaxParallel: 2, Timeout: time.Minute}},
-		Finalize: FinalizeConfig{UninstallOld: true},
-	}
-	wl := func(ns string) Workload {
-		return Workload{Kind: KindDeployment, Namespace: ns, Name: "web", Pods: []Pod{{Name: "web-1", ProxyImage: img30, Revision: "1-30", Ready: true}}}
+		Tags:     []config.TagConfig{{Name: "prod-stable"}, {Name: config.DefaultRevision}},
+		Waves:    []config.WaveConfig{{Name: "all", Namespaces: []string{"shop", "tagged", "legacy"}, MaxParallel: 2, Timeout: time.Minute}},
+		Finalize: config.FinalizeConfig{UninstallOld: true},
 	}
 	obj := func(kind, ns, name, tag string) InstalledObject {
 		return InstalledObject{ObjectRef: ObjectRef{Kind: kind, Namespace: ns, Name: name}, Tag: tag}
 	}
-	snap := &Snapshot{
-		Namespaces: []Namespace{
-			{Name: "shop", Labels: map[string]string{LabelRevision: "1-30"}},
-			{Name: "tagged", Labels: map[string]string{LabelRevision: "prod-stable"}},
-			{Name: "legacy", Labels: map[string]string{LabelInjection: "enabled"}},
-		},
-		Workloads: []Workload{wl("shop"), wl("tagged"), wl("legacy")},
-		ControlPlanes: []ControlPlane{
-			{Revision: "1-30", Kind: "Deployment", Name: "istiod-1-30", Namespace: "istio-system", Version: "1.30.0", ProxyImage: img30,
-				Istiod: []Pod{{Name: "istiod-1-30-a", Ready: true}}, Tags: []string{DefaultRevision, "prod-stable"}, Default: true,
-				Endpoints: []string{"url:https://127.0.0.1:15017"},
-				Objects: []InstalledObject{
-					obj("MutatingWebhookConfiguration", "", "istio-revision-tag-default", DefaultRevision),
-					obj("MutatingWebhookConfiguration", "", "istio-revision-tag-prod-stable", "prod-stable"),
-					obj("MutatingWebhookConfiguration", "", "istio-sidecar-injector-1-30", ""),
-					obj("ValidatingWebhookConfiguration", "", "istiod-default-validator", DefaultRevision),
-					obj("Deployment", "istio-system", "istiod-1-30", ""),
-				}},
-			{Revision: "1-31", Kind: "Deployment", Name: "istiod-1-31", Namespace: "istio-system", Version: "1.31.0", ProxyImage: img31,
-				Istiod: []Pod{{Name: "istiod-1-31-a", Ready: true}}, Endpoints: []string{"url:https://127.0.0.1:15018"}},
-		},
-		Webhooks: []Webhook{
-			{Kind: "MutatingWebhookConfiguration", Name: "istio-revision-tag-default", Revision: "1-30", Tag: DefaultRevision, Endpoints: []string{"url:https://127.0.0.1:15017"}},
-			{Kind: "MutatingWebhookConfiguration", Name: "istio-revision-tag-prod-stable", Revision: "1-30", Tag: "prod-stable", Endpoints: []string{"url:https://127.0.0.1:15017"}},
-			{Kind: "MutatingWebhookConfiguration", Name: "istio-sidecar-injector-1-30", Revision: "1-30", Endpoints: []string{"url:https://127.0.0.1:15017"}},
-			{Kind: "ValidatingWebhookConfiguration", Name: "istiod-default-validator", Revision: "1-30", Tag: DefaultRevision, Endpoints: []string{"url:https://127.0.0.1:15017"}},
-			// Written by hand, not part of any installation, calling 1-30.
-			{Kind: "ValidatingWebhookConfiguration", Name: "team-validator", Endpoints: []string{"url:https://127.0.0.1:15017"}},
-		},
+	hook := func(kind, name, revision, tag string) Webhook {
+		return Webhook{Kind: kind, Name: name, Revision: revision, Tag: tag, Endpoints: []string{"url:https://127.0.0.1:15017"}}
 	}
+	snap := cluster().
+		withNamespace("shop", LabelRevision, "1-30").
+		withNamespace("tagged", LabelRevision, "prod-stable").
+		withNamespace("legacy", LabelInjection, "enabled").
+		withDeployment("shop", "web", podOn("web-1", img30, "1-30")).
+		withDeployment("tagged", "web", podOn("web-1", img30, "1-30")).
+		withDeployment("legacy", "web", podOn("web-1", img30, "1-30")).
+		withControlPlane(ControlPlane{Revision: "1-30", Kind: "Deployment", Name: "istiod-1-30", Namespace: "istio-system", Version: "1.30.0", ProxyImage: img30,
+			Istiod: []Pod{{Name: "istiod-1-30-a", Ready: true}}, Tags: []string{config.DefaultRevision, "prod-stable"}, Default: true,
+			Endpoints: []string{"url:https://127.0.0.1:15017"},
+			Objects: []InstalledObject{
+				obj("MutatingWebhookConfiguration", "", "istio-revision-tag-default", config.DefaultRevision),
+				obj("MutatingWebhookConfiguration", "", "istio-revision-tag-prod-stable", "prod-stable"),
+				obj("MutatingWebhookConfiguration", "", "istio-sidecar-injector-1-30", ""),
+				obj("ValidatingWebhookConfiguration", "", "istiod-default-validator", config.DefaultRevision),
+				obj("Deployment", "istio-system", "istiod-1-30", ""),
+			}}).
+		withControlPlane(ControlPlane{Revision: "1-31", Kind: "Deployment", Name: "istiod-1-31", Namespace: "istio-system", Version: "1.31.0", ProxyImage: img31,
+			Istiod: []Pod{{Name: "istiod-1-31-a", Ready: true}}, Endpoints: []string{"url:https://127.0.0.1:15018"}}).
+		withWebhook(hook("MutatingWebhookConfiguration", "istio-revision-tag-default", "1-30", config.DefaultRevision)).
+		withWebhook(hook("MutatingWebhookConfiguration", "istio-revision-tag-prod-stable", "1-30", "prod-stable")).
+		withWebhook(hook("MutatingWebhookConfiguration", "istio-sidecar-injector-1-30", "1-30", "")).
+		withWebhook(hook("ValidatingWebhookConfiguration", "istiod-default-validator", "1-30", config.DefaultRevision)).
+		// Written by hand, not part of any installation, calling 1-30.
+		withWebhook(hook("ValidatingWebhookConfiguration", "team-validator", "", "")).
+		build()
 	p := Compute(cfg, snap)
 	want := []stepLine{
 		{"tag/prod-stable", ActionUpdate},
@@ -448,7 +433,7 @@ func TestComputeTagMoves(t *testing.T) {
 	}
 
 	// A tag the cluster does not have.
-	cfg.Tags = []TagConfig{{Name: "nope"}}
+	cfg.Tags = []config.TagConfig{{Name: "nope"}}
 	p = Compute(cfg, snap)
 	found := false
 	for _, c := range p.Checks {
@@ -462,12 +447,13 @@ func TestComputeTagMoves(t *testing.T) {
 // A revision Helm installed is uninstalled by meshwave only with a warning
 // that names the release to remove instead.
 func TestComputeHelmInstalledSource(t *testing.T) {
-	cfg := &Config{Upgrade: Upgrade{From: "1-30", To: "1-31", Flavor: FlavorIstio}, Finalize: FinalizeConfig{UninstallOld: true}}
-	snap := &Snapshot{ControlPlanes: []ControlPlane{
-		{Revision: "1-30", Kind: "Deployment", Name: "istiod-1-30", Namespace: "istio-system", ProxyImage: "p:1.30.0",
-			HelmRelease: "istio-system/istiod-1-30", Istiod: []Pod{{Name: "i", Ready: true}}},
-		{Revision: "1-31", Kind: "Deployment", Name: "istiod-1-31", Namespace: "istio-system", ProxyImage: "p:1.31.0", Istiod: []Pod{{Name: "j", Ready: true}}},
-	}}
+	cfg := &config.Config{Upgrade: Upgrade{From: "1-30", To: "1-31", Flavor: FlavorIstio}, Finalize: config.FinalizeConfig{UninstallOld: true}}
+	snap := cluster().
+		withControlPlane(ControlPlane{Revision: "1-30", Kind: "Deployment", Name: "istiod-1-30", Namespace: "istio-system", ProxyImage: "p:1.30.0",
+			HelmRelease: "istio-system/istiod-1-30", Istiod: []Pod{{Name: "i", Ready: true}}}).
+		withControlPlane(ControlPlane{Revision: "1-31", Kind: "Deployment", Name: "istiod-1-31", Namespace: "istio-system", ProxyImage: "p:1.31.0",
+			Istiod: []Pod{{Name: "j", Ready: true}}}).
+		build()
 	p := Compute(cfg, snap)
 	if len(p.Checks) != 1 || p.Checks[0].Code != CodeHelmInstalled || p.Checks[0].Severity != SeverityWarning ||
 		p.Checks[0].Hint != "uninstall the release instead (helm uninstall istiod-1-30 -n istio-system) and set finalize { uninstall_old = false }, or remove Helm's record afterwards" {
@@ -550,7 +536,8 @@ func TestComputeManualFollowUp(t *testing.T) {
 		}
 	}
 
-	if got := (WaveSummary{Name: "canary", Namespaces: 1, Workloads: 2, Pods: 2, FromImage: img16, ToImage: img17}); p.Summary.Waves[0] != got {
-		t.Errorf("canary summary = %+v, want %+v", p.Summary.Waves[0], got)
+	wantCanary := WaveSummary{Name: "canary", Namespaces: 1, Workloads: 2, Pods: 2, FromImage: img16, ToImage: img17}
+	if diff := cmp.Diff(wantCanary, p.Summary.Waves[0]); diff != "" {
+		t.Errorf("canary summary (-want +got):\n%s", diff)
 	}
 }

@@ -1,10 +1,11 @@
-// Package plan owns the meshwave plan language and the plan model.
+// Package plan owns the plan model and the planner.
 //
-// It decodes *.mw.hcl files into a Config (with diagnostics that point at the
-// source), and computes a Plan — pre-upgrade checks and ordered, idempotent
-// steps — from a Config and a Snapshot of the cluster.
+// It computes a Plan — pre-upgrade checks and ordered, idempotent steps —
+// from a Config (the decoded plan language, package plan/config) and a
+// Snapshot of the cluster, by the Istio rules (istio_rules.go) and the rules
+// of the upgrade's flavor (FlavorRules).
 //
-// The package is pure: it imports hcl/v2, go-cty and apimachinery's label
-// parsing, never client-go. Reading the cluster is providers/kube's job;
+// The package is pure: it imports its language (plan/config) and
+// apimachinery's label and version parsing, never client-go. Reading the cluster is providers/kube's job;
 // running steps is the executor's.
 package plan

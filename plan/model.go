@@ -99,6 +99,8 @@ type WaveSummary struct {
 	Pods       int    `json:"pods"`
 	FromImage  string `json:"from_image,omitempty"`
 	ToImage    string `json:"to_image,omitempty"`
+	// Deleted are the wave's namespaces deleted during the upgrade.
+	Deleted []DeletedNamespace `json:"deleted_namespaces,omitempty"`
 }
 
 // Summary counts what the plan changes.

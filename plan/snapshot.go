@@ -44,6 +44,9 @@ type ObjectVersion struct {
 type Namespace struct {
 	Name   string
 	Labels map[string]string
+	// Terminating: the namespace's deletion has started. Nothing in it is
+	// relabeled or restarted (no new pod can be created there).
+	Terminating bool
 }
 
 // WorkloadKind names the kind of object that owns pods.

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 // The plan carries its structure: every step sits in exactly one group of
@@ -13,7 +15,7 @@ import (
 // restarts), gateways last.
 func TestComputePhasesAndRollbackOrder(t *testing.T) {
 	cfg := backyardsConfig()
-	cfg.Tags = []TagConfig{{Name: "prod"}}
+	cfg.Tags = []config.TagConfig{{Name: "prod"}}
 	snap := backyardsSnapshot()
 	snap.Workloads = append(snap.Workloads, Workload{Kind: KindDeployment, Namespace: "demo-b", Name: "app-c",
 		Pods: []Pod{{Name: "app-c-1", ProxyImage: img16, Revision: "mesh.istio-system", Ready: true}}})

@@ -33,18 +33,6 @@ func (a Action) Valid() bool {
 // Valid reports whether s is a severity this build knows.
 func (s Severity) Valid() bool { return s == SeverityError || s == SeverityWarning }
 
-// Valid reports whether f is a flavor this build knows.
-func (f Flavor) Valid() bool { return f == FlavorBackyards || f == FlavorIstio }
-
-// Valid reports whether k is a gate kind this build knows.
-func (k GateKind) Valid() bool {
-	switch k {
-	case GatePause, GateApproval, GateHTTP, GatePrometheus, GateCommand:
-		return true
-	}
-	return false
-}
-
 // WellFormed says why p, decoded from its JSON form, cannot be shown or
 // applied by this build; nil when it can. It checks what the views and the
 // executor rely on: a format version this build reads, known enums, unique

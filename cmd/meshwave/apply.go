@@ -15,6 +15,7 @@ import (
 	"github.com/meshwave/meshwave/cmd/meshwave/views"
 	"github.com/meshwave/meshwave/executor"
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 	"github.com/meshwave/meshwave/plan/planfile"
 	"github.com/meshwave/meshwave/providers/kube"
 	"github.com/meshwave/meshwave/states"
@@ -228,21 +229,21 @@ func (o *applyOptions) checkSaved(ctx context.Context, prov *kube.Provider, f *p
 
 // observeScope rebuilds, from a saved plan's phases, the parts of a config
 // the cluster reader needs (tags, gateways, wave namespaces, the uninstall).
-func observeScope(p *plan.Plan) *plan.Config {
-	cfg := &plan.Config{Upgrade: plan.Upgrade{From: p.From, To: p.To, Flavor: p.Flavor}}
+func observeScope(p *plan.Plan) *config.Config {
+	cfg := &config.Config{Upgrade: config.Upgrade{From: p.From, To: p.To, Flavor: p.Flavor}}
 	for _, ph := range p.Phases {
 		steps := p.PhaseSteps(ph)
 		switch ph.Kind {
 		case plan.PhaseTags:
 			for _, st := range steps {
-				cfg.Tags = append(cfg.Tags, plan.TagConfig{Name: strings.TrimPrefix(st.Object.Name, plan.TagWebhookName(""))})
+				cfg.Tags = append(cfg.Tags, config.TagConfig{Name: strings.TrimPrefix(st.Object.Name, plan.TagWebhookName(""))})
 			}
 		case plan.PhaseGateways:
 			for _, st := range steps {
-				cfg.Gateways = append(cfg.Gateways, plan.GatewayConfig{Name: st.Object.Name, Namespace: st.Object.Namespace})
+				cfg.Gateways = append(cfg.Gateways, config.GatewayConfig{Name: st.Object.Name, Namespace: st.Object.Namespace})
 			}
 		case plan.PhaseWave:
-			w := plan.WaveConfig{Name: ph.Wave, MaxParallel: ph.MaxParallel}
+			w := config.WaveConfig{Name: ph.Wave, MaxParallel: ph.MaxParallel}
 			for _, st := range steps {
 				if st.Kind == plan.StepNamespaceRelabel {
 					w.Namespaces = append(w.Namespaces, st.Object.Name)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 	"github.com/meshwave/meshwave/plan/planfile"
 	"github.com/meshwave/meshwave/states/statemgr"
 )
@@ -353,7 +354,7 @@ func badInputCases(t *testing.T) map[string]badInput {
 		special(class, "dangling-symlink", dangling)
 		special(class, "directory", directory)
 	}
-	special("plan", "huge-file", sparse(plan.MaxFileSize+1))
+	special("plan", "huge-file", sparse(config.MaxFileSize+1))
 	special("state", "huge-file", sparse(statemgr.MaxStateSize+1))
 	special("savedplan", "huge-file", sparse(planfile.MaxSize+1))
 	special("plan", "nested-parentheses", write("upgrade {\n  from = "+strings.Repeat("(", 70000)+"\"1-26\""+strings.Repeat(")", 70000)+"\n}\n"))

@@ -16,7 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshwave/meshwave/internal/safefile"
-	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 // varFileSuffix is the conventional ending of a var file; fmt formats those
@@ -112,7 +112,7 @@ func fmtTargets(args []string) ([]string, error) {
 		var inDir []string
 		for _, e := range entries {
 			n := e.Name()
-			if e.Type().IsRegular() && (strings.HasSuffix(n, plan.FileSuffix) || strings.HasSuffix(n, varFileSuffix)) {
+			if e.Type().IsRegular() && (strings.HasSuffix(n, config.FileSuffix) || strings.HasSuffix(n, varFileSuffix)) {
 				inDir = append(inDir, filepath.Join(a, n))
 			}
 		}
@@ -125,7 +125,7 @@ func fmtTargets(args []string) ([]string, error) {
 // format returns src in canonical form, or the syntax errors that prevent
 // formatting it (with the parsed file, for snippets).
 func format(src []byte, name string) ([]byte, map[string]*hcl.File, hcl.Diagnostics) {
-	if diags := plan.ValidateSource(src, name); diags.HasErrors() {
+	if diags := config.InputBounds(src, name); diags.HasErrors() {
 		return nil, map[string]*hcl.File{}, diags
 	}
 	f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
@@ -138,7 +138,7 @@ func format(src []byte, name string) ([]byte, map[string]*hcl.File, hcl.Diagnost
 // file formats one file and reports whether it was (or, with -check, would
 // be) changed.
 func (o *fmtOptions) file(s streams, name string) (bool, error) {
-	src, err := safefile.ReadFile(name, plan.MaxFileSize)
+	src, err := safefile.ReadFile(name, config.MaxFileSize)
 	if err != nil {
 		return false, fmt.Errorf("fmt: %w", err)
 	}
@@ -180,12 +180,12 @@ func (o *fmtOptions) file(s streams, name string) (bool, error) {
 }
 
 func (o *fmtOptions) stdin(s streams) error {
-	src, err := io.ReadAll(io.LimitReader(s.In, plan.MaxFileSize+1))
+	src, err := io.ReadAll(io.LimitReader(s.In, config.MaxFileSize+1))
 	if err != nil {
 		return fmt.Errorf("fmt: read standard input: %w", err)
 	}
-	if len(src) > plan.MaxFileSize {
-		return fmt.Errorf("fmt: standard input is larger than the limit of %d MiB for a plan file", plan.MaxFileSize>>20)
+	if len(src) > config.MaxFileSize {
+		return fmt.Errorf("fmt: standard input is larger than the limit of %d MiB for a plan file", config.MaxFileSize>>20)
 	}
 	out, files, diags := format(src, "<stdin>")
 	if diags.HasErrors() {

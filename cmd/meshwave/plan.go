@@ -11,6 +11,7 @@ import (
 
 	"github.com/meshwave/meshwave/cmd/meshwave/views"
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 	"github.com/meshwave/meshwave/plan/planfile"
 	"github.com/meshwave/meshwave/providers/kube"
 	"github.com/meshwave/meshwave/states"
@@ -70,7 +71,7 @@ Exit codes: 0 success, 1 error or blocking check. With -detailed-exitcode:
 
 // computed is a plan together with what it was computed from.
 type computed struct {
-	cfg     *plan.Config
+	cfg     *config.Config
 	plan    *plan.Plan
 	snap    *plan.Snapshot
 	prov    *kube.Provider

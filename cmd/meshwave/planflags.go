@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/meshwave/meshwave/cmd/meshwave/views"
-	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 // planFlags are the flags of every command that reads a plan: which files,
@@ -29,7 +29,7 @@ func (f *planFlags) register(fs *pflag.FlagSet) {
 	// StringArray, not StringSlice: a value such as namespaces=["a","b"]
 	// contains commas that must not split it.
 	fs.StringArrayVarP(&f.files, "file", "f", nil,
-		"plan file to read (repeatable); default: every *"+plan.FileSuffix+" file in the working directory")
+		"plan file to read (repeatable); default: every *"+config.FileSuffix+" file in the working directory")
 	fs.StringArrayVar(&f.vars, "var", nil,
 		"set a plan variable, NAME=VALUE (repeatable; later wins)")
 	fs.StringArrayVar(&f.varFiles, "var-file", nil,
@@ -38,10 +38,10 @@ func (f *planFlags) register(fs *pflag.FlagSet) {
 
 // loadDiagnostics loads the plan and returns every problem as a diagnostic,
 // including not finding any plan file, so that JSON output can carry them.
-func (f *planFlags) loadDiagnostics() (*plan.Config, map[string]*hcl.File, hcl.Diagnostics) {
+func (f *planFlags) loadDiagnostics() (*config.Config, map[string]*hcl.File, hcl.Diagnostics) {
 	files := f.files
 	if len(files) == 0 {
-		found, err := plan.FindFiles(".")
+		found, err := config.FindFiles(".")
 		if err != nil {
 			return nil, map[string]*hcl.File{}, hcl.Diagnostics{{
 				Severity: hcl.DiagError,
@@ -53,7 +53,7 @@ func (f *planFlags) loadDiagnostics() (*plan.Config, map[string]*hcl.File, hcl.D
 			return nil, map[string]*hcl.File{}, hcl.Diagnostics{{
 				Severity: hcl.DiagError,
 				Summary:  "No plan files",
-				Detail:   fmt.Sprintf("There is no *%s file in the working directory. Pass one with -f FILE.", plan.FileSuffix),
+				Detail:   fmt.Sprintf("There is no *%s file in the working directory. Pass one with -f FILE.", config.FileSuffix),
 			}}
 		}
 		files = found
@@ -62,12 +62,12 @@ func (f *planFlags) loadDiagnostics() (*plan.Config, map[string]*hcl.File, hcl.D
 	if environ == nil {
 		environ = os.Environ()
 	}
-	return plan.Load(files, plan.VarInput{Vars: f.vars, VarFiles: f.varFiles, Environ: environ})
+	return config.Load(files, config.VarInput{Vars: f.vars, VarFiles: f.varFiles, Environ: environ})
 }
 
 // load loads the plan and prints its diagnostics to s.Err. Warnings do not
 // stop the command; errors do, with exit code 1.
-func (f *planFlags) load(s streams) (*plan.Config, error) {
+func (f *planFlags) load(s streams) (*config.Config, error) {
 	cfg, files, diags := f.loadDiagnostics()
 	if err := writeDiagnostics(s.Err, files, diags); err != nil {
 		return nil, err

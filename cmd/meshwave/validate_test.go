@@ -80,7 +80,7 @@ func TestValidateJSON(t *testing.T) {
 			code: 0, valid: true,
 		},
 		"many errors": {
-			args: []string{"-f", "../../plan/testdata/invalid/many-errors.mw.hcl"},
+			args: []string{"-f", "../../plan/config/testdata/invalid/many-errors.mw.hcl"},
 			code: 1, errors: 7, first: "Nothing to upgrade", line: 4,
 		},
 		"warnings only": {
@@ -125,7 +125,7 @@ func TestValidateJSON(t *testing.T) {
 }
 
 func TestValidateText(t *testing.T) {
-	code, out, errOut := runCmd(t, "validate", "-f", "../../plan/testdata/invalid/from-equals-to.mw.hcl")
+	code, out, errOut := runCmd(t, "validate", "-f", "../../plan/config/testdata/invalid/from-equals-to.mw.hcl")
 	if code != 1 || out != "" {
 		t.Errorf("exit %d, stdout %q; want 1 and nothing", code, out)
 	}

@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 // flavor is the cluster side of one kind of Istio installation: what the
@@ -21,7 +22,7 @@ type flavor interface {
 	// revision.
 	controlPlanes(o *clusterObjects) []plan.ControlPlane
 	// gateways reads the gateways a plan of cfg may move.
-	gateways(cfg *plan.Config, o *clusterObjects) []plan.MeshGateway
+	gateways(cfg *config.Config, o *clusterObjects) []plan.MeshGateway
 	// gatewayRevision reads the revision a gateway belongs to.
 	gatewayRevision(ctx context.Context, p *Provider, obj *plan.ObjectRef) (string, error)
 	// setGatewayRevision moves a gateway to revision rev; moving it where it

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 // backyards is Banzai Cloud's istio-operator: a control plane is an Istio
@@ -34,7 +35,7 @@ func (backyards) controlPlanes(o *clusterObjects) []plan.ControlPlane {
 	for _, u := range o.crs[gvrIstio] {
 		version := stringField(u.Object, "spec", "version")
 		img := stringField(u.Object, "spec", "proxy", "image")
-		cps = append(cps, plan.ControlPlane{Revision: plan.BackyardsRevision(u.GetName(), u.GetNamespace()),
+		cps = append(cps, plan.ControlPlane{Revision: config.BackyardsRevision(u.GetName(), u.GetNamespace()),
 			Kind: "Istio", Name: u.GetName(), Namespace: u.GetNamespace(),
 			Version: strings.TrimPrefix(version, "v"), ProxyImage: img})
 	}
@@ -43,7 +44,7 @@ func (backyards) controlPlanes(o *clusterObjects) []plan.ControlPlane {
 }
 
 // gateways are every MeshGateway, whether the plan names it or not.
-func (backyards) gateways(_ *plan.Config, o *clusterObjects) []plan.MeshGateway {
+func (backyards) gateways(_ *config.Config, o *clusterObjects) []plan.MeshGateway {
 	var out []plan.MeshGateway
 	for _, u := range o.crs[gvrMeshGateway] {
 		out = append(out, meshGatewayOf(u, o.pods))
@@ -72,7 +73,7 @@ func meshGatewayOf(u unstructured.Unstructured, pods []corev1.Pod) plan.MeshGate
 // meshGatewayRevision is the revision a MeshGateway's spec.istioControlPlane
 // names.
 func meshGatewayRevision(u *unstructured.Unstructured) string {
-	return plan.BackyardsRevision(stringField(u.Object, "spec", "istioControlPlane", "name"),
+	return config.BackyardsRevision(stringField(u.Object, "spec", "istioControlPlane", "name"),
 		stringField(u.Object, "spec", "istioControlPlane", "namespace"))
 }
 
@@ -90,7 +91,7 @@ func (backyards) gatewayRevision(ctx context.Context, p *Provider, obj *plan.Obj
 
 // setGatewayRevision sets the MeshGateway's spec.istioControlPlane.
 func (backyards) setGatewayRevision(ctx context.Context, p *Provider, obj *plan.ObjectRef, rev string) error {
-	name, ns, ok := plan.ParseBackyardsRevision(rev)
+	name, ns, ok := config.ParseBackyardsRevision(rev)
 	if !ok {
 		return fmt.Errorf("move gateway %s/%s: revision %q is not <name>.<namespace>", obj.Namespace, obj.Name, rev)
 	}

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 // upstreamIstio is Istio as istioctl and Helm install it: a control plane is
@@ -46,7 +47,7 @@ func (upstreamIstio) controlPlanes(o *clusterObjects) []plan.ControlPlane {
 	return istioControlPlanes(o)
 }
 
-func (upstreamIstio) gateways(cfg *plan.Config, o *clusterObjects) []plan.MeshGateway {
+func (upstreamIstio) gateways(cfg *config.Config, o *clusterObjects) []plan.MeshGateway {
 	return istioGateways(cfg, o.deployments, o.pods)
 }
 
@@ -215,7 +216,7 @@ func (r istioRevisions) addIstioOperators(o *clusterObjects) {
 	for _, u := range o.crs[gvrIstioOperator] {
 		rev := stringField(u.Object, "spec", "revision")
 		if rev == "" {
-			rev = plan.DefaultRevision
+			rev = config.DefaultRevision
 		}
 		cp := r.get(rev)
 		cp.Kind, cp.Name, cp.Namespace = "IstioOperator", u.GetName(), u.GetNamespace()
@@ -264,7 +265,7 @@ func (r istioRevisions) list() []plan.ControlPlane {
 	out := make([]plan.ControlPlane, 0, len(r))
 	for _, cp := range r {
 		if cp.Namespace == "" {
-			cp.Namespace = plan.IstioNamespace
+			cp.Namespace = config.IstioNamespace
 		}
 		sort.Strings(cp.Endpoints)
 		cp.Endpoints = slices.Compact(cp.Endpoints)
@@ -326,7 +327,7 @@ func proxyFromIstiodImage(d *appsv1.Deployment) (version, image string) {
 
 // istioGateways reads the upstream-Istio gateways a plan names: Deployments
 // whose pod template carries the istio.io/rev label.
-func istioGateways(cfg *plan.Config, deps []appsv1.Deployment, pods []corev1.Pod) []plan.MeshGateway {
+func istioGateways(cfg *config.Config, deps []appsv1.Deployment, pods []corev1.Pod) []plan.MeshGateway {
 	var out []plan.MeshGateway
 	for _, gc := range cfg.Gateways {
 		for _, d := range deps {

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -98,7 +99,7 @@ func fixtureObjects() *clusterObjects {
 }
 
 func TestIstioControlPlanes(t *testing.T) {
-	snap := snapshotOf(upstreamIstio{}, &plan.Config{}, fixtureObjects())
+	snap := snapshotOf(upstreamIstio{}, &config.Config{}, fixtureObjects())
 	type row struct {
 		Revision, Kind, Name, Namespace, Version, ProxyImage string
 		Tags                                                 []string
@@ -145,7 +146,7 @@ func TestIstioControlPlanes(t *testing.T) {
 // users, on a snapshot where the two former rules disagreed.
 func TestPlanAndUninstallRecheckAgree(t *testing.T) {
 	objs := fixtureObjects()
-	cfg := &plan.Config{Upgrade: plan.Upgrade{From: "1-30", To: "1-31", Flavor: plan.FlavorIstio}, Finalize: plan.FinalizeConfig{UninstallOld: true}}
+	cfg := &config.Config{Upgrade: config.Upgrade{From: "1-30", To: "1-31", Flavor: plan.FlavorIstio}, Finalize: config.FinalizeConfig{UninstallOld: true}}
 	p := plan.Compute(cfg, snapshotOf(upstreamIstio{}, cfg, objs))
 	var planSays string
 	for _, c := range p.Checks {

@@ -10,11 +10,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 // meshGateway is a Backyards MeshGateway on control plane cp.
 func meshGateway(ns, name, cp string) *unstructured.Unstructured {
-	cpName, cpNS, _ := plan.ParseBackyardsRevision(cp)
+	cpName, cpNS, _ := config.ParseBackyardsRevision(cp)
 	return &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "istio.banzaicloud.io/v1beta1", "kind": "MeshGateway",
 		"metadata": map[string]any{"namespace": ns, "name": name},

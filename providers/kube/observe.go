@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 // Well-known labels and annotations.
@@ -29,7 +30,7 @@ const (
 // Observe reads everything a plan needs from the cluster. It lists each
 // resource type once, cluster-wide and paginated, so its request count does
 // not depend on the number of namespaces.
-func (p *Provider) Observe(ctx context.Context, cfg *plan.Config) (*plan.Snapshot, error) {
+func (p *Provider) Observe(ctx context.Context, cfg *config.Config) (*plan.Snapshot, error) {
 	objs, err := p.fetch(ctx)
 	if err != nil {
 		return nil, err
@@ -45,7 +46,7 @@ func (p *Provider) Observe(ctx context.Context, cfg *plan.Config) (*plan.Snapsho
 
 // snapshotOf turns what fetch read into the plan's snapshot. It is pure, so
 // the conversion is tested without an API server.
-func snapshotOf(fl flavor, cfg *plan.Config, o *clusterObjects) *plan.Snapshot {
+func snapshotOf(fl flavor, cfg *config.Config, o *clusterObjects) *plan.Snapshot {
 	snap := &plan.Snapshot{ServerVersion: o.serverVersion}
 	for i := range o.namespaces {
 		ns := &o.namespaces[i]
@@ -159,7 +160,7 @@ func addControlPlaneFacts(cps []plan.ControlPlane, pods []corev1.Pod, webhooks [
 			}
 			if tag := wh.Labels[plan.LabelTag]; tag != "" {
 				cp.Tags = append(cp.Tags, tag)
-				if tag == plan.DefaultRevision && defaultInjector(wh) {
+				if tag == config.DefaultRevision && defaultInjector(wh) {
 					cp.Default = true
 				}
 				continue

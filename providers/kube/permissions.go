@@ -10,13 +10,14 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 // permissions asks the API server, with SelfSubjectAccessReviews, whether
 // the caller may do everything apply will do. Each verb is checked
 // cluster-wide first; only a verb denied cluster-wide is checked in the
 // namespaces the plan touches, where a RoleBinding may grant it.
-func (p *Provider) permissions(ctx context.Context, cfg *plan.Config, snap *plan.Snapshot) ([]plan.Permission, error) {
+func (p *Provider) permissions(ctx context.Context, cfg *config.Config, snap *plan.Snapshot) ([]plan.Permission, error) {
 	var out []plan.Permission
 	for _, n := range p.permissionNeeds(cfg, snap) {
 		ok, err := p.canI(ctx, n.verb, n.group, n.resource, "")
@@ -51,7 +52,7 @@ type permissionNeed struct {
 }
 
 // permissionNeeds are the verbs apply of cfg needs.
-func (p *Provider) permissionNeeds(cfg *plan.Config, snap *plan.Snapshot) []permissionNeed {
+func (p *Provider) permissionNeeds(cfg *config.Config, snap *plan.Snapshot) []permissionNeed {
 	waveNS := explicitNamespaces(cfg)
 	var gwNS []string
 	for _, g := range cfg.Gateways {
@@ -83,10 +84,10 @@ func (p *Provider) permissionNeeds(cfg *plan.Config, snap *plan.Snapshot) []perm
 // uninstallNeeds are the deletes the uninstall makes: the installing
 // resource, and for upstream Istio each kind of object the revision is made
 // of.
-func (p *Provider) uninstallNeeds(cfg *plan.Config, snap *plan.Snapshot) []permissionNeed {
+func (p *Provider) uninstallNeeds(cfg *config.Config, snap *plan.Snapshot) []permissionNeed {
 	var old []plan.ControlPlane
 	for _, cp := range snap.ControlPlanes {
-		if cp.Revision == cfg.Upgrade.From || cfg.Upgrade.From == plan.DefaultRevision && cp.Default {
+		if cp.Revision == cfg.Upgrade.From || cfg.Upgrade.From == config.DefaultRevision && cp.Default {
 			old = append(old, cp)
 		}
 	}
@@ -123,7 +124,7 @@ func (p *Provider) canI(ctx context.Context, verb, group, resource, ns string) (
 
 // explicitNamespaces lists the namespaces waves name; selector matches are
 // covered by the cluster-wide check.
-func explicitNamespaces(cfg *plan.Config) []string {
+func explicitNamespaces(cfg *config.Config) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, w := range cfg.Waves {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 // stepOps are one step kind's four operations; each kind has its file
@@ -92,7 +93,7 @@ func stepTimeout(step plan.Step) time.Duration {
 	if step.TimeoutSecond > 0 {
 		return time.Duration(step.TimeoutSecond) * time.Second
 	}
-	return plan.DefaultWaveTimeout
+	return config.DefaultWaveTimeout
 }
 
 // shortImage returns the tag of an image for progress lines.

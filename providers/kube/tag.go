@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 // A tag step re-points a revision tag at another revision, writing what
@@ -155,7 +156,7 @@ func (p *Provider) repointTag(ctx context.Context, tag, rev string) error {
 	if err := p.repointTagService(ctx, tag, rev); err != nil {
 		return err
 	}
-	if tag == plan.DefaultRevision {
+	if tag == config.DefaultRevision {
 		return p.repointDefaultValidator(ctx, dst, rev)
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 // An uninstall step removes the old control plane once nothing uses it; it
@@ -164,7 +165,7 @@ func (p *Provider) revisionUsers(ctx context.Context, rev string) ([]string, err
 // usersOf applies the plan's rule to freshly read objects: nothing is left
 // to move by then, so the cluster itself must show no user.
 func usersOf(fl flavor, objs *clusterObjects, rev string) []string {
-	snap := snapshotOf(fl, &plan.Config{}, objs)
+	snap := snapshotOf(fl, &config.Config{}, objs)
 	cp := plan.ControlPlane{Revision: rev}
 	for _, c := range snap.ControlPlanes {
 		if c.Revision == rev {

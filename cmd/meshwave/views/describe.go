@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 // Symbols mark how a changing step touches the cluster. Reads (wait, verify,
@@ -186,24 +187,24 @@ func gateText(g *plan.Gate, m markup) string {
 		return m.text("(unspecified)")
 	}
 	switch g.Kind {
-	case plan.GatePause:
+	case config.GatePause:
 		return m.text("pause " + duration(g.Pause))
-	case plan.GateApproval:
+	case config.GateApproval:
 		return m.text("approval")
-	case plan.GateHTTP:
+	case config.GateHTTP:
 		if g.HTTP == nil {
 			break
 		}
 		status := g.HTTP.ExpectStatus
 		if status == 0 {
-			status = plan.DefaultHTTPExpectStatus
+			status = config.DefaultHTTPExpectStatus
 		}
 		t := m.text("http GET ") + m.code(g.HTTP.URL) + m.text(" expect "+strconv.Itoa(status))
 		if g.HTTP.BodyContains != "" {
 			t += m.text(" with body containing ") + m.code(g.HTTP.BodyContains)
 		}
 		return t
-	case plan.GatePrometheus:
+	case config.GatePrometheus:
 		if g.Prometheus == nil {
 			break
 		}
@@ -218,7 +219,7 @@ func gateText(g *plan.Gate, m markup) string {
 			t += m.text(" >= " + number(*pg.Min))
 		}
 		return t
-	case plan.GateCommand:
+	case config.GateCommand:
 		if g.Command == nil {
 			break
 		}

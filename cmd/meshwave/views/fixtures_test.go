@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 // Hand-written plans shaped like the ones plan.Compute produces, so the views
@@ -74,10 +75,10 @@ func backyardsPlan() *plan.Plan {
 		Object: ref("MeshGateway", "istio-system", "istio-ingressgateway"), FromRevision: byFrom, ToRevision: byTo,
 		FromImage: byFromImage, ToImage: byToImage, Pods: 1}})
 	backyardsWave(p, "canary", "demo-a", "app-a", 1, 10*time.Minute,
-		plan.Gate{Kind: plan.GateHTTP, HTTP: &plan.HTTPGate{URL: "http://app-a.demo-a.svc.cluster.local:8080/",
+		config.Gate{Kind: config.GateHTTP, HTTP: &config.HTTPGate{URL: "http://app-a.demo-a.svc.cluster.local:8080/",
 			ExpectStatus: 200, Attempts: 5, Interval: 10 * time.Second, Timeout: 10 * time.Second}},
-		plan.Gate{Kind: plan.GatePause, Pause: 10 * time.Minute},
-		plan.Gate{Kind: plan.GateApproval})
+		config.Gate{Kind: config.GatePause, Pause: 10 * time.Minute},
+		config.Gate{Kind: config.GateApproval})
 	backyardsWave(p, "rest", "demo-b", "app-b", 2, 15*time.Minute)
 	p.AddPhase(plan.Phase{Kind: plan.PhaseFinalize}, []plan.Step{{ID: "finalize/uninstall/" + byFrom, Kind: plan.StepUninstall, Action: plan.ActionDelete,
 		Object: ref("Istio", "istio-system", "mesh"), FromRevision: byFrom, FromImage: byFromImage}})
@@ -166,10 +167,10 @@ func istioPlan() *plan.Plan {
 		{ID: "wave/canary/verify", Kind: plan.StepWaveVerify, Action: plan.ActionRead, Wave: "canary",
 			Namespaces: []string{"shop-canary"}, Workloads: []plan.ObjectRef{*cartRestart.Object}, Pods: 2,
 			FromRevision: isFrom, ToRevision: isTo, FromImage: isFromImage, ToImage: isToImage, TimeoutSecond: 900},
-		gate("canary", 0, plan.Gate{Kind: plan.GatePause, Pause: 10 * time.Minute}),
-		gate("canary", 1, plan.Gate{Kind: plan.GateHTTP, HTTP: &plan.HTTPGate{URL: "http://cart.shop-canary.svc:8080/healthz",
+		gate("canary", 0, config.Gate{Kind: config.GatePause, Pause: 10 * time.Minute}),
+		gate("canary", 1, config.Gate{Kind: config.GateHTTP, HTTP: &config.HTTPGate{URL: "http://cart.shop-canary.svc:8080/healthz",
 			ExpectStatus: 200, Attempts: 3, Interval: 5 * time.Second, Timeout: 10 * time.Second}}),
-		gate("canary", 2, plan.Gate{Kind: plan.GatePrometheus, Prometheus: &plan.PrometheusGate{URL: "http://prometheus.monitoring:9090",
+		gate("canary", 2, config.Gate{Kind: config.GatePrometheus, Prometheus: &config.PrometheusGate{URL: "http://prometheus.monitoring:9090",
 			Query: `sum(rate(istio_requests_total{destination_workload_namespace="shop-canary",response_code=~"5.."}[5m])) / sum(rate(istio_requests_total{destination_workload_namespace="shop-canary"}[5m]))`,
 			Max:   float(0.01)}}),
 	}
@@ -190,8 +191,8 @@ func istioPlan() *plan.Plan {
 		{ID: "wave/rest/verify", Kind: plan.StepWaveVerify, Action: plan.ActionRead, Wave: "rest",
 			Namespaces: []string{"legacy", "payments", "shop"}, Workloads: moved, Pods: 7,
 			FromRevision: isFrom, ToRevision: isTo, FromImage: isFromImage, ToImage: isToImage, TimeoutSecond: 900},
-		gate("rest", 0, plan.Gate{Kind: plan.GateApproval}),
-		gate("rest", 1, plan.Gate{Kind: plan.GateCommand, Command: &plan.CommandGate{
+		gate("rest", 0, config.Gate{Kind: config.GateApproval}),
+		gate("rest", 1, config.Gate{Kind: config.GateCommand, Command: &config.CommandGate{
 			Argv: []string{"./smoke-test.sh", "--namespace", "shop", "--expect", "all green"}, Timeout: 5 * time.Minute}}),
 	}
 	rest[0] = legacyRelabel

@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 func TestPrintable(t *testing.T) {
@@ -37,13 +38,13 @@ func TestPrintableValue(t *testing.T) {
 	max := 0.5
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.Local)
 	p := &plan.Plan{From: "\x1b[1ma", Steps: []plan.Step{{ID: "s\x1b", Object: &plan.ObjectRef{Name: "n\x07"},
-		SetLabels: map[string]string{"k\x1b": "v\x1b"}, Gate: &plan.Gate{Kind: plan.GatePrometheus,
-			Prometheus: &plan.PrometheusGate{Query: "q\x1b", Max: &max}}}},
+		SetLabels: map[string]string{"k\x1b": "v\x1b"}, Gate: &config.Gate{Kind: config.GatePrometheus,
+			Prometheus: &config.PrometheusGate{Query: "q\x1b", Max: &max}}}},
 		ManualFollowUp: []plan.FollowUp{{Wave: "w\x1b", Pods: 3}}}
 	got := printable(p)
 	want := &plan.Plan{From: `\x1b[1ma`, Steps: []plan.Step{{ID: `s\x1b`, Object: &plan.ObjectRef{Name: `n\x07`},
-		SetLabels: map[string]string{`k\x1b`: `v\x1b`}, Gate: &plan.Gate{Kind: plan.GatePrometheus,
-			Prometheus: &plan.PrometheusGate{Query: `q\x1b`, Max: &max}}}},
+		SetLabels: map[string]string{`k\x1b`: `v\x1b`}, Gate: &config.Gate{Kind: config.GatePrometheus,
+			Prometheus: &config.PrometheusGate{Query: `q\x1b`, Max: &max}}}},
 		ManualFollowUp: []plan.FollowUp{{Wave: `w\x1b`, Pods: 3}}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("printable (-want +got):\n%s", diff)

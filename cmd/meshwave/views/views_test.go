@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -401,10 +402,10 @@ func TestWriteErrorsAreReturned(t *testing.T) {
 func gateJSONNames() []string {
 	limit := 1.0
 	gates := []plan.Gate{
-		{Kind: plan.GatePause, Pause: time.Minute},
-		{Kind: plan.GateHTTP, HTTP: &plan.HTTPGate{URL: "u", ExpectStatus: 200, BodyContains: "ok", Attempts: 1, Interval: time.Second, Timeout: time.Second}},
-		{Kind: plan.GatePrometheus, Prometheus: &plan.PrometheusGate{URL: "u", Query: "q", Max: &limit, Min: &limit}},
-		{Kind: plan.GateCommand, Command: &plan.CommandGate{Argv: []string{"true"}, Timeout: time.Second}},
+		{Kind: config.GatePause, Pause: time.Minute},
+		{Kind: config.GateHTTP, HTTP: &config.HTTPGate{URL: "u", ExpectStatus: 200, BodyContains: "ok", Attempts: 1, Interval: time.Second, Timeout: time.Second}},
+		{Kind: config.GatePrometheus, Prometheus: &config.PrometheusGate{URL: "u", Query: "q", Max: &limit, Min: &limit}},
+		{Kind: config.GateCommand, Command: &config.CommandGate{Argv: []string{"true"}, Timeout: time.Second}},
 	}
 	seen := map[string]bool{}
 	var names []string

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 	"github.com/meshwave/meshwave/providers/kube"
 	"github.com/meshwave/meshwave/test/e2e/harness"
 	"github.com/meshwave/meshwave/test/testenv"
@@ -132,7 +133,7 @@ func TestPlanNamesMissingPermissionsAndMutatesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc, _, diags := plan.Load([]string{filepath.Join(dir, "upgrade.mw.hcl")}, plan.VarInput{Vars: []string{"health_url=http://x/", "canary_soak=1m"}, Environ: os.Environ()})
+	pc, _, diags := config.Load([]string{filepath.Join(dir, "upgrade.mw.hcl")}, config.VarInput{Vars: []string{"health_url=http://x/", "canary_soak=1m"}, Environ: os.Environ()})
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}

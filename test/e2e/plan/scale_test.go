@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 	"github.com/meshwave/meshwave/providers/kube"
 	"github.com/meshwave/meshwave/test/e2e/harness"
 	"github.com/meshwave/meshwave/test/meshsim"
@@ -19,11 +20,11 @@ import (
 func TestPlanRequestsDoNotGrowWithNamespaces(t *testing.T) {
 	env, sim := harness.Backyards(t)
 	ctx := context.Background()
-	cfg := &plan.Config{
+	cfg := &config.Config{
 		Upgrade:  plan.Upgrade{From: "mesh.istio-system", To: "cp-v17x.istio-system", Flavor: plan.FlavorBackyards},
-		Gateways: []plan.GatewayConfig{{Name: "istio-ingressgateway", Namespace: "istio-system"}},
-		Waves:    []plan.WaveConfig{{Name: "scale", Selector: "scale=yes", MaxParallel: 10, Timeout: 10 * time.Minute}},
-		Finalize: plan.FinalizeConfig{UninstallOld: true},
+		Gateways: []config.GatewayConfig{{Name: "istio-ingressgateway", Namespace: "istio-system"}},
+		Waves:    []config.WaveConfig{{Name: "scale", Selector: "scale=yes", MaxParallel: 10, Timeout: 10 * time.Minute}},
+		Finalize: config.FinalizeConfig{UninstallOld: true},
 	}
 	addNamespaces := func(from, to int) {
 		t.Helper()

@@ -1,4 +1,4 @@
-package plan
+package config
 
 import (
 	"sort"
@@ -55,7 +55,7 @@ func planFunctions() map[string]function.Function {
 		"tolist":   stdlib.MakeToFunc(cty.List(cty.DynamicPseudoType)),
 	}
 	// Results that can outgrow their arguments are measured before the
-	// call; every result after it (see load_budget.go).
+	// call; every result after it (see eval_budget.go).
 	estimates := map[string]func([]cty.Value) int64{
 		"range": rangeSize, "join": joinSize, "format": formatSize, "formatlist": formatlistSize, "replace": replaceSize,
 	}

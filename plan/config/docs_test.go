@@ -1,4 +1,4 @@
-package plan
+package config
 
 import (
 	"os"
@@ -19,7 +19,7 @@ import (
 
 func readLanguageDoc(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile("../docs/plan-language.md")
+	b, err := os.ReadFile("../../docs/plan-language.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestDocsNameEverySetting(t *testing.T) {
 	}
 	invalid, _ := filepath.Glob("testdata/invalid/*.mw.hcl")
 	for _, p := range invalid {
-		if !strings.Contains(doc, "(../plan/"+p+")") {
+		if !strings.Contains(doc, "(../plan/config/"+p+")") {
 			t.Errorf("golden case %s is not listed", p)
 		}
 	}

@@ -2,12 +2,14 @@ package plan
 
 import (
 	"encoding/json"
-
 	"fmt"
-	"k8s.io/apimachinery/pkg/labels"
 	"slices"
 	"sort"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 // This file holds the Istio rules meshwave depends on, each once: how a
@@ -57,11 +59,6 @@ func selects(selector string, set map[string]string) bool {
 	return err == nil && sel.Matches(labels.Set(set))
 }
 
-// IstioNamespace is the namespace istioctl and the charts install a
-// control plane into unless told otherwise; meshwave assumes it for a
-// revision whose objects do not say.
-const IstioNamespace = "istio-system"
-
 // UninstallComponents are the values of LabelComponent whose objects an
 // uninstall of one revision removes, as `istioctl uninstall --revision` does:
 // the base component (CRDs, the shared service account) stays.
@@ -73,24 +70,9 @@ func UninstallSelector(revision string) string {
 	return fmt.Sprintf("%s=%s,%s in (%s)", LabelRevision, revision, LabelComponent, strings.Join(UninstallComponents, ","))
 }
 
-// BackyardsRevision is a Backyards control plane's revision id: the name and
-// namespace of its Istio resource, "cp-v17x.istio-system".
-func BackyardsRevision(name, namespace string) string { return name + "." + namespace }
-
-// ParseBackyardsRevision splits a Backyards revision id into the name and
-// namespace of its Istio resource; ok is false when rev is not of the form
-// "<name>.<namespace>" with both parts set and a single dot.
-func ParseBackyardsRevision(rev string) (name, namespace string, ok bool) {
-	name, namespace, found := strings.Cut(rev, ".")
-	if !found || name == "" || namespace == "" || strings.Contains(namespace, ".") {
-		return "", "", false
-	}
-	return name, namespace, true
-}
-
 // IstiodName is the name of a revision's istiod Deployment and Service.
 func IstiodName(revision string) string {
-	if revision == "" || revision == DefaultRevision {
+	if revision == "" || revision == config.DefaultRevision {
 		return "istiod"
 	}
 	return "istiod-" + revision
@@ -102,7 +84,7 @@ func TagWebhookName(tag string) string { return "istio-revision-tag-" + tag }
 
 // InjectorWebhookName is the name of a revision's own injection webhook.
 func InjectorWebhookName(revision string) string {
-	if revision == "" || revision == DefaultRevision {
+	if revision == "" || revision == config.DefaultRevision {
 		return "istio-sidecar-injector"
 	}
 	return "istio-sidecar-injector-" + revision
@@ -152,7 +134,7 @@ func InjectorsOf(cps []ControlPlane) Injectors {
 			in.Default = cp.Revision
 		}
 	}
-	if rev, ok := in.Tags[DefaultRevision]; ok {
+	if rev, ok := in.Tags[config.DefaultRevision]; ok {
 		in.Default = rev
 	}
 	return in
@@ -160,14 +142,14 @@ func InjectorsOf(cps []ControlPlane) Injectors {
 
 // Moved returns the routing table after tags are moved to revision: moving
 // the "default" tag also moves the default injector.
-func (in Injectors) Moved(tags []TagConfig, revision string) Injectors {
+func (in Injectors) Moved(tags []config.TagConfig, revision string) Injectors {
 	out := Injectors{Tags: map[string]string{}, Default: in.Default}
 	for t, r := range in.Tags {
 		out.Tags[t] = r
 	}
 	for _, t := range tags {
 		out.Tags[t.Name] = revision
-		if t.Name == DefaultRevision {
+		if t.Name == config.DefaultRevision {
 			out.Default = revision
 		}
 	}
@@ -180,7 +162,7 @@ func (in Injectors) Resolve(label string) string {
 	if rev, ok := in.Tags[label]; ok {
 		return rev
 	}
-	if label == DefaultRevision && in.Default != "" {
+	if label == config.DefaultRevision && in.Default != "" {
 		return in.Default
 	}
 	return label
@@ -273,7 +255,7 @@ func RevisionUsers(snap *Snapshot, cp ControlPlane, move Move) []string {
 		}
 	}
 	for _, t := range cp.Tags {
-		if t == DefaultRevision && cp.Default && !move.Tags[t] {
+		if t == config.DefaultRevision && cp.Default && !move.Tags[t] {
 			users = append(users, "revision tag default (the injector of istio-injection=enabled namespaces)")
 			continue
 		}

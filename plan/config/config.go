@@ -1,4 +1,4 @@
-package plan
+package config
 
 import (
 	"time"
@@ -6,16 +6,10 @@ import (
 	"github.com/hashicorp/hcl/v2"
 )
 
-// Flavor names the kind of Istio installation an upgrade targets.
-type Flavor string
-
-const (
-	// FlavorBackyards is Banzai Cloud's istio-operator: Istio and MeshGateway
-	// custom resources, revisions named "<name>.<namespace>".
-	FlavorBackyards Flavor = "backyards"
-	// FlavorIstio is upstream Istio: IstioOperator revisions and revision tags.
-	FlavorIstio Flavor = "istio"
-)
+// IstioNamespace is the namespace istioctl and the charts install a
+// control plane into unless told otherwise; meshwave assumes it for a
+// revision whose objects do not say, and for a gateway block without one.
+const IstioNamespace = "istio-system"
 
 // DefaultRevision is the revision id meaning "the control plane that serves
 // namespaces labeled istio-injection=enabled".
@@ -83,6 +77,15 @@ const (
 	GatePrometheus GateKind = "prometheus"
 	GateCommand    GateKind = "command"
 )
+
+// Valid reports whether k is a gate kind this build knows.
+func (k GateKind) Valid() bool {
+	switch k {
+	case GatePause, GateApproval, GateHTTP, GatePrometheus, GateCommand:
+		return true
+	}
+	return false
+}
 
 // Gate is a check that must pass after a wave before the next one starts.
 // Exactly the field that matches Kind is set. Its JSON form is in

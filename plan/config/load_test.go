@@ -1,4 +1,4 @@
-package plan
+package config
 
 import (
 	"bytes"
@@ -40,7 +40,7 @@ func mustLoad(t *testing.T, src string, vars VarInput) *Config {
 func ptr[T any](v T) *T { return &v }
 
 func TestExamplesLoad(t *testing.T) {
-	dirs, err := filepath.Glob("../examples/*")
+	dirs, err := filepath.Glob("../../examples/*")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestExamplesLoad(t *testing.T) {
 }
 
 func TestBackyardsExample(t *testing.T) {
-	files, err := FindFiles("../examples/backyards-1.6-to-1.7")
+	files, err := FindFiles("../../examples/backyards-1.6-to-1.7")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package plan
+package config
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 // TestInvalidPlans loads every testdata/invalid/NAME.mw.hcl (with
 // NAME.mwvars.hcl as its var file when there is one) and compares the
 // rendered diagnostics, snippets included, with NAME.golden. Refresh the
-// golden files with: go test ./plan -run TestInvalidPlans -update
+// golden files with: go test ./plan/config -run TestInvalidPlans -update
 func TestInvalidPlans(t *testing.T) {
 	plans, err := filepath.Glob("testdata/invalid/*.mw.hcl")
 	if err != nil {

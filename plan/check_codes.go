@@ -1,7 +1,8 @@
 package plan
 
-// Check codes are stable: scripts and CI match on them. Never reuse a code
-// for a different meaning.
+// Check codes, all in one place so that none is ever reused: they are
+// stable, scripts and CI match on them. Each family's checks are in
+// checks_FAMILY.go; a flavor's own checks in flavor_NAME.go.
 const (
 	CodeTargetMissing         = "MW001" // target control plane not installed
 	CodeTargetNotReady        = "MW002" // target istiod not Ready
@@ -23,4 +24,5 @@ const (
 	CodeWebhookDangling       = "MW018" // a webhook would call the removed control plane
 	CodeHelmInstalled         = "MW019" // old revision installed by Helm: uninstall the release
 	CodeInjectorOverlap       = "MW020" // two injection webhooks select a moved namespace
+	CodeNamespaceDeleted      = "MW021" // wave namespace deleted (terminating or gone) during the upgrade
 )

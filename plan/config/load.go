@@ -1,4 +1,4 @@
-package plan
+package config
 
 import (
 	"cmp"
@@ -121,7 +121,7 @@ func parseSources(parser *hclparse.Parser, srcs []planSource) ([]*hcl.File, hcl.
 	var diags hcl.Diagnostics
 	var bodies []*hcl.File
 	for _, s := range srcs {
-		if d := ValidateSource(s.src, s.name); d.HasErrors() {
+		if d := InputBounds(s.src, s.name); d.HasErrors() {
 			diags = append(diags, d...)
 			continue
 		}

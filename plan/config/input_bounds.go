@@ -1,4 +1,4 @@
-package plan
+package config
 
 import (
 	"fmt"
@@ -27,21 +27,21 @@ const (
 	maxTemplateParts = 4096
 )
 
-// ValidateSource reports, before src is parsed, a plan or var file whose
-// nesting would overflow the parser's stack. fmt calls it too, since it
-// parses the same files.
-func ValidateSource(src []byte, filename string) hcl.Diagnostics {
+// InputBounds reports, before src is parsed, a plan or var file beyond the
+// input bounds above (one whose nesting would overflow the parser's stack).
+// fmt calls it too, since it parses the same files.
+func InputBounds(src []byte, filename string) hcl.Diagnostics {
 	tokens, _ := hclsyntax.LexConfig(src, filename, hcl.InitialPos)
-	return validateTokens(tokens)
+	return tokenInputBounds(tokens)
 }
 
-// validateExpressionSource is ValidateSource for a lone expression (a -var value).
-func validateExpressionSource(src []byte, filename string) hcl.Diagnostics {
+// expressionInputBounds is InputBounds for a lone expression (a -var value).
+func expressionInputBounds(src []byte, filename string) hcl.Diagnostics {
 	tokens, _ := hclsyntax.LexExpression(src, filename, hcl.InitialPos)
-	return validateTokens(tokens)
+	return tokenInputBounds(tokens)
 }
 
-func validateTokens(tokens hclsyntax.Tokens) hcl.Diagnostics {
+func tokenInputBounds(tokens hclsyntax.Tokens) hcl.Diagnostics {
 	// operators[i] counts the operators at nesting level i since its last
 	// separator.
 	operators := []int{0}

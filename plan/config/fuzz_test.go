@@ -1,4 +1,4 @@
-package plan
+package config
 
 import (
 	"errors"
@@ -14,9 +14,9 @@ import (
 // It must never panic, and must return a config exactly when there are no
 // errors. Seeds are the examples and the invalid golden plans.
 //
-//	go test -run '^$' -fuzz FuzzLoad -fuzztime 60s ./plan
+//	go test -run '^$' -fuzz FuzzLoad -fuzztime 60s ./plan/config
 func FuzzLoad(f *testing.F) {
-	seeds, _ := filepath.Glob("../examples/*/*.mw.hcl")
+	seeds, _ := filepath.Glob("../../examples/*/*.mw.hcl")
 	invalid, _ := filepath.Glob("testdata/invalid/*.mw.hcl")
 	for _, p := range append(seeds, invalid...) {
 		src, err := os.ReadFile(p)

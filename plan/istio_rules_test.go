@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 func TestPodRevision(t *testing.T) {
@@ -36,7 +38,7 @@ func TestPodRevision(t *testing.T) {
 }
 
 func TestNamespaceRevision(t *testing.T) {
-	in := Injectors{Tags: map[string]string{"prod-stable": "1-30", DefaultRevision: "1-30"}, Default: "1-30"}
+	in := Injectors{Tags: map[string]string{"prod-stable": "1-30", config.DefaultRevision: "1-30"}, Default: "1-30"}
 	tests := map[string]struct {
 		labels map[string]string
 		want   string
@@ -47,7 +49,7 @@ func TestNamespaceRevision(t *testing.T) {
 		"injection wins over rev":       {map[string]string{LabelInjection: "enabled", LabelRevision: "1-31"}, "1-30"},
 		"injection disabled":            {map[string]string{LabelInjection: "disabled", LabelRevision: "1-31"}, ""},
 		"no label":                      {nil, ""},
-		"rev=default follows the tag":   {map[string]string{LabelRevision: DefaultRevision}, "1-30"},
+		"rev=default follows the tag":   {map[string]string{LabelRevision: config.DefaultRevision}, "1-30"},
 		"unknown tag is taken verbatim": {map[string]string{LabelRevision: "nope"}, "nope"},
 	}
 	for name, tt := range tests {
@@ -57,7 +59,7 @@ func TestNamespaceRevision(t *testing.T) {
 			}
 		})
 	}
-	moved := in.Moved([]TagConfig{{Name: DefaultRevision}, {Name: "prod-stable"}}, "1-31")
+	moved := in.Moved([]config.TagConfig{{Name: config.DefaultRevision}, {Name: "prod-stable"}}, "1-31")
 	if got := moved.NamespaceRevision(map[string]string{LabelInjection: "enabled"}); got != "1-31" {
 		t.Errorf("after moving the default tag, istio-injection=enabled selects %q, want 1-31", got)
 	}

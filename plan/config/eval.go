@@ -1,4 +1,4 @@
-package plan
+package config
 
 import (
 	"fmt"
@@ -28,7 +28,7 @@ type evaluator struct {
 	// withRefs are the evaluated attributes that refer to variables or
 	// locals, for showValues.
 	withRefs []*hcl.Attribute
-	// work is what evaluation may still copy (see load_budget.go).
+	// work is what evaluation may still copy (see eval_budget.go).
 	work int64
 	// instrumented are the attributes whose expressions count their work.
 	instrumented map[*hcl.Attribute]bool

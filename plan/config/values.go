@@ -1,7 +1,6 @@
-package plan
+package config
 
 import (
-	"fmt"
 	"math/big"
 	"net/url"
 	"strings"
@@ -21,9 +20,11 @@ func (e *evaluator) validateFlavor(f Flavor, rng hcl.Range) bool {
 	if f.Valid() {
 		return true
 	}
-	e.errorf(rng, "Invalid flavor",
-		"The flavor must be %q (Banzai Cloud istio-operator, revisions like \"cp-v17x.istio-system\") or %q (upstream Istio, revisions like \"1-27\"); got %q.%s",
-		FlavorBackyards, FlavorIstio, f, suggest(string(f), []string{string(FlavorBackyards), string(FlavorIstio)}))
+	var names []string
+	for _, name := range Flavors() {
+		names = append(names, string(name))
+	}
+	e.errorf(rng, "Invalid flavor", "The flavor must be %s; got %q.%s", flavorChoices(), f, suggest(string(f), names))
 	return false
 }
 
@@ -42,43 +43,26 @@ func (e *evaluator) validateRevision(f Flavor, rev, attr string, rng hcl.Range) 
 	return false
 }
 
+// revisionProblem says why rev is not a revision of flavor f, by the
+// flavor's own spelling; "" when it is one.
 func revisionProblem(f Flavor, rev string) string {
 	if rev == "" {
 		return "it is empty"
 	}
-	switch f {
-	case FlavorBackyards:
-		name, ns, ok := ParseBackyardsRevision(rev)
-		if !ok {
-			return `a backyards revision is "<name>.<namespace>" of its Istio resource, with exactly one dot, e.g. "cp-v17x.istio-system"`
-		}
-		if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
-			return fmt.Sprintf("the name part %q: %s", name, errs[0])
-		}
-		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
-			return fmt.Sprintf("the namespace part %q: %s", ns, errs[0])
-		}
-		if errs := validation.IsValidLabelValue(rev); len(errs) > 0 {
-			return "it is used as the istio.io/rev label value: " + errs[0]
-		}
-	case FlavorIstio:
-		if strings.Contains(rev, ".") {
-			return `dots are legal only in the backyards "<name>.<namespace>" form; upstream Istio revisions look like "1-27" or "canary"`
-		}
-		if errs := validation.IsDNS1123Label(rev); len(errs) > 0 {
-			return errs[0]
-		}
+	if lang, ok := flavors[f]; ok {
+		return lang.revisionProblem(rev)
 	}
 	return ""
 }
 
-// validateTag checks a tag block: tags are an upstream-Istio concept, and a tag
+// validateTag checks a tag block: only some flavors have revision tags, and a tag
 // name is an istio.io/rev label value that names a webhook.
 func (e *evaluator) validateTag(up Upgrade, name string, rng hcl.Range) bool {
-	if up.Flavor == FlavorBackyards {
-		e.errorf(rng, "Revision tags need flavor istio",
-			"Revision tags are upstream Istio's (istioctl tag set); the backyards flavor has none. Remove the tag block, or set flavor = %q.", FlavorIstio)
-		return false
+	if lang, ok := flavors[up.Flavor]; ok {
+		if summary, detail := lang.tagsProblem(); summary != "" {
+			e.errorf(rng, summary, "%s", detail)
+			return false
+		}
 	}
 	if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
 		e.errorf(rng, "Invalid tag name", "%q is not a valid revision tag name: %s.", name, errs[0])

@@ -1,4 +1,4 @@
-package plan
+package config
 
 import (
 	"fmt"
@@ -182,7 +182,7 @@ func (e *evaluator) rawVariableValue(diags *hcl.Diagnostics, v *planVariable, ra
 		return cty.StringVal(raw)
 	}
 	name := fmt.Sprintf("<value for %s>", origin)
-	if d := validateExpressionSource([]byte(raw), name); d.HasErrors() {
+	if d := expressionInputBounds([]byte(raw), name); d.HasErrors() {
 		*diags = append(*diags, d...)
 		return cty.DynamicVal
 	}
@@ -248,7 +248,7 @@ func (e *evaluator) setFromVarFile(vars map[string]*planVariable, path string, p
 			Detail:   fmt.Sprintf("Cannot read %s: %s.", path, err),
 		}}
 	}
-	if diags := ValidateSource(src, path); diags.HasErrors() {
+	if diags := InputBounds(src, path); diags.HasErrors() {
 		return diags
 	}
 	f, diags := parser.ParseHCL(src, path)

@@ -1,0 +1,199 @@
+package plan
+
+import (
+	"fmt"
+	"sort"
+
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/meshwave/meshwave/plan/config"
+)
+
+// The lookups below answer the planner's questions about the snapshot:
+// which control plane a revision names, which namespaces a wave takes, and
+// whether a pod or namespace is on the source or the target.
+
+// findControlPlane resolves a revision id, the "default" alias, or an istio
+// revision tag to a control plane.
+func (c *computer) findControlPlane(rev string) *ControlPlane {
+	for i := range c.snap.ControlPlanes {
+		cp := &c.snap.ControlPlanes[i]
+		if cp.Revision == rev || (rev == config.DefaultRevision && cp.Default) {
+			return cp
+		}
+	}
+	for i := range c.snap.ControlPlanes {
+		cp := &c.snap.ControlPlanes[i]
+		for _, t := range cp.Tags {
+			if t == rev {
+				return cp
+			}
+		}
+	}
+	return nil
+}
+
+// waveNamespaces lists a wave's namespaces: the named ones and those its
+// selector matches, minus the excluded ones, sorted.
+func (c *computer) waveNamespaces(w config.WaveConfig) []string {
+	set := map[string]bool{}
+	for _, n := range w.Namespaces {
+		set[n] = true
+	}
+	if w.Selector != "" {
+		if sel, err := labels.Parse(w.Selector); err == nil {
+			for _, ns := range c.snap.Namespaces {
+				if sel.Matches(labels.Set(ns.Labels)) {
+					set[ns.Name] = true
+				}
+			}
+		}
+	}
+	for _, n := range w.Exclude {
+		delete(set, n)
+	}
+	out := make([]string, 0, len(set))
+	for n := range set {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// onTarget reports whether a pod already runs the target proxy, injected
+// by the target revision.
+func (c *computer) onTarget(p Pod) bool {
+	return c.target != nil && p.ProxyImage == c.target.ProxyImage &&
+		(PodUses(p, *c.target) || p.Revision == c.cfg.Upgrade.To)
+}
+
+// onSource reports whether a pod runs the source proxy, injected by the
+// source revision.
+func (c *computer) onSource(p Pod) bool {
+	return c.source != nil && p.ProxyImage == c.source.ProxyImage && PodUses(p, *c.source) && !c.onTarget(p)
+}
+
+// nsOnTarget reports whether a namespace's labels select the target once
+// the plan's tags are moved: labeled with the target revision, or with a tag
+// (or istio-injection=enabled and the default tag) that points or moves
+// there, so only its workloads need a restart.
+func (c *computer) nsOnTarget(ns Namespace) bool {
+	if c.target == nil {
+		_, inj := ns.Labels[LabelInjection]
+		return !inj && ns.Labels[LabelRevision] == c.cfg.Upgrade.To
+	}
+	return c.after.NamespaceRevision(ns.Labels) == c.target.Revision
+}
+
+// nsOnSource reports whether a namespace is labeled for the source control
+// plane's injection.
+func (c *computer) nsOnSource(ns Namespace) bool {
+	if c.source == nil {
+		if v, ok := ns.Labels[LabelInjection]; ok {
+			return v == "enabled" && c.cfg.Upgrade.From == config.DefaultRevision
+		}
+		return ns.Labels[LabelRevision] == c.cfg.Upgrade.From
+	}
+	return c.before.NamespaceRevision(ns.Labels) == c.source.Revision
+}
+
+// onTargetReason says why a namespace needs no relabel.
+func (c *computer) onTargetReason(ns Namespace) string {
+	if v, ok := ns.Labels[LabelInjection]; ok {
+		if c.movedTags[config.DefaultRevision] {
+			return fmt.Sprintf("namespace is labeled %s=%s and follows the default tag, which the plan moves to %s", LabelInjection, v, c.target.Revision)
+		}
+		return fmt.Sprintf("namespace is labeled %s=%s, which %s serves", LabelInjection, v, c.target.Revision)
+	}
+	rev := ns.Labels[LabelRevision]
+	if c.movedTags[rev] {
+		return fmt.Sprintf("namespace follows revision tag %s, which the plan moves to %s", rev, c.target.Revision)
+	}
+	return "namespace already labeled istio.io/rev=" + rev
+}
+
+// hasPodOff reports whether a workload has a sidecar pod not on the target.
+func (c *computer) hasPodOff(w Workload) bool { return c.podsOff(w) > 0 }
+
+// podsOff counts a workload's sidecar pods not on the target.
+func (c *computer) podsOff(w Workload) int {
+	n := 0
+	for _, p := range w.Pods {
+		if p.ProxyImage != "" && !c.onTarget(p) {
+			n++
+		}
+	}
+	return n
+}
+
+func (c *computer) findGateway(gc config.GatewayConfig) *MeshGateway {
+	for i := range c.snap.Gateways {
+		g := &c.snap.Gateways[i]
+		if g.Name == gc.Name && g.Namespace == gc.Namespace {
+			return g
+		}
+	}
+	return nil
+}
+
+// targetImage and sourceImage are the proxy images of the target and source
+// control planes; "" when one is not installed.
+func (c *computer) targetImage() string {
+	if c.target == nil {
+		return ""
+	}
+	return c.target.ProxyImage
+}
+
+func (c *computer) sourceImage() string {
+	if c.source == nil {
+		return ""
+	}
+	return c.source.ProxyImage
+}
+
+func allOnTarget(c *computer, pods []Pod) bool {
+	for _, p := range pods {
+		if !c.onTarget(p) {
+			return false
+		}
+	}
+	return true
+}
+
+// hasSidecar reports whether some pod of w runs an istio-proxy: only those
+// workloads a wave restarts.
+func hasSidecar(w Workload) bool {
+	for _, p := range w.Pods {
+		if p.ProxyImage != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// somethingLeftToMove reports whether some planned namespace or pod is not on
+// the target yet.
+func (c *computer) somethingLeftToMove() bool {
+	for name := range c.planned {
+		if ns, ok := c.namespaces[name]; ok && !c.nsOnTarget(ns) {
+			return true
+		}
+		for _, wl := range c.workloads[name] {
+			if !wl.InjectDisabled && c.hasPodOff(wl) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func readyCount(pods []Pod) int {
+	n := 0
+	for _, p := range pods {
+		if p.Ready {
+			n++
+		}
+	}
+	return n
+}
