@@ -53,8 +53,15 @@ func transient(err error) bool {
 // retryNote, which the step reports once. It is retry.OnError's loop on
 // wait.ExponentialBackoffWithContext: OnError's waits cannot be cut short,
 // and a step whose context ends must stop at once.
+//
+// Outside a step (observing the cluster for a plan) a request is sent once:
+// a plan against an API server that does not answer fails within the
+// request timeout, and the user runs it again.
 func (p *Provider) call(ctx context.Context, request func(context.Context) error) error {
 	note := retryNoteOf(ctx)
+	if note == nil {
+		return request(ctx)
+	}
 	var last error
 	err := wait.ExponentialBackoffWithContext(ctx, p.backoff, func(ctx context.Context) (bool, error) {
 		if last != nil {
@@ -85,18 +92,17 @@ type retryNote struct {
 
 type retryNoteKey struct{}
 
-// withRetryNote starts counting the retries of the step that runs with ctx.
+// withRetryNote marks ctx as a step's, whose requests are retried, and
+// starts counting its retries.
 func withRetryNote(ctx context.Context) (context.Context, *retryNote) {
 	n := &retryNote{}
 	return context.WithValue(ctx, retryNoteKey{}, n), n
 }
 
-// retryNoteOf is the step's note; a request outside a step counts nowhere.
+// retryNoteOf is the note of the step ctx runs; nil outside a step.
 func retryNoteOf(ctx context.Context) *retryNote {
-	if n, ok := ctx.Value(retryNoteKey{}).(*retryNote); ok {
-		return n
-	}
-	return &retryNote{}
+	n, _ := ctx.Value(retryNoteKey{}).(*retryNote) // none: not in a step
+	return n
 }
 
 func (n *retryNote) add(err error) {

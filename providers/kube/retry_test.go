@@ -142,3 +142,21 @@ func TestRetriesEndWithTheStep(t *testing.T) {
 		})
 	}
 }
+
+// Observing the cluster for a plan is not a step: a request that fails is
+// not sent again, so a plan against an API server that does not answer
+// fails within the request timeout.
+func TestNoRetriesOutsideAStep(t *testing.T) {
+	c := newCluster(t, nil, nil)
+	requests := 0
+	c.cs.PrependReactor("list", "namespaces", func(k8stesting.Action) (bool, runtime.Object, error) {
+		requests++
+		return true, nil, apierrors.NewServiceUnavailable("down")
+	})
+	p := c.provider(t, plan.FlavorBackyards)
+	_, err := p.fetch(t.Context())
+	checkErr(t, err, "list namespaces: down")
+	if requests != 1 {
+		t.Errorf("sent %d requests, want 1", requests)
+	}
+}

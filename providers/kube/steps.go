@@ -41,12 +41,15 @@ func opsFor(s plan.Step) (stepOps, error) {
 	return ops, nil
 }
 
-// Prepare reads what step will change; it changes nothing.
+// Prepare reads what step will change; it changes nothing. Its requests,
+// as every step operation's, are retried on transient errors (see call);
+// Prepare and Verify have no progress to report them on.
 func (p *Provider) Prepare(ctx context.Context, step plan.Step) (map[string]string, error) {
 	ops, err := opsFor(step)
 	if err != nil {
 		return nil, err
 	}
+	ctx, _ = withRetryNote(ctx)
 	return ops.prepare(p, ctx, step)
 }
 
@@ -69,6 +72,7 @@ func (p *Provider) Verify(ctx context.Context, step plan.Step, rec map[string]st
 	if err != nil {
 		return err
 	}
+	ctx, _ = withRetryNote(ctx)
 	return ops.verify(p, ctx, step, rec)
 }
 
