@@ -9,7 +9,7 @@ LDFLAGS := -X main.version=$(VERSION)
 
 FAULTS_PKG := ./test/e2e/faults
 
-.PHONY: all build testenv testenv-cp testenv-istio test test-faults test-badinput test-short e2e bench fuzz demo demo-down vet fmt-check tidy-check clean
+.PHONY: all build testenv testenv-cp testenv-istio test test-faults test-badinput test-short e2e bench fuzz fuzz-ci demo demo-down vet fmt-check tidy-check clean
 
 all: build
 
@@ -41,6 +41,7 @@ test: fmt-check tidy-check vet testenv ## unit and end-to-end tests against a re
 	@# the run below then takes one package at a time, because each cluster
 	@# suite starts its own control plane.
 	$(GO) test -race -short -count=1 -run '^$$' ./...
+	$(MAKE) fuzz-ci
 	MESHWAVE_TESTENV_BIN=$(TESTENV_BIN) MESHWAVE_ISTIO_BIN=$(ISTIO_BIN) $(GO) test -race -timeout 60m -p 1 $$($(GO) list ./... | grep -v '/test/e2e/faults$$')
 	$(MAKE) test-faults
 
@@ -55,11 +56,30 @@ test-badinput: ## the bad-input corpus alone; REPORT=1 rewrites its table in doc
 bench: ## benchmarks, each reported against a baseline measured in the same run
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# The fuzz targets: the plan loader, the state decoder, the saved-plan
+# decoder. Each runs in the package whose tests declare it (found by grep, so
+# a target that moves to another package needs no change here), one at a
+# time, since a fuzzer keeps every core busy. A failing input is written to
+# that package's testdata/fuzz/<Target>/ and from then on is a seed that every
+# `go test` runs (docs/reliability.md, "Fuzzing").
+FUZZ_TARGETS := FuzzLoad FuzzRead FuzzDecode
 FUZZTIME ?= 60s
+FUZZTIME_CI ?= 20s
+
+define run_fuzz
+	@for target in $(FUZZ_TARGETS); do \
+		pkg=$$(grep -rl --exclude-dir=.git --include='*_test.go' "^func $$target(" . | xargs -r -n1 dirname | sort -u); \
+		if [ "$$(echo $$pkg | wc -w)" != 1 ]; then echo "fuzz: $$target is declared in '$$pkg', want one package"; exit 1; fi; \
+		echo "$(GO) test -run '^$$' -fuzz '^$$target\$$' -fuzztime $(1) $$pkg"; \
+		$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(1) $$pkg || exit 1; \
+	done
+endef
+
 fuzz: ## $(FUZZTIME) each of fuzzing the plan loader, the state decoder and the saved-plan decoder
-	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./plan/config
-	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./states/statefile
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./plan/planfile
+	$(call run_fuzz,$(FUZZTIME))
+
+fuzz-ci: ## what `make test` fuzzes: $(FUZZTIME_CI) each of the same targets
+	$(call run_fuzz,$(FUZZTIME_CI))
 
 # The Backyards demo runs meshsim and no Istio binary, so it builds none;
 # SCENARIO=istio builds (once) and uses the real ones.

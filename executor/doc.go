@@ -4,8 +4,9 @@
 //
 // It knows no Kubernetes types: steps reach the cluster through the Provider
 // interface, which providers/kube implements. It never prints: it reports
-// Events to an Observer, and cmd turns them into output (EncodeJSON for
-// -json). It never locks: the caller holds the Store's lock while it runs.
+// Events to an Observer, and the views of cmd/meshwave turn them into text
+// or JSON lines. It never locks: the caller holds the store's lock while it
+// runs.
 //
 // The state it records lives beside the plan, in three packages kept apart
 // like Terraform's: states (the model), states/statefile (the versioned JSON

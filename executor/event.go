@@ -1,9 +1,6 @@
 package executor
 
 import (
-	"encoding/json"
-	"io"
-	"sync"
 	"time"
 
 	"github.com/meshwave/meshwave/plan"
@@ -77,55 +74,6 @@ func (f ObserverFunc) Observe(e Event) { f(e) }
 
 // Discard is an Observer that ignores every event.
 var Discard Observer = ObserverFunc(func(Event) {})
-
-// EventFormatVersion is the version of the JSON lines EncodeJSON writes. The
-// major part changes only when a field is removed or changes meaning.
-const EventFormatVersion = "1.1"
-
-type jsonEvent struct {
-	FormatVersion string        `json:"format_version"`
-	Type          EventKind     `json:"type"`
-	Time          time.Time     `json:"time"`
-	Step          string        `json:"step,omitempty"`
-	StepKind      plan.StepKind `json:"step_kind,omitempty"`
-	Wave          string        `json:"wave,omitempty"`
-	Object        string        `json:"object,omitempty"`
-	Message       string        `json:"message,omitempty"`
-	Elapsed       float64       `json:"elapsed_seconds,omitempty"`
-	Error         string        `json:"error,omitempty"`
-	Totals        *jsonTotals   `json:"totals,omitempty"`
-	// ManualFollowUp is new in 1.1.
-	ManualFollowUp []plan.FollowUp `json:"manual_follow_up,omitempty"`
-}
-
-type jsonTotals struct {
-	Changed    int `json:"changed"`
-	Unchanged  int `json:"unchanged"`
-	Failed     int `json:"failed"`
-	RolledBack int `json:"rolled_back"`
-	Pending    int `json:"pending"`
-}
-
-// EncodeJSON returns an Observer writing each event to w as one JSON object
-// per line (docs/state-format.md). Write errors are dropped: a closed CI log
-// must not stop an upgrade half way, and the state file is the record.
-func EncodeJSON(w io.Writer) Observer {
-	var mu sync.Mutex
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return ObserverFunc(func(e Event) {
-		je := jsonEvent{FormatVersion: EventFormatVersion, Type: e.Kind, Time: e.Time.UTC(), Step: e.StepID,
-			StepKind: e.StepKind, Wave: e.Wave, Object: e.Object, Message: e.Message,
-			Elapsed: e.Elapsed.Seconds(), Error: e.Error, ManualFollowUp: e.ManualFollowUp}
-		if e.Totals != nil {
-			t := jsonTotals(*e.Totals)
-			je.Totals = &t
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		_ = enc.Encode(je)
-	})
-}
 
 // totals counts the steps of st whose ids are in ids; changed holds the ids
 // run (to done) in this process.

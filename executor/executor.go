@@ -15,19 +15,6 @@ import (
 	"github.com/meshwave/meshwave/states/statemgr"
 )
 
-// Store is where the executor keeps the state. The caller holds the store's
-// lock (statemgr.Locker) for as long as it uses an Executor: the executor
-// itself never locks.
-type Store interface {
-	// Read returns the state, statemgr.ErrNoState, or an error that stops
-	// the run (an unusable state is never replaced).
-	Read() (*states.State, error)
-	// Write stores the state durably, bumping its serial.
-	Write(*states.State) error
-}
-
-var _ Store = (*statemgr.FileStore)(nil)
-
 // Prompter asks a person to approve a wave. cmd implements it when standard
 // input is a terminal.
 type Prompter interface {
@@ -55,14 +42,26 @@ type Options struct {
 }
 
 // Executor runs a plan's steps against a Provider, recording every step
-// transition in a Store before and after it happens.
+// transition in a store before and after it happens. It holds configuration
+// only: each Apply or Rollback creates a run that holds the state.
+//
+// The store is statemgr's Persister: Read returns the state,
+// statemgr.ErrNoState, or an error that stops the run (an unusable state is
+// never replaced). The caller holds the store's lock (statemgr.Locker) for as
+// long as it uses an Executor: the executor itself never locks.
 type Executor struct {
 	provider Provider
-	store    Store
+	store    statemgr.Persister
 	observer Observer
 	opts     Options
+}
 
-	// mu guards state and serializes writes of it.
+// run is one Apply or Rollback: the state it reads, changes and writes, and
+// what it reports. Its steps run on several goroutines; mu guards the state
+// and serializes writes of it, emitMu hands the observer one event at a time.
+type run struct {
+	*Executor
+
 	mu    sync.Mutex
 	state *states.State
 	// changed holds the steps this run took to done.
@@ -71,8 +70,12 @@ type Executor struct {
 	emitMu sync.Mutex
 }
 
+func (e *Executor) newRun(st *states.State) *run {
+	return &run{Executor: e, state: st, changed: map[string]bool{}}
+}
+
 // New returns an Executor. A nil observer discards events.
-func New(provider Provider, store Store, observer Observer, opts Options) *Executor {
+func New(provider Provider, store statemgr.Persister, observer Observer, opts Options) *Executor {
 	if observer == nil {
 		observer = Discard
 	}
@@ -91,11 +94,11 @@ func New(provider Provider, store Store, observer Observer, opts Options) *Execu
 	return &Executor{provider: provider, store: store, observer: observer, opts: opts}
 }
 
-func (e *Executor) emit(ev Event) {
-	ev.Time = e.opts.Now()
-	e.emitMu.Lock()
-	defer e.emitMu.Unlock()
-	e.observer.Observe(ev)
+func (r *run) emit(ev Event) {
+	ev.Time = r.opts.Now()
+	r.emitMu.Lock()
+	defer r.emitMu.Unlock()
+	r.observer.Observe(ev)
 }
 
 func stepEvent(kind EventKind, s plan.Step) Event {
@@ -113,29 +116,26 @@ func objectName(o *plan.ObjectRef) string {
 }
 
 // update changes the state under the lock and writes it.
-func (e *Executor) update(fn func()) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+func (r *run) update(fn func()) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	fn()
-	if err := e.store.Write(e.state); err != nil {
+	if err := r.store.Write(r.state); err != nil {
 		return &SaveError{Err: err}
 	}
 	return nil
 }
 
 // load reads the state, starting a new one when there is none.
-func (e *Executor) load() (resumed bool, err error) {
-	st, err := e.store.Read()
+func (e *Executor) load() (st *states.State, resumed bool, err error) {
+	st, err = e.store.Read()
 	switch {
 	case errors.Is(err, statemgr.ErrNoState):
-		st = states.New()
+		return states.New(), false, nil
 	case err != nil:
-		return false, err
-	default:
-		resumed = true
+		return nil, false, err
 	}
-	e.state, e.changed = st, map[string]bool{}
-	return resumed, nil
+	return st, true, nil
 }
 
 // Apply runs p's steps in order. With an existing state it continues where
@@ -145,51 +145,55 @@ func (e *Executor) load() (resumed bool, err error) {
 //
 // Errors: *InterruptedError when ctx is cancelled, *ApprovalRequiredError,
 // *WaveFailedError, *StepError for a step outside waves, *SaveError, or the
-// Store's error for an unusable state.
+// store's error for an unusable state.
 func (e *Executor) Apply(ctx context.Context, p *plan.Plan) error {
-	resumed, err := e.load()
+	st, resumed, err := e.load()
 	if err != nil {
 		return err
 	}
-	start := e.opts.Now()
-	previousHash := e.state.PlanHash
-	if err := e.update(func() {
-		e.state.PlanHash = p.SourceHash
+	return e.newRun(st).apply(ctx, p, resumed)
+}
+
+func (r *run) apply(ctx context.Context, p *plan.Plan, resumed bool) error {
+	start := r.opts.Now()
+	previousHash := r.state.PlanHash
+	if err := r.update(func() {
+		r.state.PlanHash = p.SourceHash
 		for _, s := range p.Steps {
-			e.state.Ensure(s)
+			r.state.Ensure(s)
 		}
 	}); err != nil {
 		return err
 	}
 	msg := "starting"
 	if resumed {
-		msg = fmt.Sprintf("resuming: %d of %d steps already done", e.doneCount(p), len(p.Steps))
+		msg = fmt.Sprintf("resuming: %d of %d steps already done", r.doneCount(p), len(p.Steps))
 		if previousHash != "" && previousHash != p.SourceHash {
 			msg += "; the plan changed since the last apply"
 		}
 	}
-	e.emit(Event{Kind: EventApplyStart, Message: msg})
+	r.emit(Event{Kind: EventApplyStart, Message: msg})
 
 	byID := make(map[string]plan.Step, len(p.Steps))
 	for _, s := range p.Steps {
 		byID[s.ID] = s
 	}
 	for _, ph := range p.Phases {
-		if err := e.runPhase(ctx, p, ph, byID); err != nil {
+		if err := r.runPhase(ctx, p, ph, byID); err != nil {
 			return err
 		}
 	}
-	e.emit(Event{Kind: EventApplyDone, Elapsed: e.opts.Now().Sub(start), Totals: e.totals(p.Steps)})
+	r.emit(Event{Kind: EventApplyDone, Elapsed: r.opts.Now().Sub(start), Totals: r.totals(p.Steps)})
 	return nil
 }
 
 // runPhase runs ph's groups one after another, the steps of a group at the
 // same time. A wave reports its start and, once done, its totals and what it
 // leaves to be done by hand.
-func (e *Executor) runPhase(ctx context.Context, p *plan.Plan, ph plan.Phase, byID map[string]plan.Step) error {
-	start := e.opts.Now()
+func (r *run) runPhase(ctx context.Context, p *plan.Plan, ph plan.Phase, byID map[string]plan.Step) error {
+	start := r.opts.Now()
 	if ph.Kind == plan.PhaseWave {
-		e.emit(Event{Kind: EventWaveStart, Wave: ph.Wave})
+		r.emit(Event{Kind: EventWaveStart, Wave: ph.Wave})
 	}
 	var all []plan.Step
 	for _, g := range ph.Groups {
@@ -198,13 +202,13 @@ func (e *Executor) runPhase(ctx context.Context, p *plan.Plan, ph plan.Phase, by
 			steps[i] = byID[id]
 		}
 		all = append(all, steps...)
-		if err := e.runParallel(ctx, steps, ph.Parallel(), e.runStep); err != nil {
-			wf := e.reportStop(ph, err)
+		if err := r.runParallel(ctx, steps, ph.Parallel(), r.runStep); err != nil {
+			wf := r.reportStop(ph, err)
 			if wf == nil {
 				return err
 			}
 			if p.AutomaticRollback {
-				wf.RollbackErr = e.rollback(ctx, p, Scope{Wave: ph.Wave})
+				wf.RollbackErr = r.rollback(ctx, p, Scope{Wave: ph.Wave})
 				wf.RolledBack = wf.RollbackErr == nil
 			}
 			return wf
@@ -213,11 +217,11 @@ func (e *Executor) runPhase(ctx context.Context, p *plan.Plan, ph plan.Phase, by
 	if ph.Kind != plan.PhaseWave {
 		return nil
 	}
-	fs, err := e.recordFollowUps(p, ph.Wave)
+	fs, err := r.recordFollowUps(p, ph.Wave)
 	if err != nil {
 		return err
 	}
-	e.emit(Event{Kind: EventWaveDone, Wave: ph.Wave, Elapsed: e.opts.Now().Sub(start), Totals: e.totals(all),
+	r.emit(Event{Kind: EventWaveDone, Wave: ph.Wave, Elapsed: r.opts.Now().Sub(start), Totals: r.totals(all),
 		ManualFollowUp: fs})
 	return nil
 }
@@ -225,46 +229,46 @@ func (e *Executor) runPhase(ctx context.Context, p *plan.Plan, ph plan.Phase, by
 // reportStop reports why a phase stopped and returns, for a wave's failure
 // (not an interruption, an approval still needed or a state that could not
 // be saved), the error Apply returns for it; otherwise nil.
-func (e *Executor) reportStop(ph plan.Phase, err error) *WaveFailedError {
+func (r *run) reportStop(ph plan.Phase, err error) *WaveFailedError {
 	var ie *InterruptedError
 	var ar *ApprovalRequiredError
 	var se *SaveError
 	switch {
 	case errors.As(err, &ie):
-		e.emit(Event{Kind: EventInterrupted, Wave: ph.Wave, Error: ie.Cause.Error(),
+		r.emit(Event{Kind: EventInterrupted, Wave: ph.Wave, Error: ie.Cause.Error(),
 			Message: "the state records where the run stopped; run apply again to continue"})
 		return nil
 	case errors.As(err, &ar), errors.As(err, &se), ph.Kind != plan.PhaseWave:
 		return nil
 	}
-	e.emit(Event{Kind: EventWaveFailed, Wave: ph.Wave, Error: err.Error()})
+	r.emit(Event{Kind: EventWaveFailed, Wave: ph.Wave, Error: err.Error()})
 	return &WaveFailedError{Wave: ph.Wave, Err: err}
 }
 
 // recordFollowUps records in the state what a finished wave leaves to the
 // person applying the plan, and returns it.
-func (e *Executor) recordFollowUps(p *plan.Plan, wave string) ([]plan.FollowUp, error) {
+func (r *run) recordFollowUps(p *plan.Plan, wave string) ([]plan.FollowUp, error) {
 	var fs []plan.FollowUp
 	for _, f := range p.ManualFollowUp {
 		if f.Wave == wave {
 			fs = append(fs, f)
 		}
 	}
-	e.mu.Lock()
-	same := slices.Equal(e.state.FollowUps(wave), fs)
-	e.mu.Unlock()
+	r.mu.Lock()
+	same := slices.Equal(r.state.FollowUps(wave), fs)
+	r.mu.Unlock()
 	if same {
 		return fs, nil
 	}
-	return fs, e.update(func() { e.state.SetFollowUps(wave, fs) })
+	return fs, r.update(func() { r.state.SetFollowUps(wave, fs) })
 }
 
-func (e *Executor) doneCount(p *plan.Plan) int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+func (r *run) doneCount(p *plan.Plan) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	n := 0
 	for _, s := range p.Steps {
-		if ss := e.state.Step(s.ID); ss != nil && ss.Status == states.StatusDone {
+		if ss := r.state.Step(s.ID); ss != nil && ss.Status == states.StatusDone {
 			n++
 		}
 	}
@@ -272,106 +276,35 @@ func (e *Executor) doneCount(p *plan.Plan) int {
 }
 
 // totals counts what happened to steps.
-func (e *Executor) totals(steps []plan.Step) *Totals {
+func (r *run) totals(steps []plan.Step) *Totals {
 	ids := make([]string, len(steps))
 	for i, s := range steps {
 		ids[i] = s.ID
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return totals(e.state, ids, e.changed)
-}
-
-// runParallel runs fn for steps, at most limit at once. After a failure no
-// further step starts; those already started finish. The first error wins,
-// except that an interruption is reported as such.
-func (e *Executor) runParallel(ctx context.Context, steps []plan.Step, limit int, fn func(context.Context, plan.Step) error) error {
-	if len(steps) <= 1 || limit <= 1 {
-		for _, s := range steps {
-			if err := fn(ctx, s); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	var (
-		wg     sync.WaitGroup
-		mu     sync.Mutex
-		errs   []error
-		failed bool
-	)
-	sem := make(chan struct{}, limit)
-	for _, s := range steps {
-		sem <- struct{}{}
-		mu.Lock()
-		stop := failed
-		mu.Unlock()
-		if stop || ctx.Err() != nil {
-			<-sem
-			break
-		}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			if err := fn(ctx, s); err != nil {
-				mu.Lock()
-				errs, failed = append(errs, err), true
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	if len(errs) == 0 && ctx.Err() != nil {
-		return &InterruptedError{Cause: ctx.Err()}
-	}
-	return firstError(errs)
-}
-
-// firstError prefers an interruption or a save failure, which stop
-// everything, over a step's failure.
-func firstError(errs []error) error {
-	var ie *InterruptedError
-	running := []string{}
-	for _, err := range errs {
-		if errors.As(err, &ie) {
-			running = append(running, ie.Steps...)
-		}
-	}
-	for _, err := range errs {
-		var se *SaveError
-		if errors.As(err, &se) {
-			return err
-		}
-	}
-	for _, err := range errs {
-		if errors.As(err, &ie) {
-			return &InterruptedError{Steps: running, Cause: ie.Cause}
-		}
-	}
-	if len(errs) == 0 {
-		return nil
-	}
-	return errs[0]
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return totals(r.state, ids, r.changed)
 }
 
 // runStep brings one step to done.
-func (e *Executor) runStep(ctx context.Context, s plan.Step) error {
-	e.mu.Lock()
-	ss := e.state.Step(s.ID)
+func (r *run) runStep(ctx context.Context, s plan.Step) error {
+	r.mu.Lock()
+	ss := r.state.Step(s.ID)
 	status, rec := ss.Status, maps.Clone(ss.Record)
-	e.mu.Unlock()
+	r.mu.Unlock()
 
 	if s.Action == plan.ActionNoop {
-		return e.skip(s, ss, status)
+		return r.skip(s, ss, status)
 	}
 	if status == states.StatusDone {
-		holds, err := e.stillHolds(ctx, s, rec)
+		holds, err := r.stillHolds(ctx, s, rec)
 		if holds || err != nil {
 			return err
 		}
 	}
 
 	if s.Kind == plan.StepGate {
-		return e.runGate(ctx, s, ss)
+		return r.runGate(ctx, s, ss)
 	}
 
 	if status == states.StatusRolledBack {
@@ -379,39 +312,39 @@ func (e *Executor) runStep(ctx context.Context, s plan.Step) error {
 	}
 	if rec == nil {
 		var err error
-		rec, err = e.provider.Prepare(ctx, s)
+		rec, err = r.provider.Prepare(ctx, s)
 		if err != nil {
 			if ctx.Err() != nil {
 				return &InterruptedError{Steps: []string{s.ID}, Cause: ctx.Err()}
 			}
-			return e.fail(s, ss, fmt.Errorf("prepare: %w", err))
+			return r.fail(s, ss, fmt.Errorf("prepare: %w", err))
 		}
 		if rec == nil {
 			rec = Record{}
 		}
 	}
-	start, err := e.markRunning(s, ss, rec)
+	start, err := r.markRunning(s, ss, rec)
 	if err != nil {
 		return err
 	}
-	stop := e.heartbeat(s, start)
-	err = e.provider.Run(ctx, s, rec, e.progress(s, start))
+	stop := r.heartbeat(s, start)
+	err = r.provider.Run(ctx, s, rec, r.progress(s, start))
 	stop()
 	if err != nil {
 		if ctx.Err() != nil {
 			// Leave it running: the next apply runs it again with rec.
 			return &InterruptedError{Steps: []string{s.ID}, Cause: ctx.Err()}
 		}
-		return e.fail(s, ss, err)
+		return r.fail(s, ss, err)
 	}
-	return e.succeed(s, ss, start)
+	return r.succeed(s, ss, start)
 }
 
 // skip records a no-op step as done without reaching the provider.
-func (e *Executor) skip(s plan.Step, ss *states.StepState, status states.Status) error {
+func (r *run) skip(s plan.Step, ss *states.StepState, status states.Status) error {
 	if status != states.StatusDone {
-		if err := e.update(func() {
-			now := e.opts.Now()
+		if err := r.update(func() {
+			now := r.opts.Now()
 			ss.Status, ss.StartedAt, ss.EndedAt, ss.Error = states.StatusDone, now, now, ""
 		}); err != nil {
 			return err
@@ -419,23 +352,23 @@ func (e *Executor) skip(s plan.Step, ss *states.StepState, status states.Status)
 	}
 	ev := stepEvent(EventStepSkipped, s)
 	ev.Message = s.Reason
-	e.emit(ev)
+	r.emit(ev)
 	return nil
 }
 
 // stillHolds verifies a step done in an earlier run. A gate that passed is
 // not run again. A step that no longer holds is reported as drifted, and
 // runs again with the same Record, which re-sends the same change.
-func (e *Executor) stillHolds(ctx context.Context, s plan.Step, rec Record) (bool, error) {
+func (r *run) stillHolds(ctx context.Context, s plan.Step, rec Record) (bool, error) {
 	if s.Kind == plan.StepGate {
 		ev := stepEvent(EventStepVerified, s)
 		ev.Message = "passed in an earlier run"
-		e.emit(ev)
+		r.emit(ev)
 		return true, nil
 	}
-	err := e.provider.Verify(ctx, s, rec)
+	err := r.provider.Verify(ctx, s, rec)
 	if err == nil {
-		e.emit(stepEvent(EventStepVerified, s))
+		r.emit(stepEvent(EventStepVerified, s))
 		return true, nil
 	}
 	if ctx.Err() != nil {
@@ -443,66 +376,66 @@ func (e *Executor) stillHolds(ctx context.Context, s plan.Step, rec Record) (boo
 	}
 	ev := stepEvent(EventStepDrifted, s)
 	ev.Error = err.Error()
-	e.emit(ev)
+	r.emit(ev)
 	return false, nil
 }
 
 // markRunning records, before anything changes, that s runs with rec, and
 // reports it; it returns the step's start time.
-func (e *Executor) markRunning(s plan.Step, ss *states.StepState, rec Record) (time.Time, error) {
-	start := e.opts.Now()
-	if err := e.update(func() {
+func (r *run) markRunning(s plan.Step, ss *states.StepState, rec Record) (time.Time, error) {
+	start := r.opts.Now()
+	if err := r.update(func() {
 		ss.Status, ss.Record, ss.StartedAt, ss.EndedAt, ss.Error = states.StatusRunning, maps.Clone(rec), start, time.Time{}, ""
 		ss.Attempts++
 	}); err != nil {
 		return time.Time{}, err
 	}
-	e.emit(stepEvent(EventStepStart, s))
+	r.emit(stepEvent(EventStepStart, s))
 	return start, nil
 }
 
-func (e *Executor) fail(s plan.Step, ss *states.StepState, err error) error {
-	if werr := e.update(func() {
-		ss.Status, ss.EndedAt, ss.Error = states.StatusFailed, e.opts.Now(), err.Error()
+func (r *run) fail(s plan.Step, ss *states.StepState, err error) error {
+	if werr := r.update(func() {
+		ss.Status, ss.EndedAt, ss.Error = states.StatusFailed, r.opts.Now(), err.Error()
 	}); werr != nil {
 		return werr
 	}
 	ev := stepEvent(EventStepFailed, s)
 	ev.Error = err.Error()
-	e.emit(ev)
+	r.emit(ev)
 	return &StepError{StepID: s.ID, Err: err}
 }
 
-func (e *Executor) succeed(s plan.Step, ss *states.StepState, start time.Time) error {
-	now := e.opts.Now()
-	if err := e.update(func() {
+func (r *run) succeed(s plan.Step, ss *states.StepState, start time.Time) error {
+	now := r.opts.Now()
+	if err := r.update(func() {
 		ss.Status, ss.EndedAt, ss.Error = states.StatusDone, now, ""
-		e.changed[s.ID] = true
+		r.changed[s.ID] = true
 	}); err != nil {
 		return err
 	}
 	ev := stepEvent(EventStepDone, s)
 	ev.Elapsed = now.Sub(start)
-	e.emit(ev)
+	r.emit(ev)
 	return nil
 }
 
 // progress turns a provider's progress messages into events.
-func (e *Executor) progress(s plan.Step, start time.Time) Progress {
+func (r *run) progress(s plan.Step, start time.Time) Progress {
 	return func(msg string) {
 		ev := stepEvent(EventStepProgress, s)
-		ev.Message, ev.Elapsed = msg, e.opts.Now().Sub(start)
-		e.emit(ev)
+		ev.Message, ev.Elapsed = msg, r.opts.Now().Sub(start)
+		r.emit(ev)
 	}
 }
 
 // heartbeat reports every ProgressInterval that s is still running, until
 // the returned stop is called.
-func (e *Executor) heartbeat(s plan.Step, start time.Time) (stop func()) {
+func (r *run) heartbeat(s plan.Step, start time.Time) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		t := time.NewTicker(e.opts.ProgressInterval)
+		t := time.NewTicker(r.opts.ProgressInterval)
 		defer t.Stop()
 		for {
 			select {
@@ -510,8 +443,8 @@ func (e *Executor) heartbeat(s plan.Step, start time.Time) (stop func()) {
 				return
 			case <-t.C:
 				ev := stepEvent(EventStepProgress, s)
-				ev.Message, ev.Elapsed = "still running", e.opts.Now().Sub(start)
-				e.emit(ev)
+				ev.Message, ev.Elapsed = "still running", r.opts.Now().Sub(start)
+				r.emit(ev)
 			}
 		}
 	})

@@ -34,20 +34,20 @@ const (
 )
 
 // runGate runs a gate step. Gates never reach the Provider.
-func (e *Executor) runGate(ctx context.Context, s plan.Step, ss *states.StepState) error {
+func (r *run) runGate(ctx context.Context, s plan.Step, ss *states.StepState) error {
 	g := s.Gate
 	if g == nil {
-		return e.fail(s, ss, errors.New("gate step without a gate"))
+		return r.fail(s, ss, errors.New("gate step without a gate"))
 	}
-	if g.Kind == config.GateApproval && !e.approved(s.Wave) && e.opts.Prompter == nil {
-		if err := e.update(func() {
+	if g.Kind == config.GateApproval && !r.approved(s.Wave) && r.opts.Prompter == nil {
+		if err := r.update(func() {
 			ss.Status, ss.Error = states.StatusPending, "waiting for approval"
 		}); err != nil {
 			return err
 		}
 		ev := stepEvent(EventApproval, s)
 		ev.Message = fmt.Sprintf("wave %q needs approval: run apply again with -approve %s", s.Wave, s.Wave)
-		e.emit(ev)
+		r.emit(ev)
 		return &ApprovalRequiredError{Wave: s.Wave, StepID: s.ID}
 	}
 
@@ -56,23 +56,23 @@ func (e *Executor) runGate(ctx context.Context, s plan.Step, ss *states.StepStat
 		rec = Record{}
 	}
 	if g.Kind == config.GatePause && rec[plan.RecordPauseUntil] == "" {
-		rec[plan.RecordPauseUntil] = e.opts.Now().Add(g.Pause).UTC().Format(time.RFC3339Nano)
+		rec[plan.RecordPauseUntil] = r.opts.Now().Add(g.Pause).UTC().Format(time.RFC3339Nano)
 	}
-	start, err := e.markRunning(s, ss, rec)
+	start, err := r.markRunning(s, ss, rec)
 	if err != nil {
 		return err
 	}
-	progress := e.progress(s, start)
+	progress := r.progress(s, start)
 
 	switch g.Kind {
 	case config.GatePause:
-		err = e.pause(ctx, rec, progress)
+		err = r.pause(ctx, rec, progress)
 	case config.GateApproval:
-		err = e.approve(ctx, s.Wave)
+		err = r.approve(ctx, s.Wave)
 	case config.GateHTTP:
-		err = e.httpGate(ctx, g.HTTP, progress)
+		err = r.httpGate(ctx, g.HTTP, progress)
 	case config.GatePrometheus:
-		err = e.prometheusGate(ctx, g.Prometheus)
+		err = r.prometheusGate(ctx, g.Prometheus)
 	case config.GateCommand:
 		err = commandGate(ctx, g.Command)
 	default:
@@ -82,29 +82,29 @@ func (e *Executor) runGate(ctx context.Context, s plan.Step, ss *states.StepStat
 		if ctx.Err() != nil {
 			return &InterruptedError{Steps: []string{s.ID}, Cause: ctx.Err()}
 		}
-		return e.fail(s, ss, fmt.Errorf("%s gate: %w", g.Kind, err))
+		return r.fail(s, ss, fmt.Errorf("%s gate: %w", g.Kind, err))
 	}
-	return e.succeed(s, ss, start)
+	return r.succeed(s, ss, start)
 }
 
-func (e *Executor) approved(wave string) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.state.Approved(wave) || slices.Contains(e.opts.Approved, wave)
+func (r *run) approved(wave string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state.Approved(wave) || slices.Contains(r.opts.Approved, wave)
 }
 
 // approve passes when wave is approved already, on the command line, or by
 // the prompter, and records the approval.
-func (e *Executor) approve(ctx context.Context, wave string) error {
-	e.mu.Lock()
-	inState := e.state.Approved(wave)
-	e.mu.Unlock()
+func (r *run) approve(ctx context.Context, wave string) error {
+	r.mu.Lock()
+	inState := r.state.Approved(wave)
+	r.mu.Unlock()
 	if inState {
 		return nil
 	}
 	by := "flag"
-	if !slices.Contains(e.opts.Approved, wave) {
-		ok, err := e.opts.Prompter.Approve(ctx, wave)
+	if !slices.Contains(r.opts.Approved, wave) {
+		ok, err := r.opts.Prompter.Approve(ctx, wave)
 		if err != nil {
 			return fmt.Errorf("ask for approval: %w", err)
 		}
@@ -113,7 +113,7 @@ func (e *Executor) approve(ctx context.Context, wave string) error {
 		}
 		by = "prompt"
 	}
-	return e.update(func() { e.state.Approve(wave, by, e.opts.Now().UTC()) })
+	return r.update(func() { r.state.Approve(wave, by, r.opts.Now().UTC()) })
 }
 
 // pause waits until the recorded end of the pause, reporting what is left.

@@ -14,9 +14,11 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/meshwave/meshwave/plan"
 	"github.com/meshwave/meshwave/plan/config"
@@ -26,26 +28,62 @@ import (
 
 const gateStep = "wave/w/gate/0-"
 
+// gateURL is where the in-process servers of the gate tests answer.
+const gateURL = "http://gate.test"
+
 // applyGate applies a one-wave plan whose only gate is g and returns the
-// error, the gate step's saved state and the events.
+// error, the gate step's saved state and the events. A test of a gate that
+// waits (pause, http, prometheus) calls it in a synctest bubble: a pause, an
+// interval or a timeout of minutes takes no real time, and what the test sees
+// does not depend on how busy the machine is. Command gates run real
+// processes, so their tests keep the real clock.
 func applyGate(t *testing.T, g plan.Gate, opts Options) (error, *states.StepState, *recorder) {
 	t.Helper()
 	f := newFakeCluster()
 	p := testPlan(f, nil, testWave{name: "w", namespaces: map[string][]string{"ns": {"a"}}, gates: []plan.Gate{g}})
 	path := statePath(t)
 	rec := &recorder{}
-	if opts.ProgressInterval == 0 {
-		opts.ProgressInterval = 5 * time.Millisecond
-	}
 	err := New(f, statemgr.NewFileStore(path), rec, opts).Apply(context.Background(), p)
 	return err, readState(t, path).Step(gateStep + string(g.Kind)), rec
 }
 
 func float(f float64) *float64 { return &f }
 
+// inProcessClient sends every request to h without a socket, so that the
+// whole round trip, the handler's waits included, runs on the synctest
+// clock (a goroutine blocked on a socket would hold that clock still).
+func inProcessClient(h http.Handler) *http.Client {
+	return &http.Client{Transport: handlerTransport{h}}
+}
+
+type handlerTransport struct{ h http.Handler }
+
+// RoundTrip answers with what the handler wrote, or ends with the request's
+// context as a real round trip does.
+func (ht handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	r := req.Clone(req.Context())
+	if r.Body == nil {
+		r.Body = http.NoBody
+	}
+	w := httptest.NewRecorder()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ht.h.ServeHTTP(w, r)
+	}()
+	select {
+	case <-done:
+		resp := w.Result()
+		resp.Request = req
+		return resp, nil
+	case <-req.Context().Done():
+		return nil, req.Context().Err()
+	}
+}
+
 func TestHTTPGate(t *testing.T) {
 	var calls atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := calls.Add(1)
 		switch r.URL.Path {
 		case "/healthy":
@@ -57,15 +95,19 @@ func TestHTTPGate(t *testing.T) {
 			}
 			fmt.Fprint(w, "ok")
 		case "/slow":
-			time.Sleep(200 * time.Millisecond)
-			fmt.Fprint(w, "late")
+			// A server slower than the gate's timeout is what the
+			// "timeout" case tests; the minute is on the fake clock.
+			select {
+			case <-time.After(time.Minute):
+				fmt.Fprint(w, "late")
+			case <-r.Context().Done(): // the gate gave up
+			}
 		case "/teapot":
 			w.WriteHeader(http.StatusTeapot)
 		default:
 			http.NotFound(w, r)
 		}
-	}))
-	defer srv.Close()
+	})
 
 	cases := map[string]struct {
 		gate      config.HTTPGate
@@ -79,21 +121,20 @@ func TestHTTPGate(t *testing.T) {
 		"wrong status":            {gate: config.HTTPGate{URL: "/missing", Attempts: 2}, wantErr: "status 404, want 200", wantCalls: 2},
 		"recovers within retries": {gate: config.HTTPGate{URL: "/flaky", Attempts: 3}, wantCalls: 3},
 		"retries exhausted":       {gate: config.HTTPGate{URL: "/flaky", Attempts: 2}, wantErr: "2 attempts failed", wantCalls: 2},
-		"timeout":                 {gate: config.HTTPGate{URL: "/slow", Attempts: 1, Timeout: 20 * time.Millisecond}, wantErr: "deadline exceeded", wantCalls: 1},
+		"timeout":                 {gate: config.HTTPGate{URL: "/slow", Attempts: 1, Timeout: 10 * time.Second}, wantErr: "deadline exceeded", wantCalls: 1},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			calls.Store(0)
-			g := tc.gate
-			g.URL = srv.URL + g.URL
-			if g.Interval == 0 {
-				g.Interval = time.Millisecond
-			}
-			err, ss, _ := applyGate(t, config.Gate{Kind: config.GateHTTP, HTTP: &g}, Options{})
-			checkGate(t, err, ss, tc.wantErr)
-			if got := calls.Load(); got != tc.wantCalls {
-				t.Errorf("requests: got %d, want %d", got, tc.wantCalls)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				calls.Store(0)
+				g := tc.gate
+				g.URL = gateURL + g.URL
+				err, ss, _ := applyGate(t, plan.Gate{Kind: config.GateHTTP, HTTP: &g}, Options{HTTPClient: inProcessClient(handler)})
+				checkGate(t, err, ss, tc.wantErr)
+				if got := calls.Load(); got != tc.wantCalls {
+					t.Errorf("requests: got %d, want %d", got, tc.wantCalls)
+				}
+			})
 		})
 	}
 }
@@ -121,8 +162,8 @@ func checkGate(t *testing.T, err error, ss *states.StepState, wantErr string) {
 }
 
 // promServer answers instant queries the way the Prometheus HTTP API does.
-func promServer(t *testing.T, results map[string]string) *httptest.Server {
-	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func promServer(t *testing.T, results map[string]string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/api/v1/query" {
 			http.NotFound(w, r)
 			return
@@ -138,11 +179,11 @@ func promServer(t *testing.T, results map[string]string) *httptest.Server {
 			return
 		}
 		fmt.Fprintf(w, `{"status":"success","data":%s}`, data)
-	}))
+	})
 }
 
 func TestPrometheusGate(t *testing.T) {
-	srv := promServer(t, map[string]string{
+	prom := promServer(t, map[string]string{
 		"error_rate": `{"resultType":"vector","result":[
 			{"metric":{"__name__":"error_rate","app":"a"},"value":[1700000000,"0.01"]},
 			{"metric":{"__name__":"error_rate","app":"b"},"value":[1700000000,"0.04"]}]}`,
@@ -151,7 +192,6 @@ func TestPrometheusGate(t *testing.T) {
 		"nan":        `{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"NaN"]}]}`,
 		"range":      `{"resultType":"matrix","result":[]}`,
 	})
-	defer srv.Close()
 	cases := map[string]struct {
 		gate    config.PrometheusGate
 		wantErr string
@@ -168,10 +208,12 @@ func TestPrometheusGate(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			g := tc.gate
-			g.URL = srv.URL
-			err, ss, _ := applyGate(t, config.Gate{Kind: config.GatePrometheus, Prometheus: &g}, Options{})
-			checkGate(t, err, ss, tc.wantErr)
+			synctest.Test(t, func(t *testing.T) {
+				g := tc.gate
+				g.URL = gateURL
+				err, ss, _ := applyGate(t, plan.Gate{Kind: config.GatePrometheus, Prometheus: &g}, Options{HTTPClient: inProcessClient(prom)})
+				checkGate(t, err, ss, tc.wantErr)
+			})
 		})
 	}
 }
@@ -190,7 +232,7 @@ func TestCommandGate(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			g := tc.gate
-			err, ss, _ := applyGate(t, config.Gate{Kind: config.GateCommand, Command: &g}, Options{})
+			err, ss, _ := applyGate(t, plan.Gate{Kind: config.GateCommand, Command: &g}, Options{})
 			checkGate(t, err, ss, tc.wantErr)
 		})
 	}
@@ -203,7 +245,7 @@ func TestCommandGateTimeoutKillsItsChildren(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "child.pid")
 	g := config.CommandGate{Argv: []string{"sh", "-c", "sleep 600 & echo $! > " + pidFile + "; sleep 600"}, Timeout: 500 * time.Millisecond}
 	start := time.Now()
-	err, ss, _ := applyGate(t, config.Gate{Kind: config.GateCommand, Command: &g}, Options{})
+	err, ss, _ := applyGate(t, plan.Gate{Kind: config.GateCommand, Command: &g}, Options{})
 	checkGate(t, err, ss, "timed out after 500ms")
 	if took := time.Since(start); took > 4*time.Second {
 		t.Errorf("the gate ended %s after it started, want soon after its 500ms timeout", took)
@@ -216,70 +258,78 @@ func TestCommandGateTimeoutKillsItsChildren(t *testing.T) {
 	if perr != nil {
 		t.Fatal(perr)
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for syscall.Kill(pid, 0) == nil {
-		if time.Now().After(deadline) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("the gate's background child %d still runs after the gate timed out", pid)
-		}
-		time.Sleep(50 * time.Millisecond)
+	// The child is not this process's to wait for: its end shows only as
+	// kill(pid, 0) failing, once init has reaped it.
+	gone := func(context.Context) (bool, error) { return syscall.Kill(pid, 0) != nil, nil }
+	if err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 2*time.Second, true, gone); err != nil {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		t.Fatalf("the gate's background child %d still runs 2s after the gate timed out", pid)
 	}
 }
 
 func TestPauseGate(t *testing.T) {
-	start := time.Now()
-	err, ss, rec := applyGate(t, config.Gate{Kind: config.GatePause, Pause: 60 * time.Millisecond}, Options{ProgressInterval: 20 * time.Millisecond})
-	checkGate(t, err, ss, "")
-	if took := time.Since(start); took < 60*time.Millisecond {
-		t.Errorf("pause took %v, want at least 60ms", took)
-	}
-	var remaining []string
-	for _, e := range rec.events {
-		if e.Kind == EventStepProgress && strings.Contains(e.Message, "remaining") {
-			remaining = append(remaining, e.Message)
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		err, ss, rec := applyGate(t, plan.Gate{Kind: config.GatePause, Pause: 3 * time.Minute}, Options{ProgressInterval: time.Minute})
+		checkGate(t, err, ss, "")
+		if took := time.Since(start); took < 3*time.Minute {
+			t.Errorf("pause took %v, want at least 3m", took)
 		}
-	}
-	if len(remaining) < 2 {
-		t.Errorf("progress with the remaining time: got %v, want at least 2", remaining)
-	}
-	if ss.Record[plan.RecordPauseUntil] == "" {
-		t.Errorf("pause end not recorded: %v", ss.Record)
-	}
+		var remaining []string
+		for _, e := range rec.events {
+			if e.Kind == EventStepProgress && strings.Contains(e.Message, "remaining") {
+				remaining = append(remaining, e.Message)
+			}
+		}
+		want := []string{"pausing, 3m0s remaining", "pausing, 2m0s remaining", "pausing, 1m0s remaining"}
+		if diff := cmp.Diff(want, remaining); diff != "" {
+			t.Errorf("progress with the remaining time (-want +got):\n%s", diff)
+		}
+		if until, err := time.Parse(time.RFC3339Nano, ss.Record[plan.RecordPauseUntil]); err != nil || until.Before(start.Add(3*time.Minute)) {
+			t.Errorf("pause end recorded as %q, want 3m after %v", ss.Record[plan.RecordPauseUntil], start)
+		}
+	})
 }
 
 // A pause interrupted half way keeps its recorded end when resumed: it
 // waits only for what is left.
 func TestPauseGateResumesWithRemainingTime(t *testing.T) {
-	f := newFakeCluster()
-	p := testPlan(f, nil, testWave{name: "w", namespaces: map[string][]string{"ns": {"a"}},
-		gates: []config.Gate{{Kind: config.GatePause, Pause: 300 * time.Millisecond}}})
-	path := statePath(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	cancelOnPause := ObserverFunc(func(e Event) {
-		if e.Kind == EventStepStart && e.StepKind == plan.StepGate {
-			time.AfterFunc(100*time.Millisecond, cancel)
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeCluster()
+		p := testPlan(f, nil, testWave{name: "w", namespaces: map[string][]string{"ns": {"a"}},
+			gates: []plan.Gate{{Kind: config.GatePause, Pause: 10 * time.Minute}}})
+		path := statePath(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		cancelOnPause := ObserverFunc(func(e Event) {
+			if e.Kind == EventStepStart && e.StepKind == plan.StepGate {
+				time.AfterFunc(4*time.Minute, cancel)
+			}
+		})
+		err := New(f, statemgr.NewFileStore(path), cancelOnPause, Options{}).Apply(ctx, p)
+		if !errors.Is(err, ErrInterrupted) {
+			t.Fatalf("Apply: got %v, want ErrInterrupted", err)
+		}
+		first := readState(t, path).Step(gateStep + "pause")
+		if first.Status != states.StatusRunning || first.Record[plan.RecordPauseUntil] == "" {
+			t.Fatalf("interrupted pause: %+v", first)
+		}
+		resumed := time.Now()
+		if err := New(f, statemgr.NewFileStore(path), nil, Options{}).Apply(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+		second := readState(t, path).Step(gateStep + "pause")
+		if diff := cmp.Diff(first.Record, second.Record); diff != "" {
+			t.Errorf("the resumed pause has another end (-first +resumed):\n%s", diff)
+		}
+		until, _ := time.Parse(time.RFC3339Nano, first.Record[plan.RecordPauseUntil])
+		if second.Status != states.StatusDone || second.EndedAt.Before(until) {
+			t.Errorf("resumed pause: %s at %v, want done at or after %v", second.Status, second.EndedAt, until)
+		}
+		if waited := time.Since(resumed); waited > 6*time.Minute {
+			t.Errorf("the resumed pause waited %s, want the 6m left of it", waited)
 		}
 	})
-	err := New(f, statemgr.NewFileStore(path), cancelOnPause, fastOptions()).Apply(ctx, p)
-	if !errors.Is(err, ErrInterrupted) {
-		t.Fatalf("Apply: got %v, want ErrInterrupted", err)
-	}
-	first := readState(t, path).Step(gateStep + "pause")
-	if first.Status != states.StatusRunning || first.Record[plan.RecordPauseUntil] == "" {
-		t.Fatalf("interrupted pause: %+v", first)
-	}
-	if err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Apply(context.Background(), p); err != nil {
-		t.Fatal(err)
-	}
-	second := readState(t, path).Step(gateStep + "pause")
-	if diff := cmp.Diff(first.Record, second.Record); diff != "" {
-		t.Errorf("the resumed pause has another end (-first +resumed):\n%s", diff)
-	}
-	until, _ := time.Parse(time.RFC3339Nano, first.Record[plan.RecordPauseUntil])
-	if second.Status != states.StatusDone || second.EndedAt.Before(until) {
-		t.Errorf("resumed pause: %s at %v, want done at or after %v", second.Status, second.EndedAt, until)
-	}
 }
 
 type answer struct {
@@ -293,7 +343,7 @@ func (a *answer) Approve(_ context.Context, wave string) (bool, error) {
 }
 
 func TestApprovalGate(t *testing.T) {
-	approval := config.Gate{Kind: config.GateApproval}
+	approval := plan.Gate{Kind: config.GateApproval}
 
 	t.Run("required without prompter or flag", func(t *testing.T) {
 		f := newFakeCluster()
@@ -374,7 +424,7 @@ func TestPrometheusGateRetriesServerErrors(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var mu sync.Mutex
 			calls := 0
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			prom := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				mu.Lock()
 				calls++
 				n := calls
@@ -386,11 +436,12 @@ func TestPrometheusGateRetriesServerErrors(t *testing.T) {
 					return
 				}
 				fmt.Fprint(w, `{"status":"success","data":{"resultType":"scalar","result":[1700000000,"0"]}}`)
-			}))
-			defer srv.Close()
-			g := config.PrometheusGate{URL: srv.URL, Query: "errors", Max: float(1)}
-			err, ss, _ := applyGate(t, config.Gate{Kind: config.GatePrometheus, Prometheus: &g}, Options{GateRetryInterval: 10 * time.Millisecond})
-			checkGate(t, err, ss, tc.wantErr)
+			})
+			synctest.Test(t, func(t *testing.T) {
+				g := config.PrometheusGate{URL: gateURL, Query: "errors", Max: float(1)}
+				err, ss, _ := applyGate(t, plan.Gate{Kind: config.GatePrometheus, Prometheus: &g}, Options{HTTPClient: inProcessClient(prom)})
+				checkGate(t, err, ss, tc.wantErr)
+			})
 			mu.Lock()
 			defer mu.Unlock()
 			if calls != tc.calls {

@@ -49,18 +49,17 @@ func (e *Executor) Rollback(ctx context.Context, p *plan.Plan, scope Scope) erro
 	if err != nil {
 		return err
 	}
-	e.state, e.changed = st, map[string]bool{}
-	return e.rollback(ctx, p, scope)
+	return e.newRun(st).rollback(ctx, p, scope)
 }
 
 // rollback reverses what scope picks in e.state, walking the plan's rollback
 // order: a rollback of everything walks every phase of it, a rollback of a
 // wave or a namespace only the waves it selects.
-func (e *Executor) rollback(ctx context.Context, p *plan.Plan, scope Scope) error {
-	defs, order := e.rollbackOrder(p)
+func (r *run) rollback(ctx context.Context, p *plan.Plan, scope Scope) error {
+	defs, order := r.rollbackOrder(p)
 	var waves []plan.RollbackPhase
 	for _, rp := range order {
-		if rp.Kind == plan.PhaseWave && e.inState(rp) && scope.matchesWave(rp, defs) {
+		if rp.Kind == plan.PhaseWave && r.inState(rp) && scope.matchesWave(rp, defs) {
 			waves = append(waves, rp)
 		}
 	}
@@ -70,7 +69,7 @@ func (e *Executor) rollback(ctx context.Context, p *plan.Plan, scope Scope) erro
 	if scope.everything() {
 		for _, rp := range order {
 			for _, id := range rp.Irreversible {
-				if e.needsRollback(id) {
+				if r.needsRollback(id) {
 					return fmt.Errorf("rollback: the source control plane was uninstalled (step %s); nothing is left to roll back to", id)
 				}
 			}
@@ -81,10 +80,10 @@ func (e *Executor) rollback(ctx context.Context, p *plan.Plan, scope Scope) erro
 		switch {
 		case rp.Kind == plan.PhaseWave:
 			if slices.ContainsFunc(waves, func(w plan.RollbackPhase) bool { return w.Wave == rp.Wave }) {
-				err = e.rollbackWave(ctx, rp, defs, scope.Namespace)
+				err = r.rollbackWave(ctx, rp, defs, scope.Namespace)
 			}
 		case scope.everything():
-			err = e.rollbackOutsideWaves(ctx, rp, defs)
+			err = r.rollbackOutsideWaves(ctx, rp, defs)
 		}
 		if err != nil {
 			return err
@@ -97,17 +96,17 @@ func (e *Executor) rollback(ctx context.Context, p *plan.Plan, scope Scope) erro
 // plan's, or for a step the plan no longer has, what the state recorded)
 // and the order to reverse them in: the plan's, or, when the state holds
 // steps the plan does not, the same rule applied to the state's steps.
-func (e *Executor) rollbackOrder(p *plan.Plan) (map[string]plan.Step, []plan.RollbackPhase) {
+func (r *run) rollbackOrder(p *plan.Plan) (map[string]plan.Step, []plan.RollbackPhase) {
 	byID := map[string]plan.Step{}
 	for _, s := range p.Steps {
 		byID[s.ID] = s
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	defs := map[string]plan.Step{}
 	var inStateOrder []plan.Step
 	beyondPlan := false
-	for _, ss := range e.state.Steps {
+	for _, ss := range r.state.Steps {
 		s, ok := byID[ss.ID]
 		if !ok {
 			s, beyondPlan = plan.Step{ID: ss.ID, Kind: ss.Kind, Wave: ss.Wave, Object: ss.Object}, true
@@ -122,11 +121,11 @@ func (e *Executor) rollbackOrder(p *plan.Plan) (map[string]plan.Step, []plan.Rol
 }
 
 // inState reports whether the state holds some step of rp.
-func (e *Executor) inState(rp plan.RollbackPhase) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+func (r *run) inState(rp plan.RollbackPhase) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, id := range slices.Concat(append(rp.Groups, rp.Rerun)...) {
-		if e.state.Step(id) != nil {
+		if r.state.Step(id) != nil {
 			return true
 		}
 	}
@@ -135,10 +134,10 @@ func (e *Executor) inState(rp plan.RollbackPhase) bool {
 
 // rollbackOutsideWaves reverses the steps of a phase outside the waves (tag
 // moves, gateway moves) that changed the cluster.
-func (e *Executor) rollbackOutsideWaves(ctx context.Context, rp plan.RollbackPhase, defs map[string]plan.Step) error {
+func (r *run) rollbackOutsideWaves(ctx context.Context, rp plan.RollbackPhase, defs map[string]plan.Step) error {
 	var groups [][]plan.Step
 	for _, g := range rp.Groups {
-		if steps := e.toRollBack(g, defs, ""); len(steps) > 0 {
+		if steps := r.toRollBack(g, defs, ""); len(steps) > 0 {
 			groups = append(groups, steps)
 		}
 	}
@@ -146,23 +145,23 @@ func (e *Executor) rollbackOutsideWaves(ctx context.Context, rp plan.RollbackPha
 		return nil
 	}
 	what := map[plan.PhaseKind]string{plan.PhaseTags: "revision tags", plan.PhaseGateways: "gateways"}[rp.Kind]
-	e.emit(Event{Kind: EventRollbackStart, Message: what})
+	r.emit(Event{Kind: EventRollbackStart, Message: what})
 	for _, steps := range groups {
-		if err := e.runParallel(ctx, steps, rp.Parallel(), e.rollbackStep); err != nil {
+		if err := r.runParallel(ctx, steps, rp.Parallel(), r.rollbackStep); err != nil {
 			return err
 		}
 	}
-	e.emit(Event{Kind: EventRollbackDone, Message: what})
+	r.emit(Event{Kind: EventRollbackDone, Message: what})
 	return nil
 }
 
 // toRollBack are the steps of ids that may have changed the cluster (in ns,
 // when set).
-func (e *Executor) toRollBack(ids []string, defs map[string]plan.Step, ns string) []plan.Step {
+func (r *run) toRollBack(ids []string, defs map[string]plan.Step, ns string) []plan.Step {
 	scope := Scope{Namespace: ns}
 	var out []plan.Step
 	for _, id := range ids {
-		if s, ok := defs[id]; ok && scope.touches(s) && e.needsRollback(id) {
+		if s, ok := defs[id]; ok && scope.touches(s) && r.needsRollback(id) {
 			out = append(out, s)
 		}
 	}
@@ -203,10 +202,10 @@ func (scope Scope) touches(s plan.Step) bool {
 
 // needsRollback reports whether step id may have changed the cluster: it is
 // done, or it failed or stopped after recording what it would change.
-func (e *Executor) needsRollback(id string) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	ss := e.state.Step(id)
+func (r *run) needsRollback(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ss := r.state.Step(id)
 	if ss == nil {
 		return false
 	}
@@ -222,34 +221,34 @@ func (e *Executor) needsRollback(id string) bool {
 
 // rollbackWave reverses a wave (only ns, when set) in the order rp gives, then
 // marks what must run again before the wave counts as done.
-func (e *Executor) rollbackWave(ctx context.Context, rp plan.RollbackPhase, defs map[string]plan.Step, ns string) error {
+func (r *run) rollbackWave(ctx context.Context, rp plan.RollbackPhase, defs map[string]plan.Step, ns string) error {
 	scope := Scope{Namespace: ns}
-	e.emit(Event{Kind: EventRollbackStart, Wave: rp.Wave, Message: scope.String()})
-	start := e.opts.Now()
+	r.emit(Event{Kind: EventRollbackStart, Wave: rp.Wave, Message: scope.String()})
+	start := r.opts.Now()
 	reversed := 0
 	for _, g := range rp.Groups {
-		steps := e.toRollBack(g, defs, ns)
+		steps := r.toRollBack(g, defs, ns)
 		if len(steps) == 0 {
 			continue
 		}
 		reversed += len(steps)
-		if err := e.runParallel(ctx, steps, rp.Parallel(), e.rollbackStep); err != nil {
+		if err := r.runParallel(ctx, steps, rp.Parallel(), r.rollbackStep); err != nil {
 			return err
 		}
 	}
 	if reversed > 0 {
 		for _, id := range rp.Reverify {
 			if s, ok := defs[id]; ok {
-				if err := e.rollbackStep(ctx, narrow(s, ns)); err != nil {
+				if err := r.rollbackStep(ctx, narrow(s, ns)); err != nil {
 					return err
 				}
 			}
 		}
 	}
-	if err := e.update(func() { e.resetWave(rp, ns) }); err != nil {
+	if err := r.update(func() { r.resetWave(rp, ns) }); err != nil {
 		return err
 	}
-	e.emit(Event{Kind: EventRollbackDone, Wave: rp.Wave, Message: scope.String(), Elapsed: e.opts.Now().Sub(start)})
+	r.emit(Event{Kind: EventRollbackDone, Wave: rp.Wave, Message: scope.String(), Elapsed: r.opts.Now().Sub(start)})
 	return nil
 }
 
@@ -257,23 +256,23 @@ func (e *Executor) rollbackWave(ctx context.Context, rp plan.RollbackPhase, defs
 // when set): its checks and gates passed for the target revision and must
 // run again, its approval no longer holds, and back on the source nothing
 // there is left to move by hand.
-func (e *Executor) resetWave(rp plan.RollbackPhase, ns string) {
+func (r *run) resetWave(rp plan.RollbackPhase, ns string) {
 	for _, id := range rp.Rerun {
-		ss := e.state.Step(id)
+		ss := r.state.Step(id)
 		if ss != nil && ss.Status != states.StatusPending {
 			ss.Status, ss.Error = states.StatusRolledBack, ""
 		}
 	}
 	if ns == "" {
-		e.state.Revoke(rp.Wave)
+		r.state.Revoke(rp.Wave)
 	}
 	var kept []plan.FollowUp
-	for _, f := range e.state.FollowUps(rp.Wave) {
+	for _, f := range r.state.FollowUps(rp.Wave) {
 		if ns != "" && f.Object.Namespace != ns {
 			kept = append(kept, f)
 		}
 	}
-	e.state.SetFollowUps(rp.Wave, kept)
+	r.state.SetFollowUps(rp.Wave, kept)
 }
 
 // narrow limits a wave-wide check to one namespace.
@@ -293,39 +292,39 @@ func narrow(s plan.Step, ns string) plan.Step {
 }
 
 // rollbackStep reverses one step with its Record, saving the rollback time first.
-func (e *Executor) rollbackStep(ctx context.Context, s plan.Step) error {
-	e.mu.Lock()
-	ss := e.state.Step(s.ID)
+func (r *run) rollbackStep(ctx context.Context, s plan.Step) error {
+	r.mu.Lock()
+	ss := r.state.Step(s.ID)
 	rec := maps.Clone(ss.Record)
-	e.mu.Unlock()
+	r.mu.Unlock()
 	if rec == nil {
 		rec = Record{}
 	}
 	if rec[plan.RecordRollbackAt] == "" {
-		rec[plan.RecordRollbackAt] = e.opts.Now().UTC().Format(time.RFC3339Nano)
-		if err := e.update(func() { ss.Record = maps.Clone(rec) }); err != nil {
+		rec[plan.RecordRollbackAt] = r.opts.Now().UTC().Format(time.RFC3339Nano)
+		if err := r.update(func() { ss.Record = maps.Clone(rec) }); err != nil {
 			return err
 		}
 	}
-	start := e.opts.Now()
-	e.emit(stepEvent(EventStepRollbackStart, s))
-	stop := e.heartbeat(s, start)
-	err := e.provider.Rollback(ctx, s, rec, e.progress(s, start))
+	start := r.opts.Now()
+	r.emit(stepEvent(EventStepRollbackStart, s))
+	stop := r.heartbeat(s, start)
+	err := r.provider.Rollback(ctx, s, rec, r.progress(s, start))
 	stop()
 	if err != nil {
 		if ctx.Err() != nil {
 			return &InterruptedError{Steps: []string{s.ID}, Cause: ctx.Err()}
 		}
-		if werr := e.update(func() { ss.Error = "rollback: " + err.Error() }); werr != nil {
+		if werr := r.update(func() { ss.Error = "rollback: " + err.Error() }); werr != nil {
 			return werr
 		}
 		ev := stepEvent(EventStepFailed, s)
 		ev.Message, ev.Error = "rollback failed", err.Error()
-		e.emit(ev)
+		r.emit(ev)
 		return &StepError{StepID: s.ID, Err: fmt.Errorf("rollback: %w", err)}
 	}
-	now := e.opts.Now()
-	if err := e.update(func() {
+	now := r.opts.Now()
+	if err := r.update(func() {
 		if ss.Status != states.StatusPending {
 			ss.Status = states.StatusRolledBack
 		}
@@ -335,6 +334,6 @@ func (e *Executor) rollbackStep(ctx context.Context, s plan.Step) error {
 	}
 	ev := stepEvent(EventStepRolledBack, s)
 	ev.Elapsed = now.Sub(start)
-	e.emit(ev)
+	r.emit(ev)
 	return nil
 }

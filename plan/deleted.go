@@ -27,8 +27,8 @@ const (
 // DeletedNamespace is a namespace of a wave that is being deleted, or that an
 // earlier apply worked in and no longer exists.
 type DeletedNamespace struct {
-	Name  string `json:"name"`
-	State string `json:"state"` // NamespaceTerminating or NamespaceGone
+	Name  string
+	State string // NamespaceTerminating or NamespaceGone
 }
 
 // deletedNamespaces are the wave's namespaces the plan must name instead of

@@ -36,8 +36,8 @@ type ObjectRef struct {
 // ObjectVersion is an object's identity and version at the time it was read.
 type ObjectVersion struct {
 	ObjectRef
-	UID             string `json:"uid"`
-	ResourceVersion string `json:"resource_version"`
+	UID             string
+	ResourceVersion string
 }
 
 // Namespace is a namespace and its labels.

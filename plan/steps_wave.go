@@ -78,7 +78,7 @@ func (c *computer) restartSteps(w config.WaveConfig, ns string) []Step {
 		st := Step{ID: "wave/" + w.Name + "/restart/" + ns + "/" + strings.ToLower(string(wl.Kind)) + "/" + wl.Name,
 			Kind: StepWorkloadRestart, Action: ActionRestart, Wave: w.Name, Object: &ref,
 			FromRevision: c.cfg.Upgrade.From, ToRevision: c.cfg.Upgrade.To,
-			FromImage: c.sourceImage(), ToImage: c.targetImage(), Pods: len(wl.Pods), MaxParallel: w.MaxParallel,
+			FromImage: c.sourceImage(), ToImage: c.targetImage(), Pods: len(wl.Pods),
 			TimeoutSecond: int64(w.Timeout / time.Second)}
 		if !c.hasPodOff(wl) {
 			st.Action, st.Reason = ActionNoop, "every pod already runs "+c.targetImage()

@@ -17,14 +17,14 @@ const (
 // group run at the same time, at most MaxParallel at once. Apply walks the
 // phases in order; nothing is inferred from the order of Plan.Steps.
 type Phase struct {
-	Kind PhaseKind `json:"kind"`
+	Kind PhaseKind
 	// Wave is the wave's name, for a wave.
-	Wave string `json:"wave,omitempty"`
+	Wave string
 	// MaxParallel bounds the steps of one group running at once: a wave's
 	// max_parallel, which bounds its restarts. Zero means one.
-	MaxParallel int `json:"max_parallel,omitempty"`
+	MaxParallel int
 	// Groups are step ids.
-	Groups [][]string `json:"groups"`
+	Groups [][]string
 }
 
 // Parallel is how many steps of one of the phase's groups run at once.
@@ -37,22 +37,22 @@ func (ph Phase) StepIDs() []string { return slices.Concat(ph.Groups...) }
 // lists them in the order a rollback of everything walks them; a rollback of
 // one wave or one namespace walks only the waves it selects.
 type RollbackPhase struct {
-	Kind PhaseKind `json:"kind"`
-	Wave string    `json:"wave,omitempty"`
+	Kind PhaseKind
+	Wave string
 	// MaxParallel bounds the steps of one group rolled back at once.
-	MaxParallel int `json:"max_parallel,omitempty"`
+	MaxParallel int
 	// Groups are the steps to roll back (those that changed the cluster),
 	// groups one after another, the steps of a group at the same time.
-	Groups [][]string `json:"groups"`
+	Groups [][]string
 	// Reverify are a wave's wait and verify, run on the source once a step
 	// of the wave was rolled back.
-	Reverify []string `json:"reverify,omitempty"`
+	Reverify []string
 	// Rerun are the steps that passed for the target and must run again
 	// before the wave counts as done: its wait, verify and gates.
-	Rerun []string `json:"rerun,omitempty"`
+	Rerun []string
 	// Irreversible are steps that, once done, leave nothing to roll back to:
 	// a rollback of everything is refused.
-	Irreversible []string `json:"irreversible,omitempty"`
+	Irreversible []string
 }
 
 // Parallel is how many steps of one of the phase's groups are rolled back at

@@ -77,9 +77,11 @@ an approval still needed), 130 or 143 when interrupted by SIGINT or SIGTERM.`,
 }
 
 func (o *applyOptions) run(ctx context.Context, s streams, file string) error {
-	if o.json && file == "" && !o.autoApprove {
+	vt := views.ParseViewType(o.json)
+	if vt == views.ViewJSON && file == "" && !o.autoApprove {
 		return errors.New("-json needs -auto-approve or a saved plan: there is nobody to ask for confirmation")
 	}
+	view := views.NewApply(vt, s.Out, colorFor(s.Out))
 	var (
 		saved *planfile.File
 		prov  *kube.Provider
@@ -112,50 +114,50 @@ func (o *applyOptions) run(ctx context.Context, s streams, file string) error {
 			return err
 		}
 	} else {
-		c, err := computePlan(ctx, s, &o.plan, &o.kube)
-		if err != nil {
+		if p, prov, err = o.computeAndConfirm(ctx, s, view, current); err != nil || p == nil {
 			return err
-		}
-		p, prov = c.plan, c.prov
-		if err := approvalsOf(p, o.approve); err != nil {
-			return err
-		}
-		if !o.json {
-			if err := renderPlan(s, p, "human"); err != nil {
-				return err
-			}
-		}
-		if p.Blocked() {
-			return &exitError{code: 1}
-		}
-		if !p.HasChanges() && !unfinished(current, p) {
-			return nil
-		}
-		if !o.autoApprove {
-			ok, err := confirm(ctx, s, "\nDo you want to perform these actions?\n  meshwave will perform the actions described above.\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
-			if err != nil {
-				return err
-			}
-			if !ok {
-				fmt.Fprintln(s.Err, "Apply cancelled.")
-				return &exitError{code: 1}
-			}
 		}
 	}
 
-	var obs executor.Observer
-	if o.json {
-		obs = executor.EncodeJSON(s.Out)
-	} else {
-		obs = views.NewApply(s.Out, colorFor(s.Out))
-	}
 	opts := executor.Options{Approved: o.approve}
-	if isTTY(s.In) && !o.json {
+	if isTTY(s.In) && vt == views.ViewHuman {
 		opts.Prompter = &ttyPrompter{s: s}
 	}
-	ex := executor.New(prov, store, obs, opts)
+	ex := executor.New(prov, store, view, opts)
 	err = ex.Apply(ctx, p)
 	return applyResult(ctx, s, err)
+}
+
+// computeAndConfirm computes the plan, shows it and asks whether to apply
+// it. A nil plan without an error means there is nothing to apply.
+func (o *applyOptions) computeAndConfirm(ctx context.Context, s streams, view views.Apply, current *states.State) (*plan.Plan, *kube.Provider, error) {
+	c, err := computePlan(ctx, s, &o.plan, &o.kube)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := approvalsOf(c.plan, o.approve); err != nil {
+		return nil, nil, err
+	}
+	if err := view.Plan(c.plan); err != nil {
+		return nil, nil, err
+	}
+	if c.plan.Blocked() {
+		return nil, nil, &exitError{code: 1}
+	}
+	if !c.plan.HasChanges() && !unfinished(current, c.plan) {
+		return nil, nil, nil
+	}
+	if !o.autoApprove {
+		ok, err := confirm(ctx, s, "\nDo you want to perform these actions?\n  meshwave will perform the actions described above.\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok {
+			fmt.Fprintln(s.Err, "Apply cancelled.")
+			return nil, nil, &exitError{code: 1}
+		}
+	}
+	return c.plan, c.prov, nil
 }
 
 // applyResult turns the executor's error into the command's outcome.

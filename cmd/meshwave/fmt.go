@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/aymanbagabas/go-udiff"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
@@ -210,112 +211,52 @@ func (o *fmtOptions) stdin(s streams) error {
 }
 
 // writeUnifiedDiff prints the line changes from a to b as a unified diff
-// with three lines of context.
+// with three lines of context. The diff itself is Myers' algorithm with a
+// bounded search (memory linear in the files' size and bounded time, so a file
+// of any size the loader accepts diffs; past a few dozen separate changes the
+// diff may be longer than the shortest one, never wrong); the layout is kept
+// as meshwave has always printed it: both counts in every hunk header (GNU
+// diff leaves out a count of one).
 func writeUnifiedDiff(w io.Writer, name string, a, b []byte) error {
-	al, bl := splitLines(a), splitLines(b)
-	ops := diffLines(al, bl)
+	old := string(a)
+	d, err := udiff.ToUnifiedDiff("old/"+name, "new/"+name, old, udiff.Lines(old, string(b)), udiff.DefaultContextLines)
+	if err != nil {
+		return fmt.Errorf("fmt: diff %s: %w", name, err)
+	}
 	var buf bytes.Buffer
-	fmt.Fprintf(&buf, "--- old/%s\n+++ new/%s\n", name, name)
-	const context = 3
-	for i := 0; i < len(ops); {
-		if ops[i].kind == ' ' {
-			i++
-			continue
-		}
-		// A hunk: from context lines before the first change to context
-		// lines after the last change that is close enough to join.
-		start := max(i-context, 0)
-		end := i
-		for end < len(ops) {
-			if ops[end].kind != ' ' {
-				end++
-				continue
-			}
-			run := end
-			for run < len(ops) && ops[run].kind == ' ' {
-				run++
-			}
-			if run == len(ops) || run-end > 2*context {
-				end = min(end+context, len(ops))
-				break
-			}
-			end = run
-		}
-		aStart, bStart, aLen, bLen := ops[start].a, ops[start].b, 0, 0
-		for _, op := range ops[start:end] {
-			if op.kind != '+' {
+	fmt.Fprintf(&buf, "--- %s\n+++ %s\n", d.From, d.To)
+	for _, h := range d.Hunks {
+		aLen, bLen := 0, 0
+		for _, l := range h.Lines {
+			if l.Kind != udiff.Insert {
 				aLen++
 			}
-			if op.kind != '-' {
+			if l.Kind != udiff.Delete {
 				bLen++
 			}
 		}
-		fmt.Fprintf(&buf, "@@ -%s +%s @@\n", hunkRange(aStart, aLen), hunkRange(bStart, bLen))
-		for _, op := range ops[start:end] {
-			buf.WriteByte(op.kind)
-			buf.WriteString(op.text)
-			buf.WriteByte('\n')
-		}
-		i = end
-	}
-	_, err := w.Write(buf.Bytes())
-	return err
-}
-
-func hunkRange(start, n int) string {
-	if n == 0 {
-		return fmt.Sprintf("%d,0", start)
-	}
-	return fmt.Sprintf("%d,%d", start+1, n)
-}
-
-func splitLines(b []byte) []string {
-	s := strings.TrimSuffix(string(b), "\n")
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, "\n")
-}
-
-// diffOp is one line of a diff: ' ' kept, '-' removed, '+' added; a and b
-// are the line's 0-based positions in the old and new text.
-type diffOp struct {
-	kind byte
-	text string
-	a, b int
-}
-
-// diffLines is a longest-common-subsequence line diff. Plan files are
-// small, so the quadratic table is fine.
-func diffLines(a, b []string) []diffOp {
-	lcs := make([][]int, len(a)+1)
-	for i := range lcs {
-		lcs[i] = make([]int, len(b)+1)
-	}
-	for i := len(a) - 1; i >= 0; i-- {
-		for j := len(b) - 1; j >= 0; j-- {
-			if a[i] == b[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
-			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+		fmt.Fprintf(&buf, "@@ -%s +%s @@\n", hunkRange(h.FromLine, aLen), hunkRange(h.ToLine, bLen))
+		for _, l := range h.Lines {
+			buf.WriteByte(diffMarks[l.Kind])
+			buf.WriteString(l.Content)
+			if !strings.HasSuffix(l.Content, "\n") {
+				buf.WriteString("\n\\ No newline at end of file\n")
 			}
 		}
 	}
-	var ops []diffOp
-	i, j := 0, 0
-	for i < len(a) || j < len(b) {
-		switch {
-		case i < len(a) && j < len(b) && a[i] == b[j]:
-			ops = append(ops, diffOp{' ', a[i], i, j})
-			i++
-			j++
-		case i < len(a) && (j == len(b) || lcs[i+1][j] >= lcs[i][j+1]):
-			ops = append(ops, diffOp{'-', a[i], i, j})
-			i++
-		default:
-			ops = append(ops, diffOp{'+', b[j], i, j})
-			j++
-		}
+	_, err = w.Write(buf.Bytes())
+	return err
+}
+
+// diffMarks starts each line of a hunk.
+var diffMarks = map[udiff.OpKind]byte{udiff.Equal: ' ', udiff.Delete: '-', udiff.Insert: '+'}
+
+// hunkRange is one side of a hunk header: the 1-based first line and the
+// count, or for an empty side the line it follows (0 at the top of the
+// file), as diff -u writes it.
+func hunkRange(first, n int) string {
+	if n == 0 {
+		return fmt.Sprintf("%d,0", first-1)
 	}
-	return ops
+	return fmt.Sprintf("%d,%d", first, n)
 }

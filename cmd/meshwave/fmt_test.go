@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -138,4 +139,109 @@ func TestUnifiedDiffHunks(t *testing.T) {
 	if diff := cmp.Diff(want, out.String()); diff != "" {
 		t.Errorf("diff mismatch (-want +got):\n%s", diff)
 	}
+}
+
+func TestUnifiedDiffNoFinalNewline(t *testing.T) {
+	var out strings.Builder
+	if err := writeUnifiedDiff(&out, "f", []byte("x=1"), []byte("x = 1")); err != nil {
+		t.Fatal(err)
+	}
+	want := `--- old/f
++++ new/f
+@@ -1,1 +1,1 @@
+-x=1
+\ No newline at end of file
++x = 1
+\ No newline at end of file
+`
+	if diff := cmp.Diff(want, out.String()); diff != "" {
+		t.Errorf("diff mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestFmtDiffLargePlan is the crash of issue 14: a 30,000-line unformatted
+// plan ran -diff out of memory in a table quadratic in the file's length.
+func TestFmtDiffLargePlan(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "big.mw.hcl")
+	var src strings.Builder
+	src.WriteString(unformatted)
+	for i := range 7_500 { // four lines each: 30,009 lines in all
+		fmt.Fprintf(&src, "wave \"w%d\" {\nnamespaces=[\"ns-%d\"]\ntimeout =   \"10m\"\n}\n", i, i)
+	}
+	if err := os.WriteFile(name, []byte(src.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, errOut := runCmd(t, "fmt", "-check", "-diff", name)
+	if code != exitUnformatted {
+		t.Fatalf("fmt -check -diff: exit %d, want %d\nstderr: %s", code, exitUnformatted, errOut)
+	}
+	diff, ok := strings.CutPrefix(out, name+"\n")
+	if !ok {
+		t.Fatalf("fmt -check -diff does not name the file first:\n%.200s", out)
+	}
+	got, err := applyUnifiedDiff(src.String(), diff, name)
+	if err != nil {
+		t.Fatalf("fmt -diff printed no valid unified diff: %v", err)
+	}
+	if want, _, _ := format([]byte(src.String()), name); got != string(want) {
+		t.Error("the diff applied to the plan is not the formatted plan")
+	}
+}
+
+// applyUnifiedDiff applies a unified diff of one file to old and fails on
+// anything a patch program would refuse: wrong headers, hunk counts that do
+// not match their lines, context or removed lines that are not in old,
+// hunks out of order.
+func applyUnifiedDiff(old, diff, name string) (string, error) {
+	lines := strings.SplitAfter(diff, "\n")
+	if len(lines) < 3 || lines[0] != "--- old/"+name+"\n" || lines[1] != "+++ new/"+name+"\n" {
+		return "", fmt.Errorf("headers are not --- old/%s and +++ new/%s", name, name)
+	}
+	oldLines := strings.SplitAfter(old, "\n")
+	var out strings.Builder
+	next := 0 // the first line of old not yet copied or replaced
+	for i := 2; i < len(lines) && lines[i] != ""; {
+		var aStart, aLen, bStart, bLen int
+		if _, err := fmt.Sscanf(lines[i], "@@ -%d,%d +%d,%d @@\n", &aStart, &aLen, &bStart, &bLen); err != nil {
+			return "", fmt.Errorf("line %d: hunk header %q: %v", i+1, lines[i], err)
+		}
+		if aLen > 0 {
+			aStart-- // 1-based, except that an empty side names the line it follows
+		}
+		if aStart < next {
+			return "", fmt.Errorf("line %d: hunk starts at old line %d, before the end of the last one", i+1, aStart+1)
+		}
+		for ; next < aStart; next++ {
+			out.WriteString(oldLines[next])
+		}
+		for i++; i < len(lines) && (aLen > 0 || bLen > 0); i++ {
+			l := lines[i]
+			if i+1 < len(lines) && lines[i+1] == "\\ No newline at end of file\n" {
+				l = strings.TrimSuffix(l, "\n")
+				i++
+			}
+			if l == "" {
+				return "", fmt.Errorf("hunk ends early, %d old and %d new lines missing", aLen, bLen)
+			}
+			kind, text := l[0], l[1:]
+			if kind != '+' {
+				if aLen--; next >= len(oldLines) || oldLines[next] != text {
+					return "", fmt.Errorf("line %d: %q is not old line %d", i+1, l, next+1)
+				}
+				next++
+			}
+			if kind != '-' {
+				bLen--
+				out.WriteString(text)
+			}
+			if aLen < 0 || bLen < 0 || !strings.ContainsRune(" +-", rune(kind)) {
+				return "", fmt.Errorf("line %d: %q does not fit its hunk", i+1, l)
+			}
+		}
+	}
+	for ; next < len(oldLines); next++ {
+		out.WriteString(oldLines[next])
+	}
+	return out.String(), nil
 }

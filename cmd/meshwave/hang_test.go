@@ -19,10 +19,20 @@ import (
 // answers; it returns a kubeconfig pointing at it.
 func silentAPIServer(t *testing.T) string {
 	t.Helper()
+	kubeconfig, _ := silentAPIServerRequests(t)
+	return kubeconfig
+}
+
+// silentAPIServerRequests is silentAPIServer that also tells when a request
+// has arrived: a test that interrupts a blocked request waits on it instead
+// of sleeping and hoping the request was sent.
+func silentAPIServerRequests(t *testing.T) (string, <-chan struct{}) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	requests := make(chan struct{}, 1)
 	var mu sync.Mutex
 	var conns []net.Conn
 	go func() {
@@ -34,6 +44,15 @@ func silentAPIServer(t *testing.T) string {
 			mu.Lock()
 			conns = append(conns, c)
 			mu.Unlock()
+			go func() {
+				// The first bytes of a request: it is sent and now waits.
+				if _, err := c.Read(make([]byte, 1)); err == nil {
+					select {
+					case requests <- struct{}{}:
+					default:
+					}
+				}
+			}()
 		}
 	}()
 	t.Cleanup(func() {
@@ -65,7 +84,7 @@ current-context: silent
 	if err := os.WriteFile(kubeconfig, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return kubeconfig
+	return kubeconfig, requests
 }
 
 // runWithin runs meshwave and fails the test if it has not returned within
@@ -101,9 +120,16 @@ func TestPlanSilentAPIServerTimesOut(t *testing.T) {
 // An interrupt reaches a request that is blocked on the API server, long
 // before the request timeout.
 func TestPlanSilentAPIServerInterrupted(t *testing.T) {
-	kubeconfig := silentAPIServer(t)
+	kubeconfig, requests := silentAPIServerRequests(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(500*time.Millisecond, cancel)
+	defer cancel()
+	go func() {
+		select {
+		case <-requests: // the interrupt comes while the request waits
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	code, errOut, took := runWithin(t, ctx, 10*time.Second,
 		"plan", "-f", "../../examples/istio-revisions/upgrade.mw.hcl", "-kubeconfig", kubeconfig)
 	if code == 0 || took > 5*time.Second {
@@ -182,7 +208,7 @@ func TestFIFOInputsRefused(t *testing.T) {
 // exit 130 soon after one SIGINT, long before the request timeout.
 func TestPlanSilentAPIServerSIGINT(t *testing.T) {
 	bin := buildMeshwave(t)
-	kubeconfig := silentAPIServer(t)
+	kubeconfig, requests := silentAPIServerRequests(t)
 	cmd := exec.Command(bin, "plan", "-f", "../../examples/istio-revisions/upgrade.mw.hcl", "-kubeconfig", kubeconfig)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -191,7 +217,16 @@ func TestPlanSilentAPIServerSIGINT(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	time.Sleep(time.Second)
+	// A request on the server means main has set up its signal handling and
+	// the plan is blocked on the API server.
+	select {
+	case <-requests:
+	case err := <-done:
+		t.Fatalf("meshwave ended (%v) before it sent a request; stderr %q", err, stderr.String())
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("no request reached the API server within 10s; stderr %q", stderr.String())
+	}
 	start := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)

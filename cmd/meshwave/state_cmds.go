@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/meshwave/meshwave/cmd/meshwave/views"
 	"github.com/meshwave/meshwave/executor"
-	"github.com/meshwave/meshwave/plan"
 	"github.com/meshwave/meshwave/states/statemgr"
 )
 
@@ -82,11 +79,8 @@ func (o *rollbackOptions) run(ctx context.Context, s streams) error {
 			return &exitError{code: 1}
 		}
 	}
-	var obs executor.Observer = views.NewApply(s.Out, colorFor(s.Out))
-	if o.json {
-		obs = executor.EncodeJSON(s.Out)
-	}
-	return applyResult(ctx, s, executor.New(c.prov, store, obs, executor.Options{}).Rollback(ctx, c.plan, sel))
+	view := views.NewApply(views.ParseViewType(o.json), s.Out, colorFor(s.Out))
+	return applyResult(ctx, s, executor.New(c.prov, store, view, executor.Options{}).Rollback(ctx, c.plan, sel))
 }
 
 type statusOptions struct {
@@ -110,25 +104,16 @@ func newStatusCommand(s streams) *cobra.Command {
 }
 
 func (o *statusOptions) run(ctx context.Context, s streams) error {
+	view := views.NewStatus(s.Out)
 	store := statemgr.NewFileStore(statePathFor(o.statePath, &o.plan))
 	st, err := store.Read()
 	switch {
 	case errors.Is(err, statemgr.ErrNoState):
-		fmt.Fprintf(s.Out, "State: none at %s (nothing applied yet)\n", views.Printable(store.Path()))
+		view.NoState(store.Path())
 	case err != nil:
 		return err
 	default:
-		fmt.Fprintf(s.Out, "State: %s (lineage %s, serial %d)\n\n", views.Printable(store.Path()), st.Lineage, st.Serial)
-		tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "STEP\tSTATUS\tENDED\tERROR")
-		for _, ss := range st.Steps {
-			ended := ""
-			if !ss.EndedAt.IsZero() {
-				ended = ss.EndedAt.Local().Format(time.DateTime)
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", views.Printable(ss.ID), ss.Status, ended, views.Printable(ss.Error))
-		}
-		if err := tw.Flush(); err != nil {
+		if err := view.State(store.Path(), st); err != nil {
 			return err
 		}
 	}
@@ -136,46 +121,7 @@ func (o *statusOptions) run(ctx context.Context, s streams) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(s.Out, "\nLive revisions (%s → %s):\n", views.Printable(c.plan.From), views.Printable(c.plan.To))
-	tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "WAVE\tNAMESPACE\tISTIO-INJECTION\tREV\tPODS ON TARGET")
-	labels := map[string]map[string]string{}
-	for _, ns := range c.snap.Namespaces {
-		labels[ns.Name] = ns.Labels
-	}
-	// The plan resolved the target (a revision, a tag, the default alias)
-	// to the proxy it injects; status counts pods against that.
-	target := ""
-	for _, st := range c.plan.Steps {
-		if st.ToImage != "" {
-			target = st.ToImage
-			break
-		}
-	}
-	for _, step := range c.plan.Steps {
-		if step.Kind != plan.StepNamespaceRelabel {
-			continue
-		}
-		ns := step.Object.Name
-		on, all := 0, 0
-		for _, w := range c.snap.Workloads {
-			if w.Namespace != ns {
-				continue
-			}
-			for _, p := range w.Pods {
-				if p.ProxyImage == "" {
-					continue
-				}
-				all++
-				if p.ProxyImage == target {
-					on++
-				}
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\n", views.Printable(step.Wave), views.Printable(ns),
-			views.Printable(labels[ns][plan.LabelInjection]), views.Printable(labels[ns][plan.LabelRevision]), on, all)
-	}
-	return tw.Flush()
+	return view.Live(c.plan, c.snap)
 }
 
 func newForceUnlockCommand(s streams) *cobra.Command {

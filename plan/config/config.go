@@ -88,8 +88,8 @@ func (k GateKind) Valid() bool {
 }
 
 // Gate is a check that must pass after a wave before the next one starts.
-// Exactly the field that matches Kind is set. Its JSON form is in
-// gate_json.go.
+// Exactly the field that matches Kind is set. Its JSON form is package
+// plan/jsonplan's.
 type Gate struct {
 	Kind       GateKind
 	Pause      time.Duration
@@ -102,8 +102,8 @@ type Gate struct {
 // body containing BodyContains) within Attempts attempts.
 type HTTPGate struct {
 	URL          string
-	ExpectStatus int    // default 200
-	BodyContains string `json:",omitempty"`
+	ExpectStatus int // default 200
+	BodyContains string
 	// Attempts is how many GETs the gate makes at most. The plan language
 	// and the JSON call it retries (a public name since format 1.0); it has
 	// always counted attempts, the first one included.
@@ -115,10 +115,10 @@ type HTTPGate struct {
 // PrometheusGate passes when the instant query's every sample is within
 // [Min, Max] (nil bounds are open).
 type PrometheusGate struct {
-	URL   string   `json:"url"`
-	Query string   `json:"query"`
-	Max   *float64 `json:"max,omitempty"`
-	Min   *float64 `json:"min,omitempty"`
+	URL   string
+	Query string
+	Max   *float64
+	Min   *float64
 }
 
 // CommandGate passes when Argv exits 0 within Timeout.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/meshwave/meshwave/internal/safefile"
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/jsonplan"
 	"github.com/meshwave/meshwave/states"
 )
 
@@ -35,16 +36,51 @@ type File struct {
 	Plan    *plan.Plan
 }
 
-// fileV1 is the JSON document of format version 1.
+// fileV1 is the JSON document of format version 1. The plan inside is the
+// public JSON plan (plan/jsonplan), in the form the plan was computed in:
+// its lists are kept nil or empty as they were, since the content hash
+// covers the document as written.
 type fileV1 struct {
 	FormatVersion string `json:"format_version"`
 	// ContentHash is the SHA-256 of the document with this field empty.
-	ContentHash  string               `json:"content_hash"`
-	Cluster      string               `json:"cluster"`
-	StateLineage string               `json:"state_lineage,omitempty"`
-	StateSerial  uint64               `json:"state_serial"`
-	Objects      []plan.ObjectVersion `json:"objects"`
-	Plan         *plan.Plan           `json:"plan"`
+	ContentHash  string         `json:"content_hash"`
+	Cluster      string         `json:"cluster"`
+	StateLineage string         `json:"state_lineage,omitempty"`
+	StateSerial  uint64         `json:"state_serial"`
+	Objects      []objectV1     `json:"objects"`
+	Plan         *jsonplan.Plan `json:"plan"`
+}
+
+// objectV1 fingerprints one cluster object the plan read.
+type objectV1 struct {
+	Kind            string `json:"kind"`
+	Namespace       string `json:"namespace,omitempty"`
+	Name            string `json:"name"`
+	UID             string `json:"uid"`
+	ResourceVersion string `json:"resource_version"`
+}
+
+func fromObjects(in []plan.ObjectVersion) []objectV1 {
+	if in == nil {
+		return nil
+	}
+	out := make([]objectV1, len(in))
+	for i, o := range in {
+		out[i] = objectV1{Kind: o.Kind, Namespace: o.Namespace, Name: o.Name, UID: o.UID, ResourceVersion: o.ResourceVersion}
+	}
+	return out
+}
+
+func toObjects(in []objectV1) []plan.ObjectVersion {
+	if in == nil {
+		return nil
+	}
+	out := make([]plan.ObjectVersion, len(in))
+	for i, o := range in {
+		out[i] = plan.ObjectVersion{ObjectRef: plan.ObjectRef{Kind: o.Kind, Namespace: o.Namespace, Name: o.Name},
+			UID: o.UID, ResourceVersion: o.ResourceVersion}
+	}
+	return out
 }
 
 // ErrUnusable says a saved plan cannot be read; it wraps the cause.
@@ -59,7 +95,7 @@ const MaxSize = 128 << 20
 // and left as it was (see Writable).
 func Write(path string, f *File) error {
 	doc := &fileV1{FormatVersion: FormatVersion, Cluster: f.Cluster, StateLineage: f.State.Lineage,
-		StateSerial: f.State.Serial, Objects: f.Objects, Plan: f.Plan}
+		StateSerial: f.State.Serial, Objects: fromObjects(f.Objects), Plan: jsonplan.FromPlan(f.Plan)}
 	body, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode saved plan: %w", err)
@@ -147,16 +183,17 @@ func Decode(body []byte) (*File, error) {
 	if got := hex.EncodeToString(sum[:]); got != want {
 		return nil, errors.New("content hash mismatch (the file was edited or damaged); run meshwave plan -out again")
 	}
-	if err := f.Plan.WellFormed(); err != nil {
+	p := f.Plan.Model()
+	if err := p.WellFormed(); err != nil {
 		return nil, err
 	}
-	if f.Plan.Phases == nil {
+	if p.Phases == nil {
 		// Before plan format 1.2 the plan did not carry its phases, and apply
 		// walks them: such a plan is not guessed at.
-		return nil, fmt.Errorf("it was saved by an older meshwave (plan format %s, without phases); run meshwave plan -out again", f.Plan.FormatVersion)
+		return nil, fmt.Errorf("it was saved by an older meshwave (plan format %s, without phases); run meshwave plan -out again", p.FormatVersion)
 	}
 	return &File{Cluster: f.Cluster, State: states.Ref{Lineage: f.StateLineage, Serial: f.StateSerial},
-		Objects: f.Objects, Plan: f.Plan}, nil
+		Objects: toObjects(f.Objects), Plan: p}, nil
 }
 
 // Changes lists how the cluster objects differ from the saved fingerprint:

@@ -228,6 +228,7 @@ func TestHelperHoldLock(t *testing.T) {
 		os.Exit(1)
 	}
 	fmt.Println("locked")
+	// The lock holder under test: it holds the lock until it is killed.
 	time.Sleep(time.Minute)
 	os.Exit(0)
 }

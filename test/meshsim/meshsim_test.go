@@ -187,13 +187,16 @@ func stuckAndControl(t *testing.T, env *testenv.Cluster, victimNS, victimSel, wa
 		ps := live(pods(t, env, victimNS, victimSel))
 		return len(ps) == 1 && ps[0].Phase == corev1.PodRunning, fmt.Sprintf("%+v", ps)
 	})
-	deadline := time.Now().Add(8 * time.Second)
-	for time.Now().Before(deadline) {
-		ps := live(pods(t, env, victimNS, victimSel))
-		if len(ps) != 1 || ps[0].Ready {
-			t.Fatalf("victim pod became Ready (or vanished): %+v", ps)
+	// What is tested is that the victim stays unready: it is watched for 8 s,
+	// and the watch ending at that deadline is the pass.
+	err := wait.PollUntilContextTimeout(context.Background(), 500*time.Millisecond, 8*time.Second, true, func(context.Context) (bool, error) {
+		if ps := live(pods(t, env, victimNS, victimSel)); len(ps) != 1 || ps[0].Ready {
+			return false, fmt.Errorf("victim pod became Ready (or vanished): %+v", ps)
 		}
-		time.Sleep(500 * time.Millisecond)
+		return false, nil
+	})
+	if !wait.Interrupted(err) {
+		t.Fatal(err)
 	}
 	p := live(pods(t, env, victimNS, victimSel))[0]
 	if p.Fault != wantFault || p.ProxyState != "CrashLoopBackOff" {

@@ -105,10 +105,23 @@ func TestNotReadyAnnotation(t *testing.T) {
 	if err != nil {
 		t.Fatalf("control pod never became Ready: %v", err)
 	}
-	time.Sleep(4 * time.Second) // well past the 1-2 s start of a normal pod
-	p, err := env.Client.CoreV1().Pods("default").Get(ctx, "stuck", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
+	// The stuck pod has started when its sidecar reports the crash loop;
+	// from then on it must stay Running and not Ready.
+	var p *corev1.Pod
+	crashLooping := func(ctx context.Context) (bool, error) {
+		var err error
+		if p, err = env.Client.CoreV1().Pods("default").Get(ctx, "stuck", metav1.GetOptions{}); err != nil {
+			return false, nil
+		}
+		for _, cs := range p.Status.ContainerStatuses {
+			if cs.Name == "sidecar" && cs.State.Waiting != nil && cs.State.Waiting.Reason == "CrashLoopBackOff" {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	if err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 20*time.Second, true, crashLooping); err != nil {
+		t.Fatalf("the stuck pod's sidecar never reported CrashLoopBackOff: %v; last seen %+v", err, p)
 	}
 	if p.Status.Phase != corev1.PodRunning || podReady(p) {
 		t.Fatalf("stuck pod: phase %s ready %v, want Running and not Ready", p.Status.Phase, podReady(p))

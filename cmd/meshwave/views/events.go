@@ -10,12 +10,12 @@ import (
 	"github.com/meshwave/meshwave/plan"
 )
 
-// Apply renders executor events as Terraform-like streaming lines:
+// humanApply renders executor events as Terraform-like streaming lines:
 //
 //	demo-a/app-a: restarting...
 //	demo-a/app-a: still restarting... [10s elapsed] 0/1 pods updated
 //	demo-a/app-a: restart complete after 12s
-type Apply struct {
+type humanApply struct {
 	w io.Writer
 	p painter
 	// followUps are the finished waves' manual follow-ups, repeated at the
@@ -23,10 +23,10 @@ type Apply struct {
 	followUps []plan.FollowUp
 }
 
-// NewApply returns an observer that writes human progress lines to w.
-func NewApply(w io.Writer, color bool) *Apply { return &Apply{w: w, p: painter{on: color}} }
+var _ Apply = (*humanApply)(nil)
 
-var _ executor.Observer = (*Apply)(nil)
+// Plan shows p as plan does, before apply asks to confirm it.
+func (a *humanApply) Plan(p *plan.Plan) error { return Human(a.w, p, HumanOptions{Color: a.p.on}) }
 
 // verbs says, per step kind, what a running step is doing and what a
 // finished one did.
@@ -41,7 +41,7 @@ var verbs = map[plan.StepKind][2]string{
 	plan.StepUninstall:        {"uninstalling", "uninstalled"},
 }
 
-func (a *Apply) subject(e executor.Event) string {
+func (a *humanApply) subject(e executor.Event) string {
 	switch {
 	case e.StepKind == plan.StepWaveWait || e.StepKind == plan.StepWaveVerify:
 		return "wave " + e.Wave
@@ -59,19 +59,24 @@ func (a *Apply) subject(e executor.Event) string {
 }
 
 // Observe implements executor.Observer.
-func (a *Apply) Observe(e executor.Event) {
+func (a *humanApply) Observe(e executor.Event) {
 	e = printable(e)
-	v := verbs[e.StepKind]
 	indent := ""
 	if e.Wave != "" {
 		indent = "  "
 	}
-	line := ""
+	line, ok := a.stepLine(e, indent)
+	if !ok {
+		line = a.runLine(e, indent)
+	}
+	fmt.Fprintln(a.w, strings.TrimRight(line, " "))
+}
+
+// stepLine is the line of an event about one step; ok is false for the
+// other events.
+func (a *humanApply) stepLine(e executor.Event, indent string) (line string, ok bool) {
+	v := verbs[e.StepKind]
 	switch e.Kind {
-	case executor.EventApplyStart:
-		line = a.p.paint("Applying: "+e.Message, sgrBold)
-	case executor.EventWaveStart:
-		line = "\n" + a.p.paint(fmt.Sprintf("Wave %q:", e.Wave), sgrBold)
 	case executor.EventStepStart:
 		line = fmt.Sprintf("%s%s: %s...", indent, a.subject(e), v[0])
 	case executor.EventStepProgress:
@@ -89,46 +94,66 @@ func (a *Apply) Observe(e executor.Event) {
 		line = a.p.paint(fmt.Sprintf("%s%s: no longer holds (%s); running it again", indent, a.subject(e), e.Error), sgrYellow)
 	case executor.EventStepFailed:
 		line = a.p.paint(fmt.Sprintf("%s%s: failed: %s", indent, a.subject(e), e.Error), sgrRed)
+	case executor.EventStepRollbackStart:
+		line = fmt.Sprintf("%s%s: rolling back...", indent, a.subject(e))
+	case executor.EventStepRolledBack:
+		line = fmt.Sprintf("%s%s: rolled back", indent, a.subject(e))
+	default:
+		return "", false
+	}
+	return line, true
+}
+
+// runLine is the line of an event about the run or a wave.
+func (a *humanApply) runLine(e executor.Event, indent string) string {
+	switch e.Kind {
+	case executor.EventApplyStart:
+		return a.p.paint("Applying: "+e.Message, sgrBold)
+	case executor.EventWaveStart:
+		return "\n" + a.p.paint(fmt.Sprintf("Wave %q:", e.Wave), sgrBold)
 	case executor.EventApproval:
-		line = a.p.paint(fmt.Sprintf("%sWave %q is waiting for approval. %s", indent, e.Wave, e.Message), sgrYellow)
+		return a.p.paint(fmt.Sprintf("%sWave %q is waiting for approval. %s", indent, e.Wave, e.Message), sgrYellow)
 	case executor.EventWaveDone:
-		line = a.p.paint(fmt.Sprintf("Wave %q complete: %s. [%s]", e.Wave, totalsText(e.Totals), roundDuration(e.Elapsed)), sgrGreen)
+		line := a.p.paint(fmt.Sprintf("Wave %q complete: %s. [%s]", e.Wave, totalsText(e.Totals), roundDuration(e.Elapsed)), sgrGreen)
 		if len(e.ManualFollowUp) > 0 {
 			line += "\n  " + a.p.paint("Manual follow-up: meshwave cannot restart these; move them by hand now:", sgrYellow) +
 				followUpLines(e.ManualFollowUp, "    ", false)
 			a.followUps = append(a.followUps, e.ManualFollowUp...)
 		}
+		return line
 	case executor.EventWaveFailed:
-		line = a.p.paint(fmt.Sprintf("Wave %q failed: %s", e.Wave, e.Error), sgrRed, sgrBold)
+		return a.p.paint(fmt.Sprintf("Wave %q failed: %s", e.Wave, e.Error), sgrRed, sgrBold)
 	case executor.EventRollbackStart:
 		what := "everything"
 		if e.Wave != "" {
 			what = fmt.Sprintf("wave %q", e.Wave)
 		}
-		line = "\n" + a.p.paint("Rolling back "+what+" "+e.Message, sgrYellow, sgrBold)
-	case executor.EventStepRollbackStart:
-		line = fmt.Sprintf("%s%s: rolling back...", indent, a.subject(e))
-	case executor.EventStepRolledBack:
-		line = fmt.Sprintf("%s%s: rolled back", indent, a.subject(e))
+		return "\n" + a.p.paint("Rolling back "+what+" "+e.Message, sgrYellow, sgrBold)
 	case executor.EventRollbackDone:
-		line = a.p.paint("Rollback complete. "+e.Message, sgrYellow)
+		return a.p.paint("Rollback complete. "+e.Message, sgrYellow)
 	case executor.EventInterrupted:
-		line = a.p.paint("\nInterrupted: "+e.Message, sgrYellow, sgrBold)
+		return a.p.paint("\nInterrupted: "+e.Message, sgrYellow, sgrBold)
 	case executor.EventApplyDone:
-		line = "\n" + a.p.paint(fmt.Sprintf("Apply complete! %s. [%s]", totalsText(e.Totals), roundDuration(e.Elapsed)), sgrGreen, sgrBold)
-		if n := len(a.followUps); n > 0 {
-			them := "them"
-			if n == 1 {
-				them = "it"
-			}
-			line += "\n\n" + a.p.paint(fmt.Sprintf("Manual follow-up: apply left %s to you (a restart cannot roll %s):",
-				count(n, "workload", "workloads"), them), sgrYellow, sgrBold) +
-				followUpLines(a.followUps, "  ", true)
-		}
-	default:
-		line = fmt.Sprintf("%s%s %s %s", indent, e.Kind, a.subject(e), e.Message)
+		return "\n" + a.p.paint(fmt.Sprintf("Apply complete! %s. [%s]", totalsText(e.Totals), roundDuration(e.Elapsed)), sgrGreen, sgrBold) +
+			a.followUpSummary()
 	}
-	fmt.Fprintln(a.w, strings.TrimRight(line, " "))
+	return fmt.Sprintf("%s%s %s %s", indent, e.Kind, a.subject(e), e.Message)
+}
+
+// followUpSummary repeats, at the end of the run, every finished wave's
+// manual follow-up, where nobody misses them.
+func (a *humanApply) followUpSummary() string {
+	n := len(a.followUps)
+	if n == 0 {
+		return ""
+	}
+	them := "them"
+	if n == 1 {
+		them = "it"
+	}
+	return "\n\n" + a.p.paint(fmt.Sprintf("Manual follow-up: apply left %s to you (a restart cannot roll %s):",
+		count(n, "workload", "workloads"), them), sgrYellow, sgrBold) +
+		followUpLines(a.followUps, "  ", true)
 }
 
 // followUpLines lists follow-ups, each on a line after indent with what

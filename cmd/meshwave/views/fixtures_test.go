@@ -35,7 +35,7 @@ func backyardsWave(p *plan.Plan, wave, ns, app string, maxParallel int, timeout 
 			SetLabels: map[string]string{"istio.io/rev": byTo}, RemoveLabels: []string{"istio-injection"}},
 		{ID: w + "restart/" + ns + "/deployment/" + app, Kind: plan.StepWorkloadRestart, Action: plan.ActionRestart, Wave: wave,
 			Object: ref("Deployment", ns, app), FromRevision: byFrom, ToRevision: byTo,
-			FromImage: byFromImage, ToImage: byToImage, Pods: 1, MaxParallel: maxParallel, TimeoutSecond: secs},
+			FromImage: byFromImage, ToImage: byToImage, Pods: 1, TimeoutSecond: secs},
 		{ID: w + "wait", Kind: plan.StepWaveWait, Action: plan.ActionRead, Wave: wave, Namespaces: []string{ns},
 			Workloads: []plan.ObjectRef{*ref("Deployment", ns, app)}, TimeoutSecond: secs, ToRevision: byTo},
 		{ID: w + "verify", Kind: plan.StepWaveVerify, Action: plan.ActionRead, Wave: wave, Namespaces: []string{ns},
@@ -147,7 +147,7 @@ func istioPlan() *plan.Plan {
 	restart := func(wave, ns, kind, name string, pods int) plan.Step {
 		return plan.Step{ID: "wave/" + wave + "/restart/" + ns + "/" + strings.ToLower(kind) + "/" + name, Kind: plan.StepWorkloadRestart,
 			Action: plan.ActionRestart, Wave: wave, Object: ref(kind, ns, name), FromRevision: isFrom, ToRevision: isTo,
-			FromImage: isFromImage, ToImage: isToImage, Pods: pods, MaxParallel: 2, TimeoutSecond: 900}
+			FromImage: isFromImage, ToImage: isToImage, Pods: pods, TimeoutSecond: 900}
 	}
 	relabel := func(wave, ns string) plan.Step {
 		return plan.Step{ID: "wave/" + wave + "/relabel/" + ns, Kind: plan.StepNamespaceRelabel, Action: plan.ActionUpdate,

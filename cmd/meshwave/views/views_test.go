@@ -10,16 +10,14 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/meshwave/meshwave/plan"
-	"github.com/meshwave/meshwave/plan/config"
+	"github.com/meshwave/meshwave/plan/jsonplan"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -179,11 +177,11 @@ func TestJSONRoundTrips(t *testing.T) {
 			if err := JSON(&b, p); err != nil {
 				t.Fatal(err)
 			}
-			var got plan.Plan
-			if err := json.Unmarshal(b.Bytes(), &got); err != nil {
+			got, err := decodePlan(b.Bytes())
+			if err != nil {
 				t.Fatalf("decode: %v\n%s", err, b.String())
 			}
-			if diff := cmp.Diff(p, &got, cmpopts.EquateEmpty(), cmpopts.IgnoreFields(plan.Plan{}, "Upgrade")); diff != "" {
+			if diff := cmp.Diff(p, got, cmpopts.EquateEmpty(), cmpopts.IgnoreFields(plan.Plan{}, "Upgrade")); diff != "" {
 				t.Errorf("plan after a JSON round trip (-want +got):\n%s", diff)
 			}
 		})
@@ -238,7 +236,7 @@ func TestJSONFormatDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range jsonFieldNames(reflect.TypeFor[plan.Plan](), map[reflect.Type]bool{}) {
+	for _, name := range jsonFieldNames(reflect.TypeFor[jsonplan.Plan](), map[reflect.Type]bool{}) {
 		if !bytes.Contains(doc, []byte("`"+name+"`")) {
 			t.Errorf("docs/json-format.md does not document field `%s`", name)
 		}
@@ -257,12 +255,12 @@ func TestJSONFormatExamplesDecode(t *testing.T) {
 		t.Fatal("docs/json-format.md has no ```json example")
 	}
 	for i, b := range blocks {
-		var target any = &plan.Plan{}
+		var target any = &jsonplan.Plan{}
 		switch {
 		case bytes.Contains(b[1], []byte(`"manual"`)):
-			target = &plan.FollowUp{}
+			target = &jsonplan.FollowUp{}
 		case !bytes.Contains(b[1], []byte(`"format_version"`)):
-			target = &plan.Step{}
+			target = &jsonplan.Step{}
 		}
 		dec := json.NewDecoder(bytes.NewReader(b[1]))
 		dec.DisallowUnknownFields()
@@ -283,8 +281,8 @@ func TestJSONFormatExampleIsTheBackyardsPlan(t *testing.T) {
 	if block == nil {
 		t.Fatal("docs/json-format.md has no ```json example")
 	}
-	var got plan.Plan
-	if err := json.Unmarshal(block[1], &got); err != nil {
+	got, err := decodePlan(block[1])
+	if err != nil {
 		t.Fatal(err)
 	}
 	want := backyardsPlan()
@@ -305,7 +303,7 @@ func TestJSONFormatExampleIsTheBackyardsPlan(t *testing.T) {
 	want.Phases = phases
 	want.RollbackOrder = plan.RollbackOrder(want.Steps, want.Phases)
 	want.Summary.Waves = want.Summary.Waves[:1]
-	if diff := cmp.Diff(want, &got, cmpopts.EquateEmpty()); diff != "" {
+	if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("docs/json-format.md example (-backyards plan +doc):\n%s", diff)
 	}
 }
@@ -316,14 +314,10 @@ func jsonFieldNames(t reflect.Type, seen map[reflect.Type]bool) []string {
 	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
 		t = t.Elem()
 	}
-	if t.Kind() != reflect.Struct || seen[t] || t.PkgPath() != reflect.TypeFor[plan.Plan]().PkgPath() {
+	if t.Kind() != reflect.Struct || seen[t] || t.PkgPath() != reflect.TypeFor[jsonplan.Plan]().PkgPath() {
 		return nil
 	}
 	seen[t] = true
-	if t == reflect.TypeFor[plan.Gate]() {
-		// Gate writes its own JSON form: take the names from it.
-		return gateJSONNames()
-	}
 	var names []string
 	for f := range t.Fields() {
 		tag := f.Tag.Get("json")
@@ -398,37 +392,13 @@ func TestWriteErrorsAreReturned(t *testing.T) {
 	}
 }
 
-// gateJSONNames lists the keys of every gate kind's JSON form.
-func gateJSONNames() []string {
-	limit := 1.0
-	gates := []plan.Gate{
-		{Kind: config.GatePause, Pause: time.Minute},
-		{Kind: config.GateHTTP, HTTP: &config.HTTPGate{URL: "u", ExpectStatus: 200, BodyContains: "ok", Attempts: 1, Interval: time.Second, Timeout: time.Second}},
-		{Kind: config.GatePrometheus, Prometheus: &config.PrometheusGate{URL: "u", Query: "q", Max: &limit, Min: &limit}},
-		{Kind: config.GateCommand, Command: &config.CommandGate{Argv: []string{"true"}, Timeout: time.Second}},
+// decodePlan reads a plan document strictly, as a saved plan is read.
+func decodePlan(b []byte) (*plan.Plan, error) {
+	var doc jsonplan.Plan
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
+		return nil, err
 	}
-	seen := map[string]bool{}
-	var names []string
-	var walk func(v any)
-	walk = func(v any) {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return
-		}
-		for k, sub := range m {
-			if !seen[k] {
-				seen[k] = true
-				names = append(names, k)
-			}
-			walk(sub)
-		}
-	}
-	for _, g := range gates {
-		b, _ := json.Marshal(g)
-		var v any
-		_ = json.Unmarshal(b, &v)
-		walk(v)
-	}
-	sort.Strings(names)
-	return names
+	return doc.Model(), nil
 }

@@ -19,6 +19,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/meshwave/meshwave/test/e2e/harness"
 	"github.com/meshwave/meshwave/test/meshsim"
@@ -365,26 +366,21 @@ func readState(t *testing.T, path string) map[string]string {
 
 func waitFile(t *testing.T, path string, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if _, err := os.Stat(path); err == nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
+	exists := func(context.Context) (bool, error) {
+		_, err := os.Stat(path)
+		return err == nil, nil
 	}
-	t.Fatalf("%s did not appear within %s", path, timeout)
+	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, exists); err != nil {
+		t.Fatalf("%s did not appear within %s", path, timeout)
+	}
 }
 
 func waitOutput(t *testing.T, b *harness.SyncBuffer, want string, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if strings.Contains(b.String(), want) {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
+	written := func(context.Context) (bool, error) { return strings.Contains(b.String(), want), nil }
+	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, written); err != nil {
+		t.Fatalf("output lacks %q after %s:\n%s", want, timeout, b.String())
 	}
-	t.Fatalf("output lacks %q after %s:\n%s", want, timeout, b.String())
 }
 
 func equal(a, b map[string]string) bool {

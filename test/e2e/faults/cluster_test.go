@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/meshwave/meshwave/plan"
 	"github.com/meshwave/meshwave/test/e2e/harness"
@@ -59,6 +60,7 @@ func TestAPIServerStopped(t *testing.T) {
 				t.Cleanup(func() { <-thawed })
 				go func() {
 					defer close(thawed)
+					// The 20 s outage is the fault under test.
 					time.Sleep(20 * time.Second)
 					_ = syscall.Kill(pid, syscall.SIGCONT)
 				}()
@@ -97,18 +99,15 @@ func TestAPIServerStopped(t *testing.T) {
 // waitAPIServer waits until the API server answers again.
 func waitAPIServer(t *testing.T, m *mesh) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_, err := m.env.Client.CoreV1().Namespaces().Get(ctx, "default", metav1.GetOptions{})
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the API server does not answer a minute after SIGCONT: %v", err)
-		}
-		time.Sleep(200 * time.Millisecond)
+	var last error
+	answers := func(ctx context.Context) (bool, error) {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		_, last = m.env.Client.CoreV1().Namespaces().Get(ctx, "default", metav1.GetOptions{})
+		return last == nil, nil
+	}
+	if err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, time.Minute, true, answers); err != nil {
+		t.Fatalf("the API server does not answer a minute after SIGCONT: %v", last)
 	}
 }
 
@@ -146,8 +145,15 @@ func TestConflictingWrites(t *testing.T) {
 			}
 		case !restarted && ev.Type == "step-start" && ev.Step == "wave/restarted/restart/"+b+"/deployment/app-0":
 			restarted = true
-			// After meshwave's own patch, as a person would: during the rollout.
-			time.Sleep(200 * time.Millisecond)
+			// After meshwave's own patch, as a person would: during the
+			// rollout. Its restartedAt on the template says the patch landed.
+			patched := func(ctx context.Context) (bool, error) {
+				d, err := cs.AppsV1().Deployments(b).Get(ctx, "app-0", metav1.GetOptions{})
+				return err == nil && d.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"] != "", nil
+			}
+			if err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, patched); err != nil {
+				t.Fatalf("meshwave's restart of %s/app-0 did not land within 30s: %v", b, err)
+			}
 			patch := fmt.Appendf(nil, `{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":%q}}}}}`, theirs)
 			if _, err := cs.AppsV1().Deployments(b).Patch(ctx, "app-0", types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
 				t.Fatal(err)

@@ -105,6 +105,8 @@ func applyKilledAt(t *testing.T, m *mesh, kp killPoint, order map[string]int) (*
 		if hit {
 			e := ev
 			trigger = &e
+			// The delay after the event is part of the kill point under
+			// test: where in the step the kill -9 lands.
 			time.Sleep(kp.delay)
 			if err := r.cmd.Process.Kill(); err != nil {
 				t.Fatal(err)

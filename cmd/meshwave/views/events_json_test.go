@@ -1,4 +1,4 @@
-package executor
+package views
 
 import (
 	"bytes"
@@ -9,19 +9,20 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/meshwave/meshwave/executor"
 	"github.com/meshwave/meshwave/plan"
 )
 
-func TestEncodeJSON(t *testing.T) {
+func TestJSONApplyLines(t *testing.T) {
 	at := time.Date(2026, 3, 1, 2, 3, 4, 0, time.FixedZone("CET", 3600))
 	var buf bytes.Buffer
-	obs := EncodeJSON(&buf)
-	obs.Observe(Event{Kind: EventStepProgress, Time: at, StepID: "wave/canary/restart/demo-a/deployment/app-a",
+	obs := NewApply(ViewJSON, &buf, false)
+	obs.Observe(executor.Event{Kind: executor.EventStepProgress, Time: at, StepID: "wave/canary/restart/demo-a/deployment/app-a",
 		StepKind: plan.StepWorkloadRestart, Wave: "canary", Object: "demo-a/app-a", Message: "restarting",
 		Elapsed: 10*time.Second + 500*time.Millisecond})
-	obs.Observe(Event{Kind: EventWaveDone, Time: at, Wave: "canary", ManualFollowUp: []plan.FollowUp{{Wave: "canary",
+	obs.Observe(executor.Event{Kind: executor.EventWaveDone, Time: at, Wave: "canary", ManualFollowUp: []plan.FollowUp{{Wave: "canary",
 		Object: plan.ObjectRef{Kind: "Job", Namespace: "demo-a", Name: "migrate"}, Pods: 1, Reason: "a Job", Manual: "re-run the Job"}}})
-	obs.Observe(Event{Kind: EventApplyDone, Time: at, Totals: &Totals{Changed: 3, Unchanged: 1}})
+	obs.Observe(executor.Event{Kind: executor.EventApplyDone, Time: at, Totals: &executor.Totals{Changed: 3, Unchanged: 1}})
 
 	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
 	var got []map[string]any

@@ -1,4 +1,4 @@
-package config
+package jsonplan
 
 import (
 	"encoding/json"
@@ -6,26 +6,28 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 func TestGateJSON(t *testing.T) {
 	max := 0.5
 	tests := map[string]struct {
-		gate Gate
+		gate config.Gate
 		want string
 	}{
-		"pause":    {Gate{Kind: GatePause, Pause: 90 * time.Second}, `{"kind":"pause","pause_seconds":90}`},
-		"approval": {Gate{Kind: GateApproval}, `{"kind":"approval"}`},
-		"http": {Gate{Kind: GateHTTP, HTTP: &HTTPGate{URL: "http://x/", ExpectStatus: 200, Attempts: 3, Interval: 5 * time.Second, Timeout: 1500 * time.Millisecond}},
+		"pause":    {config.Gate{Kind: config.GatePause, Pause: 90 * time.Second}, `{"kind":"pause","pause_seconds":90}`},
+		"approval": {config.Gate{Kind: config.GateApproval}, `{"kind":"approval"}`},
+		"http": {config.Gate{Kind: config.GateHTTP, HTTP: &config.HTTPGate{URL: "http://x/", ExpectStatus: 200, Attempts: 3, Interval: 5 * time.Second, Timeout: 1500 * time.Millisecond}},
 			`{"kind":"http","http":{"url":"http://x/","expect_status":200,"retries":3,"interval_seconds":5,"timeout_seconds":1.5}}`},
-		"prometheus": {Gate{Kind: GatePrometheus, Prometheus: &PrometheusGate{URL: "http://p:9090", Query: "up", Max: &max}},
+		"prometheus": {config.Gate{Kind: config.GatePrometheus, Prometheus: &config.PrometheusGate{URL: "http://p:9090", Query: "up", Max: &max}},
 			`{"kind":"prometheus","prometheus":{"url":"http://p:9090","query":"up","max":0.5}}`},
-		"command": {Gate{Kind: GateCommand, Command: &CommandGate{Argv: []string{"true"}, Timeout: 5 * time.Minute}},
+		"command": {config.Gate{Kind: config.GateCommand, Command: &config.CommandGate{Argv: []string{"true"}, Timeout: 5 * time.Minute}},
 			`{"kind":"command","command":{"argv":["true"],"timeout_seconds":300}}`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			b, err := json.Marshal(tc.gate)
+			b, err := json.Marshal(fromGate(&tc.gate))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -36,7 +38,7 @@ func TestGateJSON(t *testing.T) {
 			if err := json.Unmarshal(b, &back); err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tc.gate, back); diff != "" {
+			if diff := cmp.Diff(&tc.gate, back.model()); diff != "" {
 				t.Errorf("round trip (-want +got):\n%s", diff)
 			}
 		})

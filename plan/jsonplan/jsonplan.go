@@ -1,0 +1,160 @@
+package jsonplan
+
+import (
+	"encoding/json"
+	"io"
+
+	"github.com/meshwave/meshwave/plan"
+)
+
+// FormatVersion is the version of the document this build writes, and the
+// newest it reads. Bump the major part on incompatible changes.
+const FormatVersion = plan.FormatVersion
+
+// Plan is the document. Its fields appear in this order; lists that are nil
+// here are written as null, so Encode fills them in and a saved plan keeps
+// them as they were written.
+type Plan struct {
+	FormatVersion     string          `json:"format_version"`
+	From              string          `json:"from"`
+	To                string          `json:"to"`
+	Flavor            plan.Flavor     `json:"flavor"`
+	Checks            []Check         `json:"checks"`
+	Steps             []Step          `json:"steps"`
+	Phases            []Phase         `json:"phases"`
+	RollbackOrder     []RollbackPhase `json:"rollback_order"`
+	ManualFollowUp    []FollowUp      `json:"manual_follow_up"`
+	Summary           Summary         `json:"summary"`
+	SourceHash        string          `json:"source_hash"`
+	AutomaticRollback bool            `json:"automatic_rollback"`
+}
+
+// ObjectRef names one Kubernetes object.
+type ObjectRef struct {
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+}
+
+// Check is one finding of the plan's checks.
+type Check struct {
+	Code     string        `json:"code"`
+	Severity plan.Severity `json:"severity"`
+	Object   *ObjectRef    `json:"object,omitempty"`
+	Message  string        `json:"message"`
+	Hint     string        `json:"hint,omitempty"`
+}
+
+// Step is one step of the plan.
+type Step struct {
+	ID           string            `json:"id"`
+	Kind         plan.StepKind     `json:"kind"`
+	Action       plan.Action       `json:"action"`
+	Wave         string            `json:"wave,omitempty"`
+	Object       *ObjectRef        `json:"object,omitempty"`
+	FromRevision string            `json:"from_revision,omitempty"`
+	ToRevision   string            `json:"to_revision,omitempty"`
+	FromImage    string            `json:"from_image,omitempty"`
+	ToImage      string            `json:"to_image,omitempty"`
+	SetLabels    map[string]string `json:"set_labels,omitempty"`
+	RemoveLabels []string          `json:"remove_labels,omitempty"`
+	SourceLabels map[string]string `json:"source_labels,omitempty"`
+	Objects      []ObjectRef       `json:"objects,omitempty"`
+	Namespaces   []string          `json:"namespaces,omitempty"`
+	Workloads    []ObjectRef       `json:"workloads,omitempty"`
+	Pods         int               `json:"pods,omitempty"`
+	// MaxParallel is, on a restart, its wave's max_parallel, kept for format
+	// 1.0 and 1.1 readers: FromPlan fills it in from the wave's phase, Model
+	// drops it (Phase.MaxParallel is the bound apply uses).
+	MaxParallel   int    `json:"max_parallel,omitempty"`
+	TimeoutSecond int64  `json:"timeout_seconds,omitempty"`
+	Gate          *Gate  `json:"gate,omitempty"`
+	Reason        string `json:"reason,omitempty"`
+}
+
+// WaveSummary is a per-wave line of the summary.
+type WaveSummary struct {
+	Name       string `json:"name"`
+	Namespaces int    `json:"namespaces"`
+	Workloads  int    `json:"workloads"`
+	Pods       int    `json:"pods"`
+	FromImage  string `json:"from_image,omitempty"`
+	ToImage    string `json:"to_image,omitempty"`
+	// Deleted are the wave's namespaces deleted during the upgrade.
+	Deleted []DeletedNamespace `json:"deleted_namespaces,omitempty"`
+}
+
+// DeletedNamespace is a wave's namespace deleted during the upgrade.
+type DeletedNamespace struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
+}
+
+// Summary counts what the plan changes.
+type Summary struct {
+	Changes   int           `json:"changes"`
+	Relabel   int           `json:"relabel"`
+	Restart   int           `json:"restart"`
+	Tags      int           `json:"tags,omitempty"`
+	Gateways  int           `json:"gateways"`
+	Uninstall int           `json:"uninstall"`
+	Errors    int           `json:"errors"`
+	Warnings  int           `json:"warnings"`
+	Waves     []WaveSummary `json:"waves"`
+}
+
+// Phase is a part of the plan apply runs as a whole (new in 1.2).
+type Phase struct {
+	Kind        plan.PhaseKind `json:"kind"`
+	Wave        string         `json:"wave,omitempty"`
+	MaxParallel int            `json:"max_parallel,omitempty"`
+	Groups      [][]string     `json:"groups"`
+}
+
+// RollbackPhase is how a rollback reverses one phase (new in 1.2).
+type RollbackPhase struct {
+	Kind         plan.PhaseKind `json:"kind"`
+	Wave         string         `json:"wave,omitempty"`
+	MaxParallel  int            `json:"max_parallel,omitempty"`
+	Groups       [][]string     `json:"groups"`
+	Reverify     []string       `json:"reverify,omitempty"`
+	Rerun        []string       `json:"rerun,omitempty"`
+	Irreversible []string       `json:"irreversible,omitempty"`
+}
+
+// FollowUp is a workload a wave leaves for the person applying the plan.
+type FollowUp struct {
+	Wave   string    `json:"wave"`
+	Object ObjectRef `json:"object"`
+	Pods   int       `json:"pods"`
+	Reason string    `json:"reason"`
+	Manual string    `json:"manual"`
+}
+
+// Encode writes p's document to w, indented. The output is deterministic:
+// fields in declaration order, map keys sorted, and empty lists written as
+// [] rather than null so consumers need not tell the two apart.
+func Encode(w io.Writer, p *plan.Plan) error {
+	doc := FromPlan(p)
+	if doc.FormatVersion == "" {
+		doc.FormatVersion = FormatVersion
+	}
+	doc.Checks = orEmpty(doc.Checks)
+	doc.Steps = orEmpty(doc.Steps)
+	doc.Phases = orEmpty(doc.Phases)
+	doc.RollbackOrder = orEmpty(doc.RollbackOrder)
+	doc.ManualFollowUp = orEmpty(doc.ManualFollowUp)
+	doc.Summary.Waves = orEmpty(doc.Summary.Waves)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	// Queries and revisions hold "<", ">" and "&"; keep them readable.
+	enc.SetEscapeHTML(false)
+	return enc.Encode(doc)
+}
+
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -1,0 +1,68 @@
+package jsonplan
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/meshwave/meshwave/plan"
+)
+
+func samplePlan() *plan.Plan {
+	p := &plan.Plan{FormatVersion: FormatVersion, Flavor: plan.FlavorIstio, From: "1-26", To: "1-27"}
+	ns := &plan.ObjectRef{Kind: "Namespace", Name: "shop"}
+	p.AddPhase(plan.Phase{Kind: plan.PhaseWave, Wave: "w", MaxParallel: 3},
+		[]plan.Step{{ID: "relabel", Kind: plan.StepNamespaceRelabel, Action: plan.ActionUpdate, Wave: "w", Object: ns,
+			SetLabels: map[string]string{"istio.io/rev": "1-27"}, RemoveLabels: []string{}}},
+		[]plan.Step{{ID: "restart", Kind: plan.StepWorkloadRestart, Action: plan.ActionRestart, Wave: "w",
+			Object: &plan.ObjectRef{Kind: "Deployment", Namespace: "shop", Name: "cart"}, Pods: 2}})
+	p.RollbackOrder = plan.RollbackOrder(p.Steps, p.Phases)
+	return p
+}
+
+// The model and the document convert both ways without losing anything the
+// model holds, and keep nil and empty lists apart: a saved plan's hash
+// covers the document as written.
+func TestModelRoundTrip(t *testing.T) {
+	for name, p := range map[string]*plan.Plan{"sample": samplePlan(), "empty": {}} {
+		t.Run(name, func(t *testing.T) {
+			if diff := cmp.Diff(p, FromPlan(p).Model()); diff != "" {
+				t.Errorf("FromPlan, Model (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// A restart carries its wave's max_parallel for format 1.0 and 1.1
+// readers; no other step does.
+func TestRestartCarriesMaxParallel(t *testing.T) {
+	got := map[string]int{}
+	for _, s := range FromPlan(samplePlan()).Steps {
+		got[s.ID] = s.MaxParallel
+	}
+	if diff := cmp.Diff(map[string]int{"relabel": 0, "restart": 3}, got); diff != "" {
+		t.Errorf("max_parallel by step (-want +got):\n%s", diff)
+	}
+}
+
+// Encode writes empty lists as [] and the format version of this build.
+func TestEncodeEmptyPlan(t *testing.T) {
+	var b bytes.Buffer
+	if err := Encode(&b, &plan.Plan{}); err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"format_version": FormatVersion, "from": "", "to": "", "flavor": "",
+		"checks": []any{}, "steps": []any{}, "phases": []any{}, "rollback_order": []any{}, "manual_follow_up": []any{},
+		"summary": map[string]any{"changes": 0.0, "relabel": 0.0, "restart": 0.0, "gateways": 0.0, "uninstall": 0.0,
+			"errors": 0.0, "warnings": 0.0, "waves": []any{}},
+		"source_hash": "", "automatic_rollback": false}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Encode(empty plan) (-want +got):\n%s", diff)
+	}
+}
