@@ -24,10 +24,6 @@ import (
 	"github.com/meshwave/meshwave/states"
 )
 
-// RecordPauseUntil is the Record key of a pause gate: when the pause ends.
-// Recording it makes a resumed pause wait only for what is left.
-const RecordPauseUntil = "pause.until"
-
 // Gate defaults the plan language does not set, used where the plan leaves
 // a field zero; the others are plan's (plan.DefaultHTTPExpectStatus, ...).
 const (
@@ -59,8 +55,8 @@ func (r *run) runGate(ctx context.Context, s plan.Step, ss *states.StepState) er
 	if ss.Status == states.StatusRolledBack || rec == nil {
 		rec = Record{}
 	}
-	if g.Kind == config.GatePause && rec[RecordPauseUntil] == "" {
-		rec[RecordPauseUntil] = r.opts.Now().Add(g.Pause).UTC().Format(time.RFC3339Nano)
+	if g.Kind == config.GatePause && rec[plan.RecordPauseUntil] == "" {
+		rec[plan.RecordPauseUntil] = r.opts.Now().Add(g.Pause).UTC().Format(time.RFC3339Nano)
 	}
 	start, err := r.markRunning(s, ss, rec)
 	if err != nil {
@@ -122,9 +118,9 @@ func (r *run) approve(ctx context.Context, wave string) error {
 
 // pause waits until the recorded end of the pause, reporting what is left.
 func (e *Executor) pause(ctx context.Context, rec Record, progress Progress) error {
-	until, err := time.Parse(time.RFC3339Nano, rec[RecordPauseUntil])
+	until, err := time.Parse(time.RFC3339Nano, rec[plan.RecordPauseUntil])
 	if err != nil {
-		return fmt.Errorf("recorded %s: %w", RecordPauseUntil, err)
+		return fmt.Errorf("recorded %s: %w", plan.RecordPauseUntil, err)
 	}
 	for {
 		left := until.Sub(e.opts.Now())

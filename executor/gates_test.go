@@ -285,8 +285,8 @@ func TestPauseGate(t *testing.T) {
 		if diff := cmp.Diff(want, remaining); diff != "" {
 			t.Errorf("progress with the remaining time (-want +got):\n%s", diff)
 		}
-		if until, err := time.Parse(time.RFC3339Nano, ss.Record[RecordPauseUntil]); err != nil || until.Before(start.Add(3*time.Minute)) {
-			t.Errorf("pause end recorded as %q, want 3m after %v", ss.Record[RecordPauseUntil], start)
+		if until, err := time.Parse(time.RFC3339Nano, ss.Record[plan.RecordPauseUntil]); err != nil || until.Before(start.Add(3*time.Minute)) {
+			t.Errorf("pause end recorded as %q, want 3m after %v", ss.Record[plan.RecordPauseUntil], start)
 		}
 	})
 }
@@ -311,7 +311,7 @@ func TestPauseGateResumesWithRemainingTime(t *testing.T) {
 			t.Fatalf("Apply: got %v, want ErrInterrupted", err)
 		}
 		first := readState(t, path).Step(gateStep + "pause")
-		if first.Status != states.StatusRunning || first.Record[RecordPauseUntil] == "" {
+		if first.Status != states.StatusRunning || first.Record[plan.RecordPauseUntil] == "" {
 			t.Fatalf("interrupted pause: %+v", first)
 		}
 		resumed := time.Now()
@@ -322,7 +322,7 @@ func TestPauseGateResumesWithRemainingTime(t *testing.T) {
 		if diff := cmp.Diff(first.Record, second.Record); diff != "" {
 			t.Errorf("the resumed pause has another end (-first +resumed):\n%s", diff)
 		}
-		until, _ := time.Parse(time.RFC3339Nano, first.Record[RecordPauseUntil])
+		until, _ := time.Parse(time.RFC3339Nano, first.Record[plan.RecordPauseUntil])
 		if second.Status != states.StatusDone || second.EndedAt.Before(until) {
 			t.Errorf("resumed pause: %s at %v, want done at or after %v", second.Status, second.EndedAt, until)
 		}

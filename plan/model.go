@@ -37,14 +37,6 @@ const (
 	StepUninstall        StepKind = "uninstall"
 )
 
-// RecordRollbackAt is the key of a step's record (the values saved before a
-// step changes anything) that the executor sets, and saves, before it asks
-// the provider to roll the step back: the time of the rollback. The provider
-// uses it as the rollback restart's restartedAt, so a rollback resumed after
-// a crash re-sends the same patch instead of rolling the workload a third
-// time. The key keeps the spelling state files have held since 1.0.
-const RecordRollbackAt = "undo.at"
-
 // Action is how a step changes the cluster, as the plan shows it.
 type Action string
 

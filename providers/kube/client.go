@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
@@ -84,10 +85,35 @@ type Provider struct {
 	cs     kubernetes.Interface
 	dyn    dynamic.Interface
 	meta   metadata.Interface
-	flavor plan.Flavor
+	flavor flavor
 	now    func() time.Time
 	// pageSize is the limit of each paginated list request.
 	pageSize int64
+	// backoff spaces the retries of a request that failed for a transient
+	// reason (see call).
+	backoff wait.Backoff
+	// pollInterval spaces the reads of a wait that polls.
+	pollInterval time.Duration
+}
+
+// Clients are the API clients a Provider talks to the cluster with.
+type Clients struct {
+	Kubernetes kubernetes.Interface
+	Dynamic    dynamic.Interface
+	Metadata   metadata.Interface
+	// Host is the API server URL, for messages.
+	Host string
+}
+
+// NewForClients returns a Provider of a plan of flavor fl that talks to the
+// cluster through c.
+func NewForClients(c Clients, fl plan.Flavor) (*Provider, error) {
+	f, err := flavorNamed(fl)
+	if err != nil {
+		return nil, err
+	}
+	return &Provider{host: c.Host, cs: c.Kubernetes, dyn: c.Dynamic, meta: c.Metadata, flavor: f,
+		now: time.Now, pageSize: 500, backoff: transientBackoff, pollInterval: time.Second}, nil
 }
 
 // New returns a Provider for the cluster cfg points at. cfg.Timeout (zero:
@@ -119,7 +145,7 @@ func New(cfg *rest.Config, flavor plan.Flavor) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metadata client: %w", err)
 	}
-	return &Provider{host: cfg.Host, cs: cs, dyn: dyn, meta: meta, flavor: flavor, now: time.Now, pageSize: 500}, nil
+	return NewForClients(Clients{Kubernetes: cs, Dynamic: dyn, Metadata: meta, Host: cfg.Host}, flavor)
 }
 
 // Host is the API server URL the provider talks to.

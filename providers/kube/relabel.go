@@ -7,10 +7,13 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/meshwave/meshwave/plan"
 )
@@ -18,50 +21,24 @@ import (
 // A relabel step moves a namespace's injection labels to the target in one
 // merge patch; it records the istio labels it found, and its rollback restores them.
 var relabelOps = stepOps{
-	prepare: func(p *Provider, ctx context.Context, s plan.Step) (map[string]string, error) {
-		ns, err := p.cs.CoreV1().Namespaces().Get(ctx, s.Object.Name, metav1.GetOptions{})
+	prepare: func(p *Provider, ctx context.Context, s plan.Step) (plan.Record, error) {
+		ns, err := p.namespace(ctx, s.Object.Name)
 		if err != nil {
-			return nil, fmt.Errorf("read namespace %s: %w", s.Object.Name, err)
+			return nil, err
 		}
 		orig := plan.InjectionLabels(ns.Labels)
 		if err := relabelConflict(s, orig); err != nil {
 			return nil, err
 		}
-		b, _ := json.Marshal(orig)
-		return map[string]string{recLabels: string(b)}, nil
+		return plan.RelabelRecord(orig)
 	},
-	run: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string, _ func(string)) error {
-		labels := map[string]any{}
-		for _, k := range s.RemoveLabels {
-			labels[k] = nil
-		}
-		for k, v := range s.SetLabels {
-			labels[k] = v
-		}
-		// Someone may relabel the namespace at any moment: the patch is
-		// sent only over the labels the plan saw (or a relabel already
-		// done), with their resourceVersion as a precondition.
-		for attempt := 1; ; attempt++ {
-			ns, err := p.cs.CoreV1().Namespaces().Get(ctx, s.Object.Name, metav1.GetOptions{})
-			if err != nil {
-				return fmt.Errorf("read namespace %s: %w", s.Object.Name, err)
-			}
-			if relabeled(s, ns.Labels) {
-				return nil
-			}
-			if err := relabelConflict(s, plan.InjectionLabels(ns.Labels)); err != nil {
-				return err
-			}
-			err = p.patchNamespaceLabels(ctx, s.Object.Name, ns.ResourceVersion, labels)
-			if !apierrors.IsConflict(err) || attempt == 10 {
-				return err
-			}
-		}
+	run: func(p *Provider, ctx context.Context, s plan.Step, _ plan.Record, _ func(string)) error {
+		return p.relabel(ctx, s)
 	},
-	verify: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string) error {
-		ns, err := p.cs.CoreV1().Namespaces().Get(ctx, s.Object.Name, metav1.GetOptions{})
+	verify: func(p *Provider, ctx context.Context, s plan.Step, _ plan.Record) error {
+		ns, err := p.namespace(ctx, s.Object.Name)
 		if err != nil {
-			return fmt.Errorf("read namespace %s: %w", s.Object.Name, err)
+			return err
 		}
 		for k, v := range s.SetLabels {
 			if ns.Labels[k] != v {
@@ -75,10 +52,10 @@ var relabelOps = stepOps{
 		}
 		return nil
 	},
-	rollback: func(p *Provider, ctx context.Context, s plan.Step, rec map[string]string, _ func(string)) error {
-		orig := map[string]string{}
-		if err := json.Unmarshal([]byte(rec[recLabels]), &orig); err != nil {
-			return fmt.Errorf("namespace %s: recorded labels are unreadable: %w", s.Object.Name, err)
+	rollback: func(p *Provider, ctx context.Context, s plan.Step, rec plan.Record, _ func(string)) error {
+		orig, err := rec.RelabelLabels()
+		if err != nil {
+			return fmt.Errorf("namespace %s: %w", s.Object.Name, err)
 		}
 		labels := map[string]any{}
 		for _, k := range []string{plan.LabelInjection, plan.LabelRevision} {
@@ -88,8 +65,54 @@ var relabelOps = stepOps{
 				labels[k] = nil
 			}
 		}
-		return p.patchNamespaceLabels(ctx, s.Object.Name, "", labels)
+		return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			return p.patchNamespaceLabels(ctx, s.Object.Name, "", labels)
+		})
 	},
+}
+
+// relabelConflicts is how often a relabel reads the namespace again after
+// someone else changed it between its read and its patch.
+var relabelConflicts = wait.Backoff{Steps: 10, Duration: 10 * time.Millisecond, Factor: 1, Jitter: 0.1}
+
+// relabel sends the step's label patch. Someone may relabel the namespace at
+// any moment: the patch is sent only over the labels the plan saw (or a
+// relabel already done), with their resourceVersion as a precondition, and
+// a conflict reads the namespace again.
+func (p *Provider) relabel(ctx context.Context, s plan.Step) error {
+	labels := map[string]any{}
+	for _, k := range s.RemoveLabels {
+		labels[k] = nil
+	}
+	for k, v := range s.SetLabels {
+		labels[k] = v
+	}
+	return retry.RetryOnConflict(relabelConflicts, func() error {
+		ns, err := p.namespace(ctx, s.Object.Name)
+		if err != nil {
+			return err
+		}
+		if relabeled(s, ns.Labels) {
+			return nil
+		}
+		if err := relabelConflict(s, plan.InjectionLabels(ns.Labels)); err != nil {
+			return err
+		}
+		return p.patchNamespaceLabels(ctx, s.Object.Name, ns.ResourceVersion, labels)
+	})
+}
+
+// namespace reads a namespace.
+func (p *Provider) namespace(ctx context.Context, name string) (*corev1.Namespace, error) {
+	var ns *corev1.Namespace
+	err := p.call(ctx, func(ctx context.Context) (err error) {
+		ns, err = p.cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read namespace %s: %w", name, err)
+	}
+	return ns, nil
 }
 
 // relabeled reports whether a namespace's labels are what the relabel step
@@ -138,10 +161,13 @@ func (p *Provider) patchNamespaceLabels(ctx context.Context, name, resourceVersi
 		meta["resourceVersion"] = resourceVersion
 	}
 	body, err := json.Marshal(map[string]any{"metadata": meta})
-	if err != nil {
-		return err
+	if err == nil {
+		err = p.call(ctx, func(ctx context.Context) error {
+			_, err := p.cs.CoreV1().Namespaces().Patch(ctx, name, types.MergePatchType, body, metav1.PatchOptions{})
+			return err
+		})
 	}
-	if _, err := p.cs.CoreV1().Namespaces().Patch(ctx, name, types.MergePatchType, body, metav1.PatchOptions{}); err != nil {
+	if err != nil {
 		return fmt.Errorf("relabel namespace %s: %w", name, err)
 	}
 	return nil

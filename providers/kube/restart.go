@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -15,7 +14,7 @@ import (
 // A restart step rolls a workload the way kubectl rollout restart does,
 // with the restartedAt value it recorded first, and waits for the rollout.
 var restartOps = stepOps{
-	prepare: func(p *Provider, ctx context.Context, s plan.Step) (map[string]string, error) {
+	prepare: func(p *Provider, ctx context.Context, s plan.Step) (plan.Record, error) {
 		obj := s.Object
 		_, facts, err := p.templateAnnotations(ctx, obj)
 		if err != nil {
@@ -27,33 +26,29 @@ var restartOps = stepOps{
 			return nil, fmt.Errorf("%s %s/%s cannot be rolled by a restart any more (%s): plan again, and %s",
 				obj.Kind, obj.Namespace, obj.Name, reason, manual)
 		}
-		return map[string]string{recRestartedAt: p.now().UTC().Format(time.RFC3339Nano)}, nil
+		return plan.RestartRecord(p.now()), nil
 	},
-	run: func(p *Provider, ctx context.Context, s plan.Step, rec map[string]string, progress func(string)) error {
-		if err := p.restart(ctx, s.Object, rec[recRestartedAt]); err != nil {
+	run: func(p *Provider, ctx context.Context, s plan.Step, rec plan.Record, progress func(string)) error {
+		if err := p.restart(ctx, s.Object, rec.RestartedAt()); err != nil {
 			return err
 		}
 		return p.waitRollouts(ctx, []plan.ObjectRef{*s.Object}, stepTimeout(s), progress)
 	},
-	verify: func(p *Provider, ctx context.Context, s plan.Step, rec map[string]string) error {
+	verify: func(p *Provider, ctx context.Context, s plan.Step, rec plan.Record) error {
 		obj := s.Object
 		tmpl, _, err := p.templateAnnotations(ctx, obj)
 		if err != nil {
 			return err
 		}
-		if tmpl[annoRestartedAt] != rec[recRestartedAt] {
-			return fmt.Errorf("%s %s/%s: restartedAt is %q, want %q", obj.Kind, obj.Namespace, obj.Name, tmpl[annoRestartedAt], rec[recRestartedAt])
+		if tmpl[annoRestartedAt] != rec.RestartedAt() {
+			return fmt.Errorf("%s %s/%s: restartedAt is %q, want %q", obj.Kind, obj.Namespace, obj.Name, tmpl[annoRestartedAt], rec.RestartedAt())
 		}
 		return nil
 	},
-	rollback: func(p *Provider, ctx context.Context, s plan.Step, rec map[string]string, progress func(string)) error {
+	rollback: func(p *Provider, ctx context.Context, s plan.Step, rec plan.Record, progress func(string)) error {
 		// A second, deterministic restart value: re-running the rollback sends
 		// the same patch and does not roll the workload twice.
-		value := rec[plan.RecordRollbackAt]
-		if value == "" {
-			value = rec[recRestartedAt] + "+rollback"
-		}
-		if err := p.restart(ctx, s.Object, value); err != nil {
+		if err := p.restart(ctx, s.Object, rec.RollbackRestartedAt()); err != nil {
 			return err
 		}
 		return p.waitRollouts(ctx, []plan.ObjectRef{*s.Object}, stepTimeout(s), progress)
@@ -72,17 +67,27 @@ func (p *Provider) restart(ctx context.Context, obj *plan.ObjectRef, value strin
 		return err
 	}
 	apps := p.cs.AppsV1()
+	var patch func(ctx context.Context) error
 	switch plan.WorkloadKind(obj.Kind) {
 	case plan.KindDeployment:
-		_, err = apps.Deployments(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{})
+		patch = func(ctx context.Context) error {
+			_, err := apps.Deployments(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{})
+			return err
+		}
 	case plan.KindStatefulSet:
-		_, err = apps.StatefulSets(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{})
+		patch = func(ctx context.Context) error {
+			_, err := apps.StatefulSets(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{})
+			return err
+		}
 	case plan.KindDaemonSet:
-		_, err = apps.DaemonSets(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{})
+		patch = func(ctx context.Context) error {
+			_, err := apps.DaemonSets(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{})
+			return err
+		}
 	default:
 		return fmt.Errorf("restart %s %s/%s: kind cannot be restarted", obj.Kind, obj.Namespace, obj.Name)
 	}
-	if err != nil {
+	if err := p.send(ctx, patch); err != nil {
 		return fmt.Errorf("restart %s %s/%s: %w", obj.Kind, obj.Namespace, obj.Name, err)
 	}
 	return nil
@@ -99,23 +104,29 @@ func (p *Provider) templateAnnotations(ctx context.Context, obj *plan.ObjectRef)
 	)
 	switch plan.WorkloadKind(obj.Kind) {
 	case plan.KindDeployment:
-		dep, e := apps.Deployments(obj.Namespace).Get(ctx, obj.Name, metav1.GetOptions{})
-		if e == nil {
-			anno, facts = dep.Spec.Template.Annotations, deploymentRollout(dep)
-		}
-		err = e
+		err = p.call(ctx, func(ctx context.Context) error {
+			dep, err := apps.Deployments(obj.Namespace).Get(ctx, obj.Name, metav1.GetOptions{})
+			if err == nil {
+				anno, facts = dep.Spec.Template.Annotations, deploymentRollout(dep)
+			}
+			return err
+		})
 	case plan.KindStatefulSet:
-		sts, e := apps.StatefulSets(obj.Namespace).Get(ctx, obj.Name, metav1.GetOptions{})
-		if e == nil {
-			anno, facts = sts.Spec.Template.Annotations, statefulSetRollout(sts)
-		}
-		err = e
+		err = p.call(ctx, func(ctx context.Context) error {
+			sts, err := apps.StatefulSets(obj.Namespace).Get(ctx, obj.Name, metav1.GetOptions{})
+			if err == nil {
+				anno, facts = sts.Spec.Template.Annotations, statefulSetRollout(sts)
+			}
+			return err
+		})
 	case plan.KindDaemonSet:
-		ds, e := apps.DaemonSets(obj.Namespace).Get(ctx, obj.Name, metav1.GetOptions{})
-		if e == nil {
-			anno, facts = ds.Spec.Template.Annotations, daemonSetRollout(ds)
-		}
-		err = e
+		err = p.call(ctx, func(ctx context.Context) error {
+			ds, err := apps.DaemonSets(obj.Namespace).Get(ctx, obj.Name, metav1.GetOptions{})
+			if err == nil {
+				anno, facts = ds.Spec.Template.Annotations, daemonSetRollout(ds)
+			}
+			return err
+		})
 	default:
 		return nil, facts, fmt.Errorf("%s %s/%s cannot be restarted", obj.Kind, obj.Namespace, obj.Name)
 	}

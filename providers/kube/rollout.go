@@ -60,7 +60,9 @@ func (p *Provider) waitRollout(ctx context.Context, w plan.ObjectRef, progress f
 		},
 	}
 	var last string
-	_, err := watchtools.UntilWithSync(ctx, lw, &unstructured.Unstructured{}, nil, func(ev watch.Event) (bool, error) {
+	// The client says whether it serves a list as a watch stream (a real
+	// API server does; client-go's fake does not).
+	_, err := watchtools.UntilWithSync(ctx, cache.ToListWatcherWithWatchListSemantics(lw, p.dyn), &unstructured.Unstructured{}, nil, func(ev watch.Event) (bool, error) {
 		if ev.Type == watch.Deleted {
 			return false, fmt.Errorf("%s %s/%s was deleted", w.Kind, w.Namespace, w.Name)
 		}

@@ -10,26 +10,17 @@ import (
 	"github.com/meshwave/meshwave/plan/config"
 )
 
-// Keys of the values a step records before it changes anything.
-const (
-	recLabels       = "labels"       // relabel: JSON of the original istio labels ({} when none)
-	recRestartedAt  = "restartedAt"  // restart: the value the restart sends
-	recControlPlane = "controlPlane" // gateway: the original revision
-	recUID          = "uid"          // uninstall: the control plane object's uid
-	recRevision     = "revision"     // tag: the revision the tag pointed at
-)
-
 // stepOps are one step kind's four operations; each kind has its file
 // (relabel.go, restart.go, tag.go, gateway.go, wave.go, uninstall.go).
 type stepOps struct {
 	// prepare reads what the step will change; it changes nothing.
-	prepare func(p *Provider, ctx context.Context, s plan.Step) (map[string]string, error)
+	prepare func(p *Provider, ctx context.Context, s plan.Step) (plan.Record, error)
 	// run performs the step; with the same record it sends the same change.
-	run func(p *Provider, ctx context.Context, s plan.Step, rec map[string]string, progress func(string)) error
+	run func(p *Provider, ctx context.Context, s plan.Step, rec plan.Record, progress func(string)) error
 	// verify confirms cheaply that a done step still holds.
-	verify func(p *Provider, ctx context.Context, s plan.Step, rec map[string]string) error
+	verify func(p *Provider, ctx context.Context, s plan.Step, rec plan.Record) error
 	// rollback reverses the step with what prepare recorded.
-	rollback func(p *Provider, ctx context.Context, s plan.Step, rec map[string]string, progress func(string)) error
+	rollback func(p *Provider, ctx context.Context, s plan.Step, rec plan.Record, progress func(string)) error
 }
 
 var stepKinds = map[plan.StepKind]stepOps{
@@ -50,22 +41,28 @@ func opsFor(s plan.Step) (stepOps, error) {
 	return ops, nil
 }
 
-// Prepare reads what step will change; it changes nothing.
+// Prepare reads what step will change; it changes nothing. Its requests,
+// as every step operation's, are retried on transient errors (see call);
+// Prepare and Verify have no progress to report them on.
 func (p *Provider) Prepare(ctx context.Context, step plan.Step) (map[string]string, error) {
 	ops, err := opsFor(step)
 	if err != nil {
 		return nil, err
 	}
+	ctx, _ = withRetryNote(ctx)
 	return ops.prepare(p, ctx, step)
 }
 
 // Run performs step. Given the same record it sends the same change, so a
-// step interrupted half-way is re-run safely.
+// step interrupted half-way is re-run safely. Requests that failed for a
+// transient reason and were sent again are reported once, at the end.
 func (p *Provider) Run(ctx context.Context, step plan.Step, rec map[string]string, progress func(string)) error {
 	ops, err := opsFor(step)
 	if err != nil {
 		return err
 	}
+	ctx, note := withRetryNote(ctx)
+	defer note.report(progress)
 	return ops.run(p, ctx, step, rec, progress)
 }
 
@@ -75,21 +72,25 @@ func (p *Provider) Verify(ctx context.Context, step plan.Step, rec map[string]st
 	if err != nil {
 		return err
 	}
+	ctx, _ = withRetryNote(ctx)
 	return ops.verify(p, ctx, step, rec)
 }
 
-// Rollback reverses a step with what Prepare recorded.
+// Rollback reverses a step with what Prepare recorded; its retries are
+// reported as Run's are.
 func (p *Provider) Rollback(ctx context.Context, step plan.Step, rec map[string]string, progress func(string)) error {
 	ops, err := opsFor(step)
 	if err != nil {
 		return err
 	}
+	ctx, note := withRetryNote(ctx)
+	defer note.report(progress)
 	return ops.rollback(p, ctx, step, rec, progress)
 }
 
 // noRecord is the prepare of a step that changes nothing.
-func noRecord(*Provider, context.Context, plan.Step) (map[string]string, error) {
-	return map[string]string{}, nil
+func noRecord(*Provider, context.Context, plan.Step) (plan.Record, error) {
+	return plan.Record{}, nil
 }
 
 func stepTimeout(step plan.Step) time.Duration {

@@ -3,11 +3,13 @@ package kube
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -29,36 +31,48 @@ import (
 // and its rollback points it back there.
 var tagOps = stepOps{
 	prepare: (*Provider).prepareTag,
-	run: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string, _ func(string)) error {
+	run: func(p *Provider, ctx context.Context, s plan.Step, _ plan.Record, _ func(string)) error {
 		return p.repointTag(ctx, tagName(s), s.ToRevision)
 	},
-	verify: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string) error {
+	verify: func(p *Provider, ctx context.Context, s plan.Step, _ plan.Record) error {
 		return p.verifyTag(ctx, s)
 	},
-	rollback: func(p *Provider, ctx context.Context, s plan.Step, rec map[string]string, _ func(string)) error {
-		return p.repointTag(ctx, tagName(s), rec[recRevision])
+	rollback: func(p *Provider, ctx context.Context, s plan.Step, rec plan.Record, _ func(string)) error {
+		return p.repointTag(ctx, tagName(s), rec.TagRevision())
 	},
 }
 
-func (p *Provider) prepareTag(ctx context.Context, step plan.Step) (map[string]string, error) {
-	tag := tagName(step)
-	wh, err := p.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, plan.TagWebhookName(tag), metav1.GetOptions{})
+func (p *Provider) prepareTag(ctx context.Context, step plan.Step) (plan.Record, error) {
+	wh, err := p.tagWebhook(ctx, tagName(step))
 	if err != nil {
-		return nil, fmt.Errorf("read revision tag %s: %w", tag, err)
+		return nil, err
 	}
-	return map[string]string{recRevision: wh.Labels[plan.LabelRevision]}, nil
+	return plan.TagRecord(wh.Labels[plan.LabelRevision]), nil
 }
 
 func (p *Provider) verifyTag(ctx context.Context, step plan.Step) error {
 	tag := tagName(step)
-	wh, err := p.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, plan.TagWebhookName(tag), metav1.GetOptions{})
+	wh, err := p.tagWebhook(ctx, tag)
 	if err != nil {
-		return fmt.Errorf("read revision tag %s: %w", tag, err)
+		return err
 	}
 	if got := wh.Labels[plan.LabelRevision]; got != step.ToRevision {
 		return fmt.Errorf("revision tag %s points at %s, want %s", tag, got, step.ToRevision)
 	}
 	return nil
+}
+
+// tagWebhook reads the webhook configuration of revision tag tag.
+func (p *Provider) tagWebhook(ctx context.Context, tag string) (*admissionregistrationv1.MutatingWebhookConfiguration, error) {
+	var wh *admissionregistrationv1.MutatingWebhookConfiguration
+	err := p.call(ctx, func(ctx context.Context) (err error) {
+		wh, err = p.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, plan.TagWebhookName(tag), metav1.GetOptions{})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read revision tag %s: %w", tag, err)
+	}
+	return wh, nil
 }
 
 func tagName(step plan.Step) string {
@@ -68,8 +82,12 @@ func tagName(step plan.Step) string {
 // canonicalInjector returns a revision's own injection webhook
 // configuration (labeled with the revision, not a tag).
 func (p *Provider) canonicalInjector(ctx context.Context, rev string) (*admissionregistrationv1.MutatingWebhookConfiguration, error) {
-	list, err := p.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, metav1.ListOptions{
-		LabelSelector: plan.LabelRevision + "=" + rev + ",!" + plan.LabelTag})
+	var list *admissionregistrationv1.MutatingWebhookConfigurationList
+	err := p.call(ctx, func(ctx context.Context) (err error) {
+		list, err = p.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, metav1.ListOptions{
+			LabelSelector: plan.LabelRevision + "=" + rev + ",!" + plan.LabelTag})
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list the injector webhooks of %s: %w", rev, err)
 	}
@@ -81,11 +99,30 @@ func (p *Provider) canonicalInjector(ctx context.Context, rev string) (*admissio
 	}
 	switch len(found) {
 	case 0:
-		return nil, fmt.Errorf("revision %s has no injector webhook (a MutatingWebhookConfiguration labeled %s=%s)", rev, plan.LabelRevision, rev)
+		return nil, fmt.Errorf("revision %s has no injector webhook (a MutatingWebhookConfiguration labeled %s=%s): %w",
+			rev, plan.LabelRevision, rev, errNoInjector)
 	case 1:
 		return found[0], nil
 	}
 	return nil, fmt.Errorf("revision %s has %d injector webhooks; expected one", rev, len(found))
+}
+
+// errNoInjector is the error of a revision that has no injector webhook.
+var errNoInjector = errors.New("no injector")
+
+// formerInjector is the injector webhook configuration of the revision a
+// tag's object points at now (from), nil when that revision is gone: its
+// labels then cannot be told from the object's own, and only the target's
+// are needed. A failed read is an error.
+func (p *Provider) formerInjector(ctx context.Context, from, rev string) (*admissionregistrationv1.MutatingWebhookConfiguration, error) {
+	if from == "" || from == rev {
+		return nil, nil
+	}
+	src, err := p.canonicalInjector(ctx, from)
+	if errors.Is(err, errNoInjector) {
+		return nil, nil
+	}
+	return src, err
 }
 
 // repointTag moves revision tag tag to revision rev.
@@ -96,23 +133,22 @@ func (p *Provider) repointTag(ctx context.Context, tag, rev string) error {
 	}
 	mwcs := p.cs.AdmissionregistrationV1().MutatingWebhookConfigurations()
 	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur, err := mwcs.Get(ctx, plan.TagWebhookName(tag), metav1.GetOptions{})
+		cur, err := p.tagWebhook(ctx, tag)
 		if err != nil {
 			return err
 		}
-		var src *admissionregistrationv1.MutatingWebhookConfiguration
-		if from := cur.Labels[plan.LabelRevision]; from != "" && from != rev {
-			src, _ = p.canonicalInjector(ctx, from) // gone: only the target's facts are needed
+		src, err := p.formerInjector(ctx, cur.Labels[plan.LabelRevision], rev)
+		if err != nil {
+			return err
 		}
 		want, err := repointedTagWebhook(cur, src, dst, rev)
-		if err != nil {
+		if err != nil || equality.Semantic.DeepEqual(want, cur) {
 			return err
 		}
-		if equality.Semantic.DeepEqual(want, cur) {
-			return nil
-		}
-		_, err = mwcs.Update(ctx, want, metav1.UpdateOptions{})
-		return err
+		return p.call(ctx, func(ctx context.Context) error {
+			_, err := mwcs.Update(ctx, want, metav1.UpdateOptions{})
+			return err
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("move revision tag %s to %s: %w", tag, rev, err)
@@ -129,19 +165,30 @@ func (p *Provider) repointTag(ctx context.Context, tag, rev string) error {
 // repointTagService points the tag's Service, where istioctl created one,
 // at the revision's istiod.
 func (p *Provider) repointTagService(ctx context.Context, tag, rev string) error {
-	svcs, err := p.cs.CoreV1().Services("").List(ctx, metav1.ListOptions{LabelSelector: plan.LabelTag + "=" + tag})
+	var svcs *corev1.ServiceList
+	err := p.call(ctx, func(ctx context.Context) (err error) {
+		svcs, err = p.cs.CoreV1().Services("").List(ctx, metav1.ListOptions{LabelSelector: plan.LabelTag + "=" + tag})
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("list the Services of revision tag %s: %w", tag, err)
 	}
-	body, _ := json.Marshal(map[string]any{
+	body, err := json.Marshal(map[string]any{
 		"metadata": map[string]any{"labels": map[string]string{plan.LabelRevision: rev}},
 		"spec":     map[string]any{"selector": map[string]string{plan.LabelRevision: rev}},
 	})
+	if err != nil {
+		return fmt.Errorf("point the Services of revision tag %s at %s: %w", tag, rev, err)
+	}
 	for _, s := range svcs.Items {
 		if s.Labels[plan.LabelRevision] == rev && s.Spec.Selector[plan.LabelRevision] == rev {
 			continue
 		}
-		if _, err := p.cs.CoreV1().Services(s.Namespace).Patch(ctx, s.Name, types.MergePatchType, body, metav1.PatchOptions{}); err != nil {
+		err := p.send(ctx, func(ctx context.Context) error {
+			_, err := p.cs.CoreV1().Services(s.Namespace).Patch(ctx, s.Name, types.MergePatchType, body, metav1.PatchOptions{})
+			return err
+		})
+		if err != nil {
 			return fmt.Errorf("point Service %s/%s of revision tag %s at %s: %w", s.Namespace, s.Name, tag, rev, err)
 		}
 	}
@@ -154,26 +201,29 @@ func (p *Provider) repointTagService(ctx context.Context, tag, rev string) error
 func (p *Provider) repointDefaultValidator(ctx context.Context, dst *admissionregistrationv1.MutatingWebhookConfiguration, rev string) error {
 	vwcs := p.cs.AdmissionregistrationV1().ValidatingWebhookConfigurations()
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur, err := vwcs.Get(ctx, validatorDefaultName, metav1.GetOptions{})
+		var cur *admissionregistrationv1.ValidatingWebhookConfiguration
+		err := p.call(ctx, func(ctx context.Context) (err error) {
+			cur, err = vwcs.Get(ctx, validatorDefaultName, metav1.GetOptions{})
+			return err
+		})
 		if apierrors.IsNotFound(err) {
-			return nil
+			return nil // istioctl installed none: nothing to point
 		}
 		if err != nil {
 			return err
 		}
-		var src *admissionregistrationv1.MutatingWebhookConfiguration
-		if from := cur.Labels[plan.LabelRevision]; from != "" && from != rev {
-			src, _ = p.canonicalInjector(ctx, from)
+		src, err := p.formerInjector(ctx, cur.Labels[plan.LabelRevision], rev)
+		if err != nil {
+			return err
 		}
 		want, err := repointedValidator(cur, src, dst, rev)
-		if err != nil {
+		if err != nil || equality.Semantic.DeepEqual(want, cur) {
 			return err
 		}
-		if equality.Semantic.DeepEqual(want, cur) {
-			return nil
-		}
-		_, err = vwcs.Update(ctx, want, metav1.UpdateOptions{})
-		return err
+		return p.call(ctx, func(ctx context.Context) error {
+			_, err := vwcs.Update(ctx, want, metav1.UpdateOptions{})
+			return err
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("point %s at %s: %w", validatorDefaultName, rev, err)

@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 
@@ -20,29 +19,29 @@ import (
 // An uninstall step removes the old control plane once nothing uses it; it
 // records the uid of the installing object and cannot be rolled back.
 var uninstallOps = stepOps{
-	prepare: func(p *Provider, ctx context.Context, s plan.Step) (map[string]string, error) {
+	prepare: func(p *Provider, ctx context.Context, s plan.Step) (plan.Record, error) {
 		obj := s.Object
 		if obj.Name == "" {
-			return map[string]string{recUID: ""}, nil
+			return plan.UninstallRecord(""), nil
 		}
-		u, err := p.dyn.Resource(gvrForKind(obj.Kind)).Namespace(obj.Namespace).Get(ctx, obj.Name, metav1.GetOptions{})
+		u, err := p.installingObject(ctx, obj)
 		if apierrors.IsNotFound(err) {
-			return map[string]string{recUID: ""}, nil
+			return plan.UninstallRecord(""), nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read %s %s/%s: %w", obj.Kind, obj.Namespace, obj.Name, err)
+			return nil, err
 		}
-		return map[string]string{recUID: string(u.GetUID())}, nil
+		return plan.UninstallRecord(string(u.GetUID())), nil
 	},
-	run: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string, progress func(string)) error {
+	run: func(p *Provider, ctx context.Context, s plan.Step, _ plan.Record, progress func(string)) error {
 		return p.uninstall(ctx, s, progress)
 	},
-	verify: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string) error {
+	verify: func(p *Provider, ctx context.Context, s plan.Step, _ plan.Record) error {
 		obj := s.Object
 		if obj == nil || obj.Name == "" {
 			return nil
 		}
-		_, err := p.dyn.Resource(gvrForKind(obj.Kind)).Namespace(obj.Namespace).Get(ctx, obj.Name, metav1.GetOptions{})
+		_, err := p.installingObject(ctx, obj)
 		if err == nil {
 			return fmt.Errorf("%s %s/%s still exists", obj.Kind, obj.Namespace, obj.Name)
 		}
@@ -51,9 +50,22 @@ var uninstallOps = stepOps{
 		}
 		return nil
 	},
-	rollback: func(_ *Provider, _ context.Context, s plan.Step, _ map[string]string, _ func(string)) error {
+	rollback: func(_ *Provider, _ context.Context, s plan.Step, _ plan.Record, _ func(string)) error {
 		return fmt.Errorf("%s %s/%s was uninstalled; reinstall it to roll back", s.Object.Kind, s.Object.Namespace, s.Object.Name)
 	},
+}
+
+// installingObject reads the object that installed a control plane.
+func (p *Provider) installingObject(ctx context.Context, obj *plan.ObjectRef) (*unstructured.Unstructured, error) {
+	var u *unstructured.Unstructured
+	err := p.call(ctx, func(ctx context.Context) (err error) {
+		u, err = p.dyn.Resource(gvrForKind(obj.Kind)).Namespace(obj.Namespace).Get(ctx, obj.Name, metav1.GetOptions{})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read %s %s/%s: %w", obj.Kind, obj.Namespace, obj.Name, err)
+	}
+	return u, nil
 }
 
 // uninstall re-checks on the live cluster that nothing but the old istiod
@@ -84,11 +96,19 @@ func (p *Provider) uninstall(ctx context.Context, step plan.Step, progress func(
 			return err
 		}
 	}
-	ctx2, cancel := context.WithTimeout(ctx, stepTimeout(step))
+	return p.waitIstiodGone(ctx, step, progress)
+}
+
+// waitIstiodGone waits until no istiod pod of the step's old revision is
+// left. A failed read is read again at the next poll, until the timeout.
+func (p *Provider) waitIstiodGone(ctx context.Context, step plan.Step, progress func(string)) error {
+	obj, rev := step.Object, step.FromRevision
+	ctx, cancel := context.WithTimeout(ctx, stepTimeout(step))
 	defer cancel()
-	err = wait.PollUntilContextCancel(ctx2, time.Second, true, func(ctx context.Context) (bool, error) {
+	var readErr error
+	err := wait.PollUntilContextCancel(ctx, p.pollInterval, true, func(ctx context.Context) (bool, error) {
 		pods, err := p.cs.CoreV1().Pods(obj.Namespace).List(ctx, metav1.ListOptions{LabelSelector: labelApp + "=istiod," + plan.LabelRevision + "=" + rev})
-		if err != nil {
+		if readErr = err; err != nil {
 			return false, nil
 		}
 		if progress != nil {
@@ -96,6 +116,9 @@ func (p *Provider) uninstall(ctx context.Context, step plan.Step, progress func(
 		}
 		return len(pods.Items) == 0, nil
 	})
+	if err != nil && readErr != nil {
+		return fmt.Errorf("istiod of %s: list its pods after deleting %s %s/%s: %w", rev, obj.Kind, obj.Namespace, obj.Name, readErr)
+	}
 	if err != nil {
 		return fmt.Errorf("istiod of %s still running after deleting %s %s/%s", rev, obj.Kind, obj.Namespace, obj.Name)
 	}
@@ -120,7 +143,9 @@ func (p *Provider) deleteObject(ctx context.Context, o plan.ObjectRef) error {
 	if o.Namespace != "" {
 		ri = p.dyn.Resource(gvr).Namespace(o.Namespace)
 	}
-	err := ri.Delete(ctx, o.Name, metav1.DeleteOptions{PropagationPolicy: &policy})
+	err := p.send(ctx, func(ctx context.Context) error {
+		return ri.Delete(ctx, o.Name, metav1.DeleteOptions{PropagationPolicy: &policy})
+	})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete %s %s/%s: %w", o.Kind, o.Namespace, o.Name, err)
 	}
@@ -139,8 +164,8 @@ func (p *Provider) revisionUsers(ctx context.Context, rev string) ([]string, err
 
 // usersOf applies the plan's rule to freshly read objects: nothing is left
 // to move by then, so the cluster itself must show no user.
-func usersOf(flavor plan.Flavor, objs *clusterObjects, rev string) []string {
-	snap := snapshotOf(flavor, &config.Config{}, objs)
+func usersOf(fl flavor, objs *clusterObjects, rev string) []string {
+	snap := snapshotOf(fl, &config.Config{}, objs)
 	cp := plan.ControlPlane{Revision: rev}
 	for _, c := range snap.ControlPlanes {
 		if c.Revision == rev {
@@ -148,16 +173,4 @@ func usersOf(flavor plan.Flavor, objs *clusterObjects, rev string) []string {
 		}
 	}
 	return plan.RevisionUsers(snap, cp, plan.Move{})
-}
-
-// gvrForKind is the resource of a control plane's installing object.
-func gvrForKind(kind string) schema.GroupVersionResource {
-	switch kind {
-	case "Istio":
-		return gvrIstio
-	case "IstioOperator":
-		return gvrIstioOperator
-	}
-	gvr, _ := gvrOf(kind)
-	return gvr
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
@@ -17,11 +19,11 @@ import (
 // changes nothing, so its rollback waits for the rollback restarts.
 var waitOps = stepOps{
 	prepare: noRecord,
-	run: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string, progress func(string)) error {
+	run: func(p *Provider, ctx context.Context, s plan.Step, _ plan.Record, progress func(string)) error {
 		return p.waitRollouts(ctx, s.Workloads, stepTimeout(s), progress)
 	},
-	verify: func(*Provider, context.Context, plan.Step, map[string]string) error { return nil },
-	rollback: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string, progress func(string)) error {
+	verify: func(*Provider, context.Context, plan.Step, plan.Record) error { return nil },
+	rollback: func(p *Provider, ctx context.Context, s plan.Step, _ plan.Record, progress func(string)) error {
 		return p.waitRollouts(ctx, s.Workloads, stepTimeout(s), progress)
 	},
 }
@@ -31,13 +33,13 @@ var waitOps = stepOps{
 // same of the source proxy.
 var verifyOps = stepOps{
 	prepare: noRecord,
-	run: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string, progress func(string)) error {
+	run: func(p *Provider, ctx context.Context, s plan.Step, _ plan.Record, progress func(string)) error {
 		return p.verify(ctx, s.Workloads, s.ToImage, s.ToRevision, stepTimeout(s), progress)
 	},
-	verify: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string) error {
+	verify: func(p *Provider, ctx context.Context, s plan.Step, _ plan.Record) error {
 		return p.verify(ctx, s.Workloads, s.ToImage, s.ToRevision, 0, nil)
 	},
-	rollback: func(p *Provider, ctx context.Context, s plan.Step, _ map[string]string, progress func(string)) error {
+	rollback: func(p *Provider, ctx context.Context, s plan.Step, _ plan.Record, progress func(string)) error {
 		return p.verify(ctx, s.Workloads, s.FromImage, "", stepTimeout(s), progress)
 	},
 }
@@ -61,7 +63,7 @@ func (p *Provider) verify(ctx context.Context, workloads []plan.ObjectRef, image
 	ctx2, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var bad []string
-	err := wait.PollUntilContextCancel(ctx2, time.Second, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextCancel(ctx2, p.pollInterval, true, func(ctx context.Context) (bool, error) {
 		b, n, err := check(ctx)
 		if err != nil {
 			return false, err
@@ -141,11 +143,19 @@ func podProblems(ns string, pods []plan.Pod, image, revision string) []string {
 
 // namespaceWorkloads reads one namespace's pods grouped by workload.
 func (p *Provider) namespaceWorkloads(ctx context.Context, ns string) ([]plan.Workload, error) {
-	pods, err := p.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	var pods *corev1.PodList
+	err := p.call(ctx, func(ctx context.Context) (err error) {
+		pods, err = p.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list pods in %s: %w", ns, err)
 	}
-	rss, err := p.cs.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{})
+	var rss *appsv1.ReplicaSetList
+	err = p.call(ctx, func(ctx context.Context) (err error) {
+		rss, err = p.cs.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{})
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list replicasets in %s: %w", ns, err)
 	}

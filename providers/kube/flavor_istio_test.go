@@ -99,7 +99,7 @@ func fixtureObjects() *clusterObjects {
 }
 
 func TestIstioControlPlanes(t *testing.T) {
-	snap := snapshotOf(plan.FlavorIstio, &config.Config{}, fixtureObjects())
+	snap := snapshotOf(upstreamIstio{}, &config.Config{}, fixtureObjects())
 	type row struct {
 		Revision, Kind, Name, Namespace, Version, ProxyImage string
 		Tags                                                 []string
@@ -147,14 +147,14 @@ func TestIstioControlPlanes(t *testing.T) {
 func TestPlanAndUninstallRecheckAgree(t *testing.T) {
 	objs := fixtureObjects()
 	cfg := &config.Config{Upgrade: config.Upgrade{From: "1-30", To: "1-31", Flavor: plan.FlavorIstio}, Finalize: config.FinalizeConfig{UninstallOld: true}}
-	p := plan.Compute(cfg, snapshotOf(plan.FlavorIstio, cfg, objs))
+	p := plan.Compute(cfg, snapshotOf(upstreamIstio{}, cfg, objs))
 	var planSays string
 	for _, c := range p.Checks {
 		if c.Code == plan.CodeOldStillUsed {
 			planSays = c.Message
 		}
 	}
-	recheck := usersOf(plan.FlavorIstio, objs, "1-30")
+	recheck := usersOf(upstreamIstio{}, objs, "1-30")
 	if d := cmp.Diff([]string{"pod shop/web-1"}, recheck); d != "" {
 		t.Errorf("re-check users (-want +got):\n%s", d)
 	}

@@ -8,52 +8,94 @@ import (
 	"sort"
 	"strings"
 
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/meshwave/meshwave/plan"
 	"github.com/meshwave/meshwave/plan/config"
 )
 
-// installedKinds are the kinds an installed revision is made of, in the order
-// an uninstall deletes them: the webhooks first, so nothing calls an istiod
-// that is going away, then the namespaced objects, then cluster RBAC. They
-// are the kinds `istioctl uninstall --revision` prunes, Pods aside: a
-// revision's pods belong to its Deployments and go with them.
-var installedKinds = []struct {
-	gvr  schema.GroupVersionResource
-	kind string
-}{
-	{schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "mutatingwebhookconfigurations"}, "MutatingWebhookConfiguration"},
-	{schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingwebhookconfigurations"}, "ValidatingWebhookConfiguration"},
-	{schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}, "Deployment"},
-	{schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "daemonsets"}, "DaemonSet"},
-	{schema.GroupVersionResource{Version: "v1", Resource: "services"}, "Service"},
-	{schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}, "ConfigMap"},
-	{schema.GroupVersionResource{Version: "v1", Resource: "secrets"}, "Secret"},
-	{schema.GroupVersionResource{Version: "v1", Resource: "serviceaccounts"}, "ServiceAccount"},
-	{schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "rolebindings"}, "RoleBinding"},
-	{schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "roles"}, "Role"},
-	{schema.GroupVersionResource{Group: "policy", Version: "v1", Resource: "poddisruptionbudgets"}, "PodDisruptionBudget"},
-	{schema.GroupVersionResource{Group: "autoscaling", Version: "v2", Resource: "horizontalpodautoscalers"}, "HorizontalPodAutoscaler"},
-	{gvrEnvoyFilter, "EnvoyFilter"},
-	{schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterrolebindings"}, "ClusterRoleBinding"},
-	{schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterroles"}, "ClusterRole"},
+// upstreamIstio is Istio as istioctl and Helm install it: a control plane is
+// a revision (its injector webhook, istiod Deployment and the objects
+// labeled with it), and a gateway is a Deployment whose pod template carries
+// the istio.io/rev label.
+type upstreamIstio struct{}
+
+var _ flavor = upstreamIstio{}
+
+// Helm's marks on the objects of a release, and the injector ConfigMap's
+// key.
+const (
+	labelManagedBy    = "app.kubernetes.io/managed-by"
+	annoHelmRelease   = "meta.helm.sh/release-name"
+	annoHelmReleaseNS = "meta.helm.sh/release-namespace"
+	injectorValuesKey = "values"
+)
+
+// fetch lists the objects each installed revision is made of.
+func (upstreamIstio) fetch(ctx context.Context, p *Provider, o *clusterObjects) error {
+	installed, err := p.listInstalled(ctx)
+	o.installed = installed
+	return err
 }
 
-// Helm's marks on the objects of a release.
-const (
-	labelManagedBy       = "app.kubernetes.io/managed-by"
-	annoHelmRelease      = "meta.helm.sh/release-name"
-	annoHelmReleaseNS    = "meta.helm.sh/release-namespace"
-	injectorValuesKey    = "values"
-	validatorDefaultName = "istiod-default-validator"
-	injectionWebhookTail = "sidecar-injector.istio.io"
-)
+func (upstreamIstio) controlPlanes(o *clusterObjects) []plan.ControlPlane {
+	return istioControlPlanes(o)
+}
+
+func (upstreamIstio) gateways(cfg *config.Config, o *clusterObjects) []plan.MeshGateway {
+	return istioGateways(cfg, o.deployments, o.pods)
+}
+
+func (upstreamIstio) gatewayRevision(ctx context.Context, p *Provider, obj *plan.ObjectRef) (string, error) {
+	var d *appsv1.Deployment
+	err := p.call(ctx, func(ctx context.Context) (err error) {
+		d, err = p.cs.AppsV1().Deployments(obj.Namespace).Get(ctx, obj.Name, metav1.GetOptions{})
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("read gateway %s/%s: %w", obj.Namespace, obj.Name, err)
+	}
+	return d.Spec.Template.Labels[plan.LabelRevision], nil
+}
+
+// setGatewayRevision sets the istio.io/rev label of the gateway
+// Deployment's pod template.
+func (upstreamIstio) setGatewayRevision(ctx context.Context, p *Provider, obj *plan.ObjectRef, rev string) error {
+	body, err := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{
+		"metadata": map[string]any{"labels": map[string]string{plan.LabelRevision: rev}}}}})
+	if err == nil {
+		err = p.send(ctx, func(ctx context.Context) error {
+			_, err := p.cs.AppsV1().Deployments(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{})
+			return err
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("move gateway %s/%s to %s: %w", obj.Namespace, obj.Name, rev, err)
+	}
+	return nil
+}
+
+func (upstreamIstio) gatewayResource() schema.GroupResource {
+	return schema.GroupResource{Group: "apps", Resource: "deployments"}
+}
+
+// uninstallKinds are the installing object's kind and the kinds of the
+// objects each old revision is made of.
+func (upstreamIstio) uninstallKinds(old []plan.ControlPlane) map[string]bool {
+	kinds := map[string]bool{}
+	for _, cp := range old {
+		kinds[cp.Kind] = true
+		for _, o := range cp.Objects {
+			kinds[o.Kind] = true
+		}
+	}
+	return kinds
+}
 
 // listInstalled lists, as metadata only, the objects of every installed
 // revision: those an uninstall of a revision would remove.
@@ -61,7 +103,11 @@ func (p *Provider) listInstalled(ctx context.Context) (map[schema.GroupVersionRe
 	sel := fmt.Sprintf("%s,%s in (%s)", plan.LabelRevision, plan.LabelComponent, strings.Join(plan.UninstallComponents, ","))
 	out := map[schema.GroupVersionResource][]metav1.PartialObjectMetadata{}
 	for _, k := range installedKinds {
-		list, err := p.meta.Resource(k.gvr).Namespace("").List(ctx, metav1.ListOptions{LabelSelector: sel})
+		var list *metav1.PartialObjectMetadataList
+		err := p.call(ctx, func(ctx context.Context) (err error) {
+			list, err = p.meta.Resource(k.gvr).Namespace("").List(ctx, metav1.ListOptions{LabelSelector: sel})
+			return err
+		})
 		if apierrors.IsNotFound(err) {
 			continue // the kind is not served (e.g. no EnvoyFilter CRD)
 		}
@@ -168,15 +214,15 @@ func (r istioRevisions) addInjectorConfigs(o *clusterObjects) {
 // takes its version and proxy image from it.
 func (r istioRevisions) addIstioOperators(o *clusterObjects) {
 	for _, u := range o.crs[gvrIstioOperator] {
-		rev, _, _ := unstructured.NestedString(u.Object, "spec", "revision")
+		rev := stringField(u.Object, "spec", "revision")
 		if rev == "" {
 			rev = config.DefaultRevision
 		}
 		cp := r.get(rev)
 		cp.Kind, cp.Name, cp.Namespace = "IstioOperator", u.GetName(), u.GetNamespace()
-		tag, _, _ := unstructured.NestedString(u.Object, "spec", "tag")
-		hub, _, _ := unstructured.NestedString(u.Object, "spec", "hub")
-		img, _, _ := unstructured.NestedString(u.Object, "spec", "values", "global", "proxy", "image")
+		tag := stringField(u.Object, "spec", "tag")
+		hub := stringField(u.Object, "spec", "hub")
+		img := stringField(u.Object, "spec", "values", "global", "proxy", "image")
 		cp.Version, cp.ProxyImage = tag, proxyImage(hub, img, tag)
 	}
 }
@@ -230,119 +276,6 @@ func (r istioRevisions) list() []plan.ControlPlane {
 	return out
 }
 
-// sortInstalled puts objects in installedKinds order, then by namespace and
-// name.
-func sortInstalled(objs []plan.InstalledObject) {
-	rank := map[string]int{}
-	for i, k := range installedKinds {
-		rank[k.kind] = i
-	}
-	sort.Slice(objs, func(i, j int) bool {
-		a, b := objs[i], objs[j]
-		if rank[a.Kind] != rank[b.Kind] {
-			return rank[a.Kind] < rank[b.Kind]
-		}
-		if a.Namespace != b.Namespace {
-			return a.Namespace < b.Namespace
-		}
-		return a.Name < b.Name
-	})
-}
-
-func kindOf(gvr schema.GroupVersionResource) string {
-	for _, k := range installedKinds {
-		if k.gvr == gvr {
-			return k.kind
-		}
-	}
-	return gvr.Resource
-}
-
-func gvrOf(kind string) (schema.GroupVersionResource, bool) {
-	for _, k := range installedKinds {
-		if k.kind == kind {
-			return k.gvr, true
-		}
-	}
-	return schema.GroupVersionResource{}, false
-}
-
-// hasInjectionWebhook reports whether a webhook configuration holds a
-// sidecar-injection webhook.
-func hasInjectionWebhook(wh *admissionregistrationv1.MutatingWebhookConfiguration) bool {
-	for _, w := range wh.Webhooks {
-		if strings.HasSuffix(w.Name, injectionWebhookTail) {
-			return true
-		}
-	}
-	return false
-}
-
-func endpointOf(cc admissionregistrationv1.WebhookClientConfig) string {
-	if cc.Service != nil {
-		return plan.WebhookEndpoint("", cc.Service.Namespace, cc.Service.Name)
-	}
-	if cc.URL != nil {
-		return plan.WebhookEndpoint(*cc.URL, "", "")
-	}
-	return ""
-}
-
-// webhooksOf lists the webhook configurations that concern Istio: those
-// labeled with a revision, those that call an istiod Service, and those that
-// hold a sidecar-injection webhook.
-func webhooksOf(mutating []admissionregistrationv1.MutatingWebhookConfiguration, validating []admissionregistrationv1.ValidatingWebhookConfiguration) []plan.Webhook {
-	var out []plan.Webhook
-	add := func(kind string, m metav1.ObjectMeta, ccs []admissionregistrationv1.WebhookClientConfig, injectors []plan.InjectorSelectors) {
-		w := plan.Webhook{Kind: kind, Name: m.Name, Revision: m.Labels[plan.LabelRevision], Tag: m.Labels[plan.LabelTag], Injectors: injectors}
-		istiod := false
-		for _, cc := range ccs {
-			w.Endpoints = append(w.Endpoints, endpointOf(cc))
-			istiod = istiod || (cc.Service != nil && strings.HasPrefix(cc.Service.Name, "istiod"))
-		}
-		if w.Revision == "" && !istiod && len(injectors) == 0 {
-			return
-		}
-		sort.Strings(w.Endpoints)
-		w.Endpoints = slices.Compact(w.Endpoints)
-		out = append(out, w)
-	}
-	for _, wh := range mutating {
-		var ccs []admissionregistrationv1.WebhookClientConfig
-		var injectors []plan.InjectorSelectors
-		for _, w := range wh.Webhooks {
-			ccs = append(ccs, w.ClientConfig)
-			if strings.HasSuffix(w.Name, injectionWebhookTail) {
-				injectors = append(injectors, plan.InjectorSelectors{Name: w.Name,
-					NamespaceSelector: selectorString(w.NamespaceSelector), ObjectSelector: selectorString(w.ObjectSelector)})
-			}
-		}
-		add("MutatingWebhookConfiguration", wh.ObjectMeta, ccs, injectors)
-	}
-	for _, wh := range validating {
-		var ccs []admissionregistrationv1.WebhookClientConfig
-		for _, w := range wh.Webhooks {
-			ccs = append(ccs, w.ClientConfig)
-		}
-		add("ValidatingWebhookConfiguration", wh.ObjectMeta, ccs, nil)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Kind+"/"+out[i].Name < out[j].Kind+"/"+out[j].Name })
-	return out
-}
-
-// selectorString is a webhook's label selector in the syntax plan parses;
-// a selector that cannot be converted selects nothing.
-func selectorString(sel *metav1.LabelSelector) string {
-	if sel == nil {
-		return ""
-	}
-	s, err := metav1.LabelSelectorAsSelector(sel)
-	if err != nil {
-		return plan.SelectsNothing
-	}
-	return s.String()
-}
-
 // proxyFromInjectorValues reads the proxy a revision injects from its
 // injector ConfigMap's values (global.hub, global.tag, global.proxy.image).
 func proxyFromInjectorValues(values string) (version, image string) {
@@ -390,4 +323,26 @@ func proxyFromIstiodImage(d *appsv1.Deployment) (version, image string) {
 		return tag, proxyImage(c.Image[:slash], "", tag)
 	}
 	return "", ""
+}
+
+// istioGateways reads the upstream-Istio gateways a plan names: Deployments
+// whose pod template carries the istio.io/rev label.
+func istioGateways(cfg *config.Config, deps []appsv1.Deployment, pods []corev1.Pod) []plan.MeshGateway {
+	var out []plan.MeshGateway
+	for _, gc := range cfg.Gateways {
+		for _, d := range deps {
+			if d.Namespace != gc.Namespace || d.Name != gc.Name {
+				continue
+			}
+			g := plan.MeshGateway{Name: d.Name, Namespace: d.Namespace, ControlPlane: d.Spec.Template.Labels[plan.LabelRevision]}
+			root := true
+			if sc := d.Spec.Template.Spec.SecurityContext; sc != nil && sc.RunAsNonRoot != nil && *sc.RunAsNonRoot {
+				root = false
+			}
+			g.RunAsRoot = &root
+			g.Pods = gatewayPods(d.Namespace, d.Name, pods)
+			out = append(out, g)
+		}
+	}
+	return out
 }

@@ -1,0 +1,98 @@
+package plan
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Record is what a step read before it changed anything, saved in the state
+// before the change: a namespace's original labels, a gateway's original
+// revision, the restartedAt value a restart sends. A resumed step re-sends
+// the same change from it, and a rollback restores exactly what was there.
+//
+// It is stored as string keys and values, the shape state files have held
+// since 1.0; this file is the only place that knows the keys and how each
+// value is written. Each step kind records its own keys through the
+// functions below, and the executor adds RecordRollbackAt and
+// RecordPauseUntil.
+type Record map[string]string
+
+// The keys of a Record. Their spelling is part of the state file format and
+// never changes.
+const (
+	// RecordRollbackAt is the time of a step's rollback, set and saved by the
+	// executor before it asks the provider to roll the step back. The
+	// provider uses it as the rollback restart's restartedAt, so a rollback
+	// resumed after a crash re-sends the same patch instead of rolling the
+	// workload a third time. The key keeps its 1.0 spelling.
+	RecordRollbackAt = "undo.at"
+	// RecordPauseUntil is when a pause gate ends. Recording it makes a
+	// resumed pause wait only for what is left.
+	RecordPauseUntil = "pause.until"
+
+	recordLabels       = "labels"       // namespace-relabel: JSON of the original istio labels
+	recordRestartedAt  = "restartedAt"  // workload-restart: the value the restart sends
+	recordControlPlane = "controlPlane" // gateway-migrate: the original revision
+	recordUID          = "uid"          // uninstall: the control plane object's uid
+	recordRevision     = "revision"     // tag-move: the revision the tag pointed at
+)
+
+// RelabelRecord is the record of a namespace relabel: the namespace's istio
+// labels before it (an empty map when it had none), kept as their JSON.
+func RelabelRecord(labels map[string]string) (Record, error) {
+	b, err := json.Marshal(labels)
+	if err != nil {
+		return nil, fmt.Errorf("record labels: %w", err)
+	}
+	return Record{recordLabels: string(b)}, nil
+}
+
+// RelabelLabels are the labels a relabel recorded.
+func (r Record) RelabelLabels() (map[string]string, error) {
+	labels := map[string]string{}
+	if err := json.Unmarshal([]byte(r[recordLabels]), &labels); err != nil {
+		return nil, fmt.Errorf("recorded labels are unreadable: %w", err)
+	}
+	return labels, nil
+}
+
+// RestartRecord is the record of a workload restart: the restartedAt value
+// it sends, the time it was prepared.
+func RestartRecord(at time.Time) Record {
+	return Record{recordRestartedAt: at.UTC().Format(time.RFC3339Nano)}
+}
+
+// RestartedAt is the restartedAt value a restart sends ("" if none was
+// recorded).
+func (r Record) RestartedAt() string { return r[recordRestartedAt] }
+
+// RollbackRestartedAt is the restartedAt value a restart's rollback sends:
+// the rollback's recorded time, or else one derived from the restart's own,
+// so that re-running the rollback sends the same patch.
+func (r Record) RollbackRestartedAt() string {
+	if v := r[RecordRollbackAt]; v != "" {
+		return v
+	}
+	return r[recordRestartedAt] + "+rollback"
+}
+
+// GatewayRecord is the record of a gateway move: the revision the gateway
+// was on.
+func GatewayRecord(revision string) Record { return Record{recordControlPlane: revision} }
+
+// GatewayRevision is the revision a gateway move found.
+func (r Record) GatewayRevision() string { return r[recordControlPlane] }
+
+// TagRecord is the record of a tag move: the revision the tag pointed at.
+func TagRecord(revision string) Record { return Record{recordRevision: revision} }
+
+// TagRevision is the revision a tag move found.
+func (r Record) TagRevision() string { return r[recordRevision] }
+
+// UninstallRecord is the record of an uninstall: the uid of the object it
+// removes ("" when it was gone already).
+func UninstallRecord(uid string) Record { return Record{recordUID: uid} }
+
+// UninstallUID is the uid an uninstall recorded.
+func (r Record) UninstallUID() string { return r[recordUID] }

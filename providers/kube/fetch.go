@@ -1,0 +1,168 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/version"
+	"k8s.io/client-go/tools/pager"
+
+	"github.com/meshwave/meshwave/plan"
+)
+
+// clusterObjects is what Observe reads, before it is turned into a
+// snapshot by snapshotOf.
+type clusterObjects struct {
+	serverVersion string
+	namespaces    []corev1.Namespace
+	pods          []corev1.Pod
+	replicaSets   []appsv1.ReplicaSet
+	deployments   []appsv1.Deployment
+	statefulSets  []appsv1.StatefulSet
+	daemonSets    []appsv1.DaemonSet
+	services      []corev1.Service
+	mutating      []admissionregistrationv1.MutatingWebhookConfiguration
+	validating    []admissionregistrationv1.ValidatingWebhookConfiguration
+	// configMaps are the ConfigMaps labeled with a revision (the injector's
+	// values name a revision's hub and tag).
+	configMaps []corev1.ConfigMap
+	// installed are the objects that make up installed revisions (the
+	// UninstallSelector of any revision), by kind.
+	installed map[schema.GroupVersionResource][]metav1.PartialObjectMetadata
+	crs       map[schema.GroupVersionResource][]unstructured.Unstructured
+}
+
+// fetch lists every object a snapshot is made of.
+func (p *Provider) fetch(ctx context.Context) (*clusterObjects, error) {
+	o := &clusterObjects{}
+	var v *version.Info
+	err := p.call(ctx, func(ctx context.Context) (err error) {
+		v, err = p.cs.Discovery().ServerVersionWithContext(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read server version: %w", err)
+	}
+	o.serverVersion = v.GitVersion
+	for _, l := range p.builtinLists(o) {
+		pg := pager.New(p.retried(l.fn))
+		pg.PageSize = p.pageSize
+		if err := pg.EachListItem(ctx, l.opts, l.each); err != nil {
+			return nil, fmt.Errorf("list %s: %w", l.what, err)
+		}
+	}
+	o.crs = map[schema.GroupVersionResource][]unstructured.Unstructured{}
+	for _, gvr := range []schema.GroupVersionResource{gvrIstio, gvrMeshGateway, gvrEnvoyFilter, gvrIstioOperator} {
+		items, err := p.listCustom(ctx, gvr)
+		if err != nil {
+			return nil, err
+		}
+		o.crs[gvr] = items
+	}
+	if err := p.flavor.fetch(ctx, p, o); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// resourceList is one built-in resource type fetch lists, page by page,
+// into clusterObjects.
+type resourceList struct {
+	what string
+	opts metav1.ListOptions
+	fn   pager.ListPageFunc
+	each func(runtime.Object) error
+}
+
+// builtinLists are the built-in resource types a snapshot is made of, each
+// listed once, cluster-wide, into o.
+func (p *Provider) builtinLists(o *clusterObjects) []resourceList {
+	revisioned := metav1.ListOptions{LabelSelector: plan.LabelRevision}
+	return []resourceList{
+		{"namespaces", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return p.cs.CoreV1().Namespaces().List(ctx, opts)
+		}, func(x runtime.Object) error { o.namespaces = append(o.namespaces, *x.(*corev1.Namespace)); return nil }},
+		{"pods", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return p.cs.CoreV1().Pods("").List(ctx, opts)
+		}, func(x runtime.Object) error { o.pods = append(o.pods, *x.(*corev1.Pod)); return nil }},
+		{"replicasets", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return p.cs.AppsV1().ReplicaSets("").List(ctx, opts)
+		}, func(x runtime.Object) error {
+			o.replicaSets = append(o.replicaSets, *x.(*appsv1.ReplicaSet))
+			return nil
+		}},
+		{"deployments", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return p.cs.AppsV1().Deployments("").List(ctx, opts)
+		}, func(x runtime.Object) error {
+			o.deployments = append(o.deployments, *x.(*appsv1.Deployment))
+			return nil
+		}},
+		{"statefulsets", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return p.cs.AppsV1().StatefulSets("").List(ctx, opts)
+		}, func(x runtime.Object) error {
+			o.statefulSets = append(o.statefulSets, *x.(*appsv1.StatefulSet))
+			return nil
+		}},
+		{"daemonsets", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return p.cs.AppsV1().DaemonSets("").List(ctx, opts)
+		}, func(x runtime.Object) error { o.daemonSets = append(o.daemonSets, *x.(*appsv1.DaemonSet)); return nil }},
+		{"services", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return p.cs.CoreV1().Services("").List(ctx, opts)
+		}, func(x runtime.Object) error { o.services = append(o.services, *x.(*corev1.Service)); return nil }},
+		{"mutatingwebhookconfigurations", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return p.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, opts)
+		}, func(x runtime.Object) error {
+			o.mutating = append(o.mutating, *x.(*admissionregistrationv1.MutatingWebhookConfiguration))
+			return nil
+		}},
+		{"validatingwebhookconfigurations", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return p.cs.AdmissionregistrationV1().ValidatingWebhookConfigurations().List(ctx, opts)
+		}, func(x runtime.Object) error {
+			o.validating = append(o.validating, *x.(*admissionregistrationv1.ValidatingWebhookConfiguration))
+			return nil
+		}},
+		{"configmaps", revisioned, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return p.cs.CoreV1().ConfigMaps("").List(ctx, opts)
+		}, func(x runtime.Object) error { o.configMaps = append(o.configMaps, *x.(*corev1.ConfigMap)); return nil }},
+	}
+}
+
+// listCustom lists a custom resource cluster-wide; a resource whose CRD is
+// not installed lists as empty.
+func (p *Provider) listCustom(ctx context.Context, gvr schema.GroupVersionResource) ([]unstructured.Unstructured, error) {
+	var out []unstructured.Unstructured
+	pg := pager.New(p.retried(func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return p.dyn.Resource(gvr).Namespace("").List(ctx, o)
+	}))
+	pg.PageSize = p.pageSize
+	err := pg.EachListItem(ctx, metav1.ListOptions{}, func(o runtime.Object) error {
+		out = append(out, *o.(*unstructured.Unstructured))
+		return nil
+	})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", gvr.GroupResource(), err)
+	}
+	return out, nil
+}
+
+// retried is a page of a list read with the transient-error policy.
+func (p *Provider) retried(list pager.ListPageFunc) pager.ListPageFunc {
+	return func(ctx context.Context, opts metav1.ListOptions) (obj runtime.Object, err error) {
+		err = p.call(ctx, func(ctx context.Context) error {
+			obj, err = list(ctx, opts)
+			return err
+		})
+		return obj, err
+	}
+}

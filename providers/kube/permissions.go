@@ -1,0 +1,140 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
+)
+
+// permissions asks the API server, with SelfSubjectAccessReviews, whether
+// the caller may do everything apply will do. Each verb is checked
+// cluster-wide first; only a verb denied cluster-wide is checked in the
+// namespaces the plan touches, where a RoleBinding may grant it.
+func (p *Provider) permissions(ctx context.Context, cfg *config.Config, snap *plan.Snapshot) ([]plan.Permission, error) {
+	var out []plan.Permission
+	for _, n := range p.permissionNeeds(cfg, snap) {
+		ok, err := p.canI(ctx, n.verb, n.group, n.resource, "")
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			continue
+		}
+		if len(n.namespaces) == 0 {
+			out = append(out, plan.Permission{Verb: n.verb, Group: n.group, Resource: n.resource})
+			continue
+		}
+		for _, ns := range n.namespaces {
+			ok, err := p.canI(ctx, n.verb, n.group, n.resource, ns)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				out = append(out, plan.Permission{Verb: n.verb, Group: n.group, Resource: n.resource, Namespace: ns})
+			}
+		}
+	}
+	return out, nil
+}
+
+// permissionNeed is a verb apply needs on a resource: cluster-wide, or else
+// in each of namespaces.
+type permissionNeed struct {
+	verb, group, resource string
+	namespaces            []string
+}
+
+// permissionNeeds are the verbs apply of cfg needs.
+func (p *Provider) permissionNeeds(cfg *config.Config, snap *plan.Snapshot) []permissionNeed {
+	waveNS := explicitNamespaces(cfg)
+	var gwNS []string
+	for _, g := range cfg.Gateways {
+		gwNS = append(gwNS, g.Namespace)
+	}
+	needs := []permissionNeed{
+		{"patch", "", "namespaces", nil},
+		{"patch", "apps", "deployments", waveNS},
+		{"patch", "apps", "statefulsets", waveNS},
+		{"patch", "apps", "daemonsets", waveNS},
+		{"watch", "apps", "deployments", waveNS},
+	}
+	if len(cfg.Gateways) > 0 {
+		gr := p.flavor.gatewayResource()
+		needs = append(needs, permissionNeed{"patch", gr.Group, gr.Resource, gwNS})
+	}
+	if len(cfg.Tags) > 0 {
+		needs = append(needs,
+			permissionNeed{"update", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", nil},
+			permissionNeed{"update", "admissionregistration.k8s.io", "validatingwebhookconfigurations", nil},
+			permissionNeed{"patch", "", "services", nil})
+	}
+	if cfg.Finalize.UninstallOld {
+		needs = append(needs, p.uninstallNeeds(cfg, snap)...)
+	}
+	return needs
+}
+
+// uninstallNeeds are the deletes the uninstall makes: the installing
+// resource, and for upstream Istio each kind of object the revision is made
+// of.
+func (p *Provider) uninstallNeeds(cfg *config.Config, snap *plan.Snapshot) []permissionNeed {
+	var old []plan.ControlPlane
+	for _, cp := range snap.ControlPlanes {
+		if cp.Revision == cfg.Upgrade.From || cfg.Upgrade.From == config.DefaultRevision && cp.Default {
+			old = append(old, cp)
+		}
+	}
+	kinds := p.flavor.uninstallKinds(old)
+	var needs []permissionNeed
+	for _, k := range installedKinds {
+		if kinds[k.kind] {
+			needs = append(needs, permissionNeed{"delete", k.gvr.Group, k.gvr.Resource, nil})
+		}
+	}
+	for kind, gvr := range map[string]schema.GroupVersionResource{"Istio": gvrIstio, "IstioOperator": gvrIstioOperator} {
+		if kinds[kind] {
+			needs = append(needs, permissionNeed{"delete", gvr.Group, gvr.Resource, nil})
+		}
+	}
+	return needs
+}
+
+func (p *Provider) canI(ctx context.Context, verb, group, resource, ns string) (bool, error) {
+	review := &authorizationv1.SelfSubjectAccessReview{
+		Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
+			Verb: verb, Group: group, Resource: resource, Namespace: ns}},
+	}
+	var r *authorizationv1.SelfSubjectAccessReview
+	err := p.call(ctx, func(ctx context.Context) (err error) {
+		r, err = p.cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("check permission to %s %s: %w", verb, resource, err)
+	}
+	return r.Status.Allowed, nil
+}
+
+// explicitNamespaces lists the namespaces waves name; selector matches are
+// covered by the cluster-wide check.
+func explicitNamespaces(cfg *config.Config) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, w := range cfg.Waves {
+		for _, n := range w.Namespaces {
+			if !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}

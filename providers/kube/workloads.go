@@ -1,0 +1,120 @@
+package kube
+
+import (
+	"sort"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshwave/meshwave/plan"
+)
+
+// workloadsOf groups pods by the workload a restart acts on.
+func workloadsOf(pods []corev1.Pod, rss []appsv1.ReplicaSet, deps []appsv1.Deployment, stss []appsv1.StatefulSet, dss []appsv1.DaemonSet) []plan.Workload {
+	ix := newWorkloadIndex(rss, deps, stss, dss)
+	for i := range pods {
+		pod := &pods[i]
+		if pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		w := ix.controllerOf(pod)
+		if pod.Labels[labelInjectPod] == "false" {
+			w.InjectDisabled = true
+		}
+		w.Pods = append(w.Pods, podFacts(pod))
+	}
+	sort.Strings(ix.order)
+	out := make([]plan.Workload, 0, len(ix.order))
+	for _, k := range ix.order {
+		w := ix.byKey[k]
+		sort.Slice(w.Pods, func(i, j int) bool { return w.Pods[i].Name < w.Pods[j].Name })
+		out = append(out, *w)
+	}
+	return out
+}
+
+// workloadIndex finds the workload a pod belongs to, with the rollout facts
+// of its controller.
+type workloadIndex struct {
+	rsOwner  map[string]string // ns/rs -> deployment name
+	depByKey map[string]*appsv1.Deployment
+	stsByKey map[string]*appsv1.StatefulSet
+	dss      []appsv1.DaemonSet
+	byKey    map[string]*plan.Workload
+	order    []string
+}
+
+func newWorkloadIndex(rss []appsv1.ReplicaSet, deps []appsv1.Deployment, stss []appsv1.StatefulSet, dss []appsv1.DaemonSet) *workloadIndex {
+	ix := &workloadIndex{rsOwner: map[string]string{}, depByKey: map[string]*appsv1.Deployment{},
+		stsByKey: map[string]*appsv1.StatefulSet{}, dss: dss, byKey: map[string]*plan.Workload{}}
+	for _, rs := range rss {
+		if ref := metav1.GetControllerOf(&rs); ref != nil && ref.Kind == "Deployment" {
+			ix.rsOwner[rs.Namespace+"/"+rs.Name] = ref.Name
+		}
+	}
+	for i := range deps {
+		ix.depByKey[deps[i].Namespace+"/"+deps[i].Name] = &deps[i]
+	}
+	for i := range stss {
+		ix.stsByKey[stss[i].Namespace+"/"+stss[i].Name] = &stss[i]
+	}
+	return ix
+}
+
+func (ix *workloadIndex) get(kind plan.WorkloadKind, ns, name string) *plan.Workload {
+	k := string(kind) + "/" + ns + "/" + name
+	w, ok := ix.byKey[k]
+	if !ok {
+		w = &plan.Workload{Kind: kind, Namespace: ns, Name: name}
+		ix.byKey[k] = w
+		ix.order = append(ix.order, k)
+	}
+	return w
+}
+
+// controllerOf is the workload of pod: its Deployment (through its
+// ReplicaSet), StatefulSet, DaemonSet or other controller, or the pod itself.
+func (ix *workloadIndex) controllerOf(pod *corev1.Pod) *plan.Workload {
+	ref := metav1.GetControllerOf(pod)
+	switch {
+	case ref == nil:
+		return ix.get(plan.KindBarePod, pod.Namespace, pod.Name)
+	case ref.Kind == "ReplicaSet" && ix.rsOwner[pod.Namespace+"/"+ref.Name] != "":
+		name := ix.rsOwner[pod.Namespace+"/"+ref.Name]
+		w := ix.get(plan.KindDeployment, pod.Namespace, name)
+		if d := ix.depByKey[pod.Namespace+"/"+name]; d != nil {
+			w.Paused = deploymentRollout(d).Paused
+		}
+		return w
+	case ref.Kind == "StatefulSet":
+		w := ix.get(plan.KindStatefulSet, pod.Namespace, ref.Name)
+		if s := ix.stsByKey[pod.Namespace+"/"+ref.Name]; s != nil {
+			w.UpdateStrategy = statefulSetRollout(s).UpdateStrategy
+		}
+		return w
+	case ref.Kind == "DaemonSet":
+		w := ix.get(plan.KindDaemonSet, pod.Namespace, ref.Name)
+		for i := range ix.dss {
+			if ix.dss[i].Namespace == pod.Namespace && ix.dss[i].Name == ref.Name {
+				w.UpdateStrategy = daemonSetRollout(&ix.dss[i]).UpdateStrategy
+			}
+		}
+		return w
+	}
+	// A Job, or a controller meshwave does not know.
+	return ix.get(plan.WorkloadKind(ref.Kind), pod.Namespace, ref.Name)
+}
+
+// The facts plan.NotRollable decides on, read from each kind of pod owner.
+func deploymentRollout(d *appsv1.Deployment) plan.RolloutFacts {
+	return plan.RolloutFacts{Kind: plan.KindDeployment, Paused: d.Spec.Paused}
+}
+
+func statefulSetRollout(s *appsv1.StatefulSet) plan.RolloutFacts {
+	return plan.RolloutFacts{Kind: plan.KindStatefulSet, UpdateStrategy: string(s.Spec.UpdateStrategy.Type)}
+}
+
+func daemonSetRollout(d *appsv1.DaemonSet) plan.RolloutFacts {
+	return plan.RolloutFacts{Kind: plan.KindDaemonSet, UpdateStrategy: string(d.Spec.UpdateStrategy.Type)}
+}
