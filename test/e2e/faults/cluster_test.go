@@ -26,18 +26,21 @@ const (
 // TestAPIServerStopped freezes the cluster's kube-apiserver process
 // (SIGSTOP: connections are accepted by the kernel and never answered, the
 // worst case for a client) for 20 s while a wave restarts its workloads,
-// then thaws it (SIGCONT). Apply must either ride it out or stop with the
-// state saved; apply again must finish with every Deployment restarted once.
+// then thaws it (SIGCONT). The plan asks for automatic rollback, so a step
+// that gave up on the outage would roll the wave back: every request of a
+// step is retried on transient errors within the step's deadline, so apply
+// must ride the outage out and finish the wave, nothing rolled back, with
+// every Deployment restarted once.
 func TestAPIServerStopped(t *testing.T) {
 	describe(faultAPIServer,
-		"kube-apiserver frozen with SIGSTOP for 20 s, then SIGCONT, at the start of a wave's second restart (apply with -request-timeout 5s, and with the default 30 s)",
-		"apply finishes, or stops with the state saved and finishes when run again; every change recorded first; each Deployment restarted exactly once")
+		"kube-apiserver frozen with SIGSTOP for 20 s, then SIGCONT, at the start of a wave's second restart; automatic rollback on (apply with -request-timeout 5s, and with the default 30 s)",
+		"apply finishes the wave on its own, no step rolled back; every change recorded first; each Deployment restarted exactly once")
 	for _, timeout := range []string{"5s", "30s"} {
 		name := "api" + strings.TrimSuffix(timeout, "s")
 		m := newMesh(t, meshSpec{name: name, sizes: []nsSize{{"a", 2}, {"b", 2}}})
 		a, b := m.order[0], m.order[1]
 		m.setWave("only", a, b)
-		m.writePlan(fmt.Sprintf("wave \"only\" {\n  namespaces   = [%q, %q]\n  max_parallel = 2\n}\n", a, b))
+		m.writePlan(fmt.Sprintf("wave \"only\" {\n  namespaces   = [%q, %q]\n  max_parallel = 2\n}\n\nrollback {\n  automatic = true\n}\n", a, b))
 		pid, err := m.env.ComponentPID("kube-apiserver")
 		if err != nil {
 			t.Fatal(err)
@@ -78,14 +81,17 @@ func TestAPIServerStopped(t *testing.T) {
 			ok = false
 			t.Errorf("%s: the cluster changed without the state saying so:\n%s", name, strings.Join(bad, "\n"))
 		}
-		outcome := "finished on its own"
-		if code != 0 {
-			outcome = "stopped with the state saved, finished on resume"
-			t.Logf("%s: apply stopped (exit %d):\n%s", name, code, r.transcript())
-			if code2 := harnessApply(t, m); code2 != 0 {
-				ok = false
-				outcome = fmt.Sprintf("stopped (exit %d) and did not finish on resume (exit %d)", code, code2)
+		outcome := "finished the wave on its own, nothing rolled back"
+		var rolledBack []string
+		for _, s := range st.Steps {
+			if s.Status == "rolled-back" {
+				rolledBack = append(rolledBack, s.ID)
 			}
+		}
+		if code != 0 || len(rolledBack) > 0 {
+			ok = false
+			outcome = fmt.Sprintf("exit %d, rolled back %v", code, rolledBack)
+			t.Errorf("%s: apply through the outage: exit %d, steps rolled back %v; want exit 0 and none:\n%s", name, code, rolledBack, r.transcript())
 		}
 		if bad := m.checkMoved(ctx, readState(t, m.statePath())); len(bad) > 0 {
 			ok = false
@@ -225,7 +231,7 @@ func harnessWaitAll(t *testing.T, m *mesh, ns, name string) int {
 func TestNamespaceDeleted(t *testing.T) {
 	describe(faultNSDeleted,
 		"a wave's namespace (3 Deployments, restarted 1 at a time) deleted as its second restart starts",
-		"apply exits 1 with an error that names the namespace or its workload; the state decodes and records the failure; apply again neither crashes nor hangs")
+		"apply exits 1 with an error that names the namespace or its workload; the state decodes and records the failure; every later plan and apply names the namespace (MW021, terminating or gone) and none says \"No changes\"")
 	m := newMesh(t, meshSpec{name: "nd", sizes: []nsSize{{"a", 3}}})
 	a := m.order[0]
 	m.setWave("only", a)
@@ -262,16 +268,41 @@ func TestNamespaceDeleted(t *testing.T) {
 		t.Errorf("apply with its namespace deleted: exit %d, failed step %q; want exit 1 and a failed step whose error names %s:\n%s", code, failed, a, r.transcript())
 	}
 	t.Logf("the state records: %s", failed)
-	// The other namespaces of the cluster are untouched: the trial's
-	// control plane still injects nothing else, and apply again does not
-	// crash or hang on the namespace being deleted.
+	// Every later plan and apply names the namespace, terminating while the
+	// cluster deletes it and gone after, and never says "No changes".
+	ok = namesDeleted(t, m, "plan", a) && ok
 	again := harness.Meshwave(t, m.env, m.dir, "apply", "-auto-approve")
-	if again.Code != 0 && again.Code != 1 || strings.Contains(again.Stderr, "panic") {
+	if again.Code != 0 || !strings.Contains(again.Stdout, "[MW021] namespace "+a) || strings.Contains(again.Stdout, "No changes") {
 		ok = false
-		t.Errorf("apply again: exit %d:\n%s%s", again.Code, again.Stdout, again.Stderr)
+		t.Errorf("apply again: exit %d, want 0 with MW021 naming %s and no \"No changes\":\n%s%s", again.Code, a, again.Stdout, again.Stderr)
 	}
-	if _, err := m.env.Client.CoreV1().Namespaces().Get(ctx, a, metav1.GetOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		t.Fatal(err)
+	if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		_, err := m.env.Client.CoreV1().Namespaces().Get(ctx, a, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	}); err != nil {
+		t.Fatalf("namespace %s still exists 2 minutes after its deletion: %v", a, err)
 	}
-	trial(faultNSDeleted, "stopped with an error naming the deleted workload, state saved", ok)
+	ok = namesDeleted(t, m, "plan", a) && ok
+	ok = namesDeleted(t, m, "apply", a) && ok
+	trial(faultNSDeleted, "stopped with an error naming the deleted workload, state saved; later plans and applies name the namespace", ok)
+}
+
+// namesDeleted runs plan (or apply) after namespace ns was deleted mid-wave
+// and reports whether its output names ns as terminating or gone, and does
+// not say "No changes".
+func namesDeleted(t *testing.T, m *mesh, command, ns string) bool {
+	t.Helper()
+	args := []string{command}
+	if command == "apply" {
+		args = append(args, "-auto-approve")
+	}
+	r := harness.Meshwave(t, m.env, m.dir, args...)
+	named := strings.Contains(r.Stdout, "[MW021] namespace "+ns) &&
+		(strings.Contains(r.Stdout, ns+" (terminating)") || strings.Contains(r.Stdout, ns+" (gone)"))
+	if r.Code != 0 || !named || strings.Contains(r.Stdout, "No changes") {
+		t.Errorf("%s after %s was deleted: exit %d; want exit 0, MW021 naming it terminating or gone, and no \"No changes\":\n%s%s", command, ns, r.Code, r.Stdout, r.Stderr)
+		return false
+	}
+	t.Logf("%s names the deleted namespace:\n%s", command, r.Stdout)
+	return true
 }
