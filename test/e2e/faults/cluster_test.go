@@ -272,7 +272,7 @@ func TestNamespaceDeleted(t *testing.T) {
 	// cluster deletes it and gone after, and never says "No changes".
 	ok = namesDeleted(t, m, "plan", a) && ok
 	again := harness.Meshwave(t, m.env, m.dir, "apply", "-auto-approve")
-	if again.Code != 0 || !strings.Contains(again.Stdout, "[MW021] namespace "+a) || strings.Contains(again.Stdout, "No changes") {
+	if again.Code != 0 || !strings.Contains(again.Stdout, "[MW021] Namespace "+a) || strings.Contains(again.Stdout, "No changes") {
 		ok = false
 		t.Errorf("apply again: exit %d, want 0 with MW021 naming %s and no \"No changes\":\n%s%s", again.Code, a, again.Stdout, again.Stderr)
 	}
@@ -297,7 +297,7 @@ func namesDeleted(t *testing.T, m *mesh, command, ns string) bool {
 		args = append(args, "-auto-approve")
 	}
 	r := harness.Meshwave(t, m.env, m.dir, args...)
-	named := strings.Contains(r.Stdout, "[MW021] namespace "+ns) &&
+	named := strings.Contains(r.Stdout, "[MW021] Namespace "+ns) &&
 		(strings.Contains(r.Stdout, ns+" (terminating)") || strings.Contains(r.Stdout, ns+" (gone)"))
 	if r.Code != 0 || !named || strings.Contains(r.Stdout, "No changes") {
 		t.Errorf("%s after %s was deleted: exit %d; want exit 0, MW021 naming it terminating or gone, and no \"No changes\":\n%s%s", command, ns, r.Code, r.Stdout, r.Stderr)
