@@ -351,7 +351,7 @@ func waveHeader(p *plan.Plan, sec section, m markup) string {
 }
 
 // deletedText names a wave's namespaces deleted during the upgrade:
-// "namespace demo-b deleted (terminating)".
+// "deleted during the upgrade: namespace demo-b (terminating)".
 func deletedText(ds []plan.DeletedNamespace) string {
 	if len(ds) == 0 {
 		return ""
@@ -364,7 +364,7 @@ func deletedText(ds []plan.DeletedNamespace) string {
 	if len(ds) > 1 {
 		word = "namespaces"
 	}
-	return word + " " + strings.Join(parts, ", ") + " deleted"
+	return "deleted during the upgrade: " + word + " " + strings.Join(parts, ", ")
 }
 
 // deletedCount is how many namespaces of the plan's waves were deleted
