@@ -40,7 +40,7 @@ kwok_ldflags="-X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v} -X sigs.k
 say() { echo "testenv: $*" >&2; }
 started=$(date +%s)
 say "building the local control plane (${missing[*]}) into $bin"
-say "once per machine: about 15-20 minutes on 2 cores with an empty Go cache, under a minute with a warm one"
+say "once per machine: about 16 minutes on 2 cores with an empty Go cache (measured), seconds with a warm one"
 
 # build_group builds the named binaries of one module with one `go build`,
 # into a temporary directory, and moves each into place only when all built.
