@@ -65,6 +65,10 @@ type computer struct {
 	workloads  map[string][]Workload // by namespace
 	// planned is every namespace some wave moves.
 	planned map[string]bool
+	// deletedIn are each wave's namespaces deleted during the upgrade, and
+	// isDeleted the same as a set (deleted.go).
+	deletedIn map[string][]DeletedNamespace
+	isDeleted map[string]map[string]bool
 }
 
 func (c *computer) add(ch Check) { c.p.Checks = append(c.p.Checks, ch) }
@@ -95,4 +99,5 @@ func (c *computer) index() {
 			c.planned[ns] = true
 		}
 	}
+	c.indexDeleted()
 }

@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/meshwave/meshwave/plan/config"
 )
@@ -31,6 +32,21 @@ type DeletedNamespace struct {
 	State string // NamespaceTerminating or NamespaceGone
 }
 
+// indexDeleted finds, once per wave, the namespaces deletedNamespaces names,
+// for the checks, the steps and the summary to look up.
+func (c *computer) indexDeleted() {
+	c.deletedIn = map[string][]DeletedNamespace{}
+	c.isDeleted = map[string]map[string]bool{}
+	for _, w := range c.cfg.Waves {
+		ds := c.deletedNamespaces(w)
+		c.deletedIn[w.Name] = ds
+		c.isDeleted[w.Name] = map[string]bool{}
+		for _, d := range ds {
+			c.isDeleted[w.Name][d.Name] = true
+		}
+	}
+}
+
 // deletedNamespaces are the wave's namespaces the plan must name instead of
 // moving: those the cluster is deleting, and those the history recorded that
 // the cluster no longer has. A namespace that was never recorded and does
@@ -47,28 +63,18 @@ func (c *computer) deletedNamespaces(w config.WaveConfig) []DeletedNamespace {
 			out = append(out, DeletedNamespace{Name: name, State: NamespaceGone})
 		}
 	}
-	slices.SortFunc(out, func(a, b DeletedNamespace) int {
-		if a.Name < b.Name {
-			return -1
-		}
-		if a.Name > b.Name {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b DeletedNamespace) int { return strings.Compare(a.Name, b.Name) })
 	return slices.CompactFunc(out, func(a, b DeletedNamespace) bool { return a.Name == b.Name })
 }
 
 // deleted reports whether the wave's namespace is one deletedNamespaces names.
-func (c *computer) deleted(w config.WaveConfig, name string) bool {
-	return slices.ContainsFunc(c.deletedNamespaces(w), func(d DeletedNamespace) bool { return d.Name == name })
-}
+func (c *computer) deleted(w config.WaveConfig, name string) bool { return c.isDeleted[w.Name][name] }
 
 // deletedChecks name every deleted namespace of every wave: a later plan or
 // apply must say what went away, not report "no changes" for its wave.
 func (c *computer) deletedChecks() {
 	for _, w := range c.cfg.Waves {
-		for _, d := range c.deletedNamespaces(w) {
+		for _, d := range c.deletedIn[w.Name] {
 			msg := fmt.Sprintf("namespace of wave %q was deleted during the upgrade: it no longer exists", w.Name)
 			hint := "its steps are not run again; if it is recreated, plan again and the wave moves it"
 			if d.State == NamespaceTerminating {

@@ -55,11 +55,11 @@ func (w Workload) Rollout() RolloutFacts {
 // verify it, and the person applying the plan moves it by hand after the
 // wave.
 type FollowUp struct {
-	Wave   string    `json:"wave"`
-	Object ObjectRef `json:"object"`
+	Wave   string
+	Object ObjectRef
 	// Pods is the number of its pods not on the target proxy yet.
-	Pods   int    `json:"pods"`
-	Reason string `json:"reason"`
+	Pods   int
+	Reason string
 	// Manual says what to do by hand.
-	Manual string `json:"manual"`
+	Manual string
 }

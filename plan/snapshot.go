@@ -138,7 +138,7 @@ type InstalledObject struct {
 	// Tag is the object's istio.io/tag label: it belongs to a revision tag
 	// (its webhook, its Service, the default validator), which moves with
 	// the tag rather than going with the revision.
-	Tag string `json:"tag,omitempty"`
+	Tag string
 }
 
 // Webhook is one admission webhook configuration that concerns Istio.
