@@ -123,6 +123,7 @@ func (o *applyOptions) run(ctx context.Context, s streams, file string) error {
 	if isTTY(s.In) && vt == views.ViewHuman {
 		opts.Prompter = &ttyPrompter{s: s}
 	}
+	defer prov.Close()
 	ex := executor.New(prov, store, view, opts)
 	err = ex.Apply(ctx, p)
 	return applyResult(ctx, s, err)

@@ -80,6 +80,7 @@ func (o *rollbackOptions) run(ctx context.Context, s streams) error {
 			return &exitError{code: 1}
 		}
 	}
+	defer c.prov.Close()
 	view := views.NewApply(views.ParseViewType(o.json), s.Out, colorFor(s.Out))
 	return applyResult(ctx, s, executor.New(c.prov, store, view, executor.Options{}).Rollback(ctx, c.plan, sel))
 }

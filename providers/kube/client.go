@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -94,6 +95,17 @@ type Provider struct {
 	backoff wait.Backoff
 	// pollInterval spaces the reads of a wait that polls.
 	pollInterval time.Duration
+	// failGrace is how long a workload's controller must keep failing to
+	// create its pods before a wait gives up on it: one refused pod can be
+	// a blip, a refusal that persists is the cluster saying no.
+	failGrace time.Duration
+
+	// The watch cache apply's waits read, started by the first wait and
+	// stopped by Close.
+	cacheMu sync.Mutex
+	cc      *clusterCache
+	// probes are the run's dry-run pods, one per namespace.
+	probes injectionProbes
 }
 
 // Clients are the API clients a Provider talks to the cluster with.
@@ -113,7 +125,7 @@ func NewForClients(c Clients, fl plan.Flavor) (*Provider, error) {
 		return nil, err
 	}
 	return &Provider{host: c.Host, cs: c.Kubernetes, dyn: c.Dynamic, meta: c.Metadata, flavor: f,
-		now: time.Now, pageSize: 500, backoff: transientBackoff, pollInterval: time.Second}, nil
+		now: time.Now, pageSize: 500, backoff: transientBackoff, pollInterval: time.Second, failGrace: 5 * time.Second}, nil
 }
 
 // New returns a Provider for the cluster cfg points at. cfg.Timeout (zero:
@@ -146,6 +158,32 @@ func New(cfg *rest.Config, flavor plan.Flavor) (*Provider, error) {
 		return nil, fmt.Errorf("metadata client: %w", err)
 	}
 	return NewForClients(Clients{Kubernetes: cs, Dynamic: dyn, Metadata: meta, Host: cfg.Host}, flavor)
+}
+
+// cache returns the run's watch cache, starting it on first use, once its
+// first lists are in.
+func (p *Provider) cache(ctx context.Context) (*clusterCache, error) {
+	p.cacheMu.Lock()
+	if p.cc == nil {
+		p.cc = newClusterCache(p)
+		p.cc.start()
+	}
+	cc := p.cc
+	p.cacheMu.Unlock()
+	if err := cc.waitSynced(ctx); err != nil {
+		return nil, err
+	}
+	return cc, nil
+}
+
+// Close stops the watches apply's waits started.
+func (p *Provider) Close() {
+	p.cacheMu.Lock()
+	defer p.cacheMu.Unlock()
+	if p.cc != nil {
+		p.cc.close()
+		p.cc = nil
+	}
 }
 
 // Host is the API server URL the provider talks to.

@@ -41,13 +41,10 @@ type cluster struct {
 
 // listKinds are the resources the dynamic client lists.
 var listKinds = map[schema.GroupVersionResource]string{
-	gvrIstio:                   "IstioList",
-	gvrMeshGateway:             "MeshGatewayList",
-	gvrEnvoyFilter:             "EnvoyFilterList",
-	gvrIstioOperator:           "IstioOperatorList",
-	workloadGVR["Deployment"]:  "DeploymentList",
-	workloadGVR["StatefulSet"]: "StatefulSetList",
-	workloadGVR["DaemonSet"]:   "DaemonSetList",
+	gvrIstio:         "IstioList",
+	gvrMeshGateway:   "MeshGatewayList",
+	gvrEnvoyFilter:   "EnvoyFilterList",
+	gvrIstioOperator: "IstioOperatorList",
 }
 
 func newCluster(t *testing.T, typed []runtime.Object, custom []runtime.Object) *cluster {
@@ -82,7 +79,10 @@ func (c *cluster) provider(t *testing.T, fl plan.Flavor) *Provider {
 	}
 	p.backoff = wait.Backoff{Duration: time.Millisecond, Factor: 1, Steps: 3}
 	p.pollInterval = time.Millisecond
+	// The clock stands still: a failure that persists is one seen at all.
+	p.failGrace = 0
 	p.now = func() time.Time { return time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC) }
+	t.Cleanup(p.Close)
 	return p
 }
 
@@ -113,6 +113,20 @@ func (c *cluster) inject(f failure) {
 	c.dyn.PrependReactor(f.verb, f.resource, react)
 }
 
+// injectProxies answers every dry-run creation of a pod as an injection
+// webhook would: with an istio-proxy container of image added.
+func (c *cluster) injectProxies(image string) {
+	c.cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		ca, ok := a.(k8stesting.CreateActionImpl)
+		if !ok || len(ca.CreateOptions.DryRun) == 0 {
+			return false, nil, nil
+		}
+		pod := ca.Object.(*corev1.Pod).DeepCopy()
+		pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: proxyContainer, Image: image})
+		return true, pod, nil
+	})
+}
+
 // writes are the changes sent to the cluster, failed ones included, as
 // "verb resource namespace/name".
 func (c *cluster) writes() []string {
@@ -123,8 +137,12 @@ func (c *cluster) writes() []string {
 		default:
 			continue
 		}
-		name := ""
+		name, verb := "", a.GetVerb()
 		switch a := a.(type) {
+		case k8stesting.CreateActionImpl:
+			if len(a.CreateOptions.DryRun) > 0 {
+				verb = "dry-run " + verb
+			}
 		case k8stesting.PatchAction:
 			name = a.GetName()
 		case k8stesting.UpdateAction:
@@ -132,7 +150,7 @@ func (c *cluster) writes() []string {
 		case k8stesting.DeleteAction:
 			name = a.GetName()
 		}
-		out = append(out, fmt.Sprintf("%s %s %s", a.GetVerb(), a.GetResource().Resource, strings.TrimPrefix(a.GetNamespace()+"/"+name, "/")))
+		out = append(out, fmt.Sprintf("%s %s %s", verb, a.GetResource().Resource, strings.TrimPrefix(a.GetNamespace()+"/"+name, "/")))
 	}
 	return out
 }
@@ -157,6 +175,9 @@ type stepCase struct {
 	objects []runtime.Object // built-in objects
 	custom  []runtime.Object // custom resources, and workloads as the rollout wait watches them
 	fail    []failure
+	// injector, when set, is the proxy image a fake injection webhook adds
+	// to the pods the API server is asked to create with dryRun.
+	injector string
 	// twice calls the operation a second time, as a resumed apply does.
 	twice bool
 	// wantErr is a part of the error; empty: no error.
@@ -173,6 +194,9 @@ func (tc stepCase) run(t *testing.T, fl plan.Flavor, step plan.Step) *cluster {
 	c := newCluster(t, tc.objects, tc.custom)
 	for _, f := range tc.fail {
 		c.inject(f)
+	}
+	if tc.injector != "" {
+		c.injectProxies(tc.injector)
 	}
 	p := c.provider(t, fl)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)

@@ -3,10 +3,10 @@ package kube
 import (
 	"context"
 	"fmt"
+	"sort"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/meshwave/meshwave/plan"
 )
@@ -46,41 +46,115 @@ var gatewayOps = stepOps{
 	},
 }
 
-// waitGateway waits until every pod of the gateway runs image and is Ready.
-// A failed read is read again at the next poll, until the timeout.
+// waitGateway waits until every pod of the gateway runs image and is
+// Ready, reading the run's watch cache as the pods change. It stops as soon
+// as the gateway's Deployment has kept failing to create pods for
+// failGrace, quoting the API server's message (a webhook of the revision
+// that does not answer, say).
 func (p *Provider) waitGateway(ctx context.Context, obj *plan.ObjectRef, image string, timeout time.Duration, progress func(string)) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	cc, err := p.cache(ctx)
+	if err != nil {
+		return fmt.Errorf("gateway %s/%s: %w", obj.Namespace, obj.Name, err)
+	}
+	since := p.now()
+	deps := cc.gatewayDeployments(obj.Namespace, obj.Name)
+	keys := []string{podsKey(obj.Namespace)}
+	waits := map[string]*rolloutWait{}
+	for _, d := range deps {
+		k := workloadKey(string(plan.KindDeployment), obj.Namespace, d)
+		keys = append(keys, k)
+		waits[k] = &rolloutWait{ref: plan.ObjectRef{Kind: string(plan.KindDeployment), Namespace: obj.Namespace, Name: d}}
+	}
+	sub := cc.subscribe(keys)
+	defer sub.close()
 	var last string
-	err := wait.PollUntilContextCancel(ctx, p.pollInterval, true, func(ctx context.Context) (bool, error) {
-		pods, err := p.cs.CoreV1().Pods(obj.Namespace).List(ctx, metav1.ListOptions{LabelSelector: labelApp + "=" + obj.Name})
+	for {
+		pods, err := cc.podsOf(obj.Namespace, labels.Everything())
 		if err != nil {
-			last = fmt.Sprintf("read the gateway pods: %v", err)
-			return false, nil
+			return fmt.Errorf("gateway %s/%s: %w", obj.Namespace, obj.Name, err)
 		}
 		var ready, total, stale int
-		for i := range pods.Items {
-			pod := &pods.Items[i]
-			if pod.DeletionTimestamp != nil {
-				stale++
+		for i := range pods {
+			if !isGatewayPod(pods[i].Labels, obj.Name) {
 				continue
 			}
 			total++
-			f := podFacts(pod)
+			f := podFacts(&pods[i])
 			if f.ProxyImage != image {
 				stale++
 			} else if f.Ready {
 				ready++
 			}
 		}
-		last = fmt.Sprintf("%d/%d gateway pods Ready on %s", ready, total, shortImage(image))
-		if progress != nil {
-			progress(last)
+		if total > 0 && ready == total && stale == 0 {
+			return nil
 		}
-		return total > 0 && ready == total && stale == 0, nil
-	})
-	if err != nil {
-		return fmt.Errorf("gateway %s/%s did not roll over to %s within %s: %s", obj.Namespace, obj.Name, image, timeout, last)
+		if msg := fmt.Sprintf("%d/%d gateway pods Ready on %s", ready, total, shortImage(image)); msg != last {
+			last = msg
+			if progress != nil {
+				progress(msg)
+			}
+		}
+		recheck, err := p.gatewayFailing(cc, waits, since)
+		if err != nil {
+			return fmt.Errorf("gateway %s/%s cannot roll over to %s: %w", obj.Namespace, obj.Name, shortImage(image), err)
+		}
+		if _, err := sleepUntil(ctx, sub, recheck); err != nil {
+			if context.Cause(ctx) != context.DeadlineExceeded {
+				return context.Cause(ctx)
+			}
+			return fmt.Errorf("gateway %s/%s did not roll over to %s within %s: %s", obj.Namespace, obj.Name, image, timeout, last)
+		}
 	}
-	return nil
+}
+
+// gatewayFailing is the failure to create pods that a gateway Deployment's
+// controller kept reporting for failGrace, or when to look again.
+func (p *Provider) gatewayFailing(cc *clusterCache, waits map[string]*rolloutWait, since time.Time) (time.Time, error) {
+	var recheck time.Time
+	now := p.now()
+	for k, rw := range waits {
+		f, failing := cc.failing(k, since)
+		if !failing {
+			rw.failingSince = time.Time{}
+			continue
+		}
+		if rw.failingSince.IsZero() {
+			rw.failingSince = now
+		}
+		if now.Sub(rw.failingSince) >= p.failGrace {
+			return time.Time{}, fmt.Errorf("Deployment %s/%s cannot create pods: %s (%s, %s)",
+				rw.ref.Namespace, rw.ref.Name, f.message, reasonFailedCreate, times(f.count))
+		}
+		if at := rw.failingSince.Add(p.failGrace); recheck.IsZero() || at.Before(recheck) {
+			recheck = at
+		}
+	}
+	return recheck, nil
+}
+
+// isGatewayPod says whether a pod with labels belongs to gateway name: its
+// app label (Istio's gateway charts) or gateway-name label (Backyards's
+// MeshGateway) names it.
+func isGatewayPod(l map[string]string, name string) bool {
+	return l[labelApp] == name || l["gateway-name"] == name
+}
+
+// gatewayDeployments are the Deployments of namespace ns whose pods are
+// gateway name's.
+func (c *clusterCache) gatewayDeployments(ns, name string) []string {
+	deps, err := c.deps.Deployments(ns).List(labels.Everything())
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, d := range deps {
+		if isGatewayPod(d.Spec.Template.Labels, name) {
+			out = append(out, d.Name)
+		}
+	}
+	sort.Strings(out)
+	return out
 }

@@ -56,7 +56,7 @@ func TestBackyardsGatewayStep(t *testing.T) {
 			wantWrites: []string{patch}}, gateway: meshGateway("istio-system", "ingress", from), wantOnRev: to},
 		"run whose pods cannot be read": {stepCase: stepCase{op: "run", rec: rec, objects: pods("proxyv2:1.2", true),
 			fail:       []failure{{verb: "list", resource: "pods", times: -1, err: forbidden("pods", "")}},
-			wantErr:    "did not roll over to proxyv2:1.2 within 1s: read the gateway pods: ",
+			wantErr:    "gateway istio-system/ingress: list the cluster's workloads, pods and pod-creation failures: failed to list *v1.Pod: pods is forbidden",
 			wantWrites: []string{patch}}, gateway: meshGateway("istio-system", "ingress", from), wantOnRev: to},
 		"verify of a moved gateway": {stepCase: stepCase{op: "verify", rec: rec}, gateway: meshGateway("istio-system", "ingress", to)},
 		"verify sees it moved back": {stepCase: stepCase{op: "verify", rec: rec,

@@ -177,7 +177,7 @@ func gatewayPods(ns, name string, pods []corev1.Pod) []plan.Pod {
 	var out []plan.Pod
 	for i := range pods {
 		pod := &pods[i]
-		if pod.Namespace == ns && pod.DeletionTimestamp == nil && (pod.Labels[labelApp] == name || pod.Labels["gateway-name"] == name) {
+		if pod.Namespace == ns && pod.DeletionTimestamp == nil && isGatewayPod(pod.Labels, name) {
 			out = append(out, podFacts(pod))
 		}
 	}

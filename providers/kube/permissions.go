@@ -63,7 +63,14 @@ func (p *Provider) permissionNeeds(cfg *config.Config, snap *plan.Snapshot) []pe
 		{"patch", "apps", "deployments", waveNS},
 		{"patch", "apps", "statefulsets", waveNS},
 		{"patch", "apps", "daemonsets", waveNS},
-		{"watch", "apps", "deployments", waveNS},
+		// The dry-run pod that proves injection before a namespace's first
+		// restart (probeInjection).
+		{"create", "", "pods", waveNS},
+	}
+	// Apply's waits watch these cluster-wide (clusterCache).
+	for _, r := range []struct{ group, resource string }{{"apps", "deployments"}, {"apps", "statefulsets"},
+		{"apps", "daemonsets"}, {"apps", "replicasets"}, {"", "pods"}, {"", "events"}} {
+		needs = append(needs, permissionNeed{"watch", r.group, r.resource, nil})
 	}
 	if len(cfg.Gateways) > 0 {
 		gr := p.flavor.gatewayResource()

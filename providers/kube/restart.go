@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -13,10 +14,12 @@ import (
 
 // A restart step rolls a workload the way kubectl rollout restart does,
 // with the restartedAt value it recorded first, and waits for the rollout.
+// Before the first restart of a namespace, a dry-run pod proves that the
+// new pods will be created and get the target proxy (probeInjection).
 var restartOps = stepOps{
 	prepare: func(p *Provider, ctx context.Context, s plan.Step) (plan.Record, error) {
 		obj := s.Object
-		_, facts, err := p.templateAnnotations(ctx, obj)
+		tmpl, facts, err := p.workloadTemplate(ctx, obj)
 		if err != nil {
 			return nil, err
 		}
@@ -25,6 +28,9 @@ var restartOps = stepOps{
 		if reason, manual := plan.NotRollable(facts); reason != "" {
 			return nil, fmt.Errorf("%s %s/%s cannot be rolled by a restart any more (%s): plan again, and %s",
 				obj.Kind, obj.Namespace, obj.Name, reason, manual)
+		}
+		if err := p.probeInjection(ctx, s, tmpl); err != nil {
+			return nil, err
 		}
 		return plan.RestartRecord(p.now()), nil
 	},
@@ -36,12 +42,12 @@ var restartOps = stepOps{
 	},
 	verify: func(p *Provider, ctx context.Context, s plan.Step, rec plan.Record) error {
 		obj := s.Object
-		tmpl, _, err := p.templateAnnotations(ctx, obj)
+		tmpl, _, err := p.workloadTemplate(ctx, obj)
 		if err != nil {
 			return err
 		}
-		if tmpl[annoRestartedAt] != rec.RestartedAt() {
-			return fmt.Errorf("%s %s/%s: restartedAt is %q, want %q", obj.Kind, obj.Namespace, obj.Name, tmpl[annoRestartedAt], rec.RestartedAt())
+		if got := tmpl.Annotations[annoRestartedAt]; got != rec.RestartedAt() {
+			return fmt.Errorf("%s %s/%s: restartedAt is %q, want %q", obj.Kind, obj.Namespace, obj.Name, got, rec.RestartedAt())
 		}
 		return nil
 	},
@@ -93,12 +99,12 @@ func (p *Provider) restart(ctx context.Context, obj *plan.ObjectRef, value strin
 	return nil
 }
 
-// templateAnnotations reads a workload's pod template annotations and the
-// facts plan.NotRollable decides on.
-func (p *Provider) templateAnnotations(ctx context.Context, obj *plan.ObjectRef) (map[string]string, plan.RolloutFacts, error) {
+// workloadTemplate reads a workload's pod template and the facts
+// plan.NotRollable decides on.
+func (p *Provider) workloadTemplate(ctx context.Context, obj *plan.ObjectRef) (*corev1.PodTemplateSpec, plan.RolloutFacts, error) {
 	apps := p.cs.AppsV1()
 	var (
-		anno  map[string]string
+		tmpl  *corev1.PodTemplateSpec
 		facts plan.RolloutFacts
 		err   error
 	)
@@ -107,7 +113,7 @@ func (p *Provider) templateAnnotations(ctx context.Context, obj *plan.ObjectRef)
 		err = p.call(ctx, func(ctx context.Context) error {
 			dep, err := apps.Deployments(obj.Namespace).Get(ctx, obj.Name, metav1.GetOptions{})
 			if err == nil {
-				anno, facts = dep.Spec.Template.Annotations, deploymentRollout(dep)
+				tmpl, facts = &dep.Spec.Template, deploymentRollout(dep)
 			}
 			return err
 		})
@@ -115,7 +121,7 @@ func (p *Provider) templateAnnotations(ctx context.Context, obj *plan.ObjectRef)
 		err = p.call(ctx, func(ctx context.Context) error {
 			sts, err := apps.StatefulSets(obj.Namespace).Get(ctx, obj.Name, metav1.GetOptions{})
 			if err == nil {
-				anno, facts = sts.Spec.Template.Annotations, statefulSetRollout(sts)
+				tmpl, facts = &sts.Spec.Template, statefulSetRollout(sts)
 			}
 			return err
 		})
@@ -123,7 +129,7 @@ func (p *Provider) templateAnnotations(ctx context.Context, obj *plan.ObjectRef)
 		err = p.call(ctx, func(ctx context.Context) error {
 			ds, err := apps.DaemonSets(obj.Namespace).Get(ctx, obj.Name, metav1.GetOptions{})
 			if err == nil {
-				anno, facts = ds.Spec.Template.Annotations, daemonSetRollout(ds)
+				tmpl, facts = &ds.Spec.Template, daemonSetRollout(ds)
 			}
 			return err
 		})
@@ -133,5 +139,5 @@ func (p *Provider) templateAnnotations(ctx context.Context, obj *plan.ObjectRef)
 	if err != nil {
 		return nil, facts, fmt.Errorf("read %s %s/%s: %w", obj.Kind, obj.Namespace, obj.Name, err)
 	}
-	return anno, facts, nil
+	return tmpl, facts, nil
 }

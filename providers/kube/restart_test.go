@@ -1,9 +1,11 @@
 package kube
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -12,37 +14,43 @@ import (
 
 func TestRestartStep(t *testing.T) {
 	step := plan.Step{ID: "wave/canary/restart/shop/deployment/web", Kind: plan.StepWorkloadRestart,
-		Object: &plan.ObjectRef{Kind: "Deployment", Namespace: "shop", Name: "web"}, TimeoutSecond: 1}
+		Object: &plan.ObjectRef{Kind: "Deployment", Namespace: "shop", Name: "web"}, ToImage: "proxyv2:1.2", TimeoutSecond: 1}
 	const at = "2026-12-01T10:00:00Z"
 	rec := plan.Record{"restartedAt": at}
-	// web is the workload, as the typed client reads and patches it and as
+	// web is the workload, as the typed client reads and patches it and
 	// the rollout wait watches it.
 	web := func(anno map[string]string) []runtime.Object { return objs(readyDeployment("shop", "web", anno)) }
-	watched := func(t *testing.T) []runtime.Object {
-		return objs(asUnstructured(t, readyDeployment("shop", "web", nil)))
-	}
 	restarted := map[string]string{annoRestartedAt: at}
 	paused := readyDeployment("shop", "web", nil)
 	paused.Spec.Paused = true
 	patch := "patch deployments shop/web"
+	probe := "dry-run create pods shop/"
 	tests := map[string]struct {
 		stepCase
-		watch          bool              // the rollout wait sees the workload
 		wantAnnotation map[string]string // the pod template's after the call
 	}{
-		"prepare records the restartedAt value": {stepCase: stepCase{op: "prepare", objects: web(nil), wantRecord: rec}},
+		"prepare proves injection with a dry-run pod and records the restartedAt value": {stepCase: stepCase{op: "prepare", objects: web(nil),
+			injector: "proxyv2:1.2", wantRecord: rec, wantWrites: []string{probe}}},
+		"prepare stops when no injector selects the pods": {stepCase: stepCase{op: "prepare", objects: web(nil), wantWrites: []string{probe},
+			wantErr: "a dry-run pod of Deployment shop/web got no istio-proxy container: no injection webhook selects it"}},
+		"prepare stops when another revision would inject them": {stepCase: stepCase{op: "prepare", objects: web(nil), wantWrites: []string{probe},
+			injector: "proxyv2:1.1", wantErr: `a dry-run pod of Deployment shop/web got proxy proxyv2:1.1 from revision "", want proxyv2:1.2`}},
+		"prepare stops at once when a webhook refuses the pod": {stepCase: stepCase{op: "prepare", objects: web(nil), wantWrites: []string{probe},
+			fail: []failure{{verb: "create", resource: "pods", times: -1, err: apierrors.NewInternalError(errors.New(
+				`failed calling webhook "rev.object.sidecar-injector.istio.io": connection refused`))}},
+			wantErr: `the API server refused a dry-run pod of Deployment shop/web, so would refuse its new pods; nothing was restarted: Internal error occurred: failed calling webhook "rev.object.sidecar-injector.istio.io": connection refused`}},
 		"prepare refuses a workload paused since the plan": {stepCase: stepCase{op: "prepare", objects: objs(paused),
 			wantErr: "Deployment shop/web cannot be rolled by a restart any more"}},
 		"prepare of a workload that is gone": {stepCase: stepCase{op: "prepare", wantErr: `read Deployment shop/web: deployments.apps "web" not found`}},
 		"prepare on a failing read": {stepCase: stepCase{op: "prepare", objects: web(nil),
 			fail: []failure{{verb: "get", resource: "deployments", times: -1, err: forbidden("deployments", "web")}}, wantErr: "read Deployment shop/web: "}},
 		"run patches restartedAt and waits for the rollout": {stepCase: stepCase{op: "run", rec: rec, objects: web(nil),
-			wantWrites: []string{patch}}, watch: true, wantAnnotation: restarted},
+			wantWrites: []string{patch}}, wantAnnotation: restarted},
 		"run sends again after a conflict": {stepCase: stepCase{op: "run", rec: rec, objects: web(nil),
 			fail:       []failure{{verb: "patch", resource: "deployments", times: 1, err: conflict("deployments", "web")}},
-			wantWrites: []string{patch, patch}}, watch: true, wantAnnotation: restarted},
+			wantWrites: []string{patch, patch}}, wantAnnotation: restarted},
 		"run again re-sends the same value: no second rollout": {stepCase: stepCase{op: "run", rec: rec, objects: web(nil), twice: true,
-			wantWrites: []string{patch, patch}}, watch: true, wantAnnotation: restarted},
+			wantWrites: []string{patch, patch}}, wantAnnotation: restarted},
 		"run of a workload that is gone": {stepCase: stepCase{op: "run", rec: rec,
 			wantErr: `restart Deployment shop/web: deployments.apps "web" not found`, wantWrites: []string{patch}}},
 		"run on a failing write": {stepCase: stepCase{op: "run", rec: rec, objects: web(nil),
@@ -50,7 +58,7 @@ func TestRestartStep(t *testing.T) {
 			wantErr: "restart Deployment shop/web: ", wantWrites: []string{patch}}},
 		"run whose rollout cannot be read times out naming it": {stepCase: stepCase{op: "run", rec: rec, objects: web(nil),
 			fail:    []failure{{verb: "list", resource: "deployments", times: -1, err: forbidden("deployments", "web")}},
-			wantErr: "rollout of Deployment shop/web not finished within 1s", wantWrites: []string{patch}}, watch: true},
+			wantErr: "rollout of Deployment shop/web not finished within 1s", wantWrites: []string{patch}}},
 		"run without a recorded value": {stepCase: stepCase{op: "run", objects: web(nil),
 			wantErr: "restart shop/web: no recorded restartedAt value"}},
 		"verify of a restarted workload": {stepCase: stepCase{op: "verify", rec: rec, objects: web(restarted)}},
@@ -61,20 +69,17 @@ func TestRestartStep(t *testing.T) {
 			fail: []failure{{verb: "get", resource: "deployments", times: -1, err: forbidden("deployments", "web")}}, wantErr: "read Deployment shop/web: "}},
 		"rollback restarts with the rollback's recorded time": {stepCase: stepCase{op: "rollback",
 			rec: plan.Record{"restartedAt": at, plan.RecordRollbackAt: "2026-12-01T11:00:00Z"}, objects: web(restarted),
-			wantWrites: []string{patch}}, watch: true, wantAnnotation: map[string]string{annoRestartedAt: "2026-12-01T11:00:00Z"}},
+			wantWrites: []string{patch}}, wantAnnotation: map[string]string{annoRestartedAt: "2026-12-01T11:00:00Z"}},
 		"rollback without one derives its value": {stepCase: stepCase{op: "rollback", rec: rec, objects: web(restarted), twice: true,
-			wantWrites: []string{patch, patch}}, watch: true, wantAnnotation: map[string]string{annoRestartedAt: at + "+rollback"}},
+			wantWrites: []string{patch, patch}}, wantAnnotation: map[string]string{annoRestartedAt: at + "+rollback"}},
 		"rollback sends again after a conflict": {stepCase: stepCase{op: "rollback", rec: rec, objects: web(restarted),
 			fail:       []failure{{verb: "patch", resource: "deployments", times: 1, err: conflict("deployments", "web")}},
-			wantWrites: []string{patch, patch}}, watch: true, wantAnnotation: map[string]string{annoRestartedAt: at + "+rollback"}},
+			wantWrites: []string{patch, patch}}, wantAnnotation: map[string]string{annoRestartedAt: at + "+rollback"}},
 		"rollback of a workload that is gone": {stepCase: stepCase{op: "rollback", rec: rec,
 			wantErr: `restart Deployment shop/web: deployments.apps "web" not found`, wantWrites: []string{patch}}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			if tc.watch {
-				tc.custom = watched(t)
-			}
 			c := tc.run(t, plan.FlavorBackyards, step)
 			if tc.wantAnnotation == nil {
 				return

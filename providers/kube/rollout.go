@@ -2,92 +2,341 @@ package kube
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/tools/cache"
-	watchtools "k8s.io/client-go/tools/watch"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
 	"github.com/meshwave/meshwave/plan"
 )
 
-var workloadGVR = map[string]schema.GroupVersionResource{
-	string(plan.KindDeployment):  {Group: "apps", Version: "v1", Resource: "deployments"},
-	string(plan.KindStatefulSet): {Group: "apps", Version: "v1", Resource: "statefulsets"},
-	string(plan.KindDaemonSet):   {Group: "apps", Version: "v1", Resource: "daemonsets"},
-}
+// annoRetriedAt is set on a workload's controller-owned object to make its
+// controller try again at once to create the pods it failed to create (see
+// nudge).
+const annoRetriedAt = "meshwave.io/retried-at"
 
 // waitRollouts waits until every workload's rollout is complete by kstatus's
-// rules (observed generation, updated/ready/available replicas, progress
-// deadline), watching each object instead of polling it.
+// rules (observed generation, updated/ready/available replicas), read from
+// the run's watch cache as the cluster reports changes. It stops as soon as
+// the cluster says a rollout cannot finish: its progress deadline passed
+// during the wait, or its controller has kept failing to create pods for
+// failGrace, quoting the API server's message.
 func (p *Provider) waitRollouts(ctx context.Context, workloads []plan.ObjectRef, timeout time.Duration, progress func(string)) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	cc, err := p.cache(ctx)
+	if err != nil {
+		return fmt.Errorf("%s not finished within %s: %w", rolloutsWhat(workloads), timeout, err)
+	}
+	since := p.now()
+	waits := map[string]*rolloutWait{}
+	keys := make([]string, 0, len(workloads))
 	for _, w := range workloads {
-		if err := p.waitRollout(ctx, w, progress); err != nil {
-			if ctx.Err() == context.DeadlineExceeded {
-				return fmt.Errorf("rollout of %s %s/%s not finished within %s: %w", w.Kind, w.Namespace, w.Name, timeout, err)
+		if _, ok := workloadGVK[w.Kind]; !ok {
+			return fmt.Errorf("%s %s/%s: cannot wait for this kind", w.Kind, w.Namespace, w.Name)
+		}
+		k := workloadKey(w.Kind, w.Namespace, w.Name)
+		waits[k] = &rolloutWait{ref: w, first: true}
+		keys = append(keys, k)
+	}
+	sub := cc.subscribe(keys)
+	defer sub.close()
+	dirty := map[string]bool{}
+	for _, k := range keys {
+		dirty[k] = true
+	}
+	for {
+		var recheck time.Time
+		for k := range dirty {
+			rw, ok := waits[k]
+			if !ok {
+				continue
 			}
-			return err
+			done, again, err := p.evalRollout(ctx, cc, rw, since, progress)
+			if err != nil {
+				return err
+			}
+			if done {
+				delete(waits, k)
+				continue
+			}
+			if !again.IsZero() && (recheck.IsZero() || again.Before(recheck)) {
+				recheck = again
+			}
+		}
+		if len(waits) == 0 {
+			return nil
+		}
+		woken, err := sleepUntil(ctx, sub, recheck)
+		if err != nil {
+			return notFinished(ctx, waits, timeout)
+		}
+		dirty = woken
+		if dirty == nil {
+			dirty = map[string]bool{}
+			for k, rw := range waits {
+				if !rw.failingSince.IsZero() || !rw.staleSince.IsZero() {
+					dirty[k] = true
+				}
+			}
 		}
 	}
-	return nil
 }
 
-func (p *Provider) waitRollout(ctx context.Context, w plan.ObjectRef, progress func(string)) error {
-	gvr, ok := workloadGVR[w.Kind]
-	if !ok {
-		return fmt.Errorf("%s %s/%s: cannot wait for this kind", w.Kind, w.Namespace, w.Name)
+// sleepUntil waits for a change of what sub watches (and returns what
+// changed), for the time at (nil: no change, at came), or for ctx to end.
+func sleepUntil(ctx context.Context, sub *subscription, at time.Time) (map[string]bool, error) {
+	var timer <-chan time.Time
+	if !at.IsZero() {
+		t := time.NewTimer(time.Until(at))
+		defer t.Stop()
+		timer = t.C
 	}
-	res := p.dyn.Resource(gvr).Namespace(w.Namespace)
-	sel := fields.OneTermEqualSelector("metadata.name", w.Name).String()
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = sel
-			return res.List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = sel
-			return res.Watch(ctx, o)
-		},
+	select {
+	case <-sub.C:
+		return sub.changed(), nil
+	case <-timer:
+		return nil, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	var last string
-	// The client says whether it serves a list as a watch stream (a real
-	// API server does; client-go's fake does not).
-	_, err := watchtools.UntilWithSync(ctx, cache.ToListWatcherWithWatchListSemantics(lw, p.dyn), &unstructured.Unstructured{}, nil, func(ev watch.Event) (bool, error) {
-		if ev.Type == watch.Deleted {
-			return false, fmt.Errorf("%s %s/%s was deleted", w.Kind, w.Namespace, w.Name)
+}
+
+// rolloutWait is what a wait knows of one workload's rollout.
+type rolloutWait struct {
+	ref   plan.ObjectRef
+	first bool
+	// last is the rollout's last status, for progress and for the error
+	// when the wait runs out of time.
+	last string
+	// staleSince is set when the rollout was already failed by its
+	// progress deadline as the wait began (an earlier run's failure): its
+	// controller is asked to retry, and the failure stands only if the
+	// rollout has made no progress failGrace later.
+	staleSince time.Time
+	// failingSince is when the wait first saw the controller fail to create
+	// pods, for as long as it keeps failing.
+	failingSince time.Time
+}
+
+// evalRollout reads one rollout from the cache: done, or when to look again
+// though nothing changed (zero: when something does), or why it cannot
+// finish.
+func (p *Provider) evalRollout(ctx context.Context, cc *clusterCache, rw *rolloutWait, since time.Time, progress func(string)) (bool, time.Time, error) {
+	w := rw.ref
+	u, err := cc.workload(w.Kind, w.Namespace, w.Name)
+	if err != nil {
+		return false, time.Time{}, fmt.Errorf("rollout of %s %s/%s: %w", w.Kind, w.Namespace, w.Name, err)
+	}
+	r, err := status.Compute(u)
+	if err != nil {
+		return false, time.Time{}, fmt.Errorf("rollout of %s %s/%s: %w", w.Kind, w.Namespace, w.Name, err)
+	}
+	key := workloadKey(w.Kind, w.Namespace, w.Name)
+	now := p.now()
+	if rw.first {
+		rw.first = false
+		if r.Status == status.FailedStatus {
+			rw.staleSince = now
 		}
-		u, ok := ev.Object.(*unstructured.Unstructured)
-		if !ok {
-			return false, nil
+		if f, ok := cc.failedBefore(key, since); (ok || r.Status == status.FailedStatus) && r.Status != status.CurrentStatus {
+			p.nudge(ctx, cc, w, f, progress)
 		}
-		r, err := status.Compute(u)
-		if err != nil {
-			return false, err
+	}
+	if msg := strings.ToLower(r.Message); msg != rw.last {
+		rw.last = msg
+		if progress != nil {
+			progress(fmt.Sprintf("%s/%s: %s", w.Namespace, w.Name, msg))
 		}
-		if r.Message != last && progress != nil {
-			progress(fmt.Sprintf("%s/%s: %s", w.Namespace, w.Name, strings.ToLower(r.Message)))
+	}
+	switch {
+	case r.Status == status.CurrentStatus:
+		return true, time.Time{}, nil
+	case r.Status == status.FailedStatus && rw.staleSince.IsZero():
+		return false, time.Time{}, fmt.Errorf("rollout of %s %s/%s failed: %s", w.Kind, w.Namespace, w.Name, r.Message)
+	case r.Status == status.FailedStatus && now.Sub(rw.staleSince) >= p.failGrace:
+		return false, time.Time{}, fmt.Errorf("rollout of %s %s/%s failed: %s (since before this wait; its controller was asked to retry and made no progress)",
+			w.Kind, w.Namespace, w.Name, r.Message)
+	case r.Status == status.FailedStatus:
+		return false, rw.staleSince.Add(p.failGrace), nil
+	}
+	rw.staleSince = time.Time{}
+	f, failing := cc.failing(key, since)
+	if !failing {
+		rw.failingSince = time.Time{}
+		return false, time.Time{}, nil
+	}
+	if rw.failingSince.IsZero() {
+		rw.failingSince = now
+	}
+	if now.Sub(rw.failingSince) >= p.failGrace {
+		return false, time.Time{}, fmt.Errorf("rollout of %s %s/%s cannot create pods: %s (%s, %s)",
+			w.Kind, w.Namespace, w.Name, f.message, reasonFailedCreate, times(f.count))
+	}
+	return false, rw.failingSince.Add(p.failGrace), nil
+}
+
+// nudge makes a controller that failed to create a workload's pods (in an
+// earlier run, say) try again now: after repeated failures it waits up to
+// minutes before the next try, long after the cause (a webhook that did
+// not answer) is gone. Any change to the object it owns requeues it at
+// once; an annotation changes no pod. A nudge that fails is reported and
+// the wait goes on: the controller retries by itself, only later.
+func (p *Provider) nudge(ctx context.Context, cc *clusterCache, w plan.ObjectRef, f createFailure, progress func(string)) {
+	kind, name := w.Kind, w.Name
+	if w.Kind == string(plan.KindDeployment) {
+		rs := cc.newestReplicaSet(w.Namespace, w.Name)
+		if rs == nil {
+			return
 		}
-		last = r.Message
-		switch r.Status {
-		case status.CurrentStatus:
-			return true, nil
-		case status.FailedStatus:
-			return false, fmt.Errorf("rollout of %s %s/%s failed: %s", w.Kind, w.Namespace, w.Name, r.Message)
+		kind, name = "ReplicaSet", rs.Name
+	}
+	body, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{annoRetriedAt: p.now().UTC().Format(time.RFC3339)}}})
+	apps := p.cs.AppsV1()
+	err := p.send(ctx, func(ctx context.Context) (err error) {
+		switch kind {
+		case "ReplicaSet":
+			_, err = apps.ReplicaSets(w.Namespace).Patch(ctx, name, types.MergePatchType, body, metav1.PatchOptions{})
+		case string(plan.KindStatefulSet):
+			_, err = apps.StatefulSets(w.Namespace).Patch(ctx, name, types.MergePatchType, body, metav1.PatchOptions{})
+		case string(plan.KindDaemonSet):
+			_, err = apps.DaemonSets(w.Namespace).Patch(ctx, name, types.MergePatchType, body, metav1.PatchOptions{})
 		}
-		return false, nil
+		return err
 	})
-	if err != nil && last != "" && !strings.Contains(err.Error(), last) {
-		return fmt.Errorf("%w (last status: %s)", err, last)
+	if progress == nil {
+		return
 	}
-	return err
+	why := "its rollout had stopped"
+	if f.message != "" {
+		why = "it had failed to create pods: " + f.message
+	}
+	if err != nil {
+		progress(fmt.Sprintf("%s/%s: could not ask the controller to retry now (%v); %s", w.Namespace, w.Name, err, why))
+		return
+	}
+	progress(fmt.Sprintf("%s/%s: asked %s %s to create its pods again now: %s", w.Namespace, w.Name, kind, name, why))
+}
+
+// notFinished is the error of a wait whose time ran out, with the last
+// status of a rollout still running.
+func notFinished(ctx context.Context, waits map[string]*rolloutWait, timeout time.Duration) error {
+	if context.Cause(ctx) != context.DeadlineExceeded {
+		return context.Cause(ctx)
+	}
+	var first *rolloutWait
+	for _, rw := range waits {
+		if first == nil || workloadKey(rw.ref.Kind, rw.ref.Namespace, rw.ref.Name) < workloadKey(first.ref.Kind, first.ref.Namespace, first.ref.Name) {
+			first = rw
+		}
+	}
+	w := first.ref
+	more := ""
+	if len(waits) > 1 {
+		more = fmt.Sprintf(" (and %d more)", len(waits)-1)
+	}
+	return fmt.Errorf("rollout of %s %s/%s not finished within %s%s (last status: %s)", w.Kind, w.Namespace, w.Name, timeout, more, first.last)
+}
+
+func rolloutsWhat(ws []plan.ObjectRef) string {
+	if len(ws) == 1 {
+		return fmt.Sprintf("rollout of %s %s/%s", ws[0].Kind, ws[0].Namespace, ws[0].Name)
+	}
+	return fmt.Sprintf("%d rollouts", len(ws))
+}
+
+func times(n int32) string {
+	if n <= 1 {
+		return "once"
+	}
+	return strconv.Itoa(int(n)) + " times"
+}
+
+var workloadGVK = map[string]string{
+	string(plan.KindDeployment):  "apps/v1",
+	string(plan.KindStatefulSet): "apps/v1",
+	string(plan.KindDaemonSet):   "apps/v1",
+}
+
+// workload is a workload from the cache as kstatus reads it.
+func (c *clusterCache) workload(kind, ns, name string) (*unstructured.Unstructured, error) {
+	var obj runtime.Object
+	var err error
+	switch kind {
+	case string(plan.KindDeployment):
+		obj, err = c.deps.Deployments(ns).Get(name)
+	case string(plan.KindStatefulSet):
+		obj, err = c.stss.StatefulSets(ns).Get(name)
+	case string(plan.KindDaemonSet):
+		obj, err = c.dss.DaemonSets(ns).Get(name)
+	default:
+		return nil, fmt.Errorf("cannot wait for a %s", kind)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the %s is gone: %w", kind, err)
+	}
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, err
+	}
+	u := &unstructured.Unstructured{Object: m}
+	u.SetAPIVersion(workloadGVK[kind])
+	u.SetKind(kind)
+	return u, nil
+}
+
+// newestReplicaSet is the ReplicaSet of a Deployment's latest revision.
+func (c *clusterCache) newestReplicaSet(ns, dep string) *appsv1.ReplicaSet {
+	rss, err := c.rss.ReplicaSets(ns).List(labels.Everything())
+	if err != nil {
+		return nil
+	}
+	var best *appsv1.ReplicaSet
+	bestRev := -1
+	for _, rs := range rss {
+		ref := metav1.GetControllerOf(rs)
+		if ref == nil || ref.Kind != string(plan.KindDeployment) || ref.Name != dep {
+			continue
+		}
+		rev, _ := strconv.Atoi(rs.Annotations["deployment.kubernetes.io/revision"]) // no revision: the oldest
+		if rev > bestRev {
+			best, bestRev = rs, rev
+		}
+	}
+	return best
+}
+
+// podTemplate is a workload's pod template from the cache.
+func (c *clusterCache) podTemplate(kind, ns, name string) (*corev1.PodTemplateSpec, error) {
+	switch kind {
+	case string(plan.KindDeployment):
+		d, err := c.deps.Deployments(ns).Get(name)
+		if err != nil {
+			return nil, err
+		}
+		return &d.Spec.Template, nil
+	case string(plan.KindStatefulSet):
+		s, err := c.stss.StatefulSets(ns).Get(name)
+		if err != nil {
+			return nil, err
+		}
+		return &s.Spec.Template, nil
+	case string(plan.KindDaemonSet):
+		d, err := c.dss.DaemonSets(ns).Get(name)
+		if err != nil {
+			return nil, err
+		}
+		return &d.Spec.Template, nil
+	}
+	return nil, fmt.Errorf("a %s has no pod template meshwave reads", kind)
 }

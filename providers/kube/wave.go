@@ -7,10 +7,7 @@ import (
 	"strings"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/meshwave/meshwave/plan"
 )
@@ -45,80 +42,106 @@ var verifyOps = stepOps{
 }
 
 // verify checks that every pod of the workloads runs image (and revision,
-// when given) and is Ready, waiting up to timeout for terminating pods to go.
+// when given) and is Ready, reading the run's watch cache: with a timeout it
+// waits, looking again at a namespace whenever one of its pods changes, until
+// none is left or the time is up.
 func (p *Provider) verify(ctx context.Context, workloads []plan.ObjectRef, image, revision string, timeout time.Duration, progress func(string)) error {
-	check := func(ctx context.Context) ([]string, int, error) {
-		return p.podsOff(ctx, workloads, image, revision)
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
 	}
-	if timeout == 0 {
-		bad, _, err := check(ctx)
-		if err != nil {
-			return err
-		}
-		if len(bad) > 0 {
-			return fmt.Errorf("%s", strings.Join(bad, "; "))
-		}
-		return nil
-	}
-	ctx2, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var bad []string
-	err := wait.PollUntilContextCancel(ctx2, p.pollInterval, true, func(ctx context.Context) (bool, error) {
-		b, n, err := check(ctx)
-		if err != nil {
-			return false, err
-		}
-		bad = b
-		if progress != nil {
-			progress(fmt.Sprintf("%d/%d pods run %s", n-len(b), n, shortImage(image)))
-		}
-		return len(b) == 0, nil
-	})
+	cc, err := p.cache(ctx)
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if len(bad) > 0 {
-			return fmt.Errorf("verify: %s", strings.Join(bad, "; "))
-		}
 		return fmt.Errorf("verify: %w", err)
 	}
-	return nil
-}
-
-// podsOff reads the workloads' pods, namespace by namespace, and says which
-// do not run image (injected by revision, when set) Ready, and how many
-// pods it read.
-func (p *Provider) podsOff(ctx context.Context, workloads []plan.ObjectRef, image, revision string) ([]string, int, error) {
-	var bad []string
-	n := 0
 	byNS := map[string][]plan.ObjectRef{}
+	var keys []string
 	for _, w := range workloads {
+		if byNS[w.Namespace] == nil {
+			keys = append(keys, podsKey(w.Namespace))
+		}
 		byNS[w.Namespace] = append(byNS[w.Namespace], w)
 	}
-	nss := make([]string, 0, len(byNS))
-	for ns := range byNS {
-		nss = append(nss, ns)
+	sub := cc.subscribe(keys)
+	defer sub.close()
+	type nsState struct {
+		bad  []string
+		pods int
 	}
-	sort.Strings(nss)
-	for _, ns := range nss {
-		snap, err := p.namespaceWorkloads(ctx, ns)
-		if err != nil {
-			return nil, 0, err
+	states := map[string]nsState{}
+	dirty := map[string]bool{}
+	for _, k := range keys {
+		dirty[k] = true
+	}
+	last := ""
+	for {
+		for k := range dirty {
+			ns := strings.TrimPrefix(k, podsKey(""))
+			bad, n, err := cc.podsOff(ns, byNS[ns], image, revision)
+			if err != nil {
+				return fmt.Errorf("verify: %w", err)
+			}
+			states[ns] = nsState{bad, n}
 		}
-		for _, want := range byNS[ns] {
-			found := false
-			for _, w := range snap {
-				if string(w.Kind) != want.Kind || w.Name != want.Name {
-					continue
-				}
-				found = true
-				n += len(w.Pods)
-				bad = append(bad, podProblems(ns, w.Pods, image, revision)...)
+		var bad []string
+		total := 0
+		nss := make([]string, 0, len(states))
+		for ns := range states {
+			nss = append(nss, ns)
+		}
+		sort.Strings(nss)
+		for _, ns := range nss {
+			bad = append(bad, states[ns].bad...)
+			total += states[ns].pods
+		}
+		if len(bad) == 0 {
+			return nil
+		}
+		if timeout == 0 {
+			return fmt.Errorf("%s", strings.Join(bad, "; "))
+		}
+		if msg := fmt.Sprintf("%d/%d pods run %s", total-len(bad), total, shortImage(image)); msg != last && progress != nil {
+			last = msg
+			progress(msg)
+		}
+		woken, err := sleepUntil(ctx, sub, time.Time{})
+		if err != nil {
+			if context.Cause(ctx) != context.DeadlineExceeded {
+				return context.Cause(ctx)
 			}
-			if !found {
-				bad = append(bad, fmt.Sprintf("%s %s/%s has no running pods", want.Kind, ns, want.Name))
+			return fmt.Errorf("verify: %s", strings.Join(bad, "; "))
+		}
+		dirty = woken
+	}
+}
+
+// podsOff says which pods of namespace ns's workloads do not run image
+// (injected by revision, when set) Ready, and how many pods it read.
+func (c *clusterCache) podsOff(ns string, workloads []plan.ObjectRef, image, revision string) ([]string, int, error) {
+	pods, err := c.podsOf(ns, labels.Everything())
+	if err != nil {
+		return nil, 0, err
+	}
+	rss, err := c.replicaSetsOf(ns)
+	if err != nil {
+		return nil, 0, err
+	}
+	snap := workloadsOf(pods, rss, nil, nil, nil)
+	var bad []string
+	n := 0
+	for _, want := range workloads {
+		found := false
+		for _, w := range snap {
+			if string(w.Kind) != want.Kind || w.Name != want.Name {
+				continue
 			}
+			found = true
+			n += len(w.Pods)
+			bad = append(bad, podProblems(ns, w.Pods, image, revision)...)
+		}
+		if !found {
+			bad = append(bad, fmt.Sprintf("%s %s/%s has no running pods", want.Kind, ns, want.Name))
 		}
 	}
 	return bad, n, nil
@@ -139,31 +162,4 @@ func podProblems(ns string, pods []plan.Pod, image, revision string) []string {
 		}
 	}
 	return bad
-}
-
-// namespaceWorkloads reads one namespace's pods grouped by workload.
-func (p *Provider) namespaceWorkloads(ctx context.Context, ns string) ([]plan.Workload, error) {
-	var pods *corev1.PodList
-	err := p.call(ctx, func(ctx context.Context) (err error) {
-		pods, err = p.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list pods in %s: %w", ns, err)
-	}
-	var rss *appsv1.ReplicaSetList
-	err = p.call(ctx, func(ctx context.Context) (err error) {
-		rss, err = p.cs.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{})
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list replicasets in %s: %w", ns, err)
-	}
-	live := pods.Items[:0]
-	for _, pod := range pods.Items {
-		if pod.DeletionTimestamp == nil {
-			live = append(live, pod)
-		}
-	}
-	return workloadsOf(live, rss.Items, nil, nil, nil), nil
 }

@@ -29,10 +29,10 @@ func TestWaveWaitStep(t *testing.T) {
 		"run of a failed rollout": {stepCase: stepCase{op: "run",
 			wantErr: "rollout of Deployment shop/web failed"}, watched: failed},
 		"run of a workload that is gone": {stepCase: stepCase{op: "run",
-			wantErr: "rollout of Deployment shop/web not finished within 1s"}},
+			wantErr: `rollout of Deployment shop/web: the Deployment is gone: deployment.apps "web" not found`}},
 		"run whose rollout cannot be read": {stepCase: stepCase{op: "run",
 			fail:    []failure{{verb: "list", resource: "deployments", times: -1, err: forbidden("deployments", "")}},
-			wantErr: "rollout of Deployment shop/web not finished within 1s"}, watched: readyDeployment("shop", "web", nil)},
+			wantErr: "rollout of Deployment shop/web not finished within 1s: list the cluster's workloads, pods and pod-creation failures: failed to list *v1.Deployment: deployments is forbidden"}, watched: readyDeployment("shop", "web", nil)},
 		"verify has nothing to check":              {stepCase: stepCase{op: "verify"}},
 		"rollback waits for the rollback restarts": {stepCase: stepCase{op: "rollback"}, watched: readyDeployment("shop", "web", nil)},
 		"rollback of a rollout that does not finish": {stepCase: stepCase{op: "rollback",
@@ -41,7 +41,7 @@ func TestWaveWaitStep(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			if tc.watched != nil {
-				tc.custom = objs(asUnstructured(t, tc.watched))
+				tc.objects = objs(tc.watched)
 			}
 			tc.run(t, plan.FlavorBackyards, step)
 		})
@@ -68,13 +68,13 @@ func TestWaveVerifyStep(t *testing.T) {
 		"run of a workload that is gone": {op: "run", wantErr: "verify: Deployment shop/web has no running pods"},
 		"run on a failing read": {op: "run", objects: web("proxyv2:1.2", "cp-v2.istio-system", true),
 			fail:    []failure{{verb: "list", resource: "pods", times: -1, err: forbidden("pods", "")}},
-			wantErr: "list pods in shop: "},
+			wantErr: "verify: list the cluster's workloads, pods and pod-creation failures: failed to list *v1.Pod: pods is forbidden"},
 		"verify of pods on the target": {op: "verify", objects: web("proxyv2:1.2", "cp-v2.istio-system", true)},
 		"verify of pods on the old proxy": {op: "verify", objects: web("proxyv2:1.1", "cp-v1.istio-system", true),
 			wantErr: `pod shop/web-1 runs proxy "proxyv2:1.1", want "proxyv2:1.2"`},
 		"verify on a failing read": {op: "verify", objects: web("proxyv2:1.2", "cp-v2.istio-system", true),
 			fail:    []failure{{verb: "list", resource: "replicasets", times: -1, err: forbidden("replicasets", "")}},
-			wantErr: "list replicasets in shop: "},
+			wantErr: "verify: list the cluster's workloads, pods and pod-creation failures: failed to list *v1.ReplicaSet: replicasets is forbidden"},
 		"rollback of pods back on the source proxy": {op: "rollback", objects: web("proxyv2:1.1", "cp-v1.istio-system", true)},
 		"rollback of pods still on the target": {op: "rollback", objects: web("proxyv2:1.2", "cp-v2.istio-system", true),
 			wantErr: `verify: pod shop/web-1 runs proxy "proxyv2:1.2", want "proxyv2:1.1"`},

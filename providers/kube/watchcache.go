@@ -1,0 +1,428 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/meshwave/meshwave/plan"
+)
+
+// reasonFailedCreate is the reason the ReplicaSet, StatefulSet and DaemonSet
+// controllers give an event when the API server refused a pod they create:
+// a webhook that does not answer, a quota, a policy.
+const reasonFailedCreate = "FailedCreate"
+
+// clusterCache is apply's view of the cluster's workloads, their pods and
+// the pods their controllers failed to create: one list and one watch per
+// resource type, shared by every step of the run, so a wait costs no
+// request and 1,000 namespaces cost what one does. Waits read it and are
+// woken when an object they wait on changes (subscribe).
+type clusterCache struct {
+	factories []informers.SharedInformerFactory
+	synced    []cache.InformerSynced
+	deps      appslisters.DeploymentLister
+	stss      appslisters.StatefulSetLister
+	dss       appslisters.DaemonSetLister
+	rss       appslisters.ReplicaSetLister
+	pods      corelisters.PodLister
+	now       func() time.Time
+	stop      context.CancelFunc
+
+	mu   sync.Mutex
+	subs map[string]map[*subscription]bool
+	// failed is, per workload key, the newest pod-creation failure its
+	// controller reported; created, when the cache last saw one of its pods
+	// created. Both are times of this process's clock, when the cache saw
+	// the change (zero: already there when the cache started), never the
+	// cluster's timestamps, which another machine's clock wrote.
+	failed  map[string]createFailure
+	created map[string]time.Time
+	// listErr is the last error of a list or watch, for the message of a
+	// wait that ends before the cache is filled (instead of client-go's
+	// log lines on stderr).
+	listErr error
+	// refused is closed when the API server refused a list for good (not
+	// allowed, or no such resource): waiting for the cache would not help.
+	refused     chan struct{}
+	refusedOnce sync.Once
+}
+
+// createFailure is a controller's report that the API server refused a pod
+// it tried to create, in the API server's own words.
+type createFailure struct {
+	seen    time.Time
+	message string
+	count   int32
+}
+
+// Keys of what a wait can subscribe to.
+func workloadKey(kind, ns, name string) string { return kind + "/" + ns + "/" + name }
+func podsKey(ns string) string                 { return "pods/" + ns }
+
+// newClusterCache builds the cache of the client cs; start runs it.
+func newClusterCache(p *Provider) *clusterCache {
+	c := &clusterCache{now: p.now, subs: map[string]map[*subscription]bool{},
+		failed: map[string]createFailure{}, created: map[string]time.Time{}, refused: make(chan struct{})}
+	objects := informers.NewSharedInformerFactoryWithOptions(p.cs, 0, informers.WithTransform(slim))
+	// Only the failures: every other event of a large cluster is noise.
+	events := informers.NewSharedInformerFactoryWithOptions(p.cs, 0, informers.WithTransform(slim),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = "reason=" + reasonFailedCreate }))
+	c.factories = []informers.SharedInformerFactory{objects, events}
+	apps := objects.Apps().V1()
+	c.deps, c.stss, c.dss, c.rss = apps.Deployments().Lister(), apps.StatefulSets().Lister(), apps.DaemonSets().Lister(), apps.ReplicaSets().Lister()
+	c.pods = objects.Core().V1().Pods().Lister()
+	notifyOwn := func(kind string) cache.ResourceEventHandler {
+		return cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { c.notify(workloadKey(kind, objNS(obj), objName(obj))) },
+			UpdateFunc: func(_, obj any) { c.notify(workloadKey(kind, objNS(obj), objName(obj))) },
+			DeleteFunc: func(obj any) { c.notify(workloadKey(kind, objNS(obj), objName(obj))) },
+		}
+	}
+	for kind, inf := range map[string]cache.SharedIndexInformer{
+		string(plan.KindDeployment): apps.Deployments().Informer(), string(plan.KindStatefulSet): apps.StatefulSets().Informer(),
+		string(plan.KindDaemonSet): apps.DaemonSets().Informer(),
+	} {
+		_, _ = inf.AddEventHandler(notifyOwn(kind)) // an error means the informer stopped: the cache is being closed
+		c.synced = append(c.synced, inf.HasSynced)
+	}
+	rsInf := apps.ReplicaSets().Informer()
+	c.synced = append(c.synced, rsInf.HasSynced)
+	podInf := objects.Core().V1().Pods().Informer()
+	_, _ = podInf.AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
+		AddFunc:    func(obj any, initial bool) { c.podChanged(obj, !initial) },
+		UpdateFunc: func(_, obj any) { c.podChanged(obj, false) },
+		DeleteFunc: func(obj any) { c.podChanged(obj, false) },
+	})
+	c.synced = append(c.synced, podInf.HasSynced)
+	evInf := events.Core().V1().Events().Informer()
+	_, _ = evInf.AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
+		AddFunc:    func(obj any, initial bool) { c.failureReported(obj, initial) },
+		UpdateFunc: func(_, obj any) { c.failureReported(obj, false) },
+	})
+	c.synced = append(c.synced, evInf.HasSynced)
+	for _, inf := range []cache.SharedIndexInformer{apps.Deployments().Informer(), apps.StatefulSets().Informer(),
+		apps.DaemonSets().Informer(), rsInf, podInf, evInf} {
+		_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+			c.mu.Lock()
+			c.listErr = err
+			c.mu.Unlock()
+			if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) || apierrors.IsNotFound(err) {
+				c.refusedOnce.Do(func() { close(c.refused) })
+			}
+		}) // an error means the informer already started: it cannot have
+	}
+	return c
+}
+
+// start lists and watches until close.
+func (c *clusterCache) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	c.stop = cancel
+	for _, f := range c.factories {
+		f.StartWithContext(ctx)
+	}
+}
+
+// waitSynced waits until the first list of every type is in, or ctx ends.
+func (c *clusterCache) waitSynced(ctx context.Context) error {
+	stop, done := make(chan struct{}), make(chan struct{})
+	defer close(done)
+	go func() {
+		defer close(stop)
+		select {
+		case <-ctx.Done():
+		case <-c.refused:
+		case <-done:
+		}
+	}()
+	if !cache.WaitForCacheSync(stop, c.synced...) {
+		c.mu.Lock()
+		last := c.listErr
+		c.mu.Unlock()
+		select {
+		case <-c.refused:
+			return fmt.Errorf("list the cluster's workloads, pods and pod-creation failures: %w", last)
+		default:
+		}
+		if last != nil {
+			return fmt.Errorf("list the cluster's workloads, pods and pod-creation failures: %w (last error: %v)", context.Cause(ctx), last)
+		}
+		return fmt.Errorf("list the cluster's workloads, pods and pod-creation failures: %w", context.Cause(ctx))
+	}
+	return nil
+}
+
+func (c *clusterCache) close() {
+	if c.stop != nil {
+		c.stop()
+	}
+	for _, f := range c.factories {
+		f.Shutdown()
+	}
+}
+
+// podChanged wakes the waits on the pod's namespace and on its workload;
+// a pod the cache sees created (not listed at start) clears its workload's
+// failure to create pods.
+func (c *clusterCache) podChanged(obj any, created bool) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		if d, isTomb := obj.(cache.DeletedFinalStateUnknown); isTomb {
+			c.notify(podsKey(objNS(d.Obj)))
+		}
+		return
+	}
+	key := c.ownerKey(pod.Namespace, metav1.GetControllerOf(pod))
+	if created && key != "" {
+		c.mu.Lock()
+		c.created[key] = c.now()
+		c.mu.Unlock()
+	}
+	c.notify(podsKey(pod.Namespace))
+	if key != "" {
+		c.notify(key)
+	}
+}
+
+// failureReported records a FailedCreate event against the workload whose
+// controller reported it.
+func (c *clusterCache) failureReported(obj any, initial bool) {
+	ev, ok := obj.(*corev1.Event)
+	if !ok || ev.Reason != reasonFailedCreate {
+		return
+	}
+	io := ev.InvolvedObject
+	key := c.ownerKey(io.Namespace, &metav1.OwnerReference{Kind: io.Kind, Name: io.Name})
+	if key == "" {
+		return
+	}
+	f := createFailure{message: ev.Message, count: ev.Count}
+	if !initial {
+		f.seen = c.now()
+	}
+	c.mu.Lock()
+	if old, ok := c.failed[key]; !ok || !f.seen.Before(old.seen) {
+		c.failed[key] = f
+	}
+	c.mu.Unlock()
+	c.notify(key)
+}
+
+// ownerKey is the key of the workload a restart acts on for an object
+// owned by ref: a ReplicaSet's Deployment, a StatefulSet, a DaemonSet.
+func (c *clusterCache) ownerKey(ns string, ref *metav1.OwnerReference) string {
+	if ref == nil {
+		return ""
+	}
+	switch ref.Kind {
+	case "ReplicaSet":
+		if rs, err := c.rss.ReplicaSets(ns).Get(ref.Name); err == nil {
+			if dep := metav1.GetControllerOf(rs); dep != nil && dep.Kind == string(plan.KindDeployment) {
+				return workloadKey(dep.Kind, ns, dep.Name)
+			}
+			return ""
+		}
+		// The event can come before the ReplicaSet reaches the cache: a
+		// ReplicaSet is named after its Deployment and a template hash.
+		if i := strings.LastIndex(ref.Name, "-"); i > 0 {
+			if _, err := c.deps.Deployments(ns).Get(ref.Name[:i]); err == nil {
+				return workloadKey(string(plan.KindDeployment), ns, ref.Name[:i])
+			}
+		}
+		return ""
+	case string(plan.KindDeployment), string(plan.KindStatefulSet), string(plan.KindDaemonSet):
+		return workloadKey(ref.Kind, ns, ref.Name)
+	}
+	return ""
+}
+
+// failing is the failure to create pods of workload key that the cache saw
+// after since and that no pod created since has cleared.
+func (c *clusterCache) failing(key string, since time.Time) (createFailure, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f, ok := c.failed[key]
+	if !ok || f.seen.Before(since) || !c.created[key].Before(f.seen) {
+		return createFailure{}, false
+	}
+	return f, true
+}
+
+// failedBefore is a failure to create pods of workload key reported before
+// since (perhaps in an earlier run): its controller may be backing off.
+func (c *clusterCache) failedBefore(key string, since time.Time) (createFailure, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f, ok := c.failed[key]
+	return f, ok && f.seen.Before(since) && !c.created[key].After(f.seen)
+}
+
+// subscription collects which of its keys changed since the wait last
+// looked; C has a value whenever some did.
+type subscription struct {
+	c     *clusterCache
+	keys  []string
+	C     chan struct{}
+	mu    sync.Mutex
+	dirty map[string]bool
+}
+
+// subscribe wakes the returned subscription whenever an object of keys
+// changes; close it when the wait ends.
+func (c *clusterCache) subscribe(keys []string) *subscription {
+	s := &subscription{c: c, keys: keys, C: make(chan struct{}, 1), dirty: map[string]bool{}}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, k := range keys {
+		if c.subs[k] == nil {
+			c.subs[k] = map[*subscription]bool{}
+		}
+		c.subs[k][s] = true
+	}
+	return s
+}
+
+func (s *subscription) close() {
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	for _, k := range s.keys {
+		delete(s.c.subs[k], s)
+		if len(s.c.subs[k]) == 0 {
+			delete(s.c.subs, k)
+		}
+	}
+}
+
+// changed returns the keys that changed since the last call.
+func (s *subscription) changed() map[string]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.dirty
+	s.dirty = map[string]bool{}
+	return d
+}
+
+func (c *clusterCache) notify(key string) {
+	c.mu.Lock()
+	subs := make([]*subscription, 0, len(c.subs[key]))
+	for s := range c.subs[key] {
+		subs = append(subs, s)
+	}
+	c.mu.Unlock()
+	for _, s := range subs {
+		s.mu.Lock()
+		s.dirty[key] = true
+		s.mu.Unlock()
+		select {
+		case s.C <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// podsOf are the live pods of namespace ns that match sel.
+func (c *clusterCache) podsOf(ns string, sel labels.Selector) ([]corev1.Pod, error) {
+	ptrs, err := c.pods.Pods(ns).List(sel)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]corev1.Pod, 0, len(ptrs))
+	for _, p := range ptrs {
+		if p.DeletionTimestamp == nil {
+			out = append(out, *p)
+		}
+	}
+	return out, nil
+}
+
+// replicaSetsOf are namespace ns's ReplicaSets.
+func (c *clusterCache) replicaSetsOf(ns string) ([]appsv1.ReplicaSet, error) {
+	ptrs, err := c.rss.ReplicaSets(ns).List(labels.Everything())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]appsv1.ReplicaSet, 0, len(ptrs))
+	for _, rs := range ptrs {
+		out = append(out, *rs)
+	}
+	return out, nil
+}
+
+func objNS(obj any) string {
+	if m, err := metaOf(obj); err == nil {
+		return m.GetNamespace()
+	}
+	return ""
+}
+
+func objName(obj any) string {
+	if m, err := metaOf(obj); err == nil {
+		return m.GetName()
+	}
+	return ""
+}
+
+func metaOf(obj any) (metav1.Object, error) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return nil, fmt.Errorf("%T has no object metadata", obj)
+	}
+	return m, nil
+}
+
+// slim drops from a cached object what no wait reads: managed fields and
+// kubectl's copy of the last applied object (most of an object's bytes),
+// and of a pod everything but its identity, owner, containers' names and
+// images, and readiness.
+func slim(obj any) (any, error) {
+	m, err := metaOf(obj)
+	if err != nil {
+		return obj, nil
+	}
+	m.SetManagedFields(nil)
+	if a := m.GetAnnotations(); a[corev1.LastAppliedConfigAnnotation] != "" {
+		delete(a, corev1.LastAppliedConfigAnnotation)
+		m.SetAnnotations(a)
+	}
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil
+	}
+	out := &corev1.Pod{ObjectMeta: pod.ObjectMeta}
+	out.Spec.Containers = slimContainers(pod.Spec.Containers)
+	out.Spec.InitContainers = slimContainers(pod.Spec.InitContainers)
+	out.Status.Phase = pod.Status.Phase
+	for _, cond := range pod.Status.Conditions {
+		if cond.Type == corev1.PodReady {
+			out.Status.Conditions = append(out.Status.Conditions, corev1.PodCondition{Type: cond.Type, Status: cond.Status})
+		}
+	}
+	return out, nil
+}
+
+func slimContainers(cs []corev1.Container) []corev1.Container {
+	if len(cs) == 0 {
+		return nil
+	}
+	out := make([]corev1.Container, len(cs))
+	for i, c := range cs {
+		out[i] = corev1.Container{Name: c.Name, Image: c.Image, RestartPolicy: c.RestartPolicy}
+	}
+	return out
+}
