@@ -15,6 +15,8 @@ type kubeFlags struct {
 	kubeconfig     string
 	context        string
 	requestTimeout time.Duration
+	qps            float32
+	burst          int
 }
 
 func (f *kubeFlags) register(fs *pflag.FlagSet) {
@@ -22,6 +24,8 @@ func (f *kubeFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.context, "context", "", "kubeconfig context to use (default: the current context)")
 	fs.DurationVar(&f.requestTimeout, "request-timeout", kube.DefaultRequestTimeout,
 		"give up on an API request the server has not answered within this time (watches are bounded by the wave's timeout)")
+	fs.Float32Var(&f.qps, "qps", kube.DefaultQPS, "at most this many API requests a second, on average")
+	fs.IntVar(&f.burst, "burst", kube.DefaultBurst, "at most this many API requests at once above -qps")
 }
 
 // provider connects to the cluster for a plan of the given flavor.
@@ -29,5 +33,9 @@ func (f *kubeFlags) provider(flavor plan.Flavor) (*kube.Provider, error) {
 	if f.requestTimeout <= 0 {
 		return nil, fmt.Errorf("-request-timeout must be positive, got %s", f.requestTimeout)
 	}
-	return kube.Connect(f.kubeconfig, f.context, f.requestTimeout, flavor)
+	if f.qps <= 0 || f.burst <= 0 {
+		return nil, fmt.Errorf("-qps and -burst must be positive, got %g and %d", f.qps, f.burst)
+	}
+	return kube.Connect(kube.ConnectOptions{Kubeconfig: f.kubeconfig, Context: f.context, RequestTimeout: f.requestTimeout,
+		QPS: f.qps, Burst: f.burst}, flavor)
 }

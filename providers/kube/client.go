@@ -63,15 +63,34 @@ func noClusterWhere(rules *clientcmd.ClientConfigLoadingRules) string {
 	return "the kubeconfig files in KUBECONFIG (" + strings.Join(rules.Precedence, string(filepath.ListSeparator)) + ") define no cluster"
 }
 
+// ConnectOptions say which cluster to talk to and how fast.
+type ConnectOptions struct {
+	// Kubeconfig and Context select the cluster as kubectl's flags do.
+	Kubeconfig, Context string
+	// RequestTimeout bounds each request (zero: DefaultRequestTimeout).
+	RequestTimeout time.Duration
+	// QPS and Burst limit the requests sent (zero: DefaultQPS, DefaultBurst).
+	QPS   float32
+	Burst int
+}
+
+// Client-side rate limits: a wave of 1,000 namespaces sends a restart and a
+// read per workload, which client-go's defaults (5 a second) would stretch
+// over many minutes; the API server's own priority and fairness protects it.
+const (
+	DefaultQPS   = 200
+	DefaultBurst = 400
+)
+
 // Connect loads the kubeconfig like kubectl (see RESTConfig) and returns a
-// Provider for that cluster whose requests each end within requestTimeout
-// (zero: DefaultRequestTimeout).
-func Connect(kubeconfig, context string, requestTimeout time.Duration, flavor plan.Flavor) (*Provider, error) {
-	cfg, err := RESTConfig(kubeconfig, context)
+// Provider for that cluster.
+func Connect(o ConnectOptions, flavor plan.Flavor) (*Provider, error) {
+	cfg, err := RESTConfig(o.Kubeconfig, o.Context)
 	if err != nil {
 		return nil, err
 	}
-	cfg.Timeout = requestTimeout
+	cfg.Timeout = o.RequestTimeout
+	cfg.QPS, cfg.Burst = o.QPS, o.Burst
 	return New(cfg, flavor)
 }
 
@@ -140,10 +159,11 @@ func New(cfg *rest.Config, flavor plan.Flavor) (*Provider, error) {
 	}
 	cfg.Timeout = 0
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &requestTimeout{next: rt, after: timeout} })
-	// meshwave issues few, large requests; client-side throttling would only
-	// slow rollouts down.
 	if cfg.QPS == 0 {
-		cfg.QPS, cfg.Burst = 50, 100
+		cfg.QPS = DefaultQPS
+	}
+	if cfg.Burst == 0 {
+		cfg.Burst = DefaultBurst
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {

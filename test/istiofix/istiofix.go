@@ -69,6 +69,9 @@ type Mesh struct {
 	procs  map[string]*exec.Cmd
 	// Ports maps a revision to the port of its webhook server.
 	Ports map[string]int
+	// ports are every port of a revision's istiod, to start it again on
+	// the ports its webhooks call.
+	ports map[string][]int
 }
 
 // New prepares a mesh on env: a test CA and a serving certificate for
@@ -79,7 +82,7 @@ func New(env *testenv.Cluster, dir, binDir string) (*Mesh, error) {
 			return nil, fmt.Errorf("istiofix: %s missing in %s (run `make test`, which builds it with test/testenv/build-istio.sh): %w", b, binDir, err)
 		}
 	}
-	m := &Mesh{env: env, dir: dir, bin: binDir, procs: map[string]*exec.Cmd{}, Ports: map[string]int{}}
+	m := &Mesh{env: env, dir: dir, bin: binDir, procs: map[string]*exec.Cmd{}, Ports: map[string]int{}, ports: map[string][]int{}}
 	if err := m.writeCerts(); err != nil {
 		return nil, err
 	}
@@ -109,7 +112,7 @@ func (m *Mesh) Install(ctx context.Context, r Revision) error {
 	if err != nil {
 		return err
 	}
-	m.Ports[r.Name] = ports[0]
+	m.Ports[r.Name], m.ports[r.Name] = ports[0], ports
 	if _, err := m.Istioctl(ctx, "install", "--set", "profile=minimal", "--set", "revision="+r.Name,
 		"--set", "values.global.tag="+r.Tag, "--set", "values.global.hub="+Hub, "--skip-confirmation"); err != nil {
 		return err
@@ -245,6 +248,16 @@ func (m *Mesh) StopRevision(rev string) {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
 	delete(m.procs, rev)
+}
+
+// StartRevision starts again the istiod of revision r, stopped by
+// StopRevision, on the ports its webhooks call, and waits until it serves.
+func (m *Mesh) StartRevision(ctx context.Context, r Revision) error {
+	ports := m.ports[r.Name]
+	if ports == nil {
+		return fmt.Errorf("istiofix: revision %s was never installed", r.Name)
+	}
+	return m.startIstiod(ctx, r, ports)
 }
 
 func freePorts(n int) ([]int, error) {

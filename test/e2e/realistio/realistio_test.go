@@ -110,10 +110,13 @@ func TestUpgradeOnRealIstiod(t *testing.T) {
 	// restart of the second wave starts: each run resumes the last.
 	applyKilledAt(t, env, dir, "step-start", "tag/default")
 	applyKilledAt(t, env, dir, "step-start", "wave/rest/restart/")
+	targetDownStopsTheApply(ctx, t, env, mesh, dir)
+	start := time.Now()
 	r = harness.Meshwave(t, env, dir, "apply", "-auto-approve")
 	if r.Code != 0 {
 		t.Fatalf("apply after the kills: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
+	t.Logf("the apply after istiod 1-31 came back took %s", time.Since(start).Round(100*time.Millisecond))
 
 	for _, a := range istiofix.Apps {
 		if err := mesh.WaitInjected(ctx, a, rev31, 90*time.Second); err != nil {
@@ -199,6 +202,32 @@ func TestUpgradeOnRealIstiod(t *testing.T) {
 	}
 
 	compareTagsWithIstioctl(ctx, t, env, mesh)
+}
+
+// targetDownStopsTheApply resumes the upgrade with the target istiod
+// stopped: its injection webhook (failurePolicy Fail) refuses every pod the
+// restarts create. Apply must stop within a minute naming the webhook, not
+// wait out the wave's timeout; istiod is then started again.
+func targetDownStopsTheApply(ctx context.Context, t *testing.T, env *testenv.Cluster, mesh *istiofix.Mesh, dir string) {
+	t.Helper()
+	mesh.StopRevision(rev31.Name)
+	start := time.Now()
+	r := harness.Meshwave(t, env, dir, "apply", "-auto-approve")
+	took := time.Since(start)
+	t.Logf("apply with istiod 1-31 stopped: exit %d after %s", r.Code, took.Round(100*time.Millisecond))
+	out := r.Stdout + r.Stderr
+	if r.Code != 1 {
+		t.Errorf("apply with istiod 1-31 stopped: exit %d, want 1\n%s", r.Code, out)
+	}
+	if took > time.Minute {
+		t.Errorf("apply with istiod 1-31 stopped took %s, want it to stop within 1m0s", took)
+	}
+	if !strings.Contains(out, "failed calling webhook") || !strings.Contains(out, "sidecar-injector.istio.io") {
+		t.Errorf("apply with istiod 1-31 stopped does not quote the API server's webhook failure:\n%s", out)
+	}
+	if err := mesh.StartRevision(ctx, rev31); err != nil {
+		t.Fatal(err)
+	}
 }
 
 const destinationRule = `apiVersion: networking.istio.io/v1
