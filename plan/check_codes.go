@@ -25,4 +25,6 @@ const (
 	CodeHelmInstalled         = "MW019" // old revision installed by Helm: uninstall the release
 	CodeInjectorOverlap       = "MW020" // two injection webhooks select a moved namespace
 	CodeNamespaceDeleted      = "MW021" // wave namespace deleted (terminating or gone) during the upgrade
+	CodeNextPodNotTarget      = "MW040" // after the wave, a workload's next pod would not be injected by the target
+	CodePinnedToOld           = "MW041" // a workload's pod-template label pins it to the old control plane
 )

@@ -6,7 +6,8 @@ import (
 )
 
 // uninstallChecks find what an uninstall of the source control plane would
-// break: users it would still have after the plan (MW015), webhooks that
+// break: users it would still have after the plan (MW015), workloads pinned
+// to it by their own pod-template label (MW041), webhooks that
 // would call it (MW018), and a Helm release that would still record it
 // (MW019).
 func (c *computer) uninstallChecks() {
@@ -19,7 +20,14 @@ func (c *computer) uninstallChecks() {
 	for _, g := range c.cfg.Gateways {
 		move.Gateways[g.Namespace+"/"+g.Name] = true
 	}
-	if users := RevisionUsers(c.snap, *src, move); len(users) > 0 {
+	users, pinned := revisionUsers(c.snap, *src, move)
+	for _, p := range pinned {
+		wl := p.Workload
+		c.add(Check{Code: CodePinnedToOld, Severity: SeverityError, Object: &wl,
+			Message: fmt.Sprintf("its pod template's label %s has its pods injected by the old control plane %s, whatever its namespace's labels; the uninstall would leave its next pods without a proxy", p.Label, src.Revision),
+			Hint:    fmt.Sprintf("label its pod template %s=%s (or remove the label and add namespace %s to a wave), let it roll, then plan again", LabelRevision, c.cfg.Upgrade.To, wl.Namespace)})
+	}
+	if len(users) > 0 {
 		hint := "add them to a wave, gateway or tag block, or set finalize { uninstall_old = false }"
 		if len(src.Tags) > 0 {
 			hint += c.flavor.TagMoveHint(c.cfg.Upgrade.To)
