@@ -7,7 +7,8 @@ import (
 
 // uninstallChecks find what an uninstall of the source control plane would
 // break: users it would still have after the plan (MW015), workloads pinned
-// to it by their own pod-template label (MW041), webhooks that
+// to it by their own pod-template label (MW041), the manual follow-up the
+// uninstall waits for (MW042), webhooks that
 // would call it (MW018), and a Helm release that would still record it
 // (MW019).
 func (c *computer) uninstallChecks() {
@@ -35,6 +36,15 @@ func (c *computer) uninstallChecks() {
 		c.add(Check{Code: CodeOldStillUsed, Severity: SeverityError, Object: ref,
 			Message: fmt.Sprintf("the old control plane would still be used after the plan by: %s", strings.Join(users, ", ")),
 			Hint:    hint})
+	}
+	if len(c.p.ManualFollowUp) > 0 {
+		var moves []string
+		for _, f := range c.p.ManualFollowUp {
+			moves = append(moves, fmt.Sprintf("%s %s/%s (wave %s)", f.Object.Kind, f.Object.Namespace, f.Object.Name, f.Wave))
+		}
+		c.add(Check{Code: CodeUninstallAwaitsFollowUp, Severity: SeverityWarning, Object: ref,
+			Message: fmt.Sprintf("the uninstall waits for the manual follow-up: %s; apply stops before the uninstall while they still use %s", strings.Join(moves, ", "), src.Revision),
+			Hint:    "move them by hand after their wave as the follow-up says, then run apply again to uninstall; or set finalize { uninstall_old = false }"})
 	}
 	c.danglingWebhookChecks(src, c.uninstalledObjects(src))
 	if src.HelmRelease != "" {

@@ -647,3 +647,29 @@ func TestComputeNextPodNotInjectedByTarget(t *testing.T) {
 		t.Errorf("web restarted: %+v", stepLines(p))
 	}
 }
+
+// A workload a restart cannot roll is left to manual follow-up; the
+// uninstall is still planned (nothing else uses the old revision once the
+// waves are done), and the plan says it waits for the follow-up (MW042):
+// apply stops before it until the workload is moved.
+func TestComputeUninstallAwaitsFollowUp(t *testing.T) {
+	snap := backyardsSnapshot()
+	snap.Workloads = append(snap.Workloads, Workload{Kind: KindStatefulSet, Namespace: "demo-b", Name: "cache", UpdateStrategy: UpdateOnDelete,
+		Pods: []Pod{podOn("cache-0", img16, "mesh.istio-system")}})
+	p := Compute(backyardsConfig(), snap)
+	if p.Blocked() || p.Steps[len(p.Steps)-1].Action != ActionDelete {
+		t.Fatalf("plan blocked (%v) or no uninstall (%+v)", p.Blocked(), p.Steps[len(p.Steps)-1])
+	}
+	var got []Check
+	for _, c := range p.Checks {
+		if c.Code == CodeUninstallAwaitsFollowUp {
+			got = append(got, c)
+		}
+	}
+	want := []Check{{Code: CodeUninstallAwaitsFollowUp, Severity: SeverityWarning, Object: &ObjectRef{Kind: "Istio", Namespace: "istio-system", Name: "mesh"},
+		Message: "the uninstall waits for the manual follow-up: StatefulSet demo-b/cache (wave rest); apply stops before the uninstall while they still use mesh.istio-system",
+		Hint:    "move them by hand after their wave as the follow-up says, then run apply again to uninstall; or set finalize { uninstall_old = false }"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("MW042 (-want +got):\n%s", diff)
+	}
+}
