@@ -1,8 +1,6 @@
 package plan
 
 import (
-	"maps"
-
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 )
@@ -53,17 +51,36 @@ func (i Injection) String() string { return i.Configuration + "/" + i.Webhook }
 // plan's tag moves, when the caller passes that routing table). Istio
 // expects at most one (istioctl analyze IST0139).
 func PodInjections(webhooks []Webhook, route Injectors, namespace string, nsLabels, podLabels map[string]string) []Injection {
-	ns := maps.Clone(nsLabels)
-	if ns == nil {
-		ns = map[string]string{}
-	}
-	ns[LabelNamespaceName] = namespace
-	var out []Injection
+	return compileInjectors(webhooks).podInjections(route, namespace, nsLabels, podLabels)
+}
+
+// injectorSet is every injection webhook of a snapshot with its selectors
+// parsed once, for the planner's many questions about one cluster.
+type injectorSet []compiledInjector
+
+type compiledInjector struct {
+	webhook Webhook
+	name    string
+	ns, obj labels.Selector
+}
+
+func compileInjectors(webhooks []Webhook) injectorSet {
+	var out injectorSet
 	for _, w := range webhooks {
 		for _, in := range w.Injectors {
-			if selects(in.NamespaceSelector, ns) && selects(in.ObjectSelector, podLabels) {
-				out = append(out, Injection{Configuration: w.Name, Webhook: in.Name, Revision: route.webhookRevision(w)})
-			}
+			out = append(out, compiledInjector{webhook: w, name: in.Name, ns: selectorOf(in.NamespaceSelector), obj: selectorOf(in.ObjectSelector)})
+		}
+	}
+	return out
+}
+
+// podInjections is PodInjections on the parsed selectors.
+func (set injectorSet) podInjections(route Injectors, namespace string, nsLabels, podLabels map[string]string) []Injection {
+	ns := namespaceLabels{name: namespace, set: nsLabels}
+	var out []Injection
+	for _, in := range set {
+		if in.ns.Matches(ns) && in.obj.Matches(labels.Set(podLabels)) {
+			out = append(out, Injection{Configuration: in.webhook.Name, Webhook: in.name, Revision: route.webhookRevision(in.webhook)})
 		}
 	}
 	return out
@@ -93,15 +110,18 @@ func injectsRevision(injections []Injection, rev string) bool {
 	return false
 }
 
-// selects evaluates a webhook's selector as the API server does: nil
+// selectorOf is a webhook's selector as the API server evaluates it: nil
 // selects everything; a selector that cannot be read (the API server would
 // not have admitted it) selects nothing.
-func selects(sel *metav1.LabelSelector, set map[string]string) bool {
+func selectorOf(sel *metav1.LabelSelector) labels.Selector {
 	if sel == nil {
-		return true
+		return labels.Everything()
 	}
 	s, err := metav1.LabelSelectorAsSelector(sel)
-	return err == nil && s.Matches(labels.Set(set))
+	if err != nil {
+		return labels.Nothing()
+	}
+	return s
 }
 
 // webhookRevision is the revision a webhook configuration injects: a
@@ -127,4 +147,31 @@ func PinLabel(templateLabels map[string]string) string {
 		}
 	}
 	return ""
+}
+
+// namespaceLabels are a namespace's labels as a webhook's namespaceSelector
+// sees them: with LabelNamespaceName, which the API server sets to its name.
+type namespaceLabels struct {
+	name string
+	set  map[string]string
+}
+
+var _ labels.Labels = namespaceLabels{}
+
+func (n namespaceLabels) Lookup(key string) (string, bool) {
+	if key == LabelNamespaceName {
+		return n.name, true
+	}
+	v, ok := n.set[key]
+	return v, ok
+}
+
+func (n namespaceLabels) Has(key string) bool {
+	_, ok := n.Lookup(key)
+	return ok
+}
+
+func (n namespaceLabels) Get(key string) string {
+	v, _ := n.Lookup(key)
+	return v
 }

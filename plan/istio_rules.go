@@ -200,12 +200,13 @@ func revisionUsers(snap *Snapshot, cp ControlPlane, move Move) (users []string, 
 		// A tag the plan moves injects the target by then, not cp.
 		route.Tags[t] = ""
 	}
+	injectors := compileInjectors(snap.Webhooks)
 	plain := map[string]bool{}
 	for _, ns := range snap.Namespaces {
 		if move.Namespaces[ns.Name] {
 			continue
 		}
-		if injectsRevision(PodInjections(snap.Webhooks, route, ns.Name, ns.Labels, nil), cp.Revision) {
+		if injectsRevision(injectors.podInjections(route, ns.Name, ns.Labels, nil), cp.Revision) {
 			plain[ns.Name] = true
 			users = append(users, "namespace "+ns.Name)
 		}
@@ -240,7 +241,7 @@ func revisionUsers(snap *Snapshot, cp ControlPlane, move Move) (users []string, 
 		if own {
 			continue
 		}
-		if !plain[wl.Namespace] && injectsRevision(PodInjections(snap.Webhooks, route, wl.Namespace, nsLabels[wl.Namespace], wl.TemplateLabels), cp.Revision) {
+		if !plain[wl.Namespace] && injectsRevision(injectors.podInjections(route, wl.Namespace, nsLabels[wl.Namespace], wl.TemplateLabels), cp.Revision) {
 			// Its pods are named by the workload, with what pins them.
 			pinned = append(pinned, Pinned{Workload: ObjectRef{Kind: string(wl.Kind), Namespace: wl.Namespace, Name: wl.Name}, Label: PinLabel(wl.TemplateLabels)})
 			continue

@@ -83,7 +83,7 @@ func (c *computer) nsOnTarget(ns Namespace) bool {
 		_, inj := ns.Labels[LabelInjection]
 		return !inj && ns.Labels[LabelRevision] == c.cfg.Upgrade.To
 	}
-	return InjectedBy(PodInjections(c.snap.Webhooks, c.after, ns.Name, ns.Labels, nil)) == c.target.Revision
+	return InjectedBy(c.injectors.podInjections(c.after, ns.Name, ns.Labels, nil)) == c.target.Revision
 }
 
 // nsOnSource reports whether a namespace is labeled for the source control
@@ -95,7 +95,7 @@ func (c *computer) nsOnSource(ns Namespace) bool {
 		}
 		return ns.Labels[LabelRevision] == c.cfg.Upgrade.From
 	}
-	return injectsRevision(PodInjections(c.snap.Webhooks, c.before, ns.Name, ns.Labels, nil), c.source.Revision)
+	return injectsRevision(c.injectors.podInjections(c.before, ns.Name, ns.Labels, nil), c.source.Revision)
 }
 
 // labelsAfterWave are the labels a namespace a wave moves has once its
@@ -103,6 +103,9 @@ func (c *computer) nsOnSource(ns Namespace) bool {
 func (c *computer) labelsAfterWave(ns Namespace) map[string]string {
 	if !c.planned[ns.Name] {
 		return ns.Labels
+	}
+	if ls, ok := c.relabeled[ns.Name]; ok {
+		return ls
 	}
 	set, remove := c.relabel(ns)
 	out := maps.Clone(ns.Labels)
@@ -113,6 +116,7 @@ func (c *computer) labelsAfterWave(ns Namespace) map[string]string {
 		delete(out, k)
 	}
 	maps.Copy(out, set)
+	c.relabeled[ns.Name] = out
 	return out
 }
 
@@ -121,7 +125,7 @@ func (c *computer) labelsAfterWave(ns Namespace) map[string]string {
 // plan's tags moved: who a restart would have inject it.
 func (c *computer) nextPodInjections(wl Workload) []Injection {
 	ns := c.namespaces[wl.Namespace]
-	return PodInjections(c.snap.Webhooks, c.after, wl.Namespace, c.labelsAfterWave(ns), wl.TemplateLabels)
+	return c.injectors.podInjections(c.after, wl.Namespace, c.labelsAfterWave(ns), wl.TemplateLabels)
 }
 
 // optedOut reports whether no injector would inject a workload's next pod
