@@ -42,6 +42,21 @@ func (e *ApprovalRequiredError) Error() string {
 	return fmt.Sprintf("wave %q is waiting for approval (gate %s)", e.Wave, e.StepID)
 }
 
+// FollowUpRequiredError says the run stopped before the uninstall: the plan
+// left workloads to manual follow-up, and the old revision is still used.
+// Nothing failed and the state is saved, the uninstall pending; once they are
+// moved, applying again uninstalls.
+type FollowUpRequiredError struct {
+	StepID   string
+	Revision string
+	// Users are what still uses the revision (plan.RevisionUsers).
+	Users []string
+}
+
+func (e *FollowUpRequiredError) Error() string {
+	return fmt.Sprintf("the uninstall of %s waits for the manual follow-up: still used by %s", e.Revision, strings.Join(e.Users, ", "))
+}
+
 // WaveFailedError says a step or gate of a wave failed, and whether the wave
 // was rolled back.
 type WaveFailedError struct {

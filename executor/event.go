@@ -11,16 +11,19 @@ import (
 type EventKind string
 
 const (
-	EventApplyStart        EventKind = "apply-start"   // Message: resuming or starting
-	EventWaveStart         EventKind = "wave-start"    // Wave
-	EventStepStart         EventKind = "step-start"    // a step is about to change or check something
-	EventStepProgress      EventKind = "step-progress" // a long step is still running; Elapsed, Message
-	EventStepDone          EventKind = "step-done"     // Elapsed
-	EventStepSkipped       EventKind = "step-skipped"  // a no-op step; Message says why
-	EventStepVerified      EventKind = "step-verified" // a step done in an earlier run still holds
-	EventStepDrifted       EventKind = "step-drifted"  // a step done earlier no longer holds and runs again; Error
-	EventStepFailed        EventKind = "step-failed"   // Error
-	EventApproval          EventKind = "approval-required"
+	EventApplyStart   EventKind = "apply-start"   // Message: resuming or starting
+	EventWaveStart    EventKind = "wave-start"    // Wave
+	EventStepStart    EventKind = "step-start"    // a step is about to change or check something
+	EventStepProgress EventKind = "step-progress" // a long step is still running; Elapsed, Message
+	EventStepDone     EventKind = "step-done"     // Elapsed
+	EventStepSkipped  EventKind = "step-skipped"  // a no-op step; Message says why
+	EventStepVerified EventKind = "step-verified" // a step done in an earlier run still holds
+	EventStepDrifted  EventKind = "step-drifted"  // a step done earlier no longer holds and runs again; Error
+	EventStepFailed   EventKind = "step-failed"   // Error
+	EventApproval     EventKind = "approval-required"
+	// EventFollowUpRequired: the uninstall waits for the manual follow-up;
+	// Message says what still uses the old revision and how to continue.
+	EventFollowUpRequired  EventKind = "follow-up-required"
 	EventWaveDone          EventKind = "wave-done"           // Totals, Elapsed
 	EventWaveFailed        EventKind = "wave-failed"         // Error
 	EventRollbackStart     EventKind = "rollback-start"      // Wave (empty: everything), Message

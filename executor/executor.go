@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,6 +67,9 @@ type run struct {
 	state *states.State
 	// changed holds the steps this run took to done.
 	changed map[string]bool
+	// followUp is what the plan leaves to manual follow-up: the uninstall
+	// waits for it (awaitFollowUp).
+	followUp []plan.FollowUp
 
 	emitMu sync.Mutex
 }
@@ -144,7 +148,7 @@ func (e *Executor) load() (st *states.State, resumed bool, err error) {
 // run again.
 //
 // Errors: *InterruptedError when ctx is cancelled, *ApprovalRequiredError,
-// *WaveFailedError, *StepError for a step outside waves, *SaveError, or the
+// *FollowUpRequiredError, *WaveFailedError, *StepError for a step outside waves, *SaveError, or the
 // store's error for an unusable state.
 func (e *Executor) Apply(ctx context.Context, p *plan.Plan) error {
 	st, resumed, err := e.load()
@@ -173,6 +177,7 @@ func (r *run) apply(ctx context.Context, p *plan.Plan, resumed bool) error {
 		}
 	}
 	r.emit(Event{Kind: EventApplyStart, Message: msg})
+	r.followUp = p.ManualFollowUp
 
 	byID := make(map[string]plan.Step, len(p.Steps))
 	for _, s := range p.Steps {
@@ -232,13 +237,14 @@ func (r *run) runPhase(ctx context.Context, p *plan.Plan, ph plan.Phase, byID ma
 func (r *run) reportStop(ph plan.Phase, err error) *WaveFailedError {
 	var ie *InterruptedError
 	var ar *ApprovalRequiredError
+	var fr *FollowUpRequiredError
 	var se *SaveError
 	switch {
 	case errors.As(err, &ie):
 		r.emit(Event{Kind: EventInterrupted, Wave: ph.Wave, Error: ie.Cause.Error(),
 			Message: "the state records where the run stopped; run apply again to continue"})
 		return nil
-	case errors.As(err, &ar), errors.As(err, &se), ph.Kind != plan.PhaseWave:
+	case errors.As(err, &ar), errors.As(err, &fr), errors.As(err, &se), ph.Kind != plan.PhaseWave:
 		return nil
 	}
 	r.emit(Event{Kind: EventWaveFailed, Wave: ph.Wave, Error: err.Error()})
@@ -305,6 +311,11 @@ func (r *run) runStep(ctx context.Context, s plan.Step) error {
 
 	if s.Kind == plan.StepGate {
 		return r.runGate(ctx, s, ss)
+	}
+	if s.Kind == plan.StepUninstall {
+		if err := r.awaitFollowUp(ctx, s, ss); err != nil {
+			return err
+		}
 	}
 
 	if status == states.StatusRolledBack {
@@ -449,4 +460,42 @@ func (r *run) heartbeat(s plan.Step, start time.Time) (stop func()) {
 		}
 	})
 	return func() { close(done); wg.Wait() }
+}
+
+// awaitFollowUp stops the run before the uninstall of a plan that left
+// workloads to manual follow-up, while the old revision is still used: the
+// run is not finished rather than failed, as at an approval gate. The step
+// stays pending with the reason, the event says what still uses the
+// revision, and applying again once it is moved uninstalls. A plan without
+// follow-up goes on to the uninstall, whose own re-check fails the step if
+// something unexpected uses the revision.
+func (r *run) awaitFollowUp(ctx context.Context, s plan.Step, ss *states.StepState) error {
+	reader, ok := r.provider.(UsersReader)
+	if len(r.followUp) == 0 || !ok {
+		return nil
+	}
+	users, err := reader.RevisionUsers(ctx, s.FromRevision)
+	if err != nil {
+		if ctx.Err() != nil {
+			return &InterruptedError{Steps: []string{s.ID}, Cause: ctx.Err()}
+		}
+		return r.fail(s, ss, err)
+	}
+	if len(users) == 0 {
+		return nil
+	}
+	if err := r.update(func() {
+		ss.Status, ss.Error = states.StatusPending, "waiting for the manual follow-up"
+	}); err != nil {
+		return err
+	}
+	moves := make([]string, len(r.followUp))
+	for i, f := range r.followUp {
+		moves[i] = fmt.Sprintf("%s %s/%s (%s)", f.Object.Kind, f.Object.Namespace, f.Object.Name, f.Manual)
+	}
+	ev := stepEvent(EventFollowUpRequired, s)
+	ev.Message = fmt.Sprintf("the uninstall of %s waits: still used by %s. Move the manual follow-up by hand: %s; then run apply again to uninstall",
+		s.FromRevision, strings.Join(users, ", "), strings.Join(moves, "; "))
+	r.emit(ev)
+	return &FollowUpRequiredError{StepID: s.ID, Revision: s.FromRevision, Users: users}
 }

@@ -825,3 +825,85 @@ func TestRollbackSkipsNoopSteps(t *testing.T) {
 		t.Errorf("undo calls (-want +got):\n%s", diff)
 	}
 }
+
+// usersCluster is the fake cluster with a live answer to who still uses a
+// revision, as providers/kube gives it.
+type usersCluster struct {
+	*fakeCluster
+	users []string
+	asked int
+}
+
+var _ UsersReader = (*usersCluster)(nil)
+
+func (u *usersCluster) RevisionUsers(_ context.Context, rev string) ([]string, error) {
+	u.asked++
+	return u.users, nil
+}
+
+// A plan that leaves a workload to manual follow-up and uninstalls the old
+// revision: apply stops before the uninstall while the workload still uses
+// the revision, saying what to move, with the uninstall pending rather than
+// failed; once it is moved, applying again uninstalls. A plan without
+// follow-up does not ask.
+func TestApplyStopsBeforeUninstallUntilFollowUpIsDone(t *testing.T) {
+	f := &usersCluster{fakeCluster: newFakeCluster(), users: []string{"pod demo-b/cache-0"}}
+	p := testPlan(f.fakeCluster, nil, testWave{name: "rest", namespaces: map[string][]string{"demo-b": {"app-b"}}})
+	uninstall := plan.Step{ID: "finalize/uninstall/old", Kind: plan.StepUninstall, Action: plan.ActionDelete,
+		Object: &plan.ObjectRef{Kind: "IstioOperator", Namespace: "istio-system", Name: "old"}, FromRevision: "old"}
+	p.AddPhase(plan.Phase{Kind: plan.PhaseFinalize}, []plan.Step{uninstall})
+	p.RollbackOrder = plan.RollbackOrder(p.Steps, p.Phases)
+	cache := plan.FollowUp{Wave: "rest", Object: plan.ObjectRef{Kind: "StatefulSet", Namespace: "demo-b", Name: "cache"}, Pods: 1,
+		Reason: "StatefulSet uses the OnDelete update strategy", Manual: "delete its pods one at a time"}
+	p.ManualFollowUp = []plan.FollowUp{cache}
+	path := statePath(t)
+	rec := &recorder{}
+
+	err := New(f, statemgr.NewFileStore(path), rec, fastOptions()).Apply(context.Background(), p)
+	var fr *FollowUpRequiredError
+	if !errors.As(err, &fr) {
+		t.Fatalf("Apply = %v, want a FollowUpRequiredError", err)
+	}
+	if diff := cmp.Diff(&FollowUpRequiredError{StepID: uninstall.ID, Revision: "old", Users: []string{"pod demo-b/cache-0"}}, fr); diff != "" {
+		t.Errorf("error (-want +got):\n%s", diff)
+	}
+	for _, c := range f.Calls() {
+		if strings.Contains(c, "uninstall") {
+			t.Errorf("the provider was asked to %s before the follow-up was done", c)
+		}
+	}
+	var msg string
+	for _, e := range rec.events {
+		switch e.Kind {
+		case EventFollowUpRequired:
+			msg = e.Message
+		case EventStepFailed, EventWaveFailed:
+			t.Errorf("event %s %s: waiting for the follow-up is not a failure", e.Kind, e.StepID)
+		}
+	}
+	for _, want := range []string{"pod demo-b/cache-0", "StatefulSet demo-b/cache", "delete its pods one at a time", "run apply again"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("follow-up-required message %q does not say %q", msg, want)
+		}
+	}
+	if ss := readState(t, path).Step(uninstall.ID); ss.Status != states.StatusPending || ss.Error != "waiting for the manual follow-up" {
+		t.Errorf("uninstall in the state: %s %q, want pending, waiting for the manual follow-up", ss.Status, ss.Error)
+	}
+
+	f.users = nil
+	if err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Apply(context.Background(), p); err != nil {
+		t.Fatalf("Apply once the follow-up is done: %v", err)
+	}
+	if ss := readState(t, path).Step(uninstall.ID); ss.Status != states.StatusDone {
+		t.Errorf("uninstall %s, want done", ss.Status)
+	}
+
+	asked := f.asked
+	p.ManualFollowUp = nil
+	if err := New(f, statemgr.NewFileStore(statePath(t)), nil, fastOptions()).Apply(context.Background(), p); err != nil {
+		t.Fatalf("Apply without follow-up: %v", err)
+	}
+	if f.asked != asked {
+		t.Errorf("a plan without follow-up asked who uses the revision")
+	}
+}

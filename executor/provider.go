@@ -36,3 +36,11 @@ type Provider interface {
 	// revision).
 	Rollback(ctx context.Context, step plan.Step, rec Record, progress Progress) error
 }
+
+// UsersReader is a Provider that reads, live, what still uses a revision
+// (plan.RevisionUsers on the cluster as it is). Before the uninstall of a
+// plan that left workloads to manual follow-up, the executor asks it, and
+// stops the run short of the uninstall while anything does.
+type UsersReader interface {
+	RevisionUsers(ctx context.Context, revision string) ([]string, error)
+}

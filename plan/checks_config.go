@@ -50,7 +50,7 @@ func (c *computer) configChecks() {
 					Hint:    sourceLabelHint(c.cfg.Upgrade.From, c.source, name)})
 			}
 			for _, wl := range c.workloads[name] {
-				if !wl.InjectDisabled {
+				if !c.optedOut(wl) {
 					c.workloadChecks(wl)
 				}
 			}

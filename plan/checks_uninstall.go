@@ -6,7 +6,9 @@ import (
 )
 
 // uninstallChecks find what an uninstall of the source control plane would
-// break: users it would still have after the plan (MW015), webhooks that
+// break: users it would still have after the plan (MW015), workloads pinned
+// to it by their own pod-template label (MW041), the manual follow-up the
+// uninstall waits for (MW042), webhooks that
 // would call it (MW018), and a Helm release that would still record it
 // (MW019).
 func (c *computer) uninstallChecks() {
@@ -19,7 +21,14 @@ func (c *computer) uninstallChecks() {
 	for _, g := range c.cfg.Gateways {
 		move.Gateways[g.Namespace+"/"+g.Name] = true
 	}
-	if users := RevisionUsers(c.snap, *src, move); len(users) > 0 {
+	users, pinned := revisionUsers(c.snap, *src, move)
+	for _, p := range pinned {
+		wl := p.Workload
+		c.add(Check{Code: CodePinnedToOld, Severity: SeverityError, Object: &wl,
+			Message: fmt.Sprintf("its pod template's label %s has its pods injected by the old control plane %s, whatever its namespace's labels; the uninstall would leave its next pods without a proxy", p.Label, src.Revision),
+			Hint:    fmt.Sprintf("label its pod template %s=%s (or remove the label and add namespace %s to a wave), let it roll, then plan again", LabelRevision, c.cfg.Upgrade.To, wl.Namespace)})
+	}
+	if len(users) > 0 {
 		hint := "add them to a wave, gateway or tag block, or set finalize { uninstall_old = false }"
 		if len(src.Tags) > 0 {
 			hint += c.flavor.TagMoveHint(c.cfg.Upgrade.To)
@@ -27,6 +36,15 @@ func (c *computer) uninstallChecks() {
 		c.add(Check{Code: CodeOldStillUsed, Severity: SeverityError, Object: ref,
 			Message: fmt.Sprintf("the old control plane would still be used after the plan by: %s", strings.Join(users, ", ")),
 			Hint:    hint})
+	}
+	if len(c.p.ManualFollowUp) > 0 {
+		var moves []string
+		for _, f := range c.p.ManualFollowUp {
+			moves = append(moves, fmt.Sprintf("%s %s/%s (wave %s)", f.Object.Kind, f.Object.Namespace, f.Object.Name, f.Wave))
+		}
+		c.add(Check{Code: CodeUninstallAwaitsFollowUp, Severity: SeverityWarning, Object: ref,
+			Message: fmt.Sprintf("the uninstall waits for the manual follow-up: %s; apply stops before the uninstall while they still use %s", strings.Join(moves, ", "), src.Revision),
+			Hint:    "move them by hand after their wave as the follow-up says, then run apply again to uninstall; or set finalize { uninstall_old = false }"})
 	}
 	c.danglingWebhookChecks(src, c.uninstalledObjects(src))
 	if src.HelmRelease != "" {

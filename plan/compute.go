@@ -63,6 +63,11 @@ type computer struct {
 	movedTags  map[string]bool
 	namespaces map[string]Namespace
 	workloads  map[string][]Workload // by namespace
+	// injectors are the snapshot's injection webhooks, parsed once;
+	// relabeled the labels of each planned namespace after its wave
+	// (labelsAfterWave), computed once.
+	injectors injectorSet
+	relabeled map[string]map[string]string
 	// planned is every namespace some wave moves.
 	planned map[string]bool
 	// deletedIn are each wave's namespaces deleted during the upgrade, and
@@ -82,6 +87,8 @@ func (c *computer) index() {
 	for _, w := range c.snap.Workloads {
 		c.workloads[w.Namespace] = append(c.workloads[w.Namespace], w)
 	}
+	c.injectors = compileInjectors(c.snap.Webhooks)
+	c.relabeled = map[string]map[string]string{}
 	c.source = c.findControlPlane(c.cfg.Upgrade.From)
 	c.target = c.findControlPlane(c.cfg.Upgrade.To)
 	c.before = InjectorsOf(c.snap.ControlPlanes)

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,8 +45,10 @@ func backyardsSnapshot() *Snapshot {
 		withDeployment("demo-b", "app-b", podOn("app-b-1", img16, "mesh.istio-system")).
 		withDeployment("backyards-system", "backyards", podOn("backyards-1", img17, "cp-v17x.istio-system")).
 		withDeployment("istio-system", "istiod", Pod{Name: "istiod-1", Ready: true}).
-		withWorkload(Workload{Kind: KindDeployment, Namespace: "istio-system", Name: "istio-ingressgateway", InjectDisabled: true,
+		withWorkload(Workload{Kind: KindDeployment, Namespace: "istio-system", Name: "istio-ingressgateway", TemplateLabels: optedOut,
 			Pods: []Pod{podOn("gw-1", img16, "mesh.istio-system")}}).
+		withBackyardsInjector("mesh.istio-system", true).
+		withBackyardsInjector("cp-v17x.istio-system", false).
 		withControlPlane(ControlPlane{Revision: "mesh.istio-system", Name: "mesh", Namespace: "istio-system", Version: "1.6.3", ProxyImage: img16, Default: true,
 			Istiod: []Pod{{Name: "istiod-1", Ready: true}}}).
 		withControlPlane(ControlPlane{Revision: "cp-v17x.istio-system", Name: "cp-v17x", Namespace: "istio-system", Version: "1.7.0", ProxyImage: img17,
@@ -138,7 +141,7 @@ func TestComputeAfterUpgradeHasNoChanges(t *testing.T) {
 	// Deleted, but its istiod still shutting down: the uninstall is not
 	// done yet, under the same step id.
 	snap.Workloads = append(snap.Workloads, Workload{Kind: KindDeployment, Namespace: "istio-system", Name: "istiod",
-		InjectDisabled: true, Pods: []Pod{{Name: "istiod-1", Revision: "mesh.istio-system"}}})
+		TemplateLabels: optedOut, Pods: []Pod{{Name: "istiod-1", Revision: "mesh.istio-system"}}})
 	p = Compute(backyardsConfig(), snap)
 	got := stepLines(p)[len(p.Steps)-1]
 	if want := (stepLine{"finalize/uninstall/mesh.istio-system", ActionDelete}); got != want {
@@ -275,14 +278,14 @@ func TestComputeRevisionTags(t *testing.T) {
 		Finalize: config.FinalizeConfig{UninstallOld: true},
 	}
 	snap := func(tagOn int) *Snapshot {
-		s := cluster().
+		tags := [2]func(*ControlPlane){tagged(), tagged()}
+		tags[tagOn] = tagged("prod")
+		return cluster().
 			withNamespace("shop", LabelRevision, "prod").
 			withDeployment("shop", "web", podOn("web-1", "istio/proxyv2:1.26.3", "1-26")).
-			withRevision("1-26", "1.26.3", "istio/proxyv2:1.26.3").
-			withRevision("1-27", "1.27.1", "istio/proxyv2:1.27.1").
+			withRevision("1-26", "1.26.3", "istio/proxyv2:1.26.3", tags[0]).
+			withRevision("1-27", "1.27.1", "istio/proxyv2:1.27.1", tags[1]).
 			build()
-		s.ControlPlanes[tagOn].Tags = []string{"prod"}
-		return s
 	}
 
 	p := Compute(cfg, snap(0))
@@ -357,6 +360,11 @@ func TestComputeTagMoves(t *testing.T) {
 	hook := func(kind, name, revision, tag string) Webhook {
 		return Webhook{Kind: kind, Name: name, Revision: revision, Tag: tag, Endpoints: []string{"url:https://127.0.0.1:15017"}}
 	}
+	injector := func(name, revision, tag, value string, isDefault bool) Webhook {
+		w := istioInjector(name, revision, tag, value, isDefault)
+		w.Endpoints = []string{"url:https://127.0.0.1:15017"}
+		return w
+	}
 	snap := cluster().
 		withNamespace("shop", LabelRevision, "1-30").
 		withNamespace("tagged", LabelRevision, "prod-stable").
@@ -376,9 +384,10 @@ func TestComputeTagMoves(t *testing.T) {
 			}}).
 		withControlPlane(ControlPlane{Revision: "1-31", Kind: "Deployment", Name: "istiod-1-31", Namespace: "istio-system", Version: "1.31.0", ProxyImage: img31,
 			Istiod: []Pod{{Name: "istiod-1-31-a", Ready: true}}, Endpoints: []string{"url:https://127.0.0.1:15018"}}).
-		withWebhook(hook("MutatingWebhookConfiguration", "istio-revision-tag-default", "1-30", config.DefaultRevision)).
-		withWebhook(hook("MutatingWebhookConfiguration", "istio-revision-tag-prod-stable", "1-30", "prod-stable")).
-		withWebhook(hook("MutatingWebhookConfiguration", "istio-sidecar-injector-1-30", "1-30", "")).
+		withWebhook(injector("istio-revision-tag-default", "1-30", config.DefaultRevision, config.DefaultRevision, true)).
+		withWebhook(injector("istio-revision-tag-prod-stable", "1-30", "prod-stable", "prod-stable", false)).
+		withWebhook(injector("istio-sidecar-injector-1-30", "1-30", "", "1-30", false)).
+		withWebhook(istioInjector("istio-sidecar-injector-1-31", "1-31", "", "1-31", false)).
 		withWebhook(hook("ValidatingWebhookConfiguration", "istiod-default-validator", "1-30", config.DefaultRevision)).
 		// Written by hand, not part of any installation, calling 1-30.
 		withWebhook(hook("ValidatingWebhookConfiguration", "team-validator", "", "")).
@@ -539,5 +548,128 @@ func TestComputeManualFollowUp(t *testing.T) {
 	wantCanary := WaveSummary{Name: "canary", Namespaces: 1, Workloads: 2, Pods: 2, FromImage: img16, ToImage: img17}
 	if diff := cmp.Diff(wantCanary, p.Summary.Waves[0]); diff != "" {
 		t.Errorf("canary summary (-want +got):\n%s", diff)
+	}
+}
+
+// Who a wave restarts and who still uses the old revision follow from the
+// injection webhooks' selectors, as the API server evaluates them: an
+// opted-out Deployment in a moved namespace is not restarted; a Deployment
+// pinned to the old revision by its pod template's istio.io/rev, in an
+// unlabeled namespace no wave moves, blocks the uninstall with MW041 naming
+// it (and MW015 does not name its pods again).
+func TestComputeInjectionByWebhookSelectors(t *testing.T) {
+	const img30, img31 = "docker.io/istio/proxyv2:1.30.0", "docker.io/istio/proxyv2:1.31.0"
+	cfg := &config.Config{
+		Upgrade:  Upgrade{From: "1-30", To: "1-31", Flavor: FlavorIstio},
+		Waves:    []config.WaveConfig{{Name: "all", Namespaces: []string{"shop"}, MaxParallel: 1, Timeout: time.Minute}},
+		Finalize: config.FinalizeConfig{UninstallOld: true},
+	}
+	snap := cluster().
+		withNamespace("shop", LabelRevision, "1-30").
+		withNamespace("legacy").
+		withDeployment("shop", "web", podOn("web-1", img30, "1-30")).
+		withWorkload(Workload{Kind: KindDeployment, Namespace: "shop", Name: "batch", TemplateLabels: optedOut,
+			Pods: []Pod{podOn("batch-1", img30, "1-30")}}).
+		withWorkload(Workload{Kind: KindDeployment, Namespace: "legacy", Name: "cache", TemplateLabels: map[string]string{"app": "cache", LabelRevision: "1-30"},
+			Pods: []Pod{podOn("cache-1", img30, "1-30")}}).
+		withRevision("1-30", "1.30.0", img30).
+		withRevision("1-31", "1.31.0", img31).
+		build()
+	p := Compute(cfg, snap)
+	want := []stepLine{
+		{"wave/all/relabel/shop", ActionUpdate},
+		{"wave/all/restart/shop/deployment/web", ActionRestart},
+		{"wave/all/wait", ActionRead},
+		{"wave/all/verify", ActionRead},
+		{"finalize/uninstall/1-30", ActionDelete},
+	}
+	if diff := cmp.Diff(want, stepLines(p)); diff != "" {
+		t.Errorf("steps (-want +got):\n%s", diff)
+	}
+	var pinned []Check
+	for _, c := range p.Checks {
+		switch c.Code {
+		case CodePinnedToOld:
+			pinned = append(pinned, c)
+		case CodeOldStillUsed:
+			t.Errorf("MW015 %q: the pinned Deployment's pods are MW041's", c.Message)
+		}
+	}
+	wantPinned := []Check{{Code: CodePinnedToOld, Severity: SeverityError, Object: &ObjectRef{Kind: "Deployment", Namespace: "legacy", Name: "cache"},
+		Message: "its pod template's label istio.io/rev=1-30 has its pods injected by the old control plane 1-30, whatever its namespace's labels; the uninstall would leave its next pods without a proxy",
+		Hint:    "label its pod template istio.io/rev=1-31 (or remove the label and add namespace legacy to a wave), let it roll, then plan again"}}
+	if diff := cmp.Diff(wantPinned, pinned); diff != "" {
+		t.Errorf("MW041 (-want +got):\n%s", diff)
+	}
+	if !p.Blocked() {
+		t.Errorf("plan not blocked")
+	}
+
+	// Moved by a wave, the namespace's istio.io/rev beats the template's:
+	// the restart moves it to 1-31, and nothing pins the old revision.
+	cfg.Waves[0].Namespaces = []string{"shop", "legacy"}
+	snap.Namespaces[1].Labels = map[string]string{LabelRevision: "1-30"}
+	p = Compute(cfg, snap)
+	if p.Blocked() {
+		t.Errorf("legacy moved by the wave: plan blocked by %+v", p.Checks)
+	}
+	if !slices.ContainsFunc(p.Steps, func(s Step) bool { return s.ID == "wave/all/restart/legacy/deployment/cache" }) {
+		t.Errorf("legacy/cache not restarted: %+v", stepLines(p))
+	}
+}
+
+// A second injector that selects the relabeled namespace for another
+// revision: a restart would not bring the workload to the target, so it is
+// not restarted, and MW040 says why.
+func TestComputeNextPodNotInjectedByTarget(t *testing.T) {
+	const img30, img31 = "docker.io/istio/proxyv2:1.30.0", "docker.io/istio/proxyv2:1.31.0"
+	cfg := &config.Config{
+		Upgrade: Upgrade{From: "1-30", To: "1-31", Flavor: FlavorIstio},
+		Waves:   []config.WaveConfig{{Name: "all", Namespaces: []string{"shop"}, MaxParallel: 1, Timeout: time.Minute}},
+	}
+	copied := istioInjector("team-injector", "1-30", "", "1-31", false)
+	snap := cluster().
+		withNamespace("shop", LabelRevision, "1-30").
+		withDeployment("shop", "web", podOn("web-1", img30, "1-30")).
+		withRevision("1-30", "1.30.0", img30).
+		withRevision("1-31", "1.31.0", img31).
+		withWebhook(copied).
+		build()
+	p := Compute(cfg, snap)
+	var codes []string
+	for _, c := range p.Checks {
+		codes = append(codes, c.Code+" "+c.Object.Kind+"/"+c.Object.Name)
+	}
+	if diff := cmp.Diff([]string{CodeNextPodNotTarget + " Deployment/web", CodeInjectorOverlap + " Namespace/shop"}, codes); diff != "" {
+		t.Errorf("checks (-want +got):\n%s", diff)
+	}
+	if slices.ContainsFunc(p.Steps, func(s Step) bool { return s.Kind == StepWorkloadRestart }) {
+		t.Errorf("web restarted: %+v", stepLines(p))
+	}
+}
+
+// A workload a restart cannot roll is left to manual follow-up; the
+// uninstall is still planned (nothing else uses the old revision once the
+// waves are done), and the plan says it waits for the follow-up (MW042):
+// apply stops before it until the workload is moved.
+func TestComputeUninstallAwaitsFollowUp(t *testing.T) {
+	snap := backyardsSnapshot()
+	snap.Workloads = append(snap.Workloads, Workload{Kind: KindStatefulSet, Namespace: "demo-b", Name: "cache", UpdateStrategy: UpdateOnDelete,
+		Pods: []Pod{podOn("cache-0", img16, "mesh.istio-system")}})
+	p := Compute(backyardsConfig(), snap)
+	if p.Blocked() || p.Steps[len(p.Steps)-1].Action != ActionDelete {
+		t.Fatalf("plan blocked (%v) or no uninstall (%+v)", p.Blocked(), p.Steps[len(p.Steps)-1])
+	}
+	var got []Check
+	for _, c := range p.Checks {
+		if c.Code == CodeUninstallAwaitsFollowUp {
+			got = append(got, c)
+		}
+	}
+	want := []Check{{Code: CodeUninstallAwaitsFollowUp, Severity: SeverityWarning, Object: &ObjectRef{Kind: "Istio", Namespace: "istio-system", Name: "mesh"},
+		Message: "the uninstall waits for the manual follow-up: StatefulSet demo-b/cache (wave rest); apply stops before the uninstall while they still use mesh.istio-system",
+		Hint:    "move them by hand after their wave as the follow-up says, then run apply again to uninstall; or set finalize { uninstall_old = false }"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("MW042 (-want +got):\n%s", diff)
 	}
 }

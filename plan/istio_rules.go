@@ -7,8 +7,6 @@ import (
 	"sort"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/labels"
-
 	"github.com/meshwave/meshwave/plan/config"
 )
 
@@ -31,33 +29,6 @@ const (
 	// injects: JSON that names the containers it added and its revision.
 	AnnotationSidecarStatus = "sidecar.istio.io/status"
 )
-
-// SelectsNothing stands for a webhook selector meshwave could not read.
-const SelectsNothing = "!selects-nothing"
-
-// Injecting lists the injection webhooks that would inject a plain pod (no
-// labels of its own) created in a namespace with these labels, as
-// "CONFIGURATION/WEBHOOK". Istio expects at most one (istioctl analyze
-// IST0139): with two, which revision injects a pod is undefined.
-func Injecting(webhooks []Webhook, nsLabels map[string]string) []string {
-	var out []string
-	for _, w := range webhooks {
-		for _, in := range w.Injectors {
-			if selects(in.NamespaceSelector, nsLabels) && selects(in.ObjectSelector, nil) {
-				out = append(out, w.Name+"/"+in.Name)
-			}
-		}
-	}
-	return out
-}
-
-func selects(selector string, set map[string]string) bool {
-	if selector == SelectsNothing {
-		return false
-	}
-	sel, err := labels.Parse(selector)
-	return err == nil && sel.Matches(labels.Set(set))
-}
 
 // UninstallComponents are the values of LabelComponent whose objects an
 // uninstall of one revision removes, as `istioctl uninstall --revision` does:
@@ -181,23 +152,6 @@ func InjectionLabels(labels map[string]string) map[string]string {
 	return out
 }
 
-// NamespaceRevision is the revision that injects new pods of a namespace with
-// these labels, as Istio decides it: istio-injection wins over istio.io/rev
-// (enabled means the default injector, any other value none), then
-// istio.io/rev through the tags. Empty when nothing injects the namespace.
-func (in Injectors) NamespaceRevision(labels map[string]string) string {
-	if v, ok := labels[LabelInjection]; ok {
-		if v == "enabled" {
-			return in.Default
-		}
-		return ""
-	}
-	if r := labels[LabelRevision]; r != "" {
-		return in.Resolve(r)
-	}
-	return ""
-}
-
 // Move is what a plan changes that decides who uses a revision afterwards.
 // The live re-check before an uninstall passes the zero Move: by then the
 // cluster itself shows the result.
@@ -211,20 +165,55 @@ type Move struct {
 }
 
 // RevisionUsers lists what would still use control plane cp once move is
-// done: namespaces whose labels select it, pods it injected (its own istiod
-// aside), gateways on it and revision tags pointing at it. This is the rule
-// behind MW015 and behind the re-check an uninstall makes just before it
-// deletes anything.
+// done: namespaces where a new pod would be injected by it, workloads whose
+// own pod-template label pins their next pods to it (Pinned), pods it
+// injected (its own istiod aside), gateways on it and revision tags pointing
+// at it. This is the rule behind MW015 and MW041 and behind the re-check an
+// uninstall makes just before it deletes anything.
 func RevisionUsers(snap *Snapshot, cp ControlPlane, move Move) []string {
-	in := InjectorsOf(snap.ControlPlanes)
-	var users []string
+	users, pinned := revisionUsers(snap, cp, move)
+	for _, p := range pinned {
+		users = append(users, p.String())
+	}
+	sort.Strings(users)
+	return slices.Compact(users)
+}
+
+// Pinned is a workload whose next pod an injector selects by the pod
+// template's own label (through its object selector), not by the
+// namespace's labels.
+type Pinned struct {
+	Workload ObjectRef
+	// Label is the template's label that selects the injector, "KEY=VALUE".
+	Label string
+}
+
+func (p Pinned) String() string {
+	return fmt.Sprintf("%s %s/%s (pod template label %s)", p.Workload.Kind, p.Workload.Namespace, p.Workload.Name, p.Label)
+}
+
+// revisionUsers is RevisionUsers with the pinned workloads apart: MW041
+// names them one by one, with what to change.
+func revisionUsers(snap *Snapshot, cp ControlPlane, move Move) (users []string, pinned []Pinned) {
+	route := InjectorsOf(snap.ControlPlanes)
+	for t := range move.Tags {
+		// A tag the plan moves injects the target by then, not cp.
+		route.Tags[t] = ""
+	}
+	injectors := compileInjectors(snap.Webhooks)
+	plain := map[string]bool{}
 	for _, ns := range snap.Namespaces {
 		if move.Namespaces[ns.Name] {
 			continue
 		}
-		if in.NamespaceRevision(ns.Labels) == cp.Revision {
+		if injectsRevision(injectors.podInjections(route, ns.Name, ns.Labels, nil), cp.Revision) {
+			plain[ns.Name] = true
 			users = append(users, "namespace "+ns.Name)
 		}
+	}
+	nsLabels := map[string]map[string]string{}
+	for _, ns := range snap.Namespaces {
+		nsLabels[ns.Name] = ns.Labels
 	}
 	gatewayPods := map[string]bool{}
 	for _, g := range snap.Gateways {
@@ -244,13 +233,22 @@ func RevisionUsers(snap *Snapshot, cp ControlPlane, move Move) []string {
 		if move.Namespaces[wl.Namespace] {
 			continue
 		}
+		own := false
 		for _, p := range wl.Pods {
 			key := wl.Namespace + "/" + p.Name
-			if gatewayPods[key] || (wl.Namespace == cp.Namespace && istiod[p.Name]) {
-				continue
-			}
+			own = own || gatewayPods[key] || (wl.Namespace == cp.Namespace && istiod[p.Name])
+		}
+		if own {
+			continue
+		}
+		if !plain[wl.Namespace] && injectsRevision(injectors.podInjections(route, wl.Namespace, nsLabels[wl.Namespace], wl.TemplateLabels), cp.Revision) {
+			// Its pods are named by the workload, with what pins them.
+			pinned = append(pinned, Pinned{Workload: ObjectRef{Kind: string(wl.Kind), Namespace: wl.Namespace, Name: wl.Name}, Label: PinLabel(wl.TemplateLabels)})
+			continue
+		}
+		for _, p := range wl.Pods {
 			if PodUses(p, cp) {
-				users = append(users, "pod "+key)
+				users = append(users, "pod "+wl.Namespace+"/"+p.Name)
 			}
 		}
 	}
@@ -264,7 +262,7 @@ func RevisionUsers(snap *Snapshot, cp ControlPlane, move Move) []string {
 		}
 	}
 	sort.Strings(users)
-	return slices.Compact(users)
+	return slices.Compact(users), pinned
 }
 
 // PodUses reports whether a pod's proxy belongs to control plane cp: the

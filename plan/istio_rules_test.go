@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshwave/meshwave/plan/config"
 )
@@ -37,37 +38,6 @@ func TestPodRevision(t *testing.T) {
 	}
 }
 
-func TestNamespaceRevision(t *testing.T) {
-	in := Injectors{Tags: map[string]string{"prod-stable": "1-30", config.DefaultRevision: "1-30"}, Default: "1-30"}
-	tests := map[string]struct {
-		labels map[string]string
-		want   string
-	}{
-		"revision label":                {map[string]string{LabelRevision: "1-31"}, "1-31"},
-		"tag label":                     {map[string]string{LabelRevision: "prod-stable"}, "1-30"},
-		"injection enabled":             {map[string]string{LabelInjection: "enabled"}, "1-30"},
-		"injection wins over rev":       {map[string]string{LabelInjection: "enabled", LabelRevision: "1-31"}, "1-30"},
-		"injection disabled":            {map[string]string{LabelInjection: "disabled", LabelRevision: "1-31"}, ""},
-		"no label":                      {nil, ""},
-		"rev=default follows the tag":   {map[string]string{LabelRevision: config.DefaultRevision}, "1-30"},
-		"unknown tag is taken verbatim": {map[string]string{LabelRevision: "nope"}, "nope"},
-	}
-	for name, tt := range tests {
-		t.Run(name, func(t *testing.T) {
-			if got := in.NamespaceRevision(tt.labels); got != tt.want {
-				t.Errorf("NamespaceRevision(%v) = %q, want %q", tt.labels, got, tt.want)
-			}
-		})
-	}
-	moved := in.Moved([]config.TagConfig{{Name: config.DefaultRevision}, {Name: "prod-stable"}}, "1-31")
-	if got := moved.NamespaceRevision(map[string]string{LabelInjection: "enabled"}); got != "1-31" {
-		t.Errorf("after moving the default tag, istio-injection=enabled selects %q, want 1-31", got)
-	}
-	if in.Tags["prod-stable"] != "1-30" {
-		t.Errorf("Moved changed the original table")
-	}
-}
-
 // The rule behind MW015 and the uninstall's live re-check. Before it was one
 // function, plan matched pods by proxy image and left istiod out by name,
 // while the re-check matched pods by the istio.io/rev label and left istiod
@@ -97,6 +67,11 @@ func TestRevisionUsers(t *testing.T) {
 			{Kind: KindDeployment, Namespace: "moved", Name: "plain", Pods: []Pod{{Name: "plain-1"}}},
 		},
 		ControlPlanes: []ControlPlane{old, next},
+		Webhooks: []Webhook{
+			istioInjector("istio-sidecar-injector-1-30", "1-30", "", "1-30", false),
+			istioInjector("istio-revision-tag-prod-stable", "1-30", "prod-stable", "prod-stable", false),
+			istioInjector("istio-sidecar-injector-1-31", "1-31", "", "1-31", false),
+		},
 	}
 	got := RevisionUsers(snap, old, Move{})
 	want := []string{
@@ -113,35 +88,117 @@ func TestRevisionUsers(t *testing.T) {
 	}
 }
 
-// Which injection webhooks inject a plain pod, with the real webhooks' selectors.
-func TestInjecting(t *testing.T) {
-	revNS := func(rev string) InjectorSelectors {
-		return InjectorSelectors{Name: "rev.namespace.sidecar-injector.istio.io",
-			NamespaceSelector: "!istio-injection,istio.io/rev in (" + rev + ")", ObjectSelector: "sidecar.istio.io/inject notin (false)"}
-	}
-	revObj := func(rev string) InjectorSelectors {
-		return InjectorSelectors{Name: "rev.object.sidecar-injector.istio.io",
-			NamespaceSelector: "!istio-injection,!istio.io/rev", ObjectSelector: "istio.io/rev in (" + rev + "),sidecar.istio.io/inject notin (false)"}
-	}
-	defaultNS := InjectorSelectors{Name: "namespace.sidecar-injector.istio.io", NamespaceSelector: "istio-injection in (enabled)", ObjectSelector: "sidecar.istio.io/inject notin (false)"}
+// Who injects a new pod, as the API server decides it from the selectors of
+// Istio's own webhooks: revision 1-30 is the default (through the default
+// tag), 1-31 the canary, prod-stable a tag on 1-30.
+func TestPodInjections(t *testing.T) {
 	webhooks := []Webhook{
-		{Name: "istio-sidecar-injector-1-30", Injectors: []InjectorSelectors{revNS("1-30"), revObj("1-30")}},
-		{Name: "istio-revision-tag-default", Injectors: []InjectorSelectors{revNS("default"), revObj("default"), defaultNS}},
-		{Name: "copied-default", Injectors: []InjectorSelectors{defaultNS}},
-		{Name: "unreadable", Injectors: []InjectorSelectors{{Name: "x.sidecar-injector.istio.io", NamespaceSelector: SelectsNothing}}},
+		istioInjector("istio-sidecar-injector-1-30", "1-30", "", "1-30", false),
+		istioInjector("istio-revision-tag-default", "1-30", config.DefaultRevision, config.DefaultRevision, true),
+		istioInjector("istio-revision-tag-prod-stable", "1-30", "prod-stable", "prod-stable", false),
+		istioInjector("istio-sidecar-injector-1-31", "1-31", "", "1-31", false),
+		{Name: "unreadable", Injectors: []InjectorSelectors{{Name: "x.sidecar-injector.istio.io",
+			NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "a", Operator: "Bogus"}}}}}},
+	}
+	route := Injectors{Tags: map[string]string{config.DefaultRevision: "1-30", "prod-stable": "1-30"}, Default: "1-30"}
+	labels := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
 	}
 	tests := map[string]struct {
-		labels map[string]string
-		want   []string
+		ns, pod map[string]string
+		want    []string
+		wantRev string
 	}{
-		"revision label":    {map[string]string{LabelRevision: "1-30"}, []string{"istio-sidecar-injector-1-30/rev.namespace.sidecar-injector.istio.io"}},
-		"injection enabled": {map[string]string{LabelInjection: "enabled"}, []string{"istio-revision-tag-default/namespace.sidecar-injector.istio.io", "copied-default/namespace.sidecar-injector.istio.io"}},
-		"no label":          {nil, nil},
+		"namespace revision label": {ns: labels(LabelRevision, "1-31"),
+			want: []string{"istio-sidecar-injector-1-31/rev.namespace.sidecar-injector.istio.io"}, wantRev: "1-31"},
+		"namespace tag label injects the tag's revision": {ns: labels(LabelRevision, "prod-stable"),
+			want: []string{"istio-revision-tag-prod-stable/rev.namespace.sidecar-injector.istio.io"}, wantRev: "1-30"},
+		"istio-injection=enabled: the default tag": {ns: labels(LabelInjection, "enabled"),
+			want: []string{"istio-revision-tag-default/namespace.sidecar-injector.istio.io"}, wantRev: "1-30"},
+		// istio#37088: the namespace's istio.io/rev beats the pod's.
+		"namespace istio.io/rev beats the pod's": {ns: labels(LabelRevision, "1-31"), pod: labels(LabelRevision, "1-30"),
+			want: []string{"istio-sidecar-injector-1-31/rev.namespace.sidecar-injector.istio.io"}, wantRev: "1-31"},
+		// istio#48316: istio-injection beats both.
+		"istio-injection beats both revision labels": {ns: labels(LabelInjection, "enabled", LabelRevision, "1-31"), pod: labels(LabelRevision, "1-31"),
+			want: []string{"istio-revision-tag-default/namespace.sidecar-injector.istio.io"}, wantRev: "1-30"},
+		"istio-injection=disabled: nothing, whatever the pod says": {ns: labels(LabelInjection, "disabled"), pod: labels(LabelRevision, "1-31")},
+		"pod opted out": {ns: labels(LabelRevision, "1-31"), pod: labels(LabelInjectPod, "false")},
+		"pod opted out of its own revision label": {pod: labels(LabelRevision, "1-30", LabelInjectPod, "false")},
+		// istio#50834: a pod's istio.io/rev in an unlabeled namespace is
+		// injected through the object selector.
+		"pod revision label in an unlabeled namespace": {pod: labels(LabelRevision, "1-30"),
+			want: []string{"istio-sidecar-injector-1-30/rev.object.sidecar-injector.istio.io"}, wantRev: "1-30"},
+		"pod tag label in an unlabeled namespace": {pod: labels(LabelRevision, "prod-stable"),
+			want: []string{"istio-revision-tag-prod-stable/rev.object.sidecar-injector.istio.io"}, wantRev: "1-30"},
+		"pod inject=true in an unlabeled namespace: the default": {pod: labels(LabelInjectPod, "true"),
+			want: []string{"istio-revision-tag-default/object.sidecar-injector.istio.io"}, wantRev: "1-30"},
+		"unlabeled namespace, plain pod": {},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			if d := cmp.Diff(tt.want, Injecting(webhooks, tt.labels)); d != "" {
-				t.Errorf("Injecting (-want +got):\n%s", d)
+			got := PodInjections(webhooks, route, "shop", tt.ns, tt.pod)
+			var names []string
+			for _, in := range got {
+				names = append(names, in.String())
+			}
+			if d := cmp.Diff(tt.want, names); d != "" {
+				t.Errorf("PodInjections (-want +got):\n%s", d)
+			}
+			if rev := InjectedBy(got); rev != tt.wantRev {
+				t.Errorf("InjectedBy = %q, want %q", rev, tt.wantRev)
+			}
+		})
+	}
+
+	moved := route.Moved([]config.TagConfig{{Name: config.DefaultRevision}}, "1-31")
+	if rev := InjectedBy(PodInjections(webhooks, moved, "shop", labels(LabelInjection, "enabled"), nil)); rev != "1-31" {
+		t.Errorf("after moving the default tag, istio-injection=enabled is injected by %q, want 1-31", rev)
+	}
+	if route.Tags[config.DefaultRevision] != "1-30" {
+		t.Errorf("Moved changed the original table")
+	}
+
+	// A namespace selector on the name the API server sets.
+	named := []Webhook{{Name: "not-kube-system", Revision: "1-30", Injectors: []InjectorSelectors{{Name: "auto.sidecar-injector.istio.io",
+		NamespaceSelector: matching(notIn(LabelNamespaceName, "kube-system"))}}}}
+	if got := PodInjections(named, route, "kube-system", nil, nil); len(got) != 0 {
+		t.Errorf("kube-system injected by %v, want nothing", got)
+	}
+	if got := PodInjections(named, route, "shop", nil, nil); InjectedBy(got) != "1-30" {
+		t.Errorf("shop injected by %v, want 1-30", got)
+	}
+
+	// Two revisions select the namespace: which injects is undefined.
+	both := PodInjections(webhooks, route, "shop", labels(LabelRevision, "1-31"), nil)
+	both = append(both, Injection{Configuration: "copy", Webhook: "w", Revision: "1-30"})
+	if rev := InjectedBy(both); rev != "" {
+		t.Errorf("InjectedBy of two revisions = %q, want empty", rev)
+	}
+}
+
+// A Backyards control plane's injector selects namespaces only: a pod's
+// istio.io/rev does not pin it.
+func TestPodInjectionsBackyards(t *testing.T) {
+	snap := cluster().withBackyardsInjector("mesh.istio-system", true).withBackyardsInjector("cp-v17x.istio-system", false).build()
+	route := Injectors{Tags: map[string]string{}}
+	tests := map[string]struct {
+		ns, pod map[string]string
+		want    string
+	}{
+		"default":           {ns: map[string]string{LabelInjection: "enabled"}, want: "mesh.istio-system"},
+		"revisioned":        {ns: map[string]string{LabelRevision: "cp-v17x.istio-system"}, want: "cp-v17x.istio-system"},
+		"both: injection":   {ns: map[string]string{LabelInjection: "enabled", LabelRevision: "cp-v17x.istio-system"}, want: "mesh.istio-system"},
+		"pod label ignored": {pod: map[string]string{LabelRevision: "cp-v17x.istio-system"}},
+		"opted out":         {ns: map[string]string{LabelInjection: "enabled"}, pod: optedOut},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := InjectedBy(PodInjections(snap.Webhooks, route, "demo", tt.ns, tt.pod)); got != tt.want {
+				t.Errorf("injected by %q, want %q", got, tt.want)
 			}
 		})
 	}

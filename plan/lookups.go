@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 
 	"k8s.io/apimachinery/pkg/labels"
@@ -82,7 +83,7 @@ func (c *computer) nsOnTarget(ns Namespace) bool {
 		_, inj := ns.Labels[LabelInjection]
 		return !inj && ns.Labels[LabelRevision] == c.cfg.Upgrade.To
 	}
-	return c.after.NamespaceRevision(ns.Labels) == c.target.Revision
+	return InjectedBy(c.injectors.podInjections(c.after, ns.Name, ns.Labels, nil)) == c.target.Revision
 }
 
 // nsOnSource reports whether a namespace is labeled for the source control
@@ -94,8 +95,44 @@ func (c *computer) nsOnSource(ns Namespace) bool {
 		}
 		return ns.Labels[LabelRevision] == c.cfg.Upgrade.From
 	}
-	return c.before.NamespaceRevision(ns.Labels) == c.source.Revision
+	return injectsRevision(c.injectors.podInjections(c.before, ns.Name, ns.Labels, nil), c.source.Revision)
 }
+
+// labelsAfterWave are the labels a namespace a wave moves has once its
+// relabel step ran (relabel), and any other namespace's own.
+func (c *computer) labelsAfterWave(ns Namespace) map[string]string {
+	if !c.planned[ns.Name] {
+		return ns.Labels
+	}
+	if ls, ok := c.relabeled[ns.Name]; ok {
+		return ls
+	}
+	set, remove := c.relabel(ns)
+	out := maps.Clone(ns.Labels)
+	if out == nil {
+		out = map[string]string{}
+	}
+	for _, k := range remove {
+		delete(out, k)
+	}
+	maps.Copy(out, set)
+	c.relabeled[ns.Name] = out
+	return out
+}
+
+// nextPodInjections are the injection webhooks the API server calls for the
+// next pod of a workload once its namespace's wave relabeled it and the
+// plan's tags moved: who a restart would have inject it.
+func (c *computer) nextPodInjections(wl Workload) []Injection {
+	ns := c.namespaces[wl.Namespace]
+	return c.injectors.podInjections(c.after, wl.Namespace, c.labelsAfterWave(ns), wl.TemplateLabels)
+}
+
+// optedOut reports whether no injector would inject a workload's next pod
+// (sidecar.istio.io/inject=false, or a label no webhook selects): a restart
+// would leave it without a proxy, so the wave neither restarts nor verifies
+// it.
+func (c *computer) optedOut(wl Workload) bool { return len(c.nextPodInjections(wl)) == 0 }
 
 // onTargetReason says why a namespace needs no relabel.
 func (c *computer) onTargetReason(ns Namespace) string {
@@ -180,7 +217,7 @@ func (c *computer) somethingLeftToMove() bool {
 			return true
 		}
 		for _, wl := range c.workloads[name] {
-			if !wl.InjectDisabled && c.hasPodOff(wl) {
+			if !c.optedOut(wl) && c.hasPodOff(wl) {
 				return true
 			}
 		}

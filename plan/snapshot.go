@@ -1,6 +1,10 @@
 package plan
 
-import "strings"
+import (
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
 
 // Snapshot is what providers/kube read from the cluster, in plain types, so
 // the plan can be computed (and tested) without a cluster.
@@ -70,9 +74,10 @@ type Workload struct {
 	// NotRollable decides whether a restart rolls the pods on.
 	Paused         bool
 	UpdateStrategy string
-	// InjectDisabled is true when the pod template opts out of injection
-	// (label sidecar.istio.io/inject=false).
-	InjectDisabled bool
+	// TemplateLabels are the labels of its pod template, which its next pod
+	// carries and the injection webhooks' object selectors read (a bare
+	// pod's or an unknown controller's: its pod's labels).
+	TemplateLabels map[string]string
 	Pods           []Pod
 }
 
@@ -155,12 +160,13 @@ type Webhook struct {
 	Injectors []InjectorSelectors
 }
 
-// InjectorSelectors are the selectors of one sidecar-injection webhook, as
-// label selector strings ("" selects everything).
+// InjectorSelectors are the selectors of one sidecar-injection webhook as
+// the cluster holds them; nil selects everything, as it does for the API
+// server. PodInjections evaluates them.
 type InjectorSelectors struct {
 	Name              string
-	NamespaceSelector string
-	ObjectSelector    string
+	NamespaceSelector *metav1.LabelSelector
+	ObjectSelector    *metav1.LabelSelector
 }
 
 // Ref is the webhook configuration as an object reference.

@@ -1,6 +1,13 @@
 package plan
 
-import "github.com/meshwave/meshwave/plan/config"
+import (
+	"slices"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshwave/meshwave/plan/config"
+)
 
 // The builders below write a test's cluster as a specification:
 //
@@ -55,8 +62,79 @@ func (b *clusterBuilder) withRevision(rev, version, proxyImage string, more ...f
 	for _, f := range more {
 		f(&cp)
 	}
+	// What istioctl installs: the revision's injector and one per tag.
+	ownDefault := cp.Default && !slices.Contains(cp.Tags, config.DefaultRevision)
+	b.withWebhook(istioInjector(InjectorWebhookName(rev), rev, "", rev, ownDefault))
+	for _, t := range cp.Tags {
+		b.withWebhook(istioInjector(TagWebhookName(t), rev, t, t, t == config.DefaultRevision))
+	}
 	return b.withControlPlane(cp)
 }
+
+// Label selector requirements, as a webhook configuration spells them.
+func in(key string, values ...string) metav1.LabelSelectorRequirement {
+	return metav1.LabelSelectorRequirement{Key: key, Operator: metav1.LabelSelectorOpIn, Values: values}
+}
+
+func notIn(key string, values ...string) metav1.LabelSelectorRequirement {
+	return metav1.LabelSelectorRequirement{Key: key, Operator: metav1.LabelSelectorOpNotIn, Values: values}
+}
+
+func absent(key string) metav1.LabelSelectorRequirement {
+	return metav1.LabelSelectorRequirement{Key: key, Operator: metav1.LabelSelectorOpDoesNotExist}
+}
+
+func matching(reqs ...metav1.LabelSelectorRequirement) *metav1.LabelSelector {
+	return &metav1.LabelSelector{MatchExpressions: reqs}
+}
+
+// istioInjector is an upstream injection webhook configuration with the
+// selectors of Istio's chart (istio-discovery's mutatingwebhook.yaml, and
+// the revision-tags template for a tag): rev.namespace injects namespaces
+// labeled istio.io/rev=VALUE without istio-injection; rev.object injects pods
+// labeled istio.io/rev=VALUE in namespaces with neither label; for the
+// default revision (or the default tag) namespace injects
+// istio-injection=enabled namespaces, and object pods labeled
+// sidecar.istio.io/inject=true without istio.io/rev in unlabeled namespaces.
+// Every one honours sidecar.istio.io/inject=false.
+func istioInjector(name, rev, tag, value string, isDefault bool) Webhook {
+	w := Webhook{Kind: "MutatingWebhookConfiguration", Name: name, Revision: rev, Tag: tag, Injectors: []InjectorSelectors{
+		{Name: "rev.namespace.sidecar-injector.istio.io",
+			NamespaceSelector: matching(in(LabelRevision, value), absent(LabelInjection)),
+			ObjectSelector:    matching(notIn(LabelInjectPod, "false"))},
+		{Name: "rev.object.sidecar-injector.istio.io",
+			NamespaceSelector: matching(absent(LabelRevision), absent(LabelInjection)),
+			ObjectSelector:    matching(notIn(LabelInjectPod, "false"), in(LabelRevision, value))},
+	}}
+	if isDefault {
+		w.Injectors = append(w.Injectors,
+			InjectorSelectors{Name: "namespace.sidecar-injector.istio.io",
+				NamespaceSelector: matching(in(LabelInjection, "enabled")),
+				ObjectSelector:    matching(notIn(LabelInjectPod, "false"))},
+			InjectorSelectors{Name: "object.sidecar-injector.istio.io",
+				NamespaceSelector: matching(absent(LabelInjection), absent(LabelRevision)),
+				ObjectSelector:    matching(in(LabelInjectPod, "true"), absent(LabelRevision))})
+	}
+	return w
+}
+
+// withBackyardsInjector adds the injector of a Backyards (Banzai Cloud
+// istio-operator) control plane, as test/meshsim installs it: the default
+// control plane's selects istio-injection=enabled namespaces, another's
+// namespaces labeled istio.io/rev=REVISION without istio-injection; both
+// honour sidecar.istio.io/inject=false, and neither selects on a pod's
+// istio.io/rev.
+func (b *clusterBuilder) withBackyardsInjector(rev string, isDefault bool) *clusterBuilder {
+	ns := matching(absent(LabelInjection), in(LabelRevision, rev))
+	if isDefault {
+		ns = &metav1.LabelSelector{MatchLabels: map[string]string{LabelInjection: "enabled"}}
+	}
+	return b.withWebhook(Webhook{Kind: "MutatingWebhookConfiguration", Name: "istio-sidecar-injector-" + strings.ReplaceAll(rev, ".", "-"), Revision: rev,
+		Injectors: []InjectorSelectors{{Name: "sidecar-injector.istio.io", NamespaceSelector: ns, ObjectSelector: matching(notIn(LabelInjectPod, "false"))}}})
+}
+
+// optedOut is the pod-template label that opts a workload out of injection.
+var optedOut = map[string]string{LabelInjectPod: "false"}
 
 // withControlPlane adds a control plane as given.
 func (b *clusterBuilder) withControlPlane(cp ControlPlane) *clusterBuilder {

@@ -47,14 +47,25 @@ func (c *computer) relabelStep(w config.WaveConfig, ns Namespace) Step {
 	rl := Step{ID: "wave/" + w.Name + "/relabel/" + ns.Name, Kind: StepNamespaceRelabel, Action: ActionUpdate, Wave: w.Name,
 		Object:       &ObjectRef{Kind: "Namespace", Name: ns.Name},
 		FromRevision: c.cfg.Upgrade.From, ToRevision: c.cfg.Upgrade.To,
-		SetLabels: map[string]string{LabelRevision: c.cfg.Upgrade.To}, SourceLabels: InjectionLabels(ns.Labels)}
-	if _, inj := ns.Labels[LabelInjection]; inj {
-		rl.RemoveLabels = []string{LabelInjection}
-	}
+		SourceLabels: InjectionLabels(ns.Labels)}
+	rl.SetLabels, rl.RemoveLabels = c.relabel(ns)
 	if c.nsOnTarget(ns) {
-		rl.Action, rl.Reason, rl.SetLabels, rl.RemoveLabels, rl.SourceLabels = ActionNoop, c.onTargetReason(ns), nil, nil, nil
+		rl.Action, rl.Reason, rl.SourceLabels = ActionNoop, c.onTargetReason(ns), nil
 	}
 	return rl
+}
+
+// relabel is what a wave's relabel changes in a namespace's labels: it sets
+// istio.io/rev to the target and removes istio-injection (which would win
+// over it); nothing for a namespace whose labels select the target already.
+func (c *computer) relabel(ns Namespace) (set map[string]string, remove []string) {
+	if c.nsOnTarget(ns) {
+		return nil, nil
+	}
+	if _, inj := ns.Labels[LabelInjection]; inj {
+		remove = []string{LabelInjection}
+	}
+	return map[string]string{LabelRevision: c.cfg.Upgrade.To}, remove
 }
 
 // restartSteps restart the sidecar workloads of namespace ns that a restart
@@ -62,10 +73,23 @@ func (c *computer) relabelStep(w config.WaveConfig, ns Namespace) Step {
 func (c *computer) restartSteps(w config.WaveConfig, ns string) []Step {
 	var out []Step
 	for _, wl := range c.workloads[ns] {
-		if wl.InjectDisabled || !hasSidecar(wl) {
+		if !hasSidecar(wl) {
 			continue
 		}
 		ref := ObjectRef{Kind: string(wl.Kind), Namespace: ns, Name: wl.Name}
+		// Who injects its next pod, as the API server decides it: not
+		// restarted when nothing would (opted out), nor when a restart
+		// would not bring it to the target.
+		injections := c.nextPodInjections(wl)
+		if len(injections) == 0 {
+			continue
+		}
+		if c.target != nil && InjectedBy(injections) != c.target.Revision {
+			c.add(Check{Code: CodeNextPodNotTarget, Severity: SeverityWarning, Object: &ref,
+				Message: fmt.Sprintf("after the wave, its next pod would be injected by %s rather than by %s alone; meshwave does not restart it", describeInjections(injections), c.target.Revision),
+				Hint:    "remove the pod template's or the namespace's label that selects the other injector, or the duplicate injector, then plan again"})
+			continue
+		}
 		// What a restart cannot roll is not restarted, waited for or
 		// verified: waiting would only run into the wave's timeout.
 		if reason, manual := NotRollable(wl.Rollout()); reason != "" {
@@ -124,4 +148,17 @@ func (c *computer) waveReads(w config.WaveConfig, nss []string, relabels, restar
 		verify.Action, verify.Reason = ActionNoop, "wave already on "+c.cfg.Upgrade.To
 	}
 	return wait, verify
+}
+
+// describeInjections names the injectors and the revisions they inject.
+func describeInjections(injections []Injection) string {
+	parts := make([]string, len(injections))
+	for i, in := range injections {
+		rev := in.Revision
+		if rev == "" {
+			rev = "an unknown revision"
+		}
+		parts[i] = fmt.Sprintf("%s (%s)", in, rev)
+	}
+	return strings.Join(parts, " and ")
 }

@@ -51,8 +51,15 @@ before and after it runs, under a lock. If apply is interrupted (Ctrl-C, a
 lost connection, a crash), run it again: it re-checks what was done and
 continues where it stopped, without restarting any workload twice.
 
-Exit codes: 0 done, 1 error (a failed wave, a blocked plan, a held lock,
-an approval still needed), 130 or 143 when interrupted by SIGINT or SIGTERM.`,
+When the plan leaves workloads to manual follow-up (what a restart cannot
+roll) and uninstalls the old control plane, apply stops before the uninstall
+while they still use it: it says what to move, keeps the uninstall pending in
+the state, and exits 1, as it does at an approval gate. Move them and run
+apply again to uninstall.
+
+Exit codes: 0 done, 1 error or not finished (a failed wave, a blocked plan, a
+held lock, an approval still needed, manual follow-up still to do before the
+uninstall), 130 or 143 when interrupted by SIGINT or SIGTERM.`,
 		Example: `  meshwave apply
   meshwave apply -auto-approve -json > events.jsonl
   meshwave apply upgrade.plan
@@ -161,9 +168,14 @@ func (o *applyOptions) computeAndConfirm(ctx context.Context, s streams, view vi
 	return c.plan, c.prov, nil
 }
 
+// The provider tells the executor what still uses a revision, so apply
+// stops before an uninstall that waits for manual follow-up.
+var _ executor.UsersReader = (*kube.Provider)(nil)
+
 // applyResult turns the executor's error into the command's outcome.
 func applyResult(ctx context.Context, s streams, err error) error {
 	var approval *executor.ApprovalRequiredError
+	var followUp *executor.FollowUpRequiredError
 	switch {
 	case err == nil:
 		return nil
@@ -175,6 +187,10 @@ func applyResult(ctx context.Context, s streams, err error) error {
 		return &exitError{code: 130}
 	case errors.As(err, &approval):
 		fmt.Fprintf(s.Err, "\nWave %q needs approval before the next wave starts. The state is saved.\nTo continue, run apply again with -approve %s\n", approval.Wave, views.Printable(approval.Wave))
+		return &exitError{code: 1}
+	case errors.As(err, &followUp):
+		fmt.Fprintf(s.Err, "\nThe uninstall of %s waits for the manual follow-up: still used by %s. The state is saved.\nMove them by hand, then run apply again to uninstall.\n",
+			views.Printable(followUp.Revision), views.Printable(strings.Join(followUp.Users, ", ")))
 		return &exitError{code: 1}
 	}
 	return err

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -21,15 +22,31 @@ func ptr[T any](v T) *T { return &v }
 // rendered manifests hold it, pointed at a URL.
 func injectorWebhook(name, rev, tag, url string) admissionregistrationv1.MutatingWebhookConfiguration {
 	labels := map[string]string{"app": "sidecar-injector", plan.LabelRevision: rev, plan.LabelComponent: "Pilot", "release": "istio"}
+	value := rev
 	if tag != "" {
 		labels[plan.LabelTag] = tag
+		value = tag
 	}
+	// The selectors of Istio's chart: a namespace labeled istio.io/rev=VALUE
+	// without istio-injection, or a pod labeled so in a namespace with
+	// neither label; never a pod labeled sidecar.istio.io/inject=false.
+	req := func(key string, op metav1.LabelSelectorOperator, values ...string) metav1.LabelSelectorRequirement {
+		return metav1.LabelSelectorRequirement{Key: key, Operator: op, Values: values}
+	}
+	notOptedOut := req(plan.LabelInjectPod, metav1.LabelSelectorOpNotIn, "false")
 	return admissionregistrationv1.MutatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
 		Webhooks: []admissionregistrationv1.MutatingWebhook{
 			{Name: "rev.namespace.sidecar-injector.istio.io", ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: ptr(url + "/inject"), CABundle: []byte("CA-" + rev)},
-				ReinvocationPolicy: ptr(admissionregistrationv1.NeverReinvocationPolicy)},
-			{Name: "rev.object.sidecar-injector.istio.io", ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: ptr(url + "/inject"), CABundle: []byte("CA-" + rev)}},
+				ReinvocationPolicy: ptr(admissionregistrationv1.NeverReinvocationPolicy),
+				NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+					req(plan.LabelRevision, metav1.LabelSelectorOpIn, value), req(plan.LabelInjection, metav1.LabelSelectorOpDoesNotExist)}},
+				ObjectSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{notOptedOut}}},
+			{Name: "rev.object.sidecar-injector.istio.io", ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: ptr(url + "/inject"), CABundle: []byte("CA-" + rev)},
+				NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+					req(plan.LabelRevision, metav1.LabelSelectorOpDoesNotExist), req(plan.LabelInjection, metav1.LabelSelectorOpDoesNotExist)}},
+				ObjectSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+					notOptedOut, req(plan.LabelRevision, metav1.LabelSelectorOpIn, value)}}},
 		},
 	}
 }
@@ -201,20 +218,37 @@ func TestRepointedTagWebhook(t *testing.T) {
 	}
 }
 
-// The selectors of a real injection webhook, in the syntax plan parses.
-func TestSelectorString(t *testing.T) {
-	sel := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
-		{Key: "istio.io/rev", Operator: metav1.LabelSelectorOpIn, Values: []string{"1-30"}},
-		{Key: "istio-injection", Operator: metav1.LabelSelectorOpDoesNotExist},
-	}}
-	if got, want := selectorString(sel), "!istio-injection,istio.io/rev in (1-30)"; got != want {
-		t.Errorf("selectorString = %q, want %q", got, want)
+// A Deployment pinned to the old revision by its pod template's own
+// istio.io/rev, in a namespace without injection labels, is injected by the
+// old revision through its object selector: the plan refuses the uninstall
+// naming it (MW041), and the uninstall's re-check names it too.
+func TestPinnedWorkloadIsAUserOfTheOldRevision(t *testing.T) {
+	objs := fixtureObjects()
+	objs.namespaces = append(objs.namespaces, corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "legacy",
+		Labels: map[string]string{"kubernetes.io/metadata.name": "legacy"}}})
+	objs.pods = append(objs.pods, injectedPod("legacy", "cache-1", "1-30", "docker.io/istio/proxyv2:1.30.0", owned("ReplicaSet", "cache-9c"), map[string]string{plan.LabelRevision: "1-30"}))
+	objs.replicaSets = append(objs.replicaSets, appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: "legacy", Name: "cache-9c", OwnerReferences: owned("Deployment", "cache")}})
+	objs.deployments = append(objs.deployments, appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "legacy", Name: "cache"},
+		Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "cache", plan.LabelRevision: "1-30"}}}}})
+	cfg := &config.Config{Upgrade: config.Upgrade{From: "1-30", To: "1-31", Flavor: plan.FlavorIstio},
+		Waves:    []config.WaveConfig{{Name: "shop", Namespaces: []string{"shop"}}},
+		Finalize: config.FinalizeConfig{UninstallOld: true}}
+	p := plan.Compute(cfg, snapshotOf(upstreamIstio{}, cfg, objs))
+	var pinned []plan.Check
+	for _, c := range p.Checks {
+		if c.Code == plan.CodePinnedToOld {
+			pinned = append(pinned, c)
+		}
 	}
-	if got := selectorString(nil); got != "" {
-		t.Errorf("nil selector = %q, want everything (\"\")", got)
+	if len(pinned) != 1 || *pinned[0].Object != (plan.ObjectRef{Kind: "Deployment", Namespace: "legacy", Name: "cache"}) ||
+		pinned[0].Severity != plan.SeverityError || !strings.Contains(pinned[0].Message, "istio.io/rev=1-30") || !strings.Contains(pinned[0].Hint, "istio.io/rev=1-31") {
+		t.Errorf("MW041 checks = %+v, want one error on Deployment legacy/cache naming istio.io/rev=1-30 and the fix", pinned)
 	}
-	bad := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "k", Operator: "Sometimes"}}}
-	if got := selectorString(bad); got != plan.SelectsNothing {
-		t.Errorf("unreadable selector = %q, want %q", got, plan.SelectsNothing)
+	if !p.Blocked() {
+		t.Errorf("a plan that uninstalls 1-30 while legacy/cache is pinned to it is not blocked")
+	}
+	recheck := usersOf(upstreamIstio{}, objs, "1-30")
+	if !slices.Contains(recheck, "Deployment legacy/cache (pod template label istio.io/rev=1-30)") {
+		t.Errorf("re-check users = %v, want the pinned Deployment among them", recheck)
 	}
 }

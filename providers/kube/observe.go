@@ -18,7 +18,6 @@ import (
 
 // Well-known labels and annotations.
 const (
-	labelInjectPod   = "sidecar.istio.io/inject"
 	labelApp         = "app"
 	proxyContainer   = "istio-proxy"
 	annoRestartedAt  = "kubectl.kubernetes.io/restartedAt"

@@ -48,7 +48,8 @@ func TestWorkloadsOf(t *testing.T) {
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "plain-1a", OwnerReferences: owned("Deployment", "plain")}},
 	}
 	deps := []appsv1.Deployment{
-		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "web"}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "web"}, Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web", "istio.io/rev": "1-31"}}}}},
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "frozen"}, Spec: appsv1.DeploymentSpec{Paused: true}},
 	}
 	stss := []appsv1.StatefulSet{
@@ -62,24 +63,26 @@ func TestWorkloadsOf(t *testing.T) {
 		Kind        plan.WorkloadKind
 		Name        string
 		NotRollable string
-		Inject      bool
+		Template    map[string]string
 		Pods        int
 	}
 	var got []row
 	for _, w := range workloadsOf(pods, rss, deps, stss, dss) {
 		reason, _ := plan.NotRollable(w.Rollout())
-		got = append(got, row{w.Kind, w.Name, reason, !w.InjectDisabled, len(w.Pods)})
+		got = append(got, row{w.Kind, w.Name, reason, w.TemplateLabels, len(w.Pods)})
 	}
+	// The template's labels where meshwave reads the controller (web's,
+	// not its pod's), else the pod's (plain: its Deployment was not read).
 	want := []row{
-		{plan.KindDaemonSet, "agent", "", true, 1},
-		{plan.KindDaemonSet, "logs", "DaemonSet uses the OnDelete update strategy", true, 1},
-		{plan.KindDeployment, "frozen", "Deployment is paused", true, 1},
-		{plan.KindDeployment, "plain", "", false, 1},
-		{plan.KindDeployment, "web", "", true, 1},
-		{plan.KindJob, "migrate", "a Job's pods run to completion and are not restarted", true, 1},
-		{plan.KindBarePod, "debug", "bare pod without a controller", true, 1},
-		{plan.KindStatefulSet, "cache", "StatefulSet uses the OnDelete update strategy", true, 1},
-		{plan.KindStatefulSet, "db", "", true, 1},
+		{plan.KindDaemonSet, "agent", "", nil, 1},
+		{plan.KindDaemonSet, "logs", "DaemonSet uses the OnDelete update strategy", nil, 1},
+		{plan.KindDeployment, "frozen", "Deployment is paused", nil, 1},
+		{plan.KindDeployment, "plain", "", map[string]string{"sidecar.istio.io/inject": "false"}, 1},
+		{plan.KindDeployment, "web", "", map[string]string{"app": "web", "istio.io/rev": "1-31"}, 1},
+		{plan.KindJob, "migrate", "a Job's pods run to completion and are not restarted", nil, 1},
+		{plan.KindBarePod, "debug", "bare pod without a controller", nil, 1},
+		{plan.KindStatefulSet, "cache", "StatefulSet uses the OnDelete update strategy", nil, 1},
+		{plan.KindStatefulSet, "db", "", nil, 1},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("workloads (-want +got):\n%s", diff)

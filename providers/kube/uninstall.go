@@ -74,7 +74,7 @@ func (p *Provider) installingObject(ctx context.Context, obj *plan.ObjectRef) (*
 // istiod to go.
 func (p *Provider) uninstall(ctx context.Context, step plan.Step, progress func(string)) error {
 	obj, rev := step.Object, step.FromRevision
-	users, err := p.revisionUsers(ctx, rev)
+	users, err := p.RevisionUsers(ctx, rev)
 	if err != nil {
 		return err
 	}
@@ -152,9 +152,12 @@ func (p *Provider) deleteObject(ctx context.Context, o plan.ObjectRef) error {
 	return nil
 }
 
-// revisionUsers re-reads the cluster and lists what still uses revision rev,
-// by the same rule the plan's MW015 check applies (plan.RevisionUsers).
-func (p *Provider) revisionUsers(ctx context.Context, rev string) ([]string, error) {
+// RevisionUsers re-reads the cluster and lists what still uses revision rev,
+// by the same rule the plan's MW015 check applies (plan.RevisionUsers). The
+// uninstall re-checks with it before it deletes anything, and the executor
+// (executor.UsersReader) before it starts an uninstall that waits for manual
+// follow-up.
+func (p *Provider) RevisionUsers(ctx context.Context, rev string) ([]string, error) {
 	objs, err := p.fetch(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("re-check the users of %s: %w", rev, err)

@@ -64,7 +64,7 @@ func webhooksOf(mutating []admissionregistrationv1.MutatingWebhookConfiguration,
 			ccs = append(ccs, w.ClientConfig)
 			if strings.HasSuffix(w.Name, injectionWebhookTail) {
 				injectors = append(injectors, plan.InjectorSelectors{Name: w.Name,
-					NamespaceSelector: selectorString(w.NamespaceSelector), ObjectSelector: selectorString(w.ObjectSelector)})
+					NamespaceSelector: w.NamespaceSelector.DeepCopy(), ObjectSelector: w.ObjectSelector.DeepCopy()})
 			}
 		}
 		add("MutatingWebhookConfiguration", wh.ObjectMeta, ccs, injectors)
@@ -78,17 +78,4 @@ func webhooksOf(mutating []admissionregistrationv1.MutatingWebhookConfiguration,
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Kind+"/"+out[i].Name < out[j].Kind+"/"+out[j].Name })
 	return out
-}
-
-// selectorString is a webhook's label selector in the syntax plan parses;
-// a selector that cannot be converted selects nothing.
-func selectorString(sel *metav1.LabelSelector) string {
-	if sel == nil {
-		return ""
-	}
-	s, err := metav1.LabelSelectorAsSelector(sel)
-	if err != nil {
-		return plan.SelectsNothing
-	}
-	return s.String()
 }

@@ -19,8 +19,10 @@ func workloadsOf(pods []corev1.Pod, rss []appsv1.ReplicaSet, deps []appsv1.Deplo
 			continue
 		}
 		w := ix.controllerOf(pod)
-		if pod.Labels[labelInjectPod] == "false" {
-			w.InjectDisabled = true
+		if w.TemplateLabels == nil {
+			// Without a pod template meshwave reads (a bare pod, a Job, an
+			// unknown controller), the next pod carries the pod's labels.
+			w.TemplateLabels = pod.Labels
 		}
 		w.Pods = append(w.Pods, podFacts(pod))
 	}
@@ -85,12 +87,14 @@ func (ix *workloadIndex) controllerOf(pod *corev1.Pod) *plan.Workload {
 		w := ix.get(plan.KindDeployment, pod.Namespace, name)
 		if d := ix.depByKey[pod.Namespace+"/"+name]; d != nil {
 			w.Paused = deploymentRollout(d).Paused
+			w.TemplateLabels = d.Spec.Template.Labels
 		}
 		return w
 	case ref.Kind == "StatefulSet":
 		w := ix.get(plan.KindStatefulSet, pod.Namespace, ref.Name)
 		if s := ix.stsByKey[pod.Namespace+"/"+ref.Name]; s != nil {
 			w.UpdateStrategy = statefulSetRollout(s).UpdateStrategy
+			w.TemplateLabels = s.Spec.Template.Labels
 		}
 		return w
 	case ref.Kind == "DaemonSet":
@@ -98,6 +102,7 @@ func (ix *workloadIndex) controllerOf(pod *corev1.Pod) *plan.Workload {
 		for i := range ix.dss {
 			if ix.dss[i].Namespace == pod.Namespace && ix.dss[i].Name == ref.Name {
 				w.UpdateStrategy = daemonSetRollout(&ix.dss[i]).UpdateStrategy
+				w.TemplateLabels = ix.dss[i].Spec.Template.Labels
 			}
 		}
 		return w

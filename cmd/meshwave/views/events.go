@@ -113,6 +113,8 @@ func (a *humanApply) runLine(e executor.Event, indent string) string {
 		return "\n" + a.p.paint(fmt.Sprintf("Wave %q:", e.Wave), sgrBold)
 	case executor.EventApproval:
 		return a.p.paint(fmt.Sprintf("%sWave %q is waiting for approval. %s", indent, e.Wave, e.Message), sgrYellow)
+	case executor.EventFollowUpRequired:
+		return a.p.paint(fmt.Sprintf("%sNot uninstalled yet: %s.", indent, e.Message), sgrYellow)
 	case executor.EventWaveDone:
 		line := a.p.paint(fmt.Sprintf("Wave %q complete: %s. [%s]", e.Wave, totalsText(e.Totals), roundDuration(e.Elapsed)), sgrGreen)
 		if len(e.ManualFollowUp) > 0 {

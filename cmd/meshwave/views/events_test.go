@@ -79,3 +79,16 @@ func TestApplyLinesArePrintable(t *testing.T) {
 		t.Errorf("apply lines:\n%q", b.String())
 	}
 }
+
+// Apply stopped before the uninstall for the manual follow-up: one line that
+// says the uninstall did not happen yet and what the executor said.
+func TestApplyLineFollowUpRequired(t *testing.T) {
+	var b bytes.Buffer
+	NewApply(ViewHuman, &b, false).Observe(executor.Event{Kind: executor.EventFollowUpRequired, StepKind: plan.StepUninstall,
+		StepID: "finalize/uninstall/1-30", Object: "istio-system/installed-1-30",
+		Message: "the uninstall of 1-30 waits: still used by pod demo-b/cache-0. Move the manual follow-up by hand: StatefulSet demo-b/cache (delete its pods one at a time); then run apply again to uninstall"})
+	want := "Not uninstalled yet: the uninstall of 1-30 waits: still used by pod demo-b/cache-0. Move the manual follow-up by hand: StatefulSet demo-b/cache (delete its pods one at a time); then run apply again to uninstall.\n"
+	if got := b.String(); got != want {
+		t.Errorf("line = %q, want %q", got, want)
+	}
+}
