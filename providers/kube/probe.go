@@ -95,7 +95,7 @@ func (r refusal) Error() string { return r.err.Error() }
 // usual reason another injector selects its pods.
 func templateRevisionHint(tmpl *corev1.PodTemplateSpec) string {
 	var set []string
-	for _, k := range []string{plan.LabelRevision, labelInjectPod} {
+	for _, k := range []string{plan.LabelRevision, plan.LabelInjectPod} {
 		if v, ok := tmpl.Labels[k]; ok {
 			set = append(set, k+"="+v)
 		}
