@@ -30,7 +30,7 @@ func TestApplyLines(t *testing.T) {
 		{Kind: executor.EventApplyDone, Elapsed: 61 * time.Second, Totals: &executor.Totals{Changed: 6, Unchanged: 2}},
 	}
 	var b bytes.Buffer
-	v := NewApply(ViewHuman, &b, false)
+	v := NewApply(ViewHuman, &b, ApplyOptions{})
 	for _, e := range events {
 		v.Observe(e)
 	}
@@ -61,7 +61,7 @@ func TestApplyLines(t *testing.T) {
 		t.Errorf("apply lines (-want +got):\n%s", diff)
 	}
 	var colored bytes.Buffer
-	NewApply(ViewHuman, &colored, true).Observe(events[len(events)-1])
+	NewApply(ViewHuman, &colored, ApplyOptions{Color: true}).Observe(events[len(events)-1])
 	if !strings.Contains(colored.String(), "\x1b[") {
 		t.Errorf("color on: no ANSI sequence in %q", colored.String())
 	}
@@ -72,7 +72,7 @@ func TestApplyLines(t *testing.T) {
 // terminal.
 func TestApplyLinesArePrintable(t *testing.T) {
 	var b bytes.Buffer
-	v := NewApply(ViewHuman, &b, false)
+	v := NewApply(ViewHuman, &b, ApplyOptions{})
 	v.Observe(executor.Event{Kind: executor.EventWaveStart, Wave: "canary\x1b[2J"})
 	v.Observe(executor.Event{Kind: executor.EventStepFailed, StepKind: plan.StepGate, Wave: "canary\x1b[2J", StepID: "wave/canary/gate/0-http", Error: "got \x1b]0;owned\x07"})
 	if strings.ContainsAny(b.String(), "\x1b\x07") || !strings.Contains(b.String(), `got \x1b]0;owned\x07`) {
