@@ -72,8 +72,9 @@ func stepEv(kind executor.EventKind, st plan.Step) executor.Event {
 // to 70 s; the workloads in fail fail. Without failures the wait and the
 // verify follow (the verify reporting its pods as it counts them) and the
 // wave is done; with failures the wave fails and is rolled back, as
-// automatic_rollback does. It returns when the wave ends.
-func waveEvents(s *stream, p *plan.Plan, ph plan.Phase, at time.Duration, fail map[string]bool) time.Duration {
+// automatic_rollback does. It returns when the wave ended and whether it
+// failed.
+func waveEvents(s *stream, p *plan.Plan, ph plan.Phase, at time.Duration, fail map[string]bool) (end time.Duration, failed bool) {
 	rnd := rand.New(rand.NewPCG(1, 2))
 	steps := p.PhaseSteps(ph)
 	s.add(at, executor.Event{Kind: executor.EventWaveStart, Wave: ph.Wave})
@@ -101,7 +102,7 @@ func waveEvents(s *stream, p *plan.Plan, ph plan.Phase, at time.Duration, fail m
 	// The restarts run at the same time: their events interleave by time.
 	var timed []executor.Event
 	start := at
-	end := at
+	end = at
 	for _, st := range restarts {
 		ev := stepEv(executor.EventStepStart, st)
 		ev.Time = s.t0.Add(start)
@@ -120,6 +121,7 @@ func waveEvents(s *stream, p *plan.Plan, ph plan.Phase, at time.Duration, fail m
 		}
 		fin := stepEv(executor.EventStepDone, st)
 		if fail[fin.Object] {
+			failed = true
 			fin = stepEv(executor.EventStepFailed, st)
 			fin.Error = fmt.Sprintf("rollout of Deployment %s failed: progress deadline exceeded", fin.Object)
 		}
@@ -130,7 +132,7 @@ func waveEvents(s *stream, p *plan.Plan, ph plan.Phase, at time.Duration, fail m
 	slices.SortStableFunc(timed, func(a, b executor.Event) int { return a.Time.Compare(b.Time) })
 	s.events = append(s.events, timed...)
 	at = end
-	if len(fail) > 0 {
+	if failed {
 		s.add(at, executor.Event{Kind: executor.EventWaveFailed, Wave: ph.Wave, Error: "restart: 1 step failed"})
 		s.add(at, executor.Event{Kind: executor.EventRollbackStart, Wave: ph.Wave, Message: "everything"})
 		for _, st := range slices.Concat(restarts, relabels) {
@@ -142,7 +144,7 @@ func waveEvents(s *stream, p *plan.Plan, ph plan.Phase, at time.Duration, fail m
 			s.add(at, stepEv(executor.EventStepRolledBack, st))
 		}
 		s.add(at, executor.Event{Kind: executor.EventRollbackDone, Wave: ph.Wave, Message: "everything"})
-		return at
+		return at, true
 	}
 	for _, st := range []plan.Step{wait, verify} {
 		s.add(at, stepEv(executor.EventStepStart, st))
@@ -162,17 +164,18 @@ func waveEvents(s *stream, p *plan.Plan, ph plan.Phase, at time.Duration, fail m
 	}
 	changed := len(steps)
 	s.add(at, executor.Event{Kind: executor.EventWaveDone, Wave: ph.Wave, Elapsed: at, Totals: &executor.Totals{Changed: changed}})
-	return at
+	return at, false
 }
 
-// applyEvents is a whole apply of p; the workloads in fail fail.
+// applyEvents is a whole apply of p, which stops at the first wave with a
+// workload in fail.
 func applyEvents(p *plan.Plan, fail map[string]bool) []executor.Event {
 	s := &stream{t0: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	s.add(0, executor.Event{Kind: executor.EventApplyStart, Message: "starting"})
 	at := time.Duration(0)
 	for _, ph := range p.Phases {
-		at = waveEvents(s, p, ph, at, fail)
-		if len(fail) > 0 {
+		var failed bool
+		if at, failed = waveEvents(s, p, ph, at, fail); failed {
 			return s.events
 		}
 	}
