@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/meshwave/meshwave/cmd/meshwave/views"
 	"github.com/meshwave/meshwave/executor"
@@ -28,6 +29,7 @@ type applyOptions struct {
 	plan        planFlags
 	kube        kubeFlags
 	json        bool
+	progress    string
 	autoApprove bool
 	approve     []string
 	statePath   string
@@ -77,6 +79,7 @@ uninstall), 130 or 143 when interrupted by SIGINT or SIGTERM.`,
 	o.plan.register(fs)
 	o.kube.register(fs)
 	fs.BoolVar(&o.json, "json", false, "print events as JSON lines (one object per line) instead of text; needs -auto-approve or a saved plan")
+	registerProgress(fs, &o.progress)
 	fs.BoolVar(&o.autoApprove, "auto-approve", false, "do not ask for confirmation before applying")
 	fs.StringArrayVar(&o.approve, "approve", nil, "approve the approval gate of this wave (repeatable)")
 	fs.StringVar(&o.statePath, "state", "", "state file (default: "+defaultStateFile+" beside the plan)")
@@ -88,7 +91,10 @@ func (o *applyOptions) run(ctx context.Context, s streams, file string) error {
 	if vt == views.ViewJSON && file == "" && !o.autoApprove {
 		return errors.New("-json needs -auto-approve or a saved plan: there is nobody to ask for confirmation")
 	}
-	view := views.NewApply(vt, s.Out, colorFor(s.Out))
+	view, err := applyView(s, vt, o.progress)
+	if err != nil {
+		return err
+	}
 	var (
 		saved *planfile.File
 		prov  *kube.Provider
@@ -128,11 +134,13 @@ func (o *applyOptions) run(ctx context.Context, s streams, file string) error {
 
 	opts := executor.Options{Approved: o.approve}
 	if isTTY(s.In) && vt == views.ViewHuman {
-		opts.Prompter = &ttyPrompter{s: s}
+		opts.Prompter = &ttyPrompter{s: s, hold: view.Hold}
 	}
 	defer prov.Close()
 	ex := executor.New(prov, store, view, opts)
+	view.Begin(p)
 	err = ex.Apply(ctx, p)
+	view.Close()
 	return applyResult(ctx, s, err)
 }
 
@@ -316,10 +324,15 @@ func confirm(ctx context.Context, s streams, question string) (bool, error) {
 	}
 }
 
-// ttyPrompter asks for a wave's approval on the terminal.
-type ttyPrompter struct{ s streams }
+// ttyPrompter asks for a wave's approval on the terminal; hold keeps the
+// view from drawing over the question.
+type ttyPrompter struct {
+	s    streams
+	hold func() (release func())
+}
 
 func (t *ttyPrompter) Approve(ctx context.Context, wave string) (bool, error) {
+	defer t.hold()()
 	return confirm(ctx, t.s, fmt.Sprintf("\nWave %q is done. Approve it and start the next wave? Only 'yes' approves: ", wave))
 }
 
@@ -330,6 +343,27 @@ func isTTY(r io.Reader) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// registerProgress adds the -progress flag of the commands that run a plan.
+func registerProgress(fs *pflag.FlagSet, progress *string) {
+	fs.StringVar(progress, "progress", string(views.ProgressAuto),
+		"how the text output follows the run: live (redrawn in place on a terminal), plain (a log of transitions and periodic summaries, no line per status change) or auto (live on a terminal, plain otherwise)")
+}
+
+// applyView is the view of a command that runs a plan, from its -json and
+// -progress flags.
+func applyView(s streams, vt views.ViewType, progress string) (views.Apply, error) {
+	pr, err := views.ParseProgress(progress)
+	if err != nil {
+		return nil, err
+	}
+	if vt == views.ViewHuman {
+		if pr, err = views.ResolveProgress(pr, s.Out, nil); err != nil {
+			return nil, err
+		}
+	}
+	return views.NewApply(vt, s.Out, views.ApplyOptions{Color: colorFor(s.Out), Progress: pr}), nil
 }
 
 func colorFor(w io.Writer) bool {

@@ -19,6 +19,7 @@ type rollbackOptions struct {
 	namespace   string
 	autoApprove bool
 	json        bool
+	progress    string
 	statePath   string
 }
 
@@ -47,11 +48,16 @@ rolled back.`,
 	fs.StringVar(&o.namespace, "namespace", "", "roll back this namespace")
 	fs.BoolVar(&o.autoApprove, "auto-approve", false, "do not ask for confirmation")
 	fs.BoolVar(&o.json, "json", false, "print events as JSON lines")
+	registerProgress(fs, &o.progress)
 	fs.StringVar(&o.statePath, "state", "", "state file (default: "+defaultStateFile+" beside the plan)")
 	return cmd
 }
 
 func (o *rollbackOptions) run(ctx context.Context, s streams) error {
+	view, err := applyView(s, views.ParseViewType(o.json), o.progress)
+	if err != nil {
+		return err
+	}
 	store := statemgr.NewFileStore(statePathFor(o.statePath, &o.plan))
 	// Lock first, then read, as apply does.
 	if _, err := store.Lock("rollback"); err != nil {
@@ -81,8 +87,10 @@ func (o *rollbackOptions) run(ctx context.Context, s streams) error {
 		}
 	}
 	defer c.prov.Close()
-	view := views.NewApply(views.ParseViewType(o.json), s.Out, colorFor(s.Out))
-	return applyResult(ctx, s, executor.New(c.prov, store, view, executor.Options{}).Rollback(ctx, c.plan, sel))
+	view.Begin(c.plan)
+	err = executor.New(c.prov, store, view, executor.Options{}).Rollback(ctx, c.plan, sel)
+	view.Close()
+	return applyResult(ctx, s, err)
 }
 
 type statusOptions struct {

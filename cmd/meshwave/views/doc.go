@@ -1,8 +1,9 @@
 // Package views turns a computed plan.Plan into output: the human
 // (Terraform-like) text, the versioned JSON of `plan -json` and `show -json`
 // (whose document is package plan/jsonplan's), and markdown for pull-request
-// comments; and the executor's events into progress lines or versioned JSON
-// lines (events_json.go). A command chooses its view once, from its flags
+// comments; and the executor's events into a bounded log (events.go), a
+// live screen on a terminal (events_live.go) or versioned JSON lines
+// (events_json.go). A command chooses its view once, from its flags
 // (ParseViewType, NewApply), and sends all of its output through it.
 //
 // Views only read the model. They never compute what a plan does: counts,

@@ -10,14 +10,27 @@ import (
 	"github.com/meshwave/meshwave/plan"
 )
 
-// humanApply renders executor events as Terraform-like streaming lines:
+// humanApply renders executor events as Terraform-like lines:
 //
 //	demo-a/app-a: restarting...
 //	demo-a/app-a: still restarting... [10s elapsed] 0/1 pods updated
 //	demo-a/app-a: restart complete after 12s
+//
+// A phase's steps of one kind get a line each only while they are few
+// (itemizeUpTo): a wave of 600 restarts is announced once, summarized as it
+// goes (plain) or shown on the live screen (live), and closed with one line;
+// its failures are named one by one all the same. A running step's progress
+// lines thin out the longer it runs, so a stuck step does not flood the log.
 type humanApply struct {
-	w io.Writer
-	p painter
+	out func(string)
+	p   painter
+	// live leaves out what the live screen shows instead: progress lines
+	// and the periodic summaries.
+	live bool
+	m    *runModel
+	// nextProgress is, per running itemized step, the elapsed time from
+	// which its next progress line is printed.
+	nextProgress map[string]time.Duration
 	// followUps are the finished waves' manual follow-ups, repeated at the
 	// end of the run where nobody misses them.
 	followUps []plan.FollowUp
@@ -25,8 +38,39 @@ type humanApply struct {
 
 var _ Apply = (*humanApply)(nil)
 
+// summaryEvery is how often, at most, the log summarizes a wave whose steps
+// it does not itemize when no tenth of them finished since the last time.
+const summaryEvery = 30 * time.Second
+
+// summaryGap is the least time between two summaries of a phase.
+const summaryGap = 5 * time.Second
+
+// slowestShown is how many of the slowest running steps a summary names.
+const slowestShown = 3
+
+func newHumanApply(w io.Writer, p painter, live bool) *humanApply {
+	return &humanApply{out: func(s string) { fmt.Fprintln(w, s) }, p: p, live: live, m: newRunModel(),
+		nextProgress: map[string]time.Duration{}}
+}
+
 // Plan shows p as plan does, before apply asks to confirm it.
-func (a *humanApply) Plan(p *plan.Plan) error { return Human(a.w, p, HumanOptions{Color: a.p.on}) }
+func (a *humanApply) Plan(p *plan.Plan) error {
+	var b strings.Builder
+	if err := Human(&b, p, HumanOptions{Color: a.p.on}); err != nil {
+		return err
+	}
+	a.out(strings.TrimSuffix(b.String(), "\n"))
+	return nil
+}
+
+// Begin takes the structure of the plan about to run.
+func (a *humanApply) Begin(p *plan.Plan) { a.m.begin(printable(p)) }
+
+// Hold has nothing to hold: the log's lines do not move.
+func (a *humanApply) Hold() (release func()) { return func() {} }
+
+// Close has nothing to flush: every line is written as it comes.
+func (a *humanApply) Close() {}
 
 // verbs says, per step kind, what a running step is doing and what a
 // finished one did.
@@ -65,11 +109,153 @@ func (a *humanApply) Observe(e executor.Event) {
 	if e.Wave != "" {
 		indent = "  "
 	}
+	pm, b := a.m.observe(e, a.subject(e))
+	switch e.Kind {
+	case executor.EventWaveDone, executor.EventWaveFailed, executor.EventInterrupted, executor.EventRollbackDone:
+		a.closeBatches(pm, indent)
+	case executor.EventRollbackStart, executor.EventApplyDone:
+		a.closeBatches(a.m.current, "  ")
+	}
+	if b != nil && !pm.itemized(e.StepKind) {
+		a.batchLines(e, pm, b, indent)
+		return
+	}
 	line, ok := a.stepLine(e, indent)
 	if !ok {
 		line = a.runLine(e, indent)
 	}
-	fmt.Fprintln(a.w, strings.TrimRight(line, " "))
+	if line != "" {
+		a.out(strings.TrimRight(line, " "))
+	}
+}
+
+// batchLines are the lines of an event about a step the log does not
+// itemize: the batch's opening line, the step's failure or drift, the
+// batch's summary as it goes and its closing line.
+func (a *humanApply) batchLines(e executor.Event, pm *phaseModel, b *batch, indent string) {
+	if !b.announced {
+		b.announced = true
+		pm.lastSummary = e.Time
+		what := fmt.Sprintf("%s %d %s", verbs[b.kind][0], b.total, nounOf(b.kind, b.total))
+		if b.rollback {
+			what = "rolling back " + nouns[b.kind][1]
+			if _, ok := nouns[b.kind]; !ok {
+				what = "rolling back steps"
+			}
+		} else if b.kind == plan.StepWorkloadRestart && pm.parallel > 1 {
+			what += fmt.Sprintf(", at most %d at once", pm.parallel)
+		}
+		a.out(indent + what + "...")
+	}
+	switch e.Kind {
+	case executor.EventStepFailed, executor.EventStepDrifted:
+		line, _ := a.stepLine(e, indent)
+		a.out(line)
+	}
+	if b.complete() && !b.reported {
+		a.report(b, indent)
+		return
+	}
+	if !a.live && a.summaryDue(e, pm, b) {
+		a.summarize(pm, e.Time, indent)
+	}
+}
+
+// summaryDue reports whether pm deserves a summary after e: another tenth
+// of b finished (and summaryGap passed since the last summary: fast steps
+// need few), or summaryEvery passed.
+func (a *humanApply) summaryDue(e executor.Event, pm *phaseModel, b *batch) bool {
+	timed := !e.Time.IsZero() && !pm.lastSummary.IsZero()
+	since := e.Time.Sub(pm.lastSummary)
+	if b.total > 0 && b.finished()*10 >= b.milestone*b.total {
+		b.milestone = b.finished()*10/b.total + 1
+		if !timed || since >= summaryGap {
+			return true
+		}
+	}
+	return timed && since >= summaryEvery
+}
+
+// summarize writes where pm stands at now: what its batches did, how many
+// steps run, the pods verified, the time left; then its slowest steps.
+func (a *humanApply) summarize(pm *phaseModel, now time.Time, indent string) {
+	pm.lastSummary = now
+	parts := a.standing(pm, now)
+	head := indent + strings.Join(parts, "; ")
+	if !now.IsZero() && !pm.start.IsZero() {
+		head = fmt.Sprintf("%s[%s] %s", indent, roundDuration(now.Sub(pm.start)), strings.Join(parts, "; "))
+	}
+	a.out(head)
+	for _, rs := range pm.slowest(now, slowestShown) {
+		if rs.elapsedAt(now) < 10*time.Second {
+			break
+		}
+		a.out(indent + "  " + runningText(rs, now))
+	}
+}
+
+// standing is what pm's batches did so far, how many of its steps run, the
+// pods it verified and the time its restarts have left.
+func (a *humanApply) standing(pm *phaseModel, now time.Time) []string {
+	var parts []string
+	for _, b := range pm.order {
+		if !pm.itemized(b.kind) && !b.reported {
+			parts = append(parts, b.progressText())
+		}
+	}
+	if n := len(pm.running); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d running", n))
+	}
+	if t := pm.podsText(); t != "" && pm.verifying {
+		parts = append(parts, t)
+	}
+	if r := pm.restarts(); r != nil {
+		if left, ok := r.remaining(now); ok {
+			parts = append(parts, fmt.Sprintf("about %s left", roundDuration(left)))
+		}
+	}
+	return parts
+}
+
+// runningText is one running step: "demo-a/app-a: restarting [58s] waiting
+// for rollout to finish".
+func runningText(rs *runningStep, now time.Time) string {
+	verb := verbs[rs.kind][0]
+	if rs.rollback {
+		verb = "rolling back"
+	}
+	s := fmt.Sprintf("%s: %s [%s]", rs.subject, verb, roundDuration(rs.elapsedAt(now)))
+	// A rollout's status names its workload: once is enough.
+	if msg := strings.TrimPrefix(rs.message, rs.subject+": "); msg != "" {
+		s += " " + msg
+	}
+	return s
+}
+
+// report writes b's closing line.
+func (a *humanApply) report(b *batch, indent string) {
+	b.reported = true
+	line := indent + b.progressText()
+	if !b.first.IsZero() && b.last.After(b.first) {
+		line += fmt.Sprintf(" [%s]", roundDuration(b.last.Sub(b.first)))
+	}
+	if b.failed > 0 {
+		line = a.p.paint(line, sgrRed)
+	}
+	a.out(line)
+}
+
+// closeBatches reports pm's announced batches that did not get their
+// closing line: the wave stopped, or its rollback ended.
+func (a *humanApply) closeBatches(pm *phaseModel, indent string) {
+	if pm == nil {
+		return
+	}
+	for _, b := range pm.order {
+		if b.announced && !b.reported {
+			a.report(b, indent)
+		}
+	}
 }
 
 // stepLine is the line of an event about one step; ok is false for the
@@ -80,6 +266,9 @@ func (a *humanApply) stepLine(e executor.Event, indent string) (line string, ok 
 	case executor.EventStepStart:
 		line = fmt.Sprintf("%s%s: %s...", indent, a.subject(e), v[0])
 	case executor.EventStepProgress:
+		if !a.progressDue(e) {
+			return "", true
+		}
 		line = fmt.Sprintf("%s%s: still %s... [%s elapsed]", indent, a.subject(e), v[0], roundDuration(e.Elapsed))
 		if e.Message != "" {
 			line += " " + e.Message
@@ -102,6 +291,25 @@ func (a *humanApply) stepLine(e executor.Event, indent string) (line string, ok 
 		return "", false
 	}
 	return line, true
+}
+
+// progressDue reports whether a progress event of an itemized step gets a
+// line: not on the live screen, which shows it, and, in the log, with
+// lines further apart the longer the step runs (10s, 20s, 30s, 45s,
+// 67s, ...), so a step stuck for minutes writes a handful, not hundreds.
+func (a *humanApply) progressDue(e executor.Event) bool {
+	if a.live {
+		return false
+	}
+	next, ok := a.nextProgress[e.StepID+e.Object]
+	if !ok {
+		next = 10 * time.Second
+	}
+	if e.Elapsed < next {
+		return false
+	}
+	a.nextProgress[e.StepID+e.Object] = e.Elapsed + max(10*time.Second, e.Elapsed/2)
+	return true
 }
 
 // runLine is the line of an event about the run or a wave.

@@ -70,6 +70,15 @@ func newJSONApply(w io.Writer) *jsonApply {
 // Plan writes nothing: the event lines are the whole output.
 func (*jsonApply) Plan(*plan.Plan) error { return nil }
 
+// Begin writes nothing: the events say what runs.
+func (*jsonApply) Begin(*plan.Plan) {}
+
+// Hold has nothing to hold: a line, once written, stays.
+func (*jsonApply) Hold() (release func()) { return func() {} }
+
+// Close has nothing to flush.
+func (*jsonApply) Close() {}
+
 // Observe implements executor.Observer.
 func (a *jsonApply) Observe(e executor.Event) {
 	je := jsonEvent{FormatVersion: EventFormatVersion, Type: e.Kind, Time: e.Time.UTC(), Step: e.StepID,

@@ -16,7 +16,7 @@ import (
 func TestJSONApplyLines(t *testing.T) {
 	at := time.Date(2026, 3, 1, 2, 3, 4, 0, time.FixedZone("CET", 3600))
 	var buf bytes.Buffer
-	obs := NewApply(ViewJSON, &buf, false)
+	obs := NewApply(ViewJSON, &buf, ApplyOptions{})
 	obs.Observe(executor.Event{Kind: executor.EventStepProgress, Time: at, StepID: "wave/canary/restart/demo-a/deployment/app-a",
 		StepKind: plan.StepWorkloadRestart, Wave: "canary", Object: "demo-a/app-a", Message: "restarting",
 		Elapsed: 10*time.Second + 500*time.Millisecond})

@@ -30,7 +30,7 @@ func TestApplyLines(t *testing.T) {
 		{Kind: executor.EventApplyDone, Elapsed: 61 * time.Second, Totals: &executor.Totals{Changed: 6, Unchanged: 2}},
 	}
 	var b bytes.Buffer
-	v := NewApply(ViewHuman, &b, false)
+	v := NewApply(ViewHuman, &b, ApplyOptions{})
 	for _, e := range events {
 		v.Observe(e)
 	}
@@ -61,7 +61,7 @@ func TestApplyLines(t *testing.T) {
 		t.Errorf("apply lines (-want +got):\n%s", diff)
 	}
 	var colored bytes.Buffer
-	NewApply(ViewHuman, &colored, true).Observe(events[len(events)-1])
+	NewApply(ViewHuman, &colored, ApplyOptions{Color: true}).Observe(events[len(events)-1])
 	if !strings.Contains(colored.String(), "\x1b[") {
 		t.Errorf("color on: no ANSI sequence in %q", colored.String())
 	}
@@ -72,7 +72,7 @@ func TestApplyLines(t *testing.T) {
 // terminal.
 func TestApplyLinesArePrintable(t *testing.T) {
 	var b bytes.Buffer
-	v := NewApply(ViewHuman, &b, false)
+	v := NewApply(ViewHuman, &b, ApplyOptions{})
 	v.Observe(executor.Event{Kind: executor.EventWaveStart, Wave: "canary\x1b[2J"})
 	v.Observe(executor.Event{Kind: executor.EventStepFailed, StepKind: plan.StepGate, Wave: "canary\x1b[2J", StepID: "wave/canary/gate/0-http", Error: "got \x1b]0;owned\x07"})
 	if strings.ContainsAny(b.String(), "\x1b\x07") || !strings.Contains(b.String(), `got \x1b]0;owned\x07`) {
@@ -84,7 +84,7 @@ func TestApplyLinesArePrintable(t *testing.T) {
 // says the uninstall did not happen yet and what the executor said.
 func TestApplyLineFollowUpRequired(t *testing.T) {
 	var b bytes.Buffer
-	NewApply(ViewHuman, &b, false).Observe(executor.Event{Kind: executor.EventFollowUpRequired, StepKind: plan.StepUninstall,
+	NewApply(ViewHuman, &b, ApplyOptions{}).Observe(executor.Event{Kind: executor.EventFollowUpRequired, StepKind: plan.StepUninstall,
 		StepID: "finalize/uninstall/1-30", Object: "istio-system/installed-1-30",
 		Message: "the uninstall of 1-30 waits: still used by pod demo-b/cache-0. Move the manual follow-up by hand: StatefulSet demo-b/cache (delete its pods one at a time); then run apply again to uninstall"})
 	want := "Not uninstalled yet: the uninstall of 1-30 waits: still used by pod demo-b/cache-0. Move the manual follow-up by hand: StatefulSet demo-b/cache (delete its pods one at a time); then run apply again to uninstall.\n"
