@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/meshwave/meshwave/plan"
 	"github.com/meshwave/meshwave/test/meshsim"
 	"github.com/meshwave/meshwave/test/testenv"
 )
@@ -130,11 +131,12 @@ func (b *bench) onTarget(ctx context.Context, s set) error {
 		good, total, bad = 0, len(pods.Items), bad[:0]
 		for i := range pods.Items {
 			p := &pods.Items[i]
-			if p.DeletionTimestamp == nil && meshsim.PodReady(p) && p.Labels[meshsim.LabelRevision] == targetRevision {
+			rev := plan.PodRevision(p.Labels, p.Annotations)
+			if p.DeletionTimestamp == nil && meshsim.PodReady(p) && rev == targetRevision {
 				good++
 				continue
 			}
-			bad = append(bad, fmt.Sprintf("%s/%s (rev %q)", p.Namespace, p.Name, p.Labels[meshsim.LabelRevision]))
+			bad = append(bad, fmt.Sprintf("%s/%s (revision %q)", p.Namespace, p.Name, rev))
 		}
 		return good == want && total == want, nil
 	})

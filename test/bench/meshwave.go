@@ -110,7 +110,7 @@ func timedOut(ctx context.Context) string {
 func (b *bench) measurePlan(ctx context.Context, dir string, s set) (*PlanResult, error) {
 	res := &PlanResult{}
 	var err error
-	if res.Binary, err = b.meshwave(ctx, dir, "plan.out", "plan"); err != nil {
+	if res.Binary, err = b.timed(ctx, dir, "plan.out", "plan"); err != nil {
 		return nil, err
 	}
 	cfg, _, diags := config.Load([]string{filepath.Join(dir, "bench.mw.hcl")}, config.VarInput{Environ: []string{}})

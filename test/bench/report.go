@@ -72,6 +72,9 @@ type HalfDone struct {
 	// RolledTwice lists the Deployments with more than two ReplicaSets: rolled
 	// more than once by the upgrade.
 	RolledTwice []string
+	// Unsaved lists the steps the killed run reported done (step-done) that
+	// the state it left does not record done.
+	Unsaved []string
 }
 
 // Result is everything measured for one case. A nil figure was not
@@ -217,6 +220,7 @@ func writeCase(b *strings.Builder, res Result) {
 		w("| half-done: apply again, wall, peak RSS | %s, %s |\n", seconds(h.Resume.Wall), mib(h.Resume.MaxRSSKB))
 		w("| half-done: steps done before the kill and run again | %s |\n", names(h.RunAgain))
 		w("| half-done: Deployments rolled more than once | %s |\n", names(h.RolledTwice))
+		w("| half-done: steps reported done but not saved done when killed | %s |\n", names(h.Unsaved))
 	}
 	if res.Baseline != nil {
 		w("| B (bare client-go): wall | %s |\n", seconds(*res.Baseline))
