@@ -9,7 +9,7 @@ LDFLAGS := -X main.version=$(VERSION)
 
 FAULTS_PKG := ./test/e2e/faults
 
-.PHONY: all build testenv testenv-cp testenv-istio test test-faults test-badinput test-short e2e bench fuzz fuzz-ci demo demo-down vet fmt-check tidy-check clean
+.PHONY: all build testenv testenv-cp testenv-istio test test-faults test-badinput test-short e2e bench bench-micro bench-cluster fuzz fuzz-ci demo demo-down vet fmt-check tidy-check clean
 
 all: build
 
@@ -53,8 +53,23 @@ test-badinput: ## the bad-input corpus alone; REPORT=1 rewrites its table in doc
 	$(if $(REPORT),MESHWAVE_BADINPUT_REPORT=$(CURDIR)/docs/reliability.md) \
 		$(GO) test -count=1 -run TestBadInputCorpus ./cmd/meshwave
 
-bench: ## benchmarks, each reported against a baseline measured in the same run
+bench: bench-micro bench-cluster ## every benchmark: the Go micro-benchmarks, then the cluster benchmark (docs/benchmarks.md)
+
+bench-micro: ## the Go benchmarks (go test -bench), each reported against a baseline measured in the same run
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# The cluster benchmark (test/bench): one local control plane with meshsim,
+# for each N and pod start delay meshwave plan and apply against a bare
+# client (B) and the manual kubectl procedure (A); it rewrites its section of
+# docs/benchmarks.md. BENCHFLAGS passes more flags (-reuse, -manual-max-n,
+# -half-done=false, -workdir, -run-timeout; `go run ./test/bench/cmd/bench -h`).
+N ?= 20,200,1000
+REGIMES ?= 0s,3s
+
+bench-cluster: build testenv-cp ## the cluster benchmark: N=20,200,1000 namespaces, REGIMES=0s,3s pod start delays
+	$(GO) build -o $(BIN)/bench ./test/bench/cmd/bench
+	MESHWAVE_TESTENV_BIN=$(TESTENV_BIN) $(BIN)/bench -meshwave $(BIN)/meshwave -sizes '$(N)' -regimes '$(REGIMES)' \
+		-doc docs/benchmarks.md -command 'make bench-cluster N=$(N) REGIMES=$(REGIMES)$(if $(BENCHFLAGS), BENCHFLAGS=$(BENCHFLAGS))' $(BENCHFLAGS)
 
 # The fuzz targets: the plan loader, the state decoder, the saved-plan
 # decoder. Each runs in the package whose tests declare it (found by grep, so

@@ -275,11 +275,17 @@ func (s *Sim) createWorkload(ctx context.Context, ns string, w Workload) error {
 		})
 	}
 	var annotations map[string]string
+	if len(w.PodAnnotations) > 0 {
+		annotations = maps.Clone(w.PodAnnotations)
+	}
 	if w.IstioGateway {
 		containers = []corev1.Container{{Name: proxyContainer, Image: "auto",
 			Ports: []corev1.ContainerPort{{Name: "http2", ContainerPort: 8080}, {Name: "https", ContainerPort: 8443}}}}
 		podLabels[LabelInjectPod] = "true"
-		annotations = map[string]string{"inject.istio.io/templates": "gateway"}
+		if annotations == nil {
+			annotations = map[string]string{}
+		}
+		annotations["inject.istio.io/templates"] = "gateway"
 	}
 	tmpl := corev1.PodTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: annotations},

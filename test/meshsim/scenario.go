@@ -93,6 +93,10 @@ type Workload struct {
 	// IstioGateway makes an upstream gateway: a pod with an istio-proxy
 	// container of image "auto" that injection fills in.
 	IstioGateway bool
+	// PodAnnotations are added to the pod template, e.g. testenv's
+	// AnnotationStartDelay and AnnotationStartDelayMax to choose how long
+	// each pod takes to start (the benchmark's regimes).
+	PodAnnotations map[string]string
 }
 
 // Gateway is a Banzai MeshGateway.

@@ -58,7 +58,7 @@ func Main(m *testing.M) int {
 
 	// The reaper starts before the cluster so that no window exists in which
 	// a dying test binary would leave the cluster behind.
-	reaper, err := startReaper(opts)
+	reaper, err := StartReaper(opts)
 	if err != nil {
 		unavailable = "testenv: " + err.Error()
 		_ = os.RemoveAll(dir)
@@ -144,11 +144,13 @@ func clusterName() string {
 	return "mw-" + base + "-" + hex.EncodeToString(b)
 }
 
-// startReaper starts a process that waits for this test binary to exit and
-// then deletes the cluster and its directory. Teardown kills it by pid after
-// deleting the cluster itself. It runs in its own process group so that a
-// Ctrl-C to the test does not stop it before it has cleaned up.
-func startReaper(opts Options) (*os.Process, error) {
+// StartReaper starts a process that waits for this process (a test binary,
+// the benchmark) to exit and then deletes the cluster and its directory, so
+// a kill -9 or a panic leaves nothing running. Teardown kills it by pid
+// after deleting the cluster itself: it leads its own process group (so that
+// a Ctrl-C does not stop it before it has cleaned up), so kill the group,
+// -pid, to stop its sleep too.
+func StartReaper(opts Options) (*os.Process, error) {
 	script := `
 while kill -0 "$PARENT" 2>/dev/null; do sleep 1; done
 "$BIN/kwokctl" delete cluster --name "$NAME" >>"$DIR/reaper.log" 2>&1
