@@ -69,6 +69,9 @@ type computer struct {
 	// isDeleted the same as a set (deleted.go).
 	deletedIn map[string][]DeletedNamespace
 	isDeleted map[string]map[string]bool
+	// optedOut are each wave's workloads that opt out of injection, by
+	// namespace.
+	optedOut map[string][]OptedOut
 }
 
 func (c *computer) add(ch Check) { c.p.Checks = append(c.p.Checks, ch) }
@@ -93,6 +96,7 @@ func (c *computer) index() {
 			c.movedTags[t.Name] = true
 		}
 	}
+	c.optedOut = map[string][]OptedOut{}
 	c.planned = map[string]bool{}
 	for _, w := range c.cfg.Waves {
 		for _, ns := range c.waveNamespaces(w) {

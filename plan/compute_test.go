@@ -541,3 +541,39 @@ func TestComputeManualFollowUp(t *testing.T) {
 		t.Errorf("canary summary (-want +got):\n%s", diff)
 	}
 }
+
+// A workload whose pod template opts out of injection is neither
+// restarted nor verified, and the plan names it once, in its namespace's
+// line of the wave's summary.
+func TestComputeOptedOutWorkloads(t *testing.T) {
+	snap := backyardsSnapshot()
+	snap.Workloads = append(snap.Workloads,
+		// Opted out after it was injected: its pod still runs the old proxy.
+		Workload{Kind: KindDeployment, Namespace: "demo-a", Name: "batch", InjectDisabled: true, Pods: []Pod{podOn("batch-1", img16, "mesh.istio-system")}},
+		Workload{Kind: KindStatefulSet, Namespace: "demo-a", Name: "cache", InjectDisabled: true, Pods: []Pod{{Name: "cache-0", Ready: true}}},
+	)
+	cfg := backyardsConfig()
+	cfg.Finalize.UninstallOld = false
+	p := Compute(cfg, snap)
+	for _, s := range p.Steps {
+		if s.Object != nil && (s.Object.Name == "batch" || s.Object.Name == "cache") {
+			t.Errorf("step %s acts on an opted-out workload", s.ID)
+		}
+		for _, w := range s.Workloads {
+			if w.Name == "batch" || w.Name == "cache" {
+				t.Errorf("step %s covers opted-out %s", s.ID, w.Name)
+			}
+		}
+	}
+	want := []OptedOut{{Namespace: "demo-a", Workloads: []ObjectRef{
+		{Kind: "Deployment", Namespace: "demo-a", Name: "batch"}, {Kind: "StatefulSet", Namespace: "demo-a", Name: "cache"}}}}
+	if diff := cmp.Diff(want, p.Summary.Waves[0].OptedOut); diff != "" {
+		t.Errorf("canary opted out (-want +got):\n%s", diff)
+	}
+	if p.Summary.Waves[1].OptedOut != nil {
+		t.Errorf("rest opted out = %+v, want none", p.Summary.Waves[1].OptedOut)
+	}
+	if len(p.Checks) != 0 {
+		t.Errorf("checks = %+v, want none (no MW010 for the pod without a proxy)", p.Checks)
+	}
+}

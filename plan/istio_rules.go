@@ -30,6 +30,9 @@ const (
 	// AnnotationSidecarStatus is written by the injector on every pod it
 	// injects: JSON that names the containers it added and its revision.
 	AnnotationSidecarStatus = "sidecar.istio.io/status"
+	// SidecarInject is the pod label (and, older, annotation) by which a
+	// pod template opts in or out of injection.
+	SidecarInject = "sidecar.istio.io/inject"
 )
 
 // SelectsNothing stands for a webhook selector meshwave could not read.
@@ -108,6 +111,31 @@ func PodRevision(labels, annotations map[string]string) string {
 	}
 	return labels[LabelRevision]
 }
+
+// InjectionOptedOut reports whether a pod template with these labels and
+// annotations opts out of sidecar injection, as Istio's injector reads it:
+// the sidecar.istio.io/inject label, else the annotation of that name; a
+// value other than y, yes, true or on (in any case) opts out, and an empty
+// or missing one leaves it to the namespace. An opted-out workload is
+// neither restarted nor verified: its next pods get no proxy whichever
+// revision the namespace selects.
+func InjectionOptedOut(labels, annotations map[string]string) bool {
+	v, ok := labels[SidecarInject]
+	if !ok {
+		v = annotations[SidecarInject]
+	}
+	switch strings.ToLower(v) {
+	case "", "y", "yes", "true", "on":
+		return false
+	}
+	return true
+}
+
+// PodFinished reports whether a pod in this phase has stopped for good
+// (Succeeded or Failed: a Job's completed pod, an evicted pod). Its proxy
+// never runs again, so it uses no revision, is not restarted and is not
+// verified (sail-operator#839): the snapshot leaves such pods out.
+func PodFinished(phase string) bool { return phase == "Succeeded" || phase == "Failed" }
 
 // Injectors says which revision each revision tag and the default injector
 // (istio-injection=enabled) point at: the routing table a namespace's labels

@@ -146,3 +146,28 @@ func TestInjecting(t *testing.T) {
 		})
 	}
 }
+
+func TestInjectionOptedOut(t *testing.T) {
+	tests := map[string]struct {
+		labels, annotations map[string]string
+		want                bool
+	}{
+		"nothing set":              {want: false},
+		"label false":              {labels: map[string]string{SidecarInject: "false"}, want: true},
+		"annotation false":         {annotations: map[string]string{SidecarInject: "false"}, want: true},
+		"any other value opts out": {labels: map[string]string{SidecarInject: "no"}, want: true},
+		"label true":               {labels: map[string]string{SidecarInject: "TRUE"}, want: false},
+		"annotation on":            {annotations: map[string]string{SidecarInject: "on"}, want: false},
+		"label wins over annotation": {labels: map[string]string{SidecarInject: "true"},
+			annotations: map[string]string{SidecarInject: "false"}, want: false},
+		"empty label leaves it to the namespace": {labels: map[string]string{SidecarInject: ""},
+			annotations: map[string]string{SidecarInject: "false"}, want: false},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := InjectionOptedOut(tt.labels, tt.annotations); got != tt.want {
+				t.Errorf("InjectionOptedOut = %t, want %t", got, tt.want)
+			}
+		})
+	}
+}

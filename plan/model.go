@@ -3,7 +3,7 @@ package plan
 // FormatVersion is the version of the plan's JSON form (plan/jsonplan) that
 // Compute stamps on a plan and the newest WellFormed accepts: a plan read
 // back from a saved file keeps the version it was written with.
-const FormatVersion = "1.2"
+const FormatVersion = "1.3"
 
 // Severity of a check result.
 type Severity string
@@ -98,6 +98,16 @@ type WaveSummary struct {
 	ToImage    string
 	// Deleted are the wave's namespaces deleted during the upgrade.
 	Deleted []DeletedNamespace
+	// OptedOut are, per namespace of the wave, the workloads whose pod
+	// templates opt out of injection (InjectionOptedOut): the wave neither
+	// restarts nor verifies them.
+	OptedOut []OptedOut
+}
+
+// OptedOut are the workloads of one namespace that opt out of injection.
+type OptedOut struct {
+	Namespace string
+	Workloads []ObjectRef
 }
 
 // Summary counts what the plan changes.

@@ -22,6 +22,9 @@ func (c *computer) waveSteps(w config.WaveConfig) {
 		}
 		relabels = append(relabels, c.relabelStep(w, ns))
 		restarts = append(restarts, c.restartSteps(w, name)...)
+		if out := optedOutOf(c.workloads[name]); len(out) > 0 {
+			c.optedOut[w.Name] = append(c.optedOut[w.Name], OptedOut{Namespace: name, Workloads: out})
+		}
 	}
 	wait, verify := c.waveReads(w, nss, relabels, restarts)
 	var gates []Step
@@ -84,6 +87,18 @@ func (c *computer) restartSteps(w config.WaveConfig, ns string) []Step {
 			st.Action, st.Reason = ActionNoop, "every pod already runs "+c.targetImage()
 		}
 		out = append(out, st)
+	}
+	return out
+}
+
+// optedOutOf are the workloads that opt out of injection: restartSteps
+// leaves them out, and the plan names them in one line per namespace.
+func optedOutOf(wls []Workload) []ObjectRef {
+	var out []ObjectRef
+	for _, wl := range wls {
+		if wl.InjectDisabled {
+			out = append(out, ObjectRef{Kind: string(wl.Kind), Namespace: wl.Namespace, Name: wl.Name})
+		}
 	}
 	return out
 }

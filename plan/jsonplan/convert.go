@@ -136,11 +136,17 @@ func toFollowUp(f FollowUp) plan.FollowUp {
 func fromWaveSummary(w plan.WaveSummary) WaveSummary {
 	return WaveSummary{Name: w.Name, Namespaces: w.Namespaces, Workloads: w.Workloads, Pods: w.Pods,
 		FromImage: w.FromImage, ToImage: w.ToImage,
-		Deleted: convert(w.Deleted, func(d plan.DeletedNamespace) DeletedNamespace { return DeletedNamespace(d) })}
+		Deleted: convert(w.Deleted, func(d plan.DeletedNamespace) DeletedNamespace { return DeletedNamespace(d) }),
+		OptedOut: convert(w.OptedOut, func(o plan.OptedOut) OptedOut {
+			return OptedOut{Namespace: o.Namespace, Workloads: convert(o.Workloads, fromRef)}
+		})}
 }
 
 func toWaveSummary(w WaveSummary) plan.WaveSummary {
 	return plan.WaveSummary{Name: w.Name, Namespaces: w.Namespaces, Workloads: w.Workloads, Pods: w.Pods,
 		FromImage: w.FromImage, ToImage: w.ToImage,
-		Deleted: convert(w.Deleted, func(d DeletedNamespace) plan.DeletedNamespace { return plan.DeletedNamespace(d) })}
+		Deleted: convert(w.Deleted, func(d DeletedNamespace) plan.DeletedNamespace { return plan.DeletedNamespace(d) }),
+		OptedOut: convert(w.OptedOut, func(o OptedOut) plan.OptedOut {
+			return plan.OptedOut{Namespace: o.Namespace, Workloads: convert(o.Workloads, toRef)}
+		})}
 }

@@ -82,6 +82,16 @@ type WaveSummary struct {
 	ToImage    string `json:"to_image,omitempty"`
 	// Deleted are the wave's namespaces deleted during the upgrade.
 	Deleted []DeletedNamespace `json:"deleted_namespaces,omitempty"`
+	// OptedOut are the workloads per namespace that opt out of injection
+	// (new in 1.3).
+	OptedOut []OptedOut `json:"opted_out,omitempty"`
+}
+
+// OptedOut are a namespace's workloads whose pod templates opt out of
+// injection: the wave neither restarts nor verifies them.
+type OptedOut struct {
+	Namespace string      `json:"namespace"`
+	Workloads []ObjectRef `json:"workloads"`
 }
 
 // DeletedNamespace is a wave's namespace deleted during the upgrade.

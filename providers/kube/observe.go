@@ -18,7 +18,6 @@ import (
 
 // Well-known labels and annotations.
 const (
-	labelInjectPod   = "sidecar.istio.io/inject"
 	labelApp         = "app"
 	proxyContainer   = "istio-proxy"
 	annoRestartedAt  = "kubectl.kubernetes.io/restartedAt"
@@ -149,7 +148,7 @@ func addControlPlaneFacts(cps []plan.ControlPlane, pods []corev1.Pod, webhooks [
 		cp := &cps[i]
 		for j := range pods {
 			pod := &pods[j]
-			if pod.DeletionTimestamp == nil && pod.Labels[labelApp] == "istiod" && pod.Labels[plan.LabelRevision] == cp.Revision {
+			if observed(pod) && pod.Labels[labelApp] == "istiod" && pod.Labels[plan.LabelRevision] == cp.Revision {
 				cp.Istiod = append(cp.Istiod, podFacts(pod))
 			}
 		}
@@ -177,7 +176,7 @@ func gatewayPods(ns, name string, pods []corev1.Pod) []plan.Pod {
 	var out []plan.Pod
 	for i := range pods {
 		pod := &pods[i]
-		if pod.Namespace == ns && pod.DeletionTimestamp == nil && (pod.Labels[labelApp] == name || pod.Labels["gateway-name"] == name) {
+		if pod.Namespace == ns && observed(pod) && (pod.Labels[labelApp] == name || pod.Labels["gateway-name"] == name) {
 			out = append(out, podFacts(pod))
 		}
 	}

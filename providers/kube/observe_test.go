@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -10,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 func owned(kind, name string) []metav1.OwnerReference {
@@ -41,15 +43,27 @@ func TestWorkloadsOf(t *testing.T) {
 	}
 	done := pod("a", "old-1", owned("Job", "old"), nil)
 	done.Status.Phase = corev1.PodSucceeded
-	pods = append(pods, done)
+	evicted := pod("a", "web-0", owned("ReplicaSet", "web-5d4"), nil)
+	evicted.Status.Phase = corev1.PodFailed
+	pods = append(pods, done, evicted,
+		// The pod template decides, not the pod: opted out by the
+		// template's annotation since the pod was created, and opted in
+		// again since the pod was created with the label.
+		pod("a", "quiet-1", owned("ReplicaSet", "quiet-1a"), nil),
+		pod("a", "back-1", owned("ReplicaSet", "back-1a"), map[string]string{"sidecar.istio.io/inject": "false"}))
 	rss := []appsv1.ReplicaSet{
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "web-5d4", OwnerReferences: owned("Deployment", "web")}},
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "frozen-7f", OwnerReferences: owned("Deployment", "frozen")}},
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "plain-1a", OwnerReferences: owned("Deployment", "plain")}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "quiet-1a", OwnerReferences: owned("Deployment", "quiet")}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "back-1a", OwnerReferences: owned("Deployment", "back")}},
 	}
 	deps := []appsv1.Deployment{
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "web"}},
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "frozen"}, Spec: appsv1.DeploymentSpec{Paused: true}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "quiet"}, Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{"sidecar.istio.io/inject": "false"}}}}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "back"}},
 	}
 	stss := []appsv1.StatefulSet{
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "db"}},
@@ -73,8 +87,10 @@ func TestWorkloadsOf(t *testing.T) {
 	want := []row{
 		{plan.KindDaemonSet, "agent", "", true, 1},
 		{plan.KindDaemonSet, "logs", "DaemonSet uses the OnDelete update strategy", true, 1},
+		{plan.KindDeployment, "back", "", true, 1},
 		{plan.KindDeployment, "frozen", "Deployment is paused", true, 1},
 		{plan.KindDeployment, "plain", "", false, 1},
+		{plan.KindDeployment, "quiet", "", false, 1},
 		{plan.KindDeployment, "web", "", true, 1},
 		{plan.KindJob, "migrate", "a Job's pods run to completion and are not restarted", true, 1},
 		{plan.KindBarePod, "debug", "bare pod without a controller", true, 1},
@@ -114,5 +130,39 @@ func TestEnvoyFilterOf(t *testing.T) {
 				t.Errorf("envoyFilterOf (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// A finished pod (an evicted istiod, a failed gateway pod) is no part of
+// the snapshot: it neither makes a control plane look not Ready nor counts
+// as a user of its revision.
+func TestFinishedPodsAreLeftOut(t *testing.T) {
+	o := fixtureObjects()
+	evicted := o.pods[0] // pilot-0, istiod of 1-30
+	evicted.Name, evicted.Status.Phase, evicted.Status.Conditions = "pilot-evicted", corev1.PodFailed, nil
+	job := injectedPod("shop", "migrate-x", "1-30", "docker.io/istio/proxyv2:1.30.0", owned("Job", "migrate"), nil)
+	job.Status.Phase = corev1.PodSucceeded
+	o.pods = append(o.pods, evicted, job)
+	snap := snapshotOf(upstreamIstio{}, &config.Config{}, o)
+	for _, cp := range snap.ControlPlanes {
+		if cp.Revision == "1-30" && (!cp.Ready() || len(cp.Istiod) != 1) {
+			t.Errorf("1-30 istiod pods %+v: the evicted pod counts", cp.Istiod)
+		}
+	}
+	for _, w := range snap.Workloads {
+		if w.Name == "migrate" {
+			t.Errorf("the Job of a Succeeded pod is in the snapshot: %+v", w)
+		}
+	}
+	var old plan.ControlPlane
+	for _, cp := range snap.ControlPlanes {
+		if cp.Revision == "1-30" {
+			old = cp
+		}
+	}
+	for _, u := range plan.RevisionUsers(snap, old, plan.Move{}) {
+		if strings.Contains(u, "migrate") {
+			t.Errorf("RevisionUsers names the Succeeded pod: %q", u)
+		}
 	}
 }

@@ -15,11 +15,17 @@ func workloadsOf(pods []corev1.Pod, rss []appsv1.ReplicaSet, deps []appsv1.Deplo
 	ix := newWorkloadIndex(rss, deps, stss, dss)
 	for i := range pods {
 		pod := &pods[i]
-		if pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		if !observed(pod) {
 			continue
 		}
 		w := ix.controllerOf(pod)
-		if pod.Labels[labelInjectPod] == "false" {
+		// The controller's pod template decides what its next pods are;
+		// a pod without one (bare, a Job's) speaks for itself.
+		meta := &pod.ObjectMeta
+		if t := ix.template(w); t != nil {
+			meta = &t.ObjectMeta
+		}
+		if plan.InjectionOptedOut(meta.Labels, meta.Annotations) {
 			w.InjectDisabled = true
 		}
 		w.Pods = append(w.Pods, podFacts(pod))
@@ -34,20 +40,26 @@ func workloadsOf(pods []corev1.Pod, rss []appsv1.ReplicaSet, deps []appsv1.Deplo
 	return out
 }
 
+// observed reports whether a pod is part of the snapshot: not being
+// deleted, and not finished (plan.PodFinished).
+func observed(pod *corev1.Pod) bool {
+	return pod.DeletionTimestamp == nil && !plan.PodFinished(string(pod.Status.Phase))
+}
+
 // workloadIndex finds the workload a pod belongs to, with the rollout facts
 // of its controller.
 type workloadIndex struct {
 	rsOwner  map[string]string // ns/rs -> deployment name
 	depByKey map[string]*appsv1.Deployment
 	stsByKey map[string]*appsv1.StatefulSet
-	dss      []appsv1.DaemonSet
+	dsByKey  map[string]*appsv1.DaemonSet
 	byKey    map[string]*plan.Workload
 	order    []string
 }
 
 func newWorkloadIndex(rss []appsv1.ReplicaSet, deps []appsv1.Deployment, stss []appsv1.StatefulSet, dss []appsv1.DaemonSet) *workloadIndex {
 	ix := &workloadIndex{rsOwner: map[string]string{}, depByKey: map[string]*appsv1.Deployment{},
-		stsByKey: map[string]*appsv1.StatefulSet{}, dss: dss, byKey: map[string]*plan.Workload{}}
+		stsByKey: map[string]*appsv1.StatefulSet{}, dsByKey: map[string]*appsv1.DaemonSet{}, byKey: map[string]*plan.Workload{}}
 	for _, rs := range rss {
 		if ref := metav1.GetControllerOf(&rs); ref != nil && ref.Kind == "Deployment" {
 			ix.rsOwner[rs.Namespace+"/"+rs.Name] = ref.Name
@@ -58,6 +70,9 @@ func newWorkloadIndex(rss []appsv1.ReplicaSet, deps []appsv1.Deployment, stss []
 	}
 	for i := range stss {
 		ix.stsByKey[stss[i].Namespace+"/"+stss[i].Name] = &stss[i]
+	}
+	for i := range dss {
+		ix.dsByKey[dss[i].Namespace+"/"+dss[i].Name] = &dss[i]
 	}
 	return ix
 }
@@ -95,15 +110,34 @@ func (ix *workloadIndex) controllerOf(pod *corev1.Pod) *plan.Workload {
 		return w
 	case ref.Kind == "DaemonSet":
 		w := ix.get(plan.KindDaemonSet, pod.Namespace, ref.Name)
-		for i := range ix.dss {
-			if ix.dss[i].Namespace == pod.Namespace && ix.dss[i].Name == ref.Name {
-				w.UpdateStrategy = daemonSetRollout(&ix.dss[i]).UpdateStrategy
-			}
+		if d := ix.dsByKey[pod.Namespace+"/"+ref.Name]; d != nil {
+			w.UpdateStrategy = daemonSetRollout(d).UpdateStrategy
 		}
 		return w
 	}
 	// A Job, or a controller meshwave does not know.
 	return ix.get(plan.WorkloadKind(ref.Kind), pod.Namespace, ref.Name)
+}
+
+// template is the pod template of w's controller, nil when w has none or
+// it was not read.
+func (ix *workloadIndex) template(w *plan.Workload) *corev1.PodTemplateSpec {
+	key := w.Namespace + "/" + w.Name
+	switch w.Kind {
+	case plan.KindDeployment:
+		if d := ix.depByKey[key]; d != nil {
+			return &d.Spec.Template
+		}
+	case plan.KindStatefulSet:
+		if s := ix.stsByKey[key]; s != nil {
+			return &s.Spec.Template
+		}
+	case plan.KindDaemonSet:
+		if d := ix.dsByKey[key]; d != nil {
+			return &d.Spec.Template
+		}
+	}
+	return nil
 }
 
 // The facts plan.NotRollable decides on, read from each kind of pod owner.

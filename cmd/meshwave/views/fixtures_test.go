@@ -206,7 +206,8 @@ func istioPlan() *plan.Plan {
 		Summary: plan.Summary{Changes: 8, Relabel: 3, Restart: 4, Gateways: 1, Uninstall: 1, Warnings: 1,
 			Waves: []plan.WaveSummary{
 				{Name: "canary", Namespaces: 1, Workloads: 1, Pods: 2, FromImage: isFromImage, ToImage: isToImage},
-				{Name: "rest", Namespaces: 3, Workloads: 3, Pods: 7, FromImage: isFromImage, ToImage: isToImage},
+				{Name: "rest", Namespaces: 3, Workloads: 3, Pods: 7, FromImage: isFromImage, ToImage: isToImage,
+					OptedOut: []plan.OptedOut{{Namespace: "payments", Workloads: []plan.ObjectRef{*ref("Deployment", "payments", "batch-export")}}}},
 			}},
 		SourceHash: "0b5d8e2f41c7a9630e1f2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6978",
 	}

@@ -88,6 +88,11 @@ func Human(w io.Writer, p *plan.Plan, opts HumanOptions) error {
 				line("      %s", d)
 			}
 		}
+		if sec.wave != "" {
+			for _, l := range optedOutLines(p, sec.wave, plainMarkup{}) {
+				line("    %s", c.paint(l, sgrDim))
+			}
+		}
 		if fs := waveFollowUps(p, sec.wave); sec.wave != "" && len(fs) > 0 {
 			line("  %s", c.paint("Manual follow-up (apply does not restart, wait for or verify these):", sgrYellow))
 			for _, f := range fs {

@@ -108,6 +108,11 @@ func Markdown(w io.Writer, p *plan.Plan) error {
 			}
 			line("| %s | %s | %s |", t.symbol, head, strings.Join(t.details, "<br>"))
 		}
+		if sec.wave != "" {
+			for _, l := range optedOutLines(p, sec.wave, m) {
+				line("| | _%s_ | |", l)
+			}
+		}
 		line("")
 		line("</details>")
 	}
