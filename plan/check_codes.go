@@ -25,4 +25,5 @@ const (
 	CodeHelmInstalled         = "MW019" // old revision installed by Helm: uninstall the release
 	CodeInjectorOverlap       = "MW020" // two injection webhooks select a moved namespace
 	CodeNamespaceDeleted      = "MW021" // wave namespace deleted (terminating or gone) during the upgrade
+	CodeGitOpsManaged         = "MW030" // the plan changes an object a GitOps controller sets back
 )

@@ -36,6 +36,7 @@ func ComputeWith(cfg *config.Config, snap *Snapshot, hist History) *Plan {
 	for _, w := range cfg.Waves {
 		c.waveSteps(w)
 	}
+	c.gitopsChecks()
 	c.finalizeSteps()
 	c.uninstallChecks()
 	c.p.RollbackOrder = RollbackOrder(c.p.Steps, c.p.Phases)

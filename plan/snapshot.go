@@ -47,6 +47,8 @@ type Namespace struct {
 	// Terminating: the namespace's deletion has started. Nothing in it is
 	// relabeled or restarted (no new pod can be created there).
 	Terminating bool
+	// Management says whether a GitOps controller manages it (GitOpsOf).
+	Management Management
 }
 
 // WorkloadKind names the kind of object that owns pods.
@@ -192,6 +194,9 @@ type MeshGateway struct {
 	RunAsRoot *bool
 	Ports     []GatewayPort
 	Pods      []Pod
+	// Management says whether a GitOps controller manages the object a
+	// gateway move changes (GitOpsOf).
+	Management Management
 }
 
 // GatewayPort is one of a gateway's ports.

@@ -334,7 +334,8 @@ func istioGateways(cfg *config.Config, deps []appsv1.Deployment, pods []corev1.P
 			if d.Namespace != gc.Namespace || d.Name != gc.Name {
 				continue
 			}
-			g := plan.MeshGateway{Name: d.Name, Namespace: d.Namespace, ControlPlane: d.Spec.Template.Labels[plan.LabelRevision]}
+			g := plan.MeshGateway{Name: d.Name, Namespace: d.Namespace, ControlPlane: d.Spec.Template.Labels[plan.LabelRevision],
+				Management: managementOf(&d)}
 			root := true
 			if sc := d.Spec.Template.Spec.SecurityContext; sc != nil && sc.RunAsNonRoot != nil && *sc.RunAsNonRoot {
 				root = false

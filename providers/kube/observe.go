@@ -49,7 +49,8 @@ func snapshotOf(fl flavor, cfg *config.Config, o *clusterObjects) *plan.Snapshot
 	snap := &plan.Snapshot{ServerVersion: o.serverVersion}
 	for i := range o.namespaces {
 		ns := &o.namespaces[i]
-		snap.Namespaces = append(snap.Namespaces, plan.Namespace{Name: ns.Name, Labels: ns.Labels, Terminating: ns.DeletionTimestamp != nil})
+		snap.Namespaces = append(snap.Namespaces, plan.Namespace{Name: ns.Name, Labels: ns.Labels, Terminating: ns.DeletionTimestamp != nil,
+			Management: managementOf(ns)})
 		snap.Objects = append(snap.Objects, objectVersion("Namespace", &ns.ObjectMeta))
 	}
 	snap.Workloads = workloadsOf(o.pods, o.replicaSets, o.deployments, o.statefulSets, o.daemonSets)
