@@ -26,4 +26,6 @@ const (
 	CodeInjectorOverlap       = "MW020" // two injection webhooks select a moved namespace
 	CodeNamespaceDeleted      = "MW021" // wave namespace deleted (terminating or gone) during the upgrade
 	CodeGitOpsManaged         = "MW030" // the plan changes an object a GitOps controller sets back
+	CodeProxyPinned           = "MW031" // pod template pins a proxy image: a restart keeps it
+	CodeInjectTemplateMissing = "MW032" // pod template names an injection template the target lacks
 )

@@ -577,3 +577,56 @@ func TestComputeOptedOutWorkloads(t *testing.T) {
 		t.Errorf("checks = %+v, want none (no MW010 for the pod without a proxy)", p.Checks)
 	}
 }
+
+// A pod template that pins its proxy image is not restarted (it would keep
+// the image) but left as manual follow-up with its own warning; one that
+// asks for an injection template the target lacks blocks the plan.
+func TestComputePinnedProxies(t *testing.T) {
+	const img26, img27 = "istio/proxyv2:1.26.3", "istio/proxyv2:1.27.1"
+	cfg := &config.Config{
+		Upgrade: Upgrade{From: "1-26", To: "1-27", Flavor: FlavorIstio},
+		Waves:   []config.WaveConfig{{Name: "all", Namespaces: []string{"shop"}, MaxParallel: 1, Timeout: time.Minute}},
+	}
+	snap := cluster().
+		withNamespace("shop", LabelRevision, "1-26").
+		withWorkload(Workload{Kind: KindDeployment, Namespace: "shop", Name: "pinned", ProxyImagePin: img26, Pods: []Pod{podOn("pinned-1", img26, "1-26")}}).
+		withWorkload(Workload{Kind: KindDeployment, Namespace: "shop", Name: "pinned-to-target", ProxyImagePin: img27, Pods: []Pod{podOn("ptt-1", img26, "1-26")}}).
+		withWorkload(Workload{Kind: KindDeployment, Namespace: "shop", Name: "grpc", InjectTemplates: []string{"grpc-agent"}, Pods: []Pod{podOn("grpc-1", img26, "1-26")}}).
+		withWorkload(Workload{Kind: KindDeployment, Namespace: "shop", Name: "custom", InjectTemplates: []string{"sidecar", "team-x"}, Pods: []Pod{podOn("custom-1", img26, "1-26")}}).
+		withRevision("1-26", "1.26.3", img26).
+		withRevision("1-27", "1.27.1", img27, func(cp *ControlPlane) { cp.InjectTemplates = []string{"gateway", "grpc-agent", "sidecar"} }).
+		build()
+	p := Compute(cfg, snap)
+	var checks []string
+	for _, c := range p.Checks {
+		checks = append(checks, c.Code+" "+string(c.Severity)+" "+c.Object.Name+": "+c.Message)
+	}
+	want := []string{
+		"MW031 warning pinned: pod template pins proxy image istio/proxyv2:1.26.3 (sidecar.istio.io/proxyImage): a restart keeps it, so meshwave neither restarts nor verifies it",
+		"MW032 error custom: pod template asks for injection template team-x (inject.istio.io/templates), which revision 1-27 does not have: its restarted pods could not be injected",
+	}
+	if diff := cmp.Diff(want, checks); diff != "" {
+		t.Errorf("checks (-want +got):\n%s", diff)
+	}
+	var restarted []string
+	for _, s := range p.Steps {
+		if s.Kind == StepWorkloadRestart {
+			restarted = append(restarted, s.Object.Name)
+		}
+	}
+	if diff := cmp.Diff([]string{"pinned-to-target", "grpc", "custom"}, restarted); diff != "" {
+		t.Errorf("restarted (-want +got):\n%s", diff)
+	}
+	if len(p.ManualFollowUp) != 1 || p.ManualFollowUp[0].Object.Name != "pinned" || p.ManualFollowUp[0].Pods != 1 {
+		t.Errorf("manual follow-up = %+v, want the pinned Deployment", p.ManualFollowUp)
+	}
+
+	// A target whose templates are unknown (nil) is taken to have them.
+	snap.ControlPlanes[1].InjectTemplates = nil
+	p = Compute(cfg, snap)
+	for _, c := range p.Checks {
+		if c.Code == CodeInjectTemplateMissing {
+			t.Errorf("MW032 with the target's templates unknown: %+v", c)
+		}
+	}
+}

@@ -33,6 +33,12 @@ const (
 	// SidecarInject is the pod label (and, older, annotation) by which a
 	// pod template opts in or out of injection.
 	SidecarInject = "sidecar.istio.io/inject"
+	// AnnotationProxyImage pins the image of a pod's proxy, whichever
+	// revision injects it.
+	AnnotationProxyImage = "sidecar.istio.io/proxyImage"
+	// AnnotationInjectTemplates names the injection templates (comma
+	// separated) the injector renders the pod with.
+	AnnotationInjectTemplates = "inject.istio.io/templates"
 )
 
 // SelectsNothing stands for a webhook selector meshwave could not read.
@@ -129,6 +135,29 @@ func InjectionOptedOut(labels, annotations map[string]string) bool {
 		return false
 	}
 	return true
+}
+
+// ProxyPin says why a restart does not move a workload's proxy to
+// control plane cp: its pod template pins another proxy image, or names an
+// injection template cp's injector does not have (then the injection fails
+// and no new pod is created). Empty when a restart moves it; missing says
+// which templates cp lacks, nil for an image pin.
+func ProxyPin(w Workload, cp ControlPlane) (reason string, missing []string) {
+	if cp.InjectTemplates != nil {
+		for _, t := range w.InjectTemplates {
+			if !slices.Contains(cp.InjectTemplates, t) {
+				missing = append(missing, t)
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Sprintf("pod template asks for injection template %s (%s), which revision %s does not have",
+				strings.Join(missing, ", "), AnnotationInjectTemplates, cp.Revision), missing
+		}
+	}
+	if w.ProxyImagePin != "" && w.ProxyImagePin != cp.ProxyImage {
+		return fmt.Sprintf("pod template pins proxy image %s (%s): a restart keeps it", w.ProxyImagePin, AnnotationProxyImage), nil
+	}
+	return "", nil
 }
 
 // PodFinished reports whether a pod in this phase has stopped for good

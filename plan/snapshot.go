@@ -75,7 +75,12 @@ type Workload struct {
 	// InjectDisabled is true when the pod template opts out of injection
 	// (label sidecar.istio.io/inject=false).
 	InjectDisabled bool
-	Pods           []Pod
+	// ProxyImagePin is the pod template's sidecar.istio.io/proxyImage
+	// annotation, and InjectTemplates the templates its
+	// inject.istio.io/templates annotation names: empty when not set.
+	ProxyImagePin   string
+	InjectTemplates []string
+	Pods            []Pod
 }
 
 // Pod is one pod's proxy facts.
@@ -111,6 +116,9 @@ type ControlPlane struct {
 	// Version is the Istio version, e.g. "1.7.0".
 	Version    string
 	ProxyImage string
+	// InjectTemplates are the injection templates the revision's injector
+	// has (its ConfigMap's config.templates); nil when unknown.
+	InjectTemplates []string
 	// Default is true when this control plane injects namespaces labeled
 	// istio-injection=enabled.
 	Default bool

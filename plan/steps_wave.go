@@ -78,6 +78,14 @@ func (c *computer) restartSteps(w config.WaveConfig, ns string) []Step {
 			}
 			continue
 		}
+		// A pinned proxy image stays what it is: a restart would move
+		// nothing and verify would fail. A missing injection template is
+		// an error the plan reports (MW032).
+		if reason, missing := c.proxyPin(wl); reason != "" && missing == nil {
+			c.p.ManualFollowUp = append(c.p.ManualFollowUp, FollowUp{Wave: w.Name, Object: ref,
+				Pods: c.podsOff(wl), Reason: reason, Manual: pinnedManual(c.targetImage())})
+			continue
+		}
 		st := Step{ID: "wave/" + w.Name + "/restart/" + ns + "/" + strings.ToLower(string(wl.Kind)) + "/" + wl.Name,
 			Kind: StepWorkloadRestart, Action: ActionRestart, Wave: w.Name, Object: &ref,
 			FromRevision: c.cfg.Upgrade.From, ToRevision: c.cfg.Upgrade.To,

@@ -110,6 +110,13 @@ func podFacts(pod *corev1.Pod) plan.Pod {
 			out.ProxyImage = c.Image
 		}
 	}
+	// A native sidecar (Kubernetes 1.29+, Istio's ENABLE_NATIVE_SIDECARS):
+	// the proxy is an init container that keeps running.
+	for _, c := range pod.Spec.InitContainers {
+		if c.Name == proxyContainer && c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			out.ProxyImage = c.Image
+		}
+	}
 	for _, c := range pod.Status.Conditions {
 		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
 			out.Ready = true

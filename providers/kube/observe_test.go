@@ -166,3 +166,48 @@ func TestFinishedPodsAreLeftOut(t *testing.T) {
 		}
 	}
 }
+
+// A native sidecar (istio-proxy among the init containers, restartPolicy
+// Always) is the pod's proxy; an init container of that name that runs to
+// completion is not.
+func TestPodFactsNativeSidecar(t *testing.T) {
+	always := corev1.ContainerRestartPolicyAlways
+	native := pod("a", "web-1", nil, nil)
+	native.Spec.Containers = []corev1.Container{{Name: "app"}}
+	native.Spec.InitContainers = []corev1.Container{{Name: "istio-init", Image: "proxyv2:1.27.1"}, {Name: "istio-proxy", Image: "proxyv2:1.27.1", RestartPolicy: &always}}
+	if got := podFacts(&native).ProxyImage; got != "proxyv2:1.27.1" {
+		t.Errorf("native sidecar: proxy image %q, want proxyv2:1.27.1", got)
+	}
+	plain := native
+	plain.Spec.InitContainers = []corev1.Container{{Name: "istio-proxy", Image: "proxyv2:1.27.1"}}
+	if got := podFacts(&plain).ProxyImage; got != "" {
+		t.Errorf("init container without restartPolicy Always: proxy image %q, want none", got)
+	}
+}
+
+// The pod template's proxy pins are read from the controller's template.
+func TestWorkloadsOfProxyPins(t *testing.T) {
+	pods := []corev1.Pod{pod("a", "web-1", owned("ReplicaSet", "web-5d4"), nil)}
+	rss := []appsv1.ReplicaSet{{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "web-5d4", OwnerReferences: owned("Deployment", "web")}}}
+	deps := []appsv1.Deployment{{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "web"}, Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{plan.AnnotationProxyImage: "proxyv2:1.26.3", plan.AnnotationInjectTemplates: "sidecar, team-x"}}}}}}
+	w := workloadsOf(pods, rss, deps, nil, nil)[0]
+	if w.ProxyImagePin != "proxyv2:1.26.3" {
+		t.Errorf("ProxyImagePin = %q", w.ProxyImagePin)
+	}
+	if diff := cmp.Diff([]string{"sidecar", "team-x"}, w.InjectTemplates); diff != "" {
+		t.Errorf("InjectTemplates (-want +got):\n%s", diff)
+	}
+}
+
+func TestInjectorTemplates(t *testing.T) {
+	cfg := "defaultTemplates: [sidecar]\npolicy: enabled\ntemplates:\n  sidecar: |\n    spec: {}\n  gateway: |\n    spec: {}\n  grpc-agent: |\n    spec: {}\n"
+	if diff := cmp.Diff([]string{"gateway", "grpc-agent", "sidecar"}, injectorTemplates(cfg)); diff != "" {
+		t.Errorf("templates (-want +got):\n%s", diff)
+	}
+	for _, bad := range []string{"", "{not yaml", "policy: enabled\n"} {
+		if got := injectorTemplates(bad); got != nil {
+			t.Errorf("injectorTemplates(%q) = %v, want nil (unknown)", bad, got)
+		}
+	}
+}

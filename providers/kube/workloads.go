@@ -2,6 +2,7 @@ package kube
 
 import (
 	"sort"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -27,6 +28,12 @@ func workloadsOf(pods []corev1.Pod, rss []appsv1.ReplicaSet, deps []appsv1.Deplo
 		}
 		if plan.InjectionOptedOut(meta.Labels, meta.Annotations) {
 			w.InjectDisabled = true
+		}
+		if img := meta.Annotations[plan.AnnotationProxyImage]; img != "" {
+			w.ProxyImagePin = img
+		}
+		if ts := meta.Annotations[plan.AnnotationInjectTemplates]; ts != "" {
+			w.InjectTemplates = splitList(ts)
 		}
 		w.Pods = append(w.Pods, podFacts(pod))
 	}
@@ -151,4 +158,16 @@ func statefulSetRollout(s *appsv1.StatefulSet) plan.RolloutFacts {
 
 func daemonSetRollout(d *appsv1.DaemonSet) plan.RolloutFacts {
 	return plan.RolloutFacts{Kind: plan.KindDaemonSet, UpdateStrategy: string(d.Spec.UpdateStrategy.Type)}
+}
+
+// splitList is a comma-separated annotation's values, trimmed, empty ones
+// left out.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
