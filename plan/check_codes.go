@@ -28,4 +28,7 @@ const (
 	CodeGitOpsManaged         = "MW030" // the plan changes an object a GitOps controller sets back
 	CodeProxyPinned           = "MW031" // pod template pins a proxy image: a restart keeps it
 	CodeInjectTemplateMissing = "MW032" // pod template names an injection template the target lacks
+	CodeDowngrade             = "MW033" // target Istio older than the source: proxies ahead of their control plane
+	CodeRollbackSkew          = "MW034" // automatic rollback across more than one minor version
+	CodeSharedProxySkew       = "MW035" // a jump of more than one minor with istio-cni or ztunnel installed
 )

@@ -26,6 +26,12 @@ func ComputeWith(cfg *config.Config, snap *Snapshot, hist History) *Plan {
 		ManualFollowUp:    []FollowUp{},
 	}}
 	c.index()
+	if c.source != nil {
+		c.p.FromVersion = c.source.Version
+	}
+	if c.target != nil {
+		c.p.ToVersion = c.target.Version
+	}
 	c.controlPlaneChecks()
 	c.configChecks()
 	c.deletedChecks()

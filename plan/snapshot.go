@@ -19,6 +19,9 @@ type Snapshot struct {
 	Gateways         []MeshGateway
 	EnvoyFilters     []EnvoyFilter
 	HeadlessServices []ObjectRef
+	// SharedProxies are the DaemonSets every live revision's proxies
+	// depend on (istio-cni-node, ztunnel), in any namespace.
+	SharedProxies []ObjectRef
 	// Permissions are the caller's access checks for every verb apply uses.
 	Permissions []Permission
 	// Objects is the uid and resourceVersion of every object read; a saved

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"strings"
 
@@ -61,7 +62,11 @@ func snapshotOf(fl flavor, cfg *config.Config, o *clusterObjects) *plan.Snapshot
 		snap.Objects = append(snap.Objects, objectVersion("StatefulSet", &o.statefulSets[i].ObjectMeta))
 	}
 	for i := range o.daemonSets {
-		snap.Objects = append(snap.Objects, objectVersion("DaemonSet", &o.daemonSets[i].ObjectMeta))
+		ds := &o.daemonSets[i]
+		snap.Objects = append(snap.Objects, objectVersion("DaemonSet", &ds.ObjectMeta))
+		if slices.Contains(plan.SharedProxyNames, ds.Name) {
+			snap.SharedProxies = append(snap.SharedProxies, plan.ObjectRef{Kind: "DaemonSet", Namespace: ds.Namespace, Name: ds.Name})
+		}
 	}
 	for _, s := range o.services {
 		if s.Spec.ClusterIP == corev1.ClusterIPNone {

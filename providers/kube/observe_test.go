@@ -211,3 +211,18 @@ func TestInjectorTemplates(t *testing.T) {
 		}
 	}
 }
+
+// istio-cni's node agent and ztunnel are found in any namespace.
+func TestSharedProxies(t *testing.T) {
+	o := fixtureObjects()
+	o.daemonSets = []appsv1.DaemonSet{
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "istio-cni-node"}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "ztunnel"}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "log-agent"}},
+	}
+	snap := snapshotOf(upstreamIstio{}, &config.Config{}, o)
+	want := []plan.ObjectRef{{Kind: "DaemonSet", Namespace: "kube-system", Name: "istio-cni-node"}, {Kind: "DaemonSet", Namespace: "istio-system", Name: "ztunnel"}}
+	if diff := cmp.Diff(want, snap.SharedProxies); diff != "" {
+		t.Errorf("shared proxies (-want +got):\n%s", diff)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
+
 	"github.com/meshwave/meshwave/plan"
 	"github.com/meshwave/meshwave/plan/config"
 )
@@ -471,3 +473,15 @@ func checkObject(c plan.Check, m markup) string {
 	}
 	return objectText(c.Object, "", m)
 }
+
+// revisionText is "1-27 (Istio 1.27.1)", or the revision alone when its
+// version is unknown.
+func revisionText(rev, version string) string {
+	if version == "" {
+		return rev
+	}
+	return rev + " (Istio " + version + ")"
+}
+
+// rangeText is "upgrade.mw.hcl:1,1-8", a check's place in the plan's files.
+func rangeText(r hcl.Range) string { return r.String() }
