@@ -25,6 +25,12 @@ const (
 	CodeHelmInstalled           = "MW019" // old revision installed by Helm: uninstall the release
 	CodeInjectorOverlap         = "MW020" // two injection webhooks select a moved namespace
 	CodeNamespaceDeleted        = "MW021" // wave namespace deleted (terminating or gone) during the upgrade
+	CodeGitOpsManaged           = "MW030" // the plan changes an object a GitOps controller sets back
+	CodeProxyPinned             = "MW031" // pod template pins a proxy image: a restart keeps it
+	CodeInjectTemplateMissing   = "MW032" // pod template names an injection template the target lacks
+	CodeDowngrade               = "MW033" // target Istio older than the source: proxies ahead of their control plane
+	CodeRollbackSkew            = "MW034" // automatic rollback across more than one minor version
+	CodeSharedProxySkew         = "MW035" // a jump of more than one minor with istio-cni or ztunnel installed
 	CodeNextPodNotTarget        = "MW040" // after the wave, a workload's next pod would not be injected by the target
 	CodePinnedToOld             = "MW041" // a workload's pod-template label pins it to the old control plane
 	CodeUninstallAwaitsFollowUp = "MW042" // the uninstall waits for the manual follow-up: apply stops before it

@@ -31,4 +31,7 @@ func (c *computer) controlPlaneChecks() {
 	if c.target != nil {
 		c.targetVersionChecks()
 	}
+	if c.source != nil && c.target != nil {
+		c.skewChecks()
+	}
 }

@@ -12,7 +12,7 @@ func (c *computer) overlapChecks() {
 		if !c.planned[ns.Name] {
 			continue
 		}
-		injections := c.injectors.podInjections(c.after, ns.Name, c.labelsAfterWave(ns), nil)
+		injections := c.injectors.podInjections(c.after, ns.Name, c.labelsAfterWave(ns), nil, nil)
 		if len(injections) > 1 {
 			hooks := make([]string, len(injections))
 			for i, in := range injections {

@@ -85,3 +85,63 @@ func versionAtLeast(v string, major, minor uint) bool {
 	parsed, err := version.ParseGeneric(v)
 	return err == nil && parsed.AtLeast(version.MajorMinor(major, minor))
 }
+
+// SharedProxyNames are the names of the DaemonSets whose proxies every
+// live revision talks to: istio-cni's node agent and ambient's ztunnel.
+var SharedProxyNames = []string{"istio-cni-node", "ztunnel"}
+
+// MinorsApart is how many minor versions target is ahead of source (negative
+// when it is behind), and whether both versions could be read. Istio
+// supports a control plane at most one minor ahead of its proxies and
+// never behind them.
+func MinorsApart(source, target string) (int, bool) {
+	s, err1 := version.ParseGeneric(source)
+	t, err2 := version.ParseGeneric(target)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	if s.Major() != t.Major() {
+		if t.Major() > s.Major() {
+			return 100, true
+		}
+		return -100, true
+	}
+	return int(t.Minor()) - int(s.Minor()), true
+}
+
+// skewChecks refuse a plan whose steps would put proxies ahead of the
+// control plane they talk to (a downgrade; an automatic rollback across
+// more than one minor), and warn of a jump of more than one minor where
+// istio-cni or ztunnel serve every revision's proxies.
+func (c *computer) skewChecks() {
+	from, to := c.source.Version, c.target.Version
+	older := false
+	if s, err := version.ParseGeneric(from); err == nil {
+		if t, err := version.ParseGeneric(to); err == nil {
+			older = t.LessThan(s)
+		}
+	}
+	apart, ok := MinorsApart(from, to)
+	if !ok {
+		return
+	}
+	rng := c.cfg.Upgrade.DefRange
+	switch {
+	case older:
+		c.add(Check{Code: CodeDowngrade, Severity: SeverityError, Range: &rng,
+			Message: fmt.Sprintf("target %s runs Istio %s, older than the source %s (Istio %s): the gateways and proxies the plan moves would run ahead of the control plane they talk to", c.target.Revision, to, c.source.Revision, from),
+			Hint:    "a plan moves proxies only onto the same or a newer Istio: undo an upgrade with meshwave rollback while its state is kept, or target a revision at least as new as the source"})
+	case apart > 1 && c.cfg.Rollback.Automatic:
+		c.add(Check{Code: CodeRollbackSkew, Severity: SeverityError, Range: &rng,
+			Message: fmt.Sprintf("Istio %s to %s is %d minor versions: a rollback of a failed wave would move its proxies back across more than one minor version, which Istio does not support", from, to, apart),
+			Hint:    "upgrade one minor version at a time (install the revision in between), or set rollback { automatic = false }"})
+	}
+	if apart > 1 && !older {
+		for _, ds := range c.snap.SharedProxies {
+			ref := ds
+			c.add(Check{Code: CodeSharedProxySkew, Severity: SeverityWarning, Object: &ref, Range: &rng,
+				Message: fmt.Sprintf("Istio %s to %s is %d minor versions, and %s serves the proxies of every live revision: it must stay within one minor version of each", from, to, apart, ds.Name),
+				Hint:    "upgrade one minor version at a time, upgrading " + ds.Name + " with each step"})
+		}
+	}
+}

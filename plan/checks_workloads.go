@@ -13,6 +13,16 @@ func (c *computer) workloadChecks(wl Workload) {
 			Message: "cannot be restarted by meshwave: " + reason,
 			Hint:    "apply leaves it to you: " + manual})
 	}
+	if reason, missing := c.proxyPin(wl); missing != nil {
+		c.add(Check{Code: CodeInjectTemplateMissing, Severity: SeverityError, Object: wref,
+			Message: reason + ": its restarted pods could not be injected",
+			Hint: fmt.Sprintf("remove the template from the pod template's %s annotation, or install revision %s with it (a custom injection template in its values)",
+				AnnotationInjectTemplates, c.target.Revision)})
+	} else if reason != "" {
+		c.add(Check{Code: CodeProxyPinned, Severity: SeverityWarning, Object: wref,
+			Message: reason + ", so meshwave neither restarts nor verifies it",
+			Hint:    pinnedManual(c.targetImage())})
+	}
 	for _, p := range wl.Pods {
 		if p.ProxyImage == "" {
 			c.add(Check{Code: CodeProxyUnexpected, Severity: SeverityWarning, Object: &ObjectRef{Kind: "Pod", Namespace: wl.Namespace, Name: p.Name},
@@ -24,4 +34,19 @@ func (c *computer) workloadChecks(wl Workload) {
 				Hint:    "check which control plane injected it before moving the namespace"})
 		}
 	}
+}
+
+// proxyPin is ProxyPin against the target, for a workload with a proxy
+// not on the target yet.
+func (c *computer) proxyPin(wl Workload) (reason string, missing []string) {
+	if c.target == nil || !c.hasPodOff(wl) {
+		return "", nil
+	}
+	return ProxyPin(wl, *c.target)
+}
+
+// pinnedManual is what a person does to move a workload whose pod template
+// pins its proxy image.
+func pinnedManual(image string) string {
+	return fmt.Sprintf("remove the %s annotation from its pod template (or set it to %s), which rolls it onto the target", AnnotationProxyImage, image)
 }

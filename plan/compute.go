@@ -26,6 +26,12 @@ func ComputeWith(cfg *config.Config, snap *Snapshot, hist History) *Plan {
 		ManualFollowUp:    []FollowUp{},
 	}}
 	c.index()
+	if c.source != nil {
+		c.p.FromVersion = c.source.Version
+	}
+	if c.target != nil {
+		c.p.ToVersion = c.target.Version
+	}
 	c.controlPlaneChecks()
 	c.configChecks()
 	c.deletedChecks()
@@ -36,6 +42,7 @@ func ComputeWith(cfg *config.Config, snap *Snapshot, hist History) *Plan {
 	for _, w := range cfg.Waves {
 		c.waveSteps(w)
 	}
+	c.gitopsChecks()
 	c.finalizeSteps()
 	c.uninstallChecks()
 	c.p.RollbackOrder = RollbackOrder(c.p.Steps, c.p.Phases)
@@ -74,6 +81,9 @@ type computer struct {
 	// isDeleted the same as a set (deleted.go).
 	deletedIn map[string][]DeletedNamespace
 	isDeleted map[string]map[string]bool
+	// optedOutIn are each wave's workloads that opt out of injection
+	// (optedOut), by namespace.
+	optedOutIn map[string][]OptedOut
 }
 
 func (c *computer) add(ch Check) { c.p.Checks = append(c.p.Checks, ch) }
@@ -100,6 +110,7 @@ func (c *computer) index() {
 			c.movedTags[t.Name] = true
 		}
 	}
+	c.optedOutIn = map[string][]OptedOut{}
 	c.planned = map[string]bool{}
 	for _, w := range c.cfg.Waves {
 		for _, ns := range c.waveNamespaces(w) {

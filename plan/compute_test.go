@@ -572,6 +572,10 @@ func TestComputeInjectionByWebhookSelectors(t *testing.T) {
 			Pods: []Pod{podOn("batch-1", img30, "1-30")}}).
 		withWorkload(Workload{Kind: KindDeployment, Namespace: "legacy", Name: "cache", TemplateLabels: map[string]string{"app": "cache", LabelRevision: "1-30"},
 			Pods: []Pod{podOn("cache-1", img30, "1-30")}}).
+		// The object selector would pick it, but its template's annotation
+		// opts it out: the old revision injects nothing of it.
+		withWorkload(Workload{Kind: KindDeployment, Namespace: "legacy", Name: "report", TemplateLabels: map[string]string{"app": "report", LabelRevision: "1-30"},
+			TemplateAnnotations: map[string]string{LabelInjectPod: "false"}, Pods: []Pod{{Name: "report-1", Ready: true}}}).
 		withRevision("1-30", "1.30.0", img30).
 		withRevision("1-31", "1.31.0", img31).
 		build()
@@ -671,5 +675,97 @@ func TestComputeUninstallAwaitsFollowUp(t *testing.T) {
 		Hint:    "move them by hand after their wave as the follow-up says, then run apply again to uninstall; or set finalize { uninstall_old = false }"}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("MW042 (-want +got):\n%s", diff)
+	}
+}
+
+// A workload whose pod template opts out of injection is neither
+// restarted nor verified, and the plan names it once, in its namespace's
+// line of the wave's summary.
+func TestComputeOptedOutWorkloads(t *testing.T) {
+	snap := backyardsSnapshot()
+	snap.Workloads = append(snap.Workloads,
+		// Opted out after it was injected: its pod still runs the old proxy.
+		// By the annotation, which the injector's object selector does not
+		// read (it selects the pod) but the injector does.
+		Workload{Kind: KindDeployment, Namespace: "demo-a", Name: "batch", TemplateAnnotations: map[string]string{LabelInjectPod: "false"},
+			Pods: []Pod{podOn("batch-1", img16, "mesh.istio-system")}},
+		Workload{Kind: KindStatefulSet, Namespace: "demo-a", Name: "cache", TemplateLabels: optedOut, Pods: []Pod{{Name: "cache-0", Ready: true}}},
+	)
+	cfg := backyardsConfig()
+	cfg.Finalize.UninstallOld = false
+	p := Compute(cfg, snap)
+	for _, s := range p.Steps {
+		if s.Object != nil && (s.Object.Name == "batch" || s.Object.Name == "cache") {
+			t.Errorf("step %s acts on an opted-out workload", s.ID)
+		}
+		for _, w := range s.Workloads {
+			if w.Name == "batch" || w.Name == "cache" {
+				t.Errorf("step %s covers opted-out %s", s.ID, w.Name)
+			}
+		}
+	}
+	want := []OptedOut{{Namespace: "demo-a", Workloads: []ObjectRef{
+		{Kind: "Deployment", Namespace: "demo-a", Name: "batch"}, {Kind: "StatefulSet", Namespace: "demo-a", Name: "cache"}}}}
+	if diff := cmp.Diff(want, p.Summary.Waves[0].OptedOut); diff != "" {
+		t.Errorf("canary opted out (-want +got):\n%s", diff)
+	}
+	if p.Summary.Waves[1].OptedOut != nil {
+		t.Errorf("rest opted out = %+v, want none", p.Summary.Waves[1].OptedOut)
+	}
+	if len(p.Checks) != 0 {
+		t.Errorf("checks = %+v, want none (no MW010 for the pod without a proxy)", p.Checks)
+	}
+}
+
+// A pod template that pins its proxy image is not restarted (it would keep
+// the image) but left as manual follow-up with its own warning; one that
+// asks for an injection template the target lacks blocks the plan.
+func TestComputePinnedProxies(t *testing.T) {
+	const img26, img27 = "istio/proxyv2:1.26.3", "istio/proxyv2:1.27.1"
+	cfg := &config.Config{
+		Upgrade: Upgrade{From: "1-26", To: "1-27", Flavor: FlavorIstio},
+		Waves:   []config.WaveConfig{{Name: "all", Namespaces: []string{"shop"}, MaxParallel: 1, Timeout: time.Minute}},
+	}
+	snap := cluster().
+		withNamespace("shop", LabelRevision, "1-26").
+		withWorkload(Workload{Kind: KindDeployment, Namespace: "shop", Name: "pinned", ProxyImagePin: img26, Pods: []Pod{podOn("pinned-1", img26, "1-26")}}).
+		withWorkload(Workload{Kind: KindDeployment, Namespace: "shop", Name: "pinned-to-target", ProxyImagePin: img27, Pods: []Pod{podOn("ptt-1", img26, "1-26")}}).
+		withWorkload(Workload{Kind: KindDeployment, Namespace: "shop", Name: "grpc", InjectTemplates: []string{"grpc-agent"}, Pods: []Pod{podOn("grpc-1", img26, "1-26")}}).
+		withWorkload(Workload{Kind: KindDeployment, Namespace: "shop", Name: "custom", InjectTemplates: []string{"sidecar", "team-x"}, Pods: []Pod{podOn("custom-1", img26, "1-26")}}).
+		withRevision("1-26", "1.26.3", img26).
+		withRevision("1-27", "1.27.1", img27, func(cp *ControlPlane) { cp.InjectTemplates = []string{"gateway", "grpc-agent", "sidecar"} }).
+		build()
+	p := Compute(cfg, snap)
+	var checks []string
+	for _, c := range p.Checks {
+		checks = append(checks, c.Code+" "+string(c.Severity)+" "+c.Object.Name+": "+c.Message)
+	}
+	want := []string{
+		"MW031 warning pinned: pod template pins proxy image istio/proxyv2:1.26.3 (sidecar.istio.io/proxyImage): a restart keeps it, so meshwave neither restarts nor verifies it",
+		"MW032 error custom: pod template asks for injection template team-x (inject.istio.io/templates), which revision 1-27 does not have: its restarted pods could not be injected",
+	}
+	if diff := cmp.Diff(want, checks); diff != "" {
+		t.Errorf("checks (-want +got):\n%s", diff)
+	}
+	var restarted []string
+	for _, s := range p.Steps {
+		if s.Kind == StepWorkloadRestart {
+			restarted = append(restarted, s.Object.Name)
+		}
+	}
+	if diff := cmp.Diff([]string{"pinned-to-target", "grpc", "custom"}, restarted); diff != "" {
+		t.Errorf("restarted (-want +got):\n%s", diff)
+	}
+	if len(p.ManualFollowUp) != 1 || p.ManualFollowUp[0].Object.Name != "pinned" || p.ManualFollowUp[0].Pods != 1 {
+		t.Errorf("manual follow-up = %+v, want the pinned Deployment", p.ManualFollowUp)
+	}
+
+	// A target whose templates are unknown (nil) is taken to have them.
+	snap.ControlPlanes[1].InjectTemplates = nil
+	p = Compute(cfg, snap)
+	for _, c := range p.Checks {
+		if c.Code == CodeInjectTemplateMissing {
+			t.Errorf("MW032 with the target's templates unknown: %+v", c)
+		}
 	}
 }

@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"strings"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 )
@@ -13,14 +15,19 @@ import (
 // pod's istio.io/rev in an unlabeled namespace is injected through the
 // object selector) is written in the selectors Istio installs, so evaluating
 // the selectors as the cluster holds them gives Istio's answer, and that of
-// any other injector (Backyards, a hand-made webhook) alike. PodInjections
-// is that rule, once.
+// any other injector (Backyards, a hand-made webhook) alike. The injector
+// the API server calls then reads the pod's own opt-out
+// (InjectionOptedOut: sidecar.istio.io/inject as label or annotation),
+// which Istio's object selectors only partly repeat. PodInjections is that
+// rule, once: restarts, the wave's opted-out workloads, the relabel no-op,
+// the checks and the uninstall's re-check all ask it.
 
 // Labels the injection webhooks select on, besides LabelInjection and
 // LabelRevision.
 const (
 	// LabelInjectPod opts a pod out of injection ("false") or, for the
-	// default revision, in ("true").
+	// default revision, in ("true"); the injector reads an annotation of
+	// that name too (older), see InjectionOptedOut.
 	LabelInjectPod = "sidecar.istio.io/inject"
 	// LabelNamespaceName is set on every namespace by the API server, to the
 	// namespace's name; webhooks select on it to leave namespaces out.
@@ -43,15 +50,38 @@ type Injection struct {
 // String is "CONFIGURATION/WEBHOOK".
 func (i Injection) String() string { return i.Configuration + "/" + i.Webhook }
 
-// PodInjections lists the injection webhooks the API server calls when a pod
-// with podLabels is created in namespace with nsLabels: those whose
-// namespaceSelector selects the namespace (with the LabelNamespaceName the
-// API server adds) and whose objectSelector selects the pod. route resolves
-// a revision tag's webhook to the revision the tag points at (after the
+// PodInjections lists the injection webhooks that inject a pod with
+// podLabels and podAnnotations created in namespace with nsLabels: those the
+// API server calls, whose namespaceSelector selects the namespace (with the
+// LabelNamespaceName the API server adds) and whose objectSelector selects
+// the pod; none when the pod opts out (InjectionOptedOut), which the
+// injector they call honours whatever its selectors say. route resolves a
+// revision tag's webhook to the revision the tag points at (after the
 // plan's tag moves, when the caller passes that routing table). Istio
 // expects at most one (istioctl analyze IST0139).
-func PodInjections(webhooks []Webhook, route Injectors, namespace string, nsLabels, podLabels map[string]string) []Injection {
-	return compileInjectors(webhooks).podInjections(route, namespace, nsLabels, podLabels)
+func PodInjections(webhooks []Webhook, route Injectors, namespace string, nsLabels, podLabels, podAnnotations map[string]string) []Injection {
+	return compileInjectors(webhooks).podInjections(route, namespace, nsLabels, podLabels, podAnnotations)
+}
+
+// InjectionOptedOut reports whether a pod (template) with these labels and
+// annotations opts out of sidecar injection, as Istio's injector reads it:
+// the sidecar.istio.io/inject label, else the annotation of that name; a
+// value other than y, yes, true or on (in any case) opts out, and an empty
+// or missing one leaves it to the namespace. Istio's object selectors
+// leave out only the label's value "false"; the injector they call skips
+// the rest. PodInjections asks it first: an opted-out workload is neither
+// restarted nor verified, its next pods get no proxy whichever revision
+// the namespace selects.
+func InjectionOptedOut(labels, annotations map[string]string) bool {
+	v, ok := labels[LabelInjectPod]
+	if !ok {
+		v = annotations[LabelInjectPod]
+	}
+	switch strings.ToLower(v) {
+	case "", "y", "yes", "true", "on":
+		return false
+	}
+	return true
 }
 
 // injectorSet is every injection webhook of a snapshot with its selectors
@@ -75,7 +105,10 @@ func compileInjectors(webhooks []Webhook) injectorSet {
 }
 
 // podInjections is PodInjections on the parsed selectors.
-func (set injectorSet) podInjections(route Injectors, namespace string, nsLabels, podLabels map[string]string) []Injection {
+func (set injectorSet) podInjections(route Injectors, namespace string, nsLabels, podLabels, podAnnotations map[string]string) []Injection {
+	if InjectionOptedOut(podLabels, podAnnotations) {
+		return nil
+	}
 	ns := namespaceLabels{name: namespace, set: nsLabels}
 	var out []Injection
 	for _, in := range set {

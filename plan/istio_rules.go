@@ -28,6 +28,12 @@ const (
 	// AnnotationSidecarStatus is written by the injector on every pod it
 	// injects: JSON that names the containers it added and its revision.
 	AnnotationSidecarStatus = "sidecar.istio.io/status"
+	// AnnotationProxyImage pins the image of a pod's proxy, whichever
+	// revision injects it.
+	AnnotationProxyImage = "sidecar.istio.io/proxyImage"
+	// AnnotationInjectTemplates names the injection templates (comma
+	// separated) the injector renders the pod with.
+	AnnotationInjectTemplates = "inject.istio.io/templates"
 )
 
 // UninstallComponents are the values of LabelComponent whose objects an
@@ -79,6 +85,35 @@ func PodRevision(labels, annotations map[string]string) string {
 	}
 	return labels[LabelRevision]
 }
+
+// ProxyPin says why a restart does not move a workload's proxy to
+// control plane cp: its pod template pins another proxy image, or names an
+// injection template cp's injector does not have (then the injection fails
+// and no new pod is created). Empty when a restart moves it; missing says
+// which templates cp lacks, nil for an image pin.
+func ProxyPin(w Workload, cp ControlPlane) (reason string, missing []string) {
+	if cp.InjectTemplates != nil {
+		for _, t := range w.InjectTemplates {
+			if !slices.Contains(cp.InjectTemplates, t) {
+				missing = append(missing, t)
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Sprintf("pod template asks for injection template %s (%s), which revision %s does not have",
+				strings.Join(missing, ", "), AnnotationInjectTemplates, cp.Revision), missing
+		}
+	}
+	if w.ProxyImagePin != "" && w.ProxyImagePin != cp.ProxyImage {
+		return fmt.Sprintf("pod template pins proxy image %s (%s): a restart keeps it", w.ProxyImagePin, AnnotationProxyImage), nil
+	}
+	return "", nil
+}
+
+// PodFinished reports whether a pod in this phase has stopped for good
+// (Succeeded or Failed: a Job's completed pod, an evicted pod). Its proxy
+// never runs again, so it uses no revision, is not restarted and is not
+// verified (sail-operator#839): the snapshot leaves such pods out.
+func PodFinished(phase string) bool { return phase == "Succeeded" || phase == "Failed" }
 
 // Injectors says which revision each revision tag and the default injector
 // (istio-injection=enabled) point at: the routing table a namespace's labels
@@ -206,7 +241,7 @@ func revisionUsers(snap *Snapshot, cp ControlPlane, move Move) (users []string, 
 		if move.Namespaces[ns.Name] {
 			continue
 		}
-		if injectsRevision(injectors.podInjections(route, ns.Name, ns.Labels, nil), cp.Revision) {
+		if injectsRevision(injectors.podInjections(route, ns.Name, ns.Labels, nil, nil), cp.Revision) {
 			plain[ns.Name] = true
 			users = append(users, "namespace "+ns.Name)
 		}
@@ -241,7 +276,7 @@ func revisionUsers(snap *Snapshot, cp ControlPlane, move Move) (users []string, 
 		if own {
 			continue
 		}
-		if !plain[wl.Namespace] && injectsRevision(injectors.podInjections(route, wl.Namespace, nsLabels[wl.Namespace], wl.TemplateLabels), cp.Revision) {
+		if !plain[wl.Namespace] && injectsRevision(injectors.podInjections(route, wl.Namespace, nsLabels[wl.Namespace], wl.TemplateLabels, wl.TemplateAnnotations), cp.Revision) {
 			// Its pods are named by the workload, with what pins them.
 			pinned = append(pinned, Pinned{Workload: ObjectRef{Kind: string(wl.Kind), Namespace: wl.Namespace, Name: wl.Name}, Label: PinLabel(wl.TemplateLabels)})
 			continue

@@ -109,9 +109,9 @@ func TestPodInjections(t *testing.T) {
 		return m
 	}
 	tests := map[string]struct {
-		ns, pod map[string]string
-		want    []string
-		wantRev string
+		ns, pod, podAnnotations map[string]string
+		want                    []string
+		wantRev                 string
 	}{
 		"namespace revision label": {ns: labels(LabelRevision, "1-31"),
 			want: []string{"istio-sidecar-injector-1-31/rev.namespace.sidecar-injector.istio.io"}, wantRev: "1-31"},
@@ -128,6 +128,13 @@ func TestPodInjections(t *testing.T) {
 		"istio-injection=disabled: nothing, whatever the pod says": {ns: labels(LabelInjection, "disabled"), pod: labels(LabelRevision, "1-31")},
 		"pod opted out": {ns: labels(LabelRevision, "1-31"), pod: labels(LabelInjectPod, "false")},
 		"pod opted out of its own revision label": {pod: labels(LabelRevision, "1-30", LabelInjectPod, "false")},
+		// The object selectors read the label "false" only; the injector
+		// they call reads the annotation and any other value too.
+		"pod opted out by its annotation": {ns: labels(LabelRevision, "1-31"), podAnnotations: labels(LabelInjectPod, "false")},
+		"pod opted out by another value":  {ns: labels(LabelRevision, "1-31"), pod: labels(LabelInjectPod, "disabled")},
+		"pod label true wins over annotation false": {ns: labels(LabelRevision, "1-31"), pod: labels(LabelInjectPod, "true"),
+			podAnnotations: labels(LabelInjectPod, "false"),
+			want:           []string{"istio-sidecar-injector-1-31/rev.namespace.sidecar-injector.istio.io"}, wantRev: "1-31"},
 		// istio#50834: a pod's istio.io/rev in an unlabeled namespace is
 		// injected through the object selector.
 		"pod revision label in an unlabeled namespace": {pod: labels(LabelRevision, "1-30"),
@@ -140,7 +147,7 @@ func TestPodInjections(t *testing.T) {
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			got := PodInjections(webhooks, route, "shop", tt.ns, tt.pod)
+			got := PodInjections(webhooks, route, "shop", tt.ns, tt.pod, tt.podAnnotations)
 			var names []string
 			for _, in := range got {
 				names = append(names, in.String())
@@ -155,7 +162,7 @@ func TestPodInjections(t *testing.T) {
 	}
 
 	moved := route.Moved([]config.TagConfig{{Name: config.DefaultRevision}}, "1-31")
-	if rev := InjectedBy(PodInjections(webhooks, moved, "shop", labels(LabelInjection, "enabled"), nil)); rev != "1-31" {
+	if rev := InjectedBy(PodInjections(webhooks, moved, "shop", labels(LabelInjection, "enabled"), nil, nil)); rev != "1-31" {
 		t.Errorf("after moving the default tag, istio-injection=enabled is injected by %q, want 1-31", rev)
 	}
 	if route.Tags[config.DefaultRevision] != "1-30" {
@@ -165,15 +172,15 @@ func TestPodInjections(t *testing.T) {
 	// A namespace selector on the name the API server sets.
 	named := []Webhook{{Name: "not-kube-system", Revision: "1-30", Injectors: []InjectorSelectors{{Name: "auto.sidecar-injector.istio.io",
 		NamespaceSelector: matching(notIn(LabelNamespaceName, "kube-system"))}}}}
-	if got := PodInjections(named, route, "kube-system", nil, nil); len(got) != 0 {
+	if got := PodInjections(named, route, "kube-system", nil, nil, nil); len(got) != 0 {
 		t.Errorf("kube-system injected by %v, want nothing", got)
 	}
-	if got := PodInjections(named, route, "shop", nil, nil); InjectedBy(got) != "1-30" {
+	if got := PodInjections(named, route, "shop", nil, nil, nil); InjectedBy(got) != "1-30" {
 		t.Errorf("shop injected by %v, want 1-30", got)
 	}
 
 	// Two revisions select the namespace: which injects is undefined.
-	both := PodInjections(webhooks, route, "shop", labels(LabelRevision, "1-31"), nil)
+	both := PodInjections(webhooks, route, "shop", labels(LabelRevision, "1-31"), nil, nil)
 	both = append(both, Injection{Configuration: "copy", Webhook: "w", Revision: "1-30"})
 	if rev := InjectedBy(both); rev != "" {
 		t.Errorf("InjectedBy of two revisions = %q, want empty", rev)
@@ -186,19 +193,46 @@ func TestPodInjectionsBackyards(t *testing.T) {
 	snap := cluster().withBackyardsInjector("mesh.istio-system", true).withBackyardsInjector("cp-v17x.istio-system", false).build()
 	route := Injectors{Tags: map[string]string{}}
 	tests := map[string]struct {
-		ns, pod map[string]string
-		want    string
+		ns, pod, podAnnotations map[string]string
+		want                    string
 	}{
 		"default":           {ns: map[string]string{LabelInjection: "enabled"}, want: "mesh.istio-system"},
 		"revisioned":        {ns: map[string]string{LabelRevision: "cp-v17x.istio-system"}, want: "cp-v17x.istio-system"},
 		"both: injection":   {ns: map[string]string{LabelInjection: "enabled", LabelRevision: "cp-v17x.istio-system"}, want: "mesh.istio-system"},
 		"pod label ignored": {pod: map[string]string{LabelRevision: "cp-v17x.istio-system"}},
 		"opted out":         {ns: map[string]string{LabelInjection: "enabled"}, pod: optedOut},
+		"opted out by its annotation, which the selector does not read": {ns: map[string]string{LabelInjection: "enabled"},
+			podAnnotations: map[string]string{LabelInjectPod: "false"}},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			if got := InjectedBy(PodInjections(snap.Webhooks, route, "demo", tt.ns, tt.pod)); got != tt.want {
+			if got := InjectedBy(PodInjections(snap.Webhooks, route, "demo", tt.ns, tt.pod, tt.podAnnotations)); got != tt.want {
 				t.Errorf("injected by %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestInjectionOptedOut(t *testing.T) {
+	tests := map[string]struct {
+		labels, annotations map[string]string
+		want                bool
+	}{
+		"nothing set":              {want: false},
+		"label false":              {labels: map[string]string{LabelInjectPod: "false"}, want: true},
+		"annotation false":         {annotations: map[string]string{LabelInjectPod: "false"}, want: true},
+		"any other value opts out": {labels: map[string]string{LabelInjectPod: "no"}, want: true},
+		"label true":               {labels: map[string]string{LabelInjectPod: "TRUE"}, want: false},
+		"annotation on":            {annotations: map[string]string{LabelInjectPod: "on"}, want: false},
+		"label wins over annotation": {labels: map[string]string{LabelInjectPod: "true"},
+			annotations: map[string]string{LabelInjectPod: "false"}, want: false},
+		"empty label leaves it to the namespace": {labels: map[string]string{LabelInjectPod: ""},
+			annotations: map[string]string{LabelInjectPod: "false"}, want: false},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := InjectionOptedOut(tt.labels, tt.annotations); got != tt.want {
+				t.Errorf("InjectionOptedOut = %t, want %t", got, tt.want)
 			}
 		})
 	}

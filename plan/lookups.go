@@ -83,7 +83,7 @@ func (c *computer) nsOnTarget(ns Namespace) bool {
 		_, inj := ns.Labels[LabelInjection]
 		return !inj && ns.Labels[LabelRevision] == c.cfg.Upgrade.To
 	}
-	return InjectedBy(c.injectors.podInjections(c.after, ns.Name, ns.Labels, nil)) == c.target.Revision
+	return InjectedBy(c.injectors.podInjections(c.after, ns.Name, ns.Labels, nil, nil)) == c.target.Revision
 }
 
 // nsOnSource reports whether a namespace is labeled for the source control
@@ -95,7 +95,7 @@ func (c *computer) nsOnSource(ns Namespace) bool {
 		}
 		return ns.Labels[LabelRevision] == c.cfg.Upgrade.From
 	}
-	return injectsRevision(c.injectors.podInjections(c.before, ns.Name, ns.Labels, nil), c.source.Revision)
+	return injectsRevision(c.injectors.podInjections(c.before, ns.Name, ns.Labels, nil, nil), c.source.Revision)
 }
 
 // labelsAfterWave are the labels a namespace a wave moves has once its
@@ -125,13 +125,14 @@ func (c *computer) labelsAfterWave(ns Namespace) map[string]string {
 // plan's tags moved: who a restart would have inject it.
 func (c *computer) nextPodInjections(wl Workload) []Injection {
 	ns := c.namespaces[wl.Namespace]
-	return c.injectors.podInjections(c.after, wl.Namespace, c.labelsAfterWave(ns), wl.TemplateLabels)
+	return c.injectors.podInjections(c.after, wl.Namespace, c.labelsAfterWave(ns), wl.TemplateLabels, wl.TemplateAnnotations)
 }
 
 // optedOut reports whether no injector would inject a workload's next pod
-// (sidecar.istio.io/inject=false, or a label no webhook selects): a restart
-// would leave it without a proxy, so the wave neither restarts nor verifies
-// it.
+// (its pod template opts out, InjectionOptedOut, or has a label no webhook
+// selects): a restart would leave it without a proxy, so the wave neither
+// restarts nor verifies it, and names it among the wave's opted-out
+// workloads.
 func (c *computer) optedOut(wl Workload) bool { return len(c.nextPodInjections(wl)) == 0 }
 
 // onTargetReason says why a namespace needs no relabel.

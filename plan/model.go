@@ -1,9 +1,11 @@
 package plan
 
+import "github.com/hashicorp/hcl/v2"
+
 // FormatVersion is the version of the plan's JSON form (plan/jsonplan) that
 // Compute stamps on a plan and the newest WellFormed accepts: a plan read
 // back from a saved file keeps the version it was written with.
-const FormatVersion = "1.2"
+const FormatVersion = "1.3"
 
 // Severity of a check result.
 type Severity string
@@ -21,6 +23,9 @@ type Check struct {
 	Object   *ObjectRef
 	Message  string
 	Hint     string
+	// Range is where in the plan's files the setting the check is about
+	// stands; nil when it concerns the cluster only.
+	Range *hcl.Range
 }
 
 // StepKind says what a step does.
@@ -98,6 +103,16 @@ type WaveSummary struct {
 	ToImage    string
 	// Deleted are the wave's namespaces deleted during the upgrade.
 	Deleted []DeletedNamespace
+	// OptedOut are, per namespace of the wave, the workloads whose pod
+	// templates opt out of injection (InjectionOptedOut): the wave neither
+	// restarts nor verifies them.
+	OptedOut []OptedOut
+}
+
+// OptedOut are the workloads of one namespace that opt out of injection.
+type OptedOut struct {
+	Namespace string
+	Workloads []ObjectRef
 }
 
 // Summary counts what the plan changes.
@@ -119,9 +134,13 @@ type Plan struct {
 	Upgrade       Upgrade
 	From          string
 	To            string
-	Flavor        Flavor
-	Checks        []Check
-	Steps         []Step
+	// FromVersion and ToVersion are the Istio versions of the source and
+	// target control planes; empty when one is not installed or unknown.
+	FromVersion string
+	ToVersion   string
+	Flavor      Flavor
+	Checks      []Check
+	Steps       []Step
 	// Phases are the plan's structure: the parts apply runs, in order, and
 	// the groups of steps that run at the same time.
 	Phases []Phase

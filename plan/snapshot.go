@@ -23,6 +23,9 @@ type Snapshot struct {
 	Gateways         []MeshGateway
 	EnvoyFilters     []EnvoyFilter
 	HeadlessServices []ObjectRef
+	// SharedProxies are the DaemonSets every live revision's proxies
+	// depend on (istio-cni-node, ztunnel), in any namespace.
+	SharedProxies []ObjectRef
 	// Permissions are the caller's access checks for every verb apply uses.
 	Permissions []Permission
 	// Objects is the uid and resourceVersion of every object read; a saved
@@ -51,6 +54,8 @@ type Namespace struct {
 	// Terminating: the namespace's deletion has started. Nothing in it is
 	// relabeled or restarted (no new pod can be created there).
 	Terminating bool
+	// Management says whether a GitOps controller manages it (GitOpsOf).
+	Management Management
 }
 
 // WorkloadKind names the kind of object that owns pods.
@@ -74,11 +79,20 @@ type Workload struct {
 	// NotRollable decides whether a restart rolls the pods on.
 	Paused         bool
 	UpdateStrategy string
-	// TemplateLabels are the labels of its pod template, which its next pod
-	// carries and the injection webhooks' object selectors read (a bare
-	// pod's or an unknown controller's: its pod's labels).
-	TemplateLabels map[string]string
-	Pods           []Pod
+	// TemplateLabels and TemplateAnnotations are the labels and
+	// annotations of its pod template, which its next pod carries: the
+	// injection webhooks' object selectors read the labels, and the
+	// injector the sidecar.istio.io/inject label or annotation
+	// (PodInjections, InjectionOptedOut). A bare pod's or an unknown
+	// controller's are its pod's.
+	TemplateLabels      map[string]string
+	TemplateAnnotations map[string]string
+	// ProxyImagePin is the pod template's sidecar.istio.io/proxyImage
+	// annotation, and InjectTemplates the templates its
+	// inject.istio.io/templates annotation names: empty when not set.
+	ProxyImagePin   string
+	InjectTemplates []string
+	Pods            []Pod
 }
 
 // Pod is one pod's proxy facts.
@@ -114,6 +128,9 @@ type ControlPlane struct {
 	// Version is the Istio version, e.g. "1.7.0".
 	Version    string
 	ProxyImage string
+	// InjectTemplates are the injection templates the revision's injector
+	// has (its ConfigMap's config.templates); nil when unknown.
+	InjectTemplates []string
 	// Default is true when this control plane injects namespaces labeled
 	// istio-injection=enabled.
 	Default bool
@@ -198,6 +215,9 @@ type MeshGateway struct {
 	RunAsRoot *bool
 	Ports     []GatewayPort
 	Pods      []Pod
+	// Management says whether a GitOps controller manages the object a
+	// gateway move changes (GitOpsOf).
+	Management Management
 }
 
 // GatewayPort is one of a gateway's ports.

@@ -22,6 +22,9 @@ func (c *computer) waveSteps(w config.WaveConfig) {
 		}
 		relabels = append(relabels, c.relabelStep(w, ns))
 		restarts = append(restarts, c.restartSteps(w, name)...)
+		if out := c.optedOutOf(c.workloads[name]); len(out) > 0 {
+			c.optedOutIn[w.Name] = append(c.optedOutIn[w.Name], OptedOut{Namespace: name, Workloads: out})
+		}
 	}
 	wait, verify := c.waveReads(w, nss, relabels, restarts)
 	var gates []Step
@@ -78,7 +81,7 @@ func (c *computer) restartSteps(w config.WaveConfig, ns string) []Step {
 		}
 		ref := ObjectRef{Kind: string(wl.Kind), Namespace: ns, Name: wl.Name}
 		// Who injects its next pod, as the API server decides it: not
-		// restarted when nothing would (opted out), nor when a restart
+		// restarted when nothing would (opted out: optedOutOf names it), nor when a restart
 		// would not bring it to the target.
 		injections := c.nextPodInjections(wl)
 		if len(injections) == 0 {
@@ -99,6 +102,14 @@ func (c *computer) restartSteps(w config.WaveConfig, ns string) []Step {
 			}
 			continue
 		}
+		// A pinned proxy image stays what it is: a restart would move
+		// nothing and verify would fail. A missing injection template is
+		// an error the plan reports (MW032).
+		if reason, missing := c.proxyPin(wl); reason != "" && missing == nil {
+			c.p.ManualFollowUp = append(c.p.ManualFollowUp, FollowUp{Wave: w.Name, Object: ref,
+				Pods: c.podsOff(wl), Reason: reason, Manual: pinnedManual(c.targetImage())})
+			continue
+		}
 		st := Step{ID: "wave/" + w.Name + "/restart/" + ns + "/" + strings.ToLower(string(wl.Kind)) + "/" + wl.Name,
 			Kind: StepWorkloadRestart, Action: ActionRestart, Wave: w.Name, Object: &ref,
 			FromRevision: c.cfg.Upgrade.From, ToRevision: c.cfg.Upgrade.To,
@@ -108,6 +119,19 @@ func (c *computer) restartSteps(w config.WaveConfig, ns string) []Step {
 			st.Action, st.Reason = ActionNoop, "every pod already runs "+c.targetImage()
 		}
 		out = append(out, st)
+	}
+	return out
+}
+
+// optedOutOf are the workloads whose next pods no injector would inject
+// (optedOut): restartSteps leaves them out for the same reason, and the
+// plan names them in one line per namespace.
+func (c *computer) optedOutOf(wls []Workload) []ObjectRef {
+	var out []ObjectRef
+	for _, wl := range wls {
+		if c.optedOut(wl) {
+			out = append(out, ObjectRef{Kind: string(wl.Kind), Namespace: wl.Namespace, Name: wl.Name})
+		}
 	}
 	return out
 }

@@ -7,7 +7,7 @@ func (c *computer) summarize() {
 	waves := map[string]*WaveSummary{}
 	for _, w := range c.cfg.Waves {
 		s.Waves = append(s.Waves, WaveSummary{Name: w.Name, FromImage: c.sourceImage(), ToImage: c.targetImage(),
-			Deleted: c.deletedIn[w.Name]})
+			Deleted: c.deletedIn[w.Name], OptedOut: c.optedOutIn[w.Name]})
 	}
 	for i := range s.Waves {
 		waves[s.Waves[i].Name] = &s.Waves[i]

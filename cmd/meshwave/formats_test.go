@@ -41,7 +41,7 @@ func TestShowRefusesUnknownContent(t *testing.T) {
 		edit func(*planfile.File)
 		want string // after "unusable saved plan PATH: "
 	}{
-		"newer plan format": {func(f *planfile.File) { f.Plan.FormatVersion = "2.0" }, `plan format version "2.0" is not supported (this meshwave reads 1.2)`},
+		"newer plan format": {func(f *planfile.File) { f.Plan.FormatVersion = "2.0" }, `plan format version "2.0" is not supported (this meshwave reads ` + plan.FormatVersion + ")"},
 		"unknown step kind": {func(f *planfile.File) { f.Plan.Steps[0].Kind = "teleport" }, `step "wave/canary/relabel/demo-a" has unknown kind "teleport"`},
 	}
 	for name, tc := range tests {

@@ -1,6 +1,10 @@
 package jsonplan
 
-import "github.com/meshwave/meshwave/plan"
+import (
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/meshwave/meshwave/plan"
+)
 
 // The conversions keep nil and empty lists apart, both ways: a saved plan's
 // content hash covers the document as written, so reading it back must
@@ -12,7 +16,7 @@ func FromPlan(p *plan.Plan) *Plan {
 		return nil
 	}
 	return &Plan{
-		FormatVersion: p.FormatVersion, From: p.From, To: p.To, Flavor: p.Flavor,
+		FormatVersion: p.FormatVersion, From: p.From, To: p.To, FromVersion: p.FromVersion, ToVersion: p.ToVersion, Flavor: p.Flavor,
 		Checks: convert(p.Checks, fromCheck), Steps: fromSteps(p),
 		Phases:         convert(p.Phases, func(ph plan.Phase) Phase { return Phase(ph) }),
 		RollbackOrder:  convert(p.RollbackOrder, func(rp plan.RollbackPhase) RollbackPhase { return RollbackPhase(rp) }),
@@ -25,7 +29,7 @@ func FromPlan(p *plan.Plan) *Plan {
 // before anything shows or applies it.
 func (d *Plan) Model() *plan.Plan {
 	return &plan.Plan{
-		FormatVersion: d.FormatVersion, From: d.From, To: d.To, Flavor: d.Flavor,
+		FormatVersion: d.FormatVersion, From: d.From, To: d.To, FromVersion: d.FromVersion, ToVersion: d.ToVersion, Flavor: d.Flavor,
 		Checks: convert(d.Checks, toCheck), Steps: convert(d.Steps, toStep),
 		Phases:         convert(d.Phases, func(ph Phase) plan.Phase { return plan.Phase(ph) }),
 		RollbackOrder:  convert(d.RollbackOrder, func(rp RollbackPhase) plan.RollbackPhase { return plan.RollbackPhase(rp) }),
@@ -71,11 +75,19 @@ func toRefPtr(o *ObjectRef) *plan.ObjectRef {
 }
 
 func fromCheck(c plan.Check) Check {
-	return Check{Code: c.Code, Severity: c.Severity, Object: fromRefPtr(c.Object), Message: c.Message, Hint: c.Hint}
+	out := Check{Code: c.Code, Severity: c.Severity, Object: fromRefPtr(c.Object), Message: c.Message, Hint: c.Hint}
+	if r := c.Range; r != nil {
+		out.Range = &Range{Filename: r.Filename, Start: Pos(r.Start), End: Pos(r.End)}
+	}
+	return out
 }
 
 func toCheck(c Check) plan.Check {
-	return plan.Check{Code: c.Code, Severity: c.Severity, Object: toRefPtr(c.Object), Message: c.Message, Hint: c.Hint}
+	out := plan.Check{Code: c.Code, Severity: c.Severity, Object: toRefPtr(c.Object), Message: c.Message, Hint: c.Hint}
+	if r := c.Range; r != nil {
+		out.Range = &hcl.Range{Filename: r.Filename, Start: hcl.Pos(r.Start), End: hcl.Pos(r.End)}
+	}
+	return out
 }
 
 // fromSteps are p's steps. A restart carries its wave's max_parallel, which
@@ -136,11 +148,17 @@ func toFollowUp(f FollowUp) plan.FollowUp {
 func fromWaveSummary(w plan.WaveSummary) WaveSummary {
 	return WaveSummary{Name: w.Name, Namespaces: w.Namespaces, Workloads: w.Workloads, Pods: w.Pods,
 		FromImage: w.FromImage, ToImage: w.ToImage,
-		Deleted: convert(w.Deleted, func(d plan.DeletedNamespace) DeletedNamespace { return DeletedNamespace(d) })}
+		Deleted: convert(w.Deleted, func(d plan.DeletedNamespace) DeletedNamespace { return DeletedNamespace(d) }),
+		OptedOut: convert(w.OptedOut, func(o plan.OptedOut) OptedOut {
+			return OptedOut{Namespace: o.Namespace, Workloads: convert(o.Workloads, fromRef)}
+		})}
 }
 
 func toWaveSummary(w WaveSummary) plan.WaveSummary {
 	return plan.WaveSummary{Name: w.Name, Namespaces: w.Namespaces, Workloads: w.Workloads, Pods: w.Pods,
 		FromImage: w.FromImage, ToImage: w.ToImage,
-		Deleted: convert(w.Deleted, func(d DeletedNamespace) plan.DeletedNamespace { return plan.DeletedNamespace(d) })}
+		Deleted: convert(w.Deleted, func(d DeletedNamespace) plan.DeletedNamespace { return plan.DeletedNamespace(d) }),
+		OptedOut: convert(w.OptedOut, func(o OptedOut) plan.OptedOut {
+			return plan.OptedOut{Namespace: o.Namespace, Workloads: convert(o.Workloads, toRef)}
+		})}
 }

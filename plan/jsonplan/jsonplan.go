@@ -18,6 +18,8 @@ type Plan struct {
 	FormatVersion     string          `json:"format_version"`
 	From              string          `json:"from"`
 	To                string          `json:"to"`
+	FromVersion       string          `json:"from_version,omitempty"`
+	ToVersion         string          `json:"to_version,omitempty"`
 	Flavor            plan.Flavor     `json:"flavor"`
 	Checks            []Check         `json:"checks"`
 	Steps             []Step          `json:"steps"`
@@ -43,6 +45,21 @@ type Check struct {
 	Object   *ObjectRef    `json:"object,omitempty"`
 	Message  string        `json:"message"`
 	Hint     string        `json:"hint,omitempty"`
+	Range    *Range        `json:"range,omitempty"`
+}
+
+// Range is where in the plan's files a check points (new in 1.3).
+type Range struct {
+	Filename string `json:"filename"`
+	Start    Pos    `json:"start"`
+	End      Pos    `json:"end"`
+}
+
+// Pos is a position in a file: line and column from 1, byte offset from 0.
+type Pos struct {
+	Line   int `json:"line"`
+	Column int `json:"column"`
+	Byte   int `json:"byte"`
 }
 
 // Step is one step of the plan.
@@ -82,6 +99,16 @@ type WaveSummary struct {
 	ToImage    string `json:"to_image,omitempty"`
 	// Deleted are the wave's namespaces deleted during the upgrade.
 	Deleted []DeletedNamespace `json:"deleted_namespaces,omitempty"`
+	// OptedOut are the workloads per namespace that opt out of injection
+	// (new in 1.3).
+	OptedOut []OptedOut `json:"opted_out,omitempty"`
+}
+
+// OptedOut are a namespace's workloads whose pod templates opt out of
+// injection: the wave neither restarts nor verifies them.
+type OptedOut struct {
+	Namespace string      `json:"namespace"`
+	Workloads []ObjectRef `json:"workloads"`
 }
 
 // DeletedNamespace is a wave's namespace deleted during the upgrade.

@@ -118,10 +118,10 @@ func TestReadRefusesUnknownContent(t *testing.T) {
 		edit func(p *plan.Plan)
 		want string
 	}{
-		"newer plan format":  {func(p *plan.Plan) { p.FormatVersion = "2.0" }, `plan format version "2.0" is not supported (this meshwave reads 1.2)`},
-		"newer plan minor":   {func(p *plan.Plan) { p.FormatVersion = "1.9" }, `plan format version "1.9" is not supported (this meshwave reads 1.2)`},
-		"signed plan format": {func(p *plan.Plan) { p.FormatVersion = "+1.1" }, `plan format version "+1.1" is not supported (this meshwave reads 1.2)`},
-		"no plan format":     {func(p *plan.Plan) { p.FormatVersion = "" }, `plan format version "" is not supported (this meshwave reads 1.2)`},
+		"newer plan format":  {func(p *plan.Plan) { p.FormatVersion = "2.0" }, `plan format version "2.0" is not supported (this meshwave reads ` + plan.FormatVersion + ")"},
+		"newer plan minor":   {func(p *plan.Plan) { p.FormatVersion = "1.9" }, `plan format version "1.9" is not supported (this meshwave reads ` + plan.FormatVersion + ")"},
+		"signed plan format": {func(p *plan.Plan) { p.FormatVersion = "+1.1" }, `plan format version "+1.1" is not supported (this meshwave reads ` + plan.FormatVersion + ")"},
+		"no plan format":     {func(p *plan.Plan) { p.FormatVersion = "" }, `plan format version "" is not supported (this meshwave reads ` + plan.FormatVersion + ")"},
 		"unknown step kind":  {func(p *plan.Plan) { p.Steps[0].Kind = "teleport" }, `step "wave/w/relabel/demo-a" has unknown kind "teleport"`},
 		"unknown action":     {func(p *plan.Plan) { p.Steps[0].Action = "explode" }, `step "wave/w/relabel/demo-a" has unknown action "explode"`},
 		"step without id":    {func(p *plan.Plan) { p.Steps[0].ID = "" }, `steps[0] has no id`},

@@ -3,11 +3,13 @@ package kube
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -55,7 +57,7 @@ func (p *Provider) fetch(ctx context.Context) (*clusterObjects, error) {
 	for _, l := range p.builtinLists(o) {
 		pg := pager.New(p.retried(l.fn))
 		pg.PageSize = p.pageSize
-		if err := pg.EachListItem(ctx, l.opts, l.each); err != nil {
+		if err := pg.EachListItem(ctx, l.opts, keepManagers(l.each)); err != nil {
 			return nil, fmt.Errorf("list %s: %w", l.what, err)
 		}
 	}
@@ -143,10 +145,10 @@ func (p *Provider) listCustom(ctx context.Context, gvr schema.GroupVersionResour
 		return p.dyn.Resource(gvr).Namespace("").List(ctx, o)
 	}))
 	pg.PageSize = p.pageSize
-	err := pg.EachListItem(ctx, metav1.ListOptions{}, func(o runtime.Object) error {
+	err := pg.EachListItem(ctx, metav1.ListOptions{}, keepManagers(func(o runtime.Object) error {
 		out = append(out, *o.(*unstructured.Unstructured))
 		return nil
-	})
+	}))
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
@@ -165,4 +167,53 @@ func (p *Provider) retried(list pager.ListPageFunc) pager.ListPageFunc {
 		})
 		return obj, err
 	}
+}
+
+// keepManagers strips each listed object's managedFields down to the names
+// of its field managers (managementOf reads them), before each keeps it:
+// the fields they own are most of an object's metadata, and a snapshot
+// of every pod in the cluster would hold them all.
+func keepManagers(each func(runtime.Object) error) func(runtime.Object) error {
+	return func(x runtime.Object) error {
+		if m, err := meta.Accessor(x); err == nil {
+			m.SetManagedFields(managersOnly(m.GetManagedFields()))
+		}
+		return each(x)
+	}
+}
+
+// managersOnly is one entry per field manager, holding its name only.
+func managersOnly(fields []metav1.ManagedFieldsEntry) []metav1.ManagedFieldsEntry {
+	var out []metav1.ManagedFieldsEntry
+	for _, f := range fields {
+		if !slices.ContainsFunc(out, func(e metav1.ManagedFieldsEntry) bool { return e.Manager == f.Manager }) {
+			out = append(out, metav1.ManagedFieldsEntry{Manager: f.Manager})
+		}
+	}
+	return out
+}
+
+// managementOf is what says whether a GitOps controller manages an object:
+// its GitOps marks (plan.GitOpsMarkKeys of its labels and annotations) and
+// its field managers.
+func managementOf(m metav1.Object) plan.Management {
+	var out plan.Management
+	for _, k := range plan.GitOpsMarkKeys {
+		v, ok := m.GetLabels()[k]
+		if !ok {
+			v, ok = m.GetAnnotations()[k]
+		}
+		if ok {
+			if out.Marks == nil {
+				out.Marks = map[string]string{}
+			}
+			out.Marks[k] = v
+		}
+	}
+	for _, f := range m.GetManagedFields() {
+		if !slices.Contains(out.Managers, f.Manager) {
+			out.Managers = append(out.Managers, f.Manager)
+		}
+	}
+	return out
 }

@@ -53,7 +53,8 @@ func (backyards) gateways(_ *config.Config, o *clusterObjects) []plan.MeshGatewa
 }
 
 func meshGatewayOf(u unstructured.Unstructured, pods []corev1.Pod) plan.MeshGateway {
-	g := plan.MeshGateway{Name: u.GetName(), Namespace: u.GetNamespace(), ControlPlane: meshGatewayRevision(&u)}
+	g := plan.MeshGateway{Name: u.GetName(), Namespace: u.GetNamespace(), ControlPlane: meshGatewayRevision(&u),
+		Management: managementOf(&u)}
 	if v, found, err := unstructured.NestedBool(u.Object, "spec", "runAsRoot"); found && err == nil {
 		g.RunAsRoot = &v
 	}

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/yaml"
 
 	"github.com/meshwave/meshwave/plan"
 	"github.com/meshwave/meshwave/plan/config"
@@ -34,6 +35,7 @@ const (
 	annoHelmRelease   = "meta.helm.sh/release-name"
 	annoHelmReleaseNS = "meta.helm.sh/release-namespace"
 	injectorValuesKey = "values"
+	injectorConfigKey = "config"
 )
 
 // fetch lists the objects each installed revision is made of.
@@ -207,6 +209,7 @@ func (r istioRevisions) addInjectorConfigs(o *clusterObjects) {
 		if v, img := proxyFromInjectorValues(cm.Data[injectorValuesKey]); img != "" {
 			cp.Version, cp.ProxyImage = v, img
 		}
+		cp.InjectTemplates = injectorTemplates(cm.Data[injectorConfigKey])
 	}
 }
 
@@ -298,6 +301,24 @@ func proxyFromInjectorValues(values string) (version, image string) {
 	return tag, proxyImage(v.Global.Hub, v.Global.Proxy.Image, tag)
 }
 
+// injectorTemplates are the names of the injection templates in an
+// injector ConfigMap's config (its templates map), sorted; nil when the
+// config cannot be read, so that nothing is taken to be missing.
+func injectorTemplates(cfg string) []string {
+	var c struct {
+		Templates map[string]any `json:"templates"`
+	}
+	if cfg == "" || yaml.Unmarshal([]byte(cfg), &c) != nil || c.Templates == nil {
+		return nil
+	}
+	out := make([]string, 0, len(c.Templates))
+	for name := range c.Templates {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // proxyImage is the image Istio's injector uses: proxy.image as is when it
 // is a full reference, else HUB/IMAGE:TAG (IMAGE defaulting to proxyv2).
 func proxyImage(hub, image, tag string) string {
@@ -334,7 +355,8 @@ func istioGateways(cfg *config.Config, deps []appsv1.Deployment, pods []corev1.P
 			if d.Namespace != gc.Namespace || d.Name != gc.Name {
 				continue
 			}
-			g := plan.MeshGateway{Name: d.Name, Namespace: d.Namespace, ControlPlane: d.Spec.Template.Labels[plan.LabelRevision]}
+			g := plan.MeshGateway{Name: d.Name, Namespace: d.Namespace, ControlPlane: d.Spec.Template.Labels[plan.LabelRevision],
+				Management: managementOf(&d)}
 			root := true
 			if sc := d.Spec.Template.Spec.SecurityContext; sc != nil && sc.RunAsNonRoot != nil && *sc.RunAsNonRoot {
 				root = false

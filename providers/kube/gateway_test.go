@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -105,11 +106,17 @@ func TestIstioGatewayStep(t *testing.T) {
 	pod := func(image string) runtime.Object {
 		return proxyPod("istio-system", "ingress-1", "ingress", image, "", true)
 	}
+	// An evicted pod of the old proxy stays in the namespace, finished:
+	// it never runs again, so the wait does not count it (plan.PodFinished).
+	evicted := proxyPod("istio-system", "ingress-0", "ingress", "proxyv2:1.30.0", "", false)
+	evicted.Status.Phase = corev1.PodFailed
 	patch := "patch deployments istio-system/ingress"
 	tests := map[string]struct {
 		stepCase
 		wantOnRev string
 	}{
+		"run leaves a finished pod out": {stepCase: stepCase{op: "run", rec: rec, objects: objs(gateway("1-30"), pod("proxyv2:1.31.0"), evicted),
+			wantWrites: []string{patch}}, wantOnRev: "1-31"},
 		"prepare records the revision":      {stepCase: stepCase{op: "prepare", objects: objs(gateway("1-30")), wantRecord: rec}},
 		"prepare of a gateway that is gone": {stepCase: stepCase{op: "prepare", wantErr: "read gateway istio-system/ingress: "}},
 		"prepare on a failing read": {stepCase: stepCase{op: "prepare", objects: objs(gateway("1-30")),

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"strings"
 
@@ -49,7 +50,8 @@ func snapshotOf(fl flavor, cfg *config.Config, o *clusterObjects) *plan.Snapshot
 	snap := &plan.Snapshot{ServerVersion: o.serverVersion}
 	for i := range o.namespaces {
 		ns := &o.namespaces[i]
-		snap.Namespaces = append(snap.Namespaces, plan.Namespace{Name: ns.Name, Labels: ns.Labels, Terminating: ns.DeletionTimestamp != nil})
+		snap.Namespaces = append(snap.Namespaces, plan.Namespace{Name: ns.Name, Labels: ns.Labels, Terminating: ns.DeletionTimestamp != nil,
+			Management: managementOf(ns)})
 		snap.Objects = append(snap.Objects, objectVersion("Namespace", &ns.ObjectMeta))
 	}
 	snap.Workloads = workloadsOf(o.pods, o.replicaSets, o.deployments, o.statefulSets, o.daemonSets)
@@ -60,7 +62,11 @@ func snapshotOf(fl flavor, cfg *config.Config, o *clusterObjects) *plan.Snapshot
 		snap.Objects = append(snap.Objects, objectVersion("StatefulSet", &o.statefulSets[i].ObjectMeta))
 	}
 	for i := range o.daemonSets {
-		snap.Objects = append(snap.Objects, objectVersion("DaemonSet", &o.daemonSets[i].ObjectMeta))
+		ds := &o.daemonSets[i]
+		snap.Objects = append(snap.Objects, objectVersion("DaemonSet", &ds.ObjectMeta))
+		if slices.Contains(plan.SharedProxyNames, ds.Name) {
+			snap.SharedProxies = append(snap.SharedProxies, plan.ObjectRef{Kind: "DaemonSet", Namespace: ds.Namespace, Name: ds.Name})
+		}
 	}
 	for _, s := range o.services {
 		if s.Spec.ClusterIP == corev1.ClusterIPNone {
@@ -109,6 +115,13 @@ func podFacts(pod *corev1.Pod) plan.Pod {
 			out.ProxyImage = c.Image
 		}
 	}
+	// A native sidecar (Kubernetes 1.29+, Istio's ENABLE_NATIVE_SIDECARS):
+	// the proxy is an init container that keeps running.
+	for _, c := range pod.Spec.InitContainers {
+		if c.Name == proxyContainer && c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			out.ProxyImage = c.Image
+		}
+	}
 	for _, c := range pod.Status.Conditions {
 		if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
 			out.Ready = true
@@ -148,7 +161,7 @@ func addControlPlaneFacts(cps []plan.ControlPlane, pods []corev1.Pod, webhooks [
 		cp := &cps[i]
 		for j := range pods {
 			pod := &pods[j]
-			if pod.DeletionTimestamp == nil && pod.Labels[labelApp] == "istiod" && pod.Labels[plan.LabelRevision] == cp.Revision {
+			if observed(pod) && pod.Labels[labelApp] == "istiod" && pod.Labels[plan.LabelRevision] == cp.Revision {
 				cp.Istiod = append(cp.Istiod, podFacts(pod))
 			}
 		}
@@ -176,7 +189,7 @@ func gatewayPods(ns, name string, pods []corev1.Pod) []plan.Pod {
 	var out []plan.Pod
 	for i := range pods {
 		pod := &pods[i]
-		if pod.Namespace == ns && pod.DeletionTimestamp == nil && isGatewayPod(pod.Labels, name) {
+		if pod.Namespace == ns && observed(pod) && isGatewayPod(pod.Labels, name) {
 			out = append(out, podFacts(pod))
 		}
 	}

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -10,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 )
 
 func owned(kind, name string) []metav1.OwnerReference {
@@ -41,16 +43,28 @@ func TestWorkloadsOf(t *testing.T) {
 	}
 	done := pod("a", "old-1", owned("Job", "old"), nil)
 	done.Status.Phase = corev1.PodSucceeded
-	pods = append(pods, done)
+	evicted := pod("a", "web-0", owned("ReplicaSet", "web-5d4"), nil)
+	evicted.Status.Phase = corev1.PodFailed
+	pods = append(pods, done, evicted,
+		// The pod template decides, not the pod: opted out by the
+		// template's annotation since the pod was created, and opted in
+		// again since the pod was created with the label.
+		pod("a", "quiet-1", owned("ReplicaSet", "quiet-1a"), nil),
+		pod("a", "back-1", owned("ReplicaSet", "back-1a"), map[string]string{"sidecar.istio.io/inject": "false"}))
 	rss := []appsv1.ReplicaSet{
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "web-5d4", OwnerReferences: owned("Deployment", "web")}},
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "frozen-7f", OwnerReferences: owned("Deployment", "frozen")}},
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "plain-1a", OwnerReferences: owned("Deployment", "plain")}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "quiet-1a", OwnerReferences: owned("Deployment", "quiet")}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "back-1a", OwnerReferences: owned("Deployment", "back")}},
 	}
 	deps := []appsv1.Deployment{
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "web"}, Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{
 			ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web", "istio.io/rev": "1-31"}}}}},
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "frozen"}, Spec: appsv1.DeploymentSpec{Paused: true}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "quiet"}, Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{"sidecar.istio.io/inject": "false"}}}}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "back"}},
 	}
 	stss := []appsv1.StatefulSet{
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "db"}},
@@ -64,25 +78,29 @@ func TestWorkloadsOf(t *testing.T) {
 		Name        string
 		NotRollable string
 		Template    map[string]string
+		OptedOut    bool
 		Pods        int
 	}
 	var got []row
 	for _, w := range workloadsOf(pods, rss, deps, stss, dss) {
 		reason, _ := plan.NotRollable(w.Rollout())
-		got = append(got, row{w.Kind, w.Name, reason, w.TemplateLabels, len(w.Pods)})
+		got = append(got, row{w.Kind, w.Name, reason, w.TemplateLabels, plan.InjectionOptedOut(w.TemplateLabels, w.TemplateAnnotations), len(w.Pods)})
 	}
-	// The template's labels where meshwave reads the controller (web's,
-	// not its pod's), else the pod's (plain: its Deployment was not read).
+	// The template's labels and annotations where meshwave reads the
+	// controller (web's, quiet's and back's, not their pods'), else the
+	// pod's (plain: its Deployment was not read).
 	want := []row{
-		{plan.KindDaemonSet, "agent", "", nil, 1},
-		{plan.KindDaemonSet, "logs", "DaemonSet uses the OnDelete update strategy", nil, 1},
-		{plan.KindDeployment, "frozen", "Deployment is paused", nil, 1},
-		{plan.KindDeployment, "plain", "", map[string]string{"sidecar.istio.io/inject": "false"}, 1},
-		{plan.KindDeployment, "web", "", map[string]string{"app": "web", "istio.io/rev": "1-31"}, 1},
-		{plan.KindJob, "migrate", "a Job's pods run to completion and are not restarted", nil, 1},
-		{plan.KindBarePod, "debug", "bare pod without a controller", nil, 1},
-		{plan.KindStatefulSet, "cache", "StatefulSet uses the OnDelete update strategy", nil, 1},
-		{plan.KindStatefulSet, "db", "", nil, 1},
+		{plan.KindDaemonSet, "agent", "", nil, false, 1},
+		{plan.KindDaemonSet, "logs", "DaemonSet uses the OnDelete update strategy", nil, false, 1},
+		{plan.KindDeployment, "back", "", nil, false, 1},
+		{plan.KindDeployment, "frozen", "Deployment is paused", nil, false, 1},
+		{plan.KindDeployment, "plain", "", map[string]string{"sidecar.istio.io/inject": "false"}, true, 1},
+		{plan.KindDeployment, "quiet", "", nil, true, 1},
+		{plan.KindDeployment, "web", "", map[string]string{"app": "web", "istio.io/rev": "1-31"}, false, 1},
+		{plan.KindJob, "migrate", "a Job's pods run to completion and are not restarted", nil, false, 1},
+		{plan.KindBarePod, "debug", "bare pod without a controller", nil, false, 1},
+		{plan.KindStatefulSet, "cache", "StatefulSet uses the OnDelete update strategy", nil, false, 1},
+		{plan.KindStatefulSet, "db", "", nil, false, 1},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("workloads (-want +got):\n%s", diff)
@@ -117,5 +135,99 @@ func TestEnvoyFilterOf(t *testing.T) {
 				t.Errorf("envoyFilterOf (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// A finished pod (an evicted istiod, a failed gateway pod) is no part of
+// the snapshot: it neither makes a control plane look not Ready nor counts
+// as a user of its revision.
+func TestFinishedPodsAreLeftOut(t *testing.T) {
+	o := fixtureObjects()
+	evicted := o.pods[0] // pilot-0, istiod of 1-30
+	evicted.Name, evicted.Status.Phase, evicted.Status.Conditions = "pilot-evicted", corev1.PodFailed, nil
+	job := injectedPod("shop", "migrate-x", "1-30", "docker.io/istio/proxyv2:1.30.0", owned("Job", "migrate"), nil)
+	job.Status.Phase = corev1.PodSucceeded
+	o.pods = append(o.pods, evicted, job)
+	snap := snapshotOf(upstreamIstio{}, &config.Config{}, o)
+	for _, cp := range snap.ControlPlanes {
+		if cp.Revision == "1-30" && (!cp.Ready() || len(cp.Istiod) != 1) {
+			t.Errorf("1-30 istiod pods %+v: the evicted pod counts", cp.Istiod)
+		}
+	}
+	for _, w := range snap.Workloads {
+		if w.Name == "migrate" {
+			t.Errorf("the Job of a Succeeded pod is in the snapshot: %+v", w)
+		}
+	}
+	var old plan.ControlPlane
+	for _, cp := range snap.ControlPlanes {
+		if cp.Revision == "1-30" {
+			old = cp
+		}
+	}
+	for _, u := range plan.RevisionUsers(snap, old, plan.Move{}) {
+		if strings.Contains(u, "migrate") {
+			t.Errorf("RevisionUsers names the Succeeded pod: %q", u)
+		}
+	}
+}
+
+// A native sidecar (istio-proxy among the init containers, restartPolicy
+// Always) is the pod's proxy; an init container of that name that runs to
+// completion is not.
+func TestPodFactsNativeSidecar(t *testing.T) {
+	always := corev1.ContainerRestartPolicyAlways
+	native := pod("a", "web-1", nil, nil)
+	native.Spec.Containers = []corev1.Container{{Name: "app"}}
+	native.Spec.InitContainers = []corev1.Container{{Name: "istio-init", Image: "proxyv2:1.27.1"}, {Name: "istio-proxy", Image: "proxyv2:1.27.1", RestartPolicy: &always}}
+	if got := podFacts(&native).ProxyImage; got != "proxyv2:1.27.1" {
+		t.Errorf("native sidecar: proxy image %q, want proxyv2:1.27.1", got)
+	}
+	plain := native
+	plain.Spec.InitContainers = []corev1.Container{{Name: "istio-proxy", Image: "proxyv2:1.27.1"}}
+	if got := podFacts(&plain).ProxyImage; got != "" {
+		t.Errorf("init container without restartPolicy Always: proxy image %q, want none", got)
+	}
+}
+
+// The pod template's proxy pins are read from the controller's template.
+func TestWorkloadsOfProxyPins(t *testing.T) {
+	pods := []corev1.Pod{pod("a", "web-1", owned("ReplicaSet", "web-5d4"), nil)}
+	rss := []appsv1.ReplicaSet{{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "web-5d4", OwnerReferences: owned("Deployment", "web")}}}
+	deps := []appsv1.Deployment{{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "web"}, Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{plan.AnnotationProxyImage: "proxyv2:1.26.3", plan.AnnotationInjectTemplates: "sidecar, team-x"}}}}}}
+	w := workloadsOf(pods, rss, deps, nil, nil)[0]
+	if w.ProxyImagePin != "proxyv2:1.26.3" {
+		t.Errorf("ProxyImagePin = %q", w.ProxyImagePin)
+	}
+	if diff := cmp.Diff([]string{"sidecar", "team-x"}, w.InjectTemplates); diff != "" {
+		t.Errorf("InjectTemplates (-want +got):\n%s", diff)
+	}
+}
+
+func TestInjectorTemplates(t *testing.T) {
+	cfg := "defaultTemplates: [sidecar]\npolicy: enabled\ntemplates:\n  sidecar: |\n    spec: {}\n  gateway: |\n    spec: {}\n  grpc-agent: |\n    spec: {}\n"
+	if diff := cmp.Diff([]string{"gateway", "grpc-agent", "sidecar"}, injectorTemplates(cfg)); diff != "" {
+		t.Errorf("templates (-want +got):\n%s", diff)
+	}
+	for _, bad := range []string{"", "{not yaml", "policy: enabled\n"} {
+		if got := injectorTemplates(bad); got != nil {
+			t.Errorf("injectorTemplates(%q) = %v, want nil (unknown)", bad, got)
+		}
+	}
+}
+
+// istio-cni's node agent and ztunnel are found in any namespace.
+func TestSharedProxies(t *testing.T) {
+	o := fixtureObjects()
+	o.daemonSets = []appsv1.DaemonSet{
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "istio-cni-node"}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "ztunnel"}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "log-agent"}},
+	}
+	snap := snapshotOf(upstreamIstio{}, &config.Config{}, o)
+	want := []plan.ObjectRef{{Kind: "DaemonSet", Namespace: "kube-system", Name: "istio-cni-node"}, {Kind: "DaemonSet", Namespace: "istio-system", Name: "ztunnel"}}
+	if diff := cmp.Diff(want, snap.SharedProxies); diff != "" {
+		t.Errorf("shared proxies (-want +got):\n%s", diff)
 	}
 }

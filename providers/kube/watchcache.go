@@ -333,7 +333,8 @@ func (c *clusterCache) notify(key string) {
 	}
 }
 
-// podsOf are the live pods of namespace ns that match sel.
+// podsOf are the live pods of namespace ns that match sel: observed, as the
+// snapshot's (neither being deleted nor finished).
 func (c *clusterCache) podsOf(ns string, sel labels.Selector) ([]corev1.Pod, error) {
 	ptrs, err := c.pods.Pods(ns).List(sel)
 	if err != nil {
@@ -341,7 +342,7 @@ func (c *clusterCache) podsOf(ns string, sel labels.Selector) ([]corev1.Pod, err
 	}
 	out := make([]corev1.Pod, 0, len(ptrs))
 	for _, p := range ptrs {
-		if p.DeletionTimestamp == nil {
+		if observed(p) {
 			out = append(out, *p)
 		}
 	}

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"sort"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -15,14 +16,24 @@ func workloadsOf(pods []corev1.Pod, rss []appsv1.ReplicaSet, deps []appsv1.Deplo
 	ix := newWorkloadIndex(rss, deps, stss, dss)
 	for i := range pods {
 		pod := &pods[i]
-		if pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		if !observed(pod) {
 			continue
 		}
 		w := ix.controllerOf(pod)
-		if w.TemplateLabels == nil {
-			// Without a pod template meshwave reads (a bare pod, a Job, an
-			// unknown controller), the next pod carries the pod's labels.
-			w.TemplateLabels = pod.Labels
+		// The controller's pod template decides what its next pods are
+		// (the labels the injection webhooks select on, the injector's
+		// opt-out, the proxy pins); a pod without one meshwave reads (bare,
+		// a Job's, an unknown controller's) speaks for itself.
+		meta := &pod.ObjectMeta
+		if t := ix.template(w); t != nil {
+			meta = &t.ObjectMeta
+		}
+		w.TemplateLabels, w.TemplateAnnotations = meta.Labels, meta.Annotations
+		if img := meta.Annotations[plan.AnnotationProxyImage]; img != "" {
+			w.ProxyImagePin = img
+		}
+		if ts := meta.Annotations[plan.AnnotationInjectTemplates]; ts != "" {
+			w.InjectTemplates = splitList(ts)
 		}
 		w.Pods = append(w.Pods, podFacts(pod))
 	}
@@ -36,20 +47,26 @@ func workloadsOf(pods []corev1.Pod, rss []appsv1.ReplicaSet, deps []appsv1.Deplo
 	return out
 }
 
+// observed reports whether a pod is part of the snapshot: not being
+// deleted, and not finished (plan.PodFinished).
+func observed(pod *corev1.Pod) bool {
+	return pod.DeletionTimestamp == nil && !plan.PodFinished(string(pod.Status.Phase))
+}
+
 // workloadIndex finds the workload a pod belongs to, with the rollout facts
 // of its controller.
 type workloadIndex struct {
 	rsOwner  map[string]string // ns/rs -> deployment name
 	depByKey map[string]*appsv1.Deployment
 	stsByKey map[string]*appsv1.StatefulSet
-	dss      []appsv1.DaemonSet
+	dsByKey  map[string]*appsv1.DaemonSet
 	byKey    map[string]*plan.Workload
 	order    []string
 }
 
 func newWorkloadIndex(rss []appsv1.ReplicaSet, deps []appsv1.Deployment, stss []appsv1.StatefulSet, dss []appsv1.DaemonSet) *workloadIndex {
 	ix := &workloadIndex{rsOwner: map[string]string{}, depByKey: map[string]*appsv1.Deployment{},
-		stsByKey: map[string]*appsv1.StatefulSet{}, dss: dss, byKey: map[string]*plan.Workload{}}
+		stsByKey: map[string]*appsv1.StatefulSet{}, dsByKey: map[string]*appsv1.DaemonSet{}, byKey: map[string]*plan.Workload{}}
 	for _, rs := range rss {
 		if ref := metav1.GetControllerOf(&rs); ref != nil && ref.Kind == "Deployment" {
 			ix.rsOwner[rs.Namespace+"/"+rs.Name] = ref.Name
@@ -60,6 +77,9 @@ func newWorkloadIndex(rss []appsv1.ReplicaSet, deps []appsv1.Deployment, stss []
 	}
 	for i := range stss {
 		ix.stsByKey[stss[i].Namespace+"/"+stss[i].Name] = &stss[i]
+	}
+	for i := range dss {
+		ix.dsByKey[dss[i].Namespace+"/"+dss[i].Name] = &dss[i]
 	}
 	return ix
 }
@@ -87,28 +107,44 @@ func (ix *workloadIndex) controllerOf(pod *corev1.Pod) *plan.Workload {
 		w := ix.get(plan.KindDeployment, pod.Namespace, name)
 		if d := ix.depByKey[pod.Namespace+"/"+name]; d != nil {
 			w.Paused = deploymentRollout(d).Paused
-			w.TemplateLabels = d.Spec.Template.Labels
 		}
 		return w
 	case ref.Kind == "StatefulSet":
 		w := ix.get(plan.KindStatefulSet, pod.Namespace, ref.Name)
 		if s := ix.stsByKey[pod.Namespace+"/"+ref.Name]; s != nil {
 			w.UpdateStrategy = statefulSetRollout(s).UpdateStrategy
-			w.TemplateLabels = s.Spec.Template.Labels
 		}
 		return w
 	case ref.Kind == "DaemonSet":
 		w := ix.get(plan.KindDaemonSet, pod.Namespace, ref.Name)
-		for i := range ix.dss {
-			if ix.dss[i].Namespace == pod.Namespace && ix.dss[i].Name == ref.Name {
-				w.UpdateStrategy = daemonSetRollout(&ix.dss[i]).UpdateStrategy
-				w.TemplateLabels = ix.dss[i].Spec.Template.Labels
-			}
+		if d := ix.dsByKey[pod.Namespace+"/"+ref.Name]; d != nil {
+			w.UpdateStrategy = daemonSetRollout(d).UpdateStrategy
 		}
 		return w
 	}
 	// A Job, or a controller meshwave does not know.
 	return ix.get(plan.WorkloadKind(ref.Kind), pod.Namespace, ref.Name)
+}
+
+// template is the pod template of w's controller, nil when w has none or
+// it was not read.
+func (ix *workloadIndex) template(w *plan.Workload) *corev1.PodTemplateSpec {
+	key := w.Namespace + "/" + w.Name
+	switch w.Kind {
+	case plan.KindDeployment:
+		if d := ix.depByKey[key]; d != nil {
+			return &d.Spec.Template
+		}
+	case plan.KindStatefulSet:
+		if s := ix.stsByKey[key]; s != nil {
+			return &s.Spec.Template
+		}
+	case plan.KindDaemonSet:
+		if d := ix.dsByKey[key]; d != nil {
+			return &d.Spec.Template
+		}
+	}
+	return nil
 }
 
 // The facts plan.NotRollable decides on, read from each kind of pod owner.
@@ -122,4 +158,16 @@ func statefulSetRollout(s *appsv1.StatefulSet) plan.RolloutFacts {
 
 func daemonSetRollout(d *appsv1.DaemonSet) plan.RolloutFacts {
 	return plan.RolloutFacts{Kind: plan.KindDaemonSet, UpdateStrategy: string(d.Spec.UpdateStrategy.Type)}
+}
+
+// splitList is a comma-separated annotation's values, trimmed, empty ones
+// left out.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
+
 	"github.com/meshwave/meshwave/plan"
 	"github.com/meshwave/meshwave/plan/config"
 )
@@ -387,6 +389,30 @@ func nothingToApply(p *plan.Plan) (head, rest string) {
 	return "No changes.", fmt.Sprintf("The data plane already runs %s.", p.To)
 }
 
+// optedOutShown bounds how many workloads an opted-out line names.
+const optedOutShown = 5
+
+// optedOutLines are a wave's workloads that opt out of injection, one line
+// per namespace: "namespace legacy: Deployment batch, StatefulSet cache
+// (opted out of injection: not restarted or verified)".
+func optedOutLines(p *plan.Plan, wave string, m markup) []string {
+	w, _ := waveSummary(p, wave)
+	var out []string
+	for _, o := range w.OptedOut {
+		names := make([]string, 0, optedOutShown)
+		for i, ref := range o.Workloads {
+			if i == optedOutShown {
+				names = append(names, m.text(fmt.Sprintf("and %d more", len(o.Workloads)-optedOutShown)))
+				break
+			}
+			names = append(names, m.text(ref.Kind+" ")+m.code(ref.Name))
+		}
+		out = append(out, m.text("namespace ")+m.code(o.Namespace)+m.text(": ")+strings.Join(names, m.text(", "))+
+			m.text(" (opted out of injection: not restarted or verified)"))
+	}
+	return out
+}
+
 // waveFollowUps are the manual follow-ups of a wave, in plan order.
 func waveFollowUps(p *plan.Plan, wave string) []plan.FollowUp {
 	var out []plan.FollowUp
@@ -447,3 +473,15 @@ func checkObject(c plan.Check, m markup) string {
 	}
 	return objectText(c.Object, "", m)
 }
+
+// revisionText is "1-27 (Istio 1.27.1)", or the revision alone when its
+// version is unknown.
+func revisionText(rev, version string) string {
+	if version == "" {
+		return rev
+	}
+	return rev + " (Istio " + version + ")"
+}
+
+// rangeText is "upgrade.mw.hcl:1,1-8", a check's place in the plan's files.
+func rangeText(r hcl.Range) string { return r.String() }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
+
 	"github.com/meshwave/meshwave/plan"
 	"github.com/meshwave/meshwave/plan/config"
 )
@@ -198,7 +200,7 @@ func istioPlan() *plan.Plan {
 	rest[0] = legacyRelabel
 	p := &plan.Plan{
 		FormatVersion: plan.FormatVersion,
-		From:          isFrom, To: isTo, Flavor: plan.FlavorIstio,
+		From:          isFrom, To: isTo, FromVersion: "1.26.4", ToVersion: "1.27.1", Flavor: plan.FlavorIstio,
 		Checks: []plan.Check{{Code: "MW011", Severity: plan.SeverityWarning, Object: ref("Pod", "payments", "debug-shell"),
 			Message: "cannot be restarted by meshwave: " + debugWhy,
 			Hint:    "apply leaves it to you: " + debugManual}},
@@ -206,7 +208,8 @@ func istioPlan() *plan.Plan {
 		Summary: plan.Summary{Changes: 8, Relabel: 3, Restart: 4, Gateways: 1, Uninstall: 1, Warnings: 1,
 			Waves: []plan.WaveSummary{
 				{Name: "canary", Namespaces: 1, Workloads: 1, Pods: 2, FromImage: isFromImage, ToImage: isToImage},
-				{Name: "rest", Namespaces: 3, Workloads: 3, Pods: 7, FromImage: isFromImage, ToImage: isToImage},
+				{Name: "rest", Namespaces: 3, Workloads: 3, Pods: 7, FromImage: isFromImage, ToImage: isToImage,
+					OptedOut: []plan.OptedOut{{Namespace: "payments", Workloads: []plan.ObjectRef{*ref("Deployment", "payments", "batch-export")}}}},
 			}},
 		SourceHash: "0b5d8e2f41c7a9630e1f2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6978",
 	}
@@ -235,7 +238,12 @@ func istioBlockedPlan() *plan.Plan {
 		{Code: "MW012", Severity: plan.SeverityError, Object: ref("Namespace", "", "payments"),
 			Message: "cannot patch deployments.apps in namespace payments",
 			Hint:    "grant the role used by meshwave patch on deployments.apps (see docs/permissions.md)"},
+		{Code: "MW034", Severity: plan.SeverityError,
+			Range:   &hcl.Range{Filename: "upgrade.mw.hcl", Start: hcl.Pos{Line: 1, Column: 1, Byte: 0}, End: hcl.Pos{Line: 1, Column: 8, Byte: 7}},
+			Message: "Istio 1.26.4 to 1.28.0 is 2 minor versions: a rollback of a failed wave would move its proxies back across more than one minor version, which Istio does not support",
+			Hint:    "upgrade one minor version at a time (install the revision in between), or set rollback { automatic = false }"},
 	}, p.Checks...)
-	p.Summary.Errors = 2
+	p.Summary.Errors = 3
+	p.ToVersion = "1.28.0"
 	return p
 }

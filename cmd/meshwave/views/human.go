@@ -23,7 +23,7 @@ func Human(w io.Writer, p *plan.Plan, opts HumanOptions) error {
 	var b strings.Builder
 	line := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 
-	line("%s %s → %s (%s)", c.paint("Upgrade", sgrBold), p.From, p.To, p.Flavor)
+	line("%s %s → %s (%s)", c.paint("Upgrade", sgrBold), revisionText(p.From, p.FromVersion), revisionText(p.To, p.ToVersion), p.Flavor)
 
 	for _, ck := range p.Checks {
 		line("")
@@ -37,6 +37,9 @@ func Human(w io.Writer, p *plan.Plan, opts HumanOptions) error {
 		}
 		line("%s", head)
 		line("  %s", ck.Message)
+		if ck.Range != nil {
+			line("  At: %s", rangeText(*ck.Range))
+		}
 		if ck.Hint != "" {
 			line("  Hint: %s", ck.Hint)
 		}
@@ -86,6 +89,11 @@ func Human(w io.Writer, p *plan.Plan, opts HumanOptions) error {
 			}
 			for _, d := range t.details {
 				line("      %s", d)
+			}
+		}
+		if sec.wave != "" {
+			for _, l := range optedOutLines(p, sec.wave, plainMarkup{}) {
+				line("    %s", c.paint(l, sgrDim))
 			}
 		}
 		if fs := waveFollowUps(p, sec.wave); sec.wave != "" && len(fs) > 0 {

@@ -31,6 +31,10 @@ func Markdown(w io.Writer, p *plan.Plan) error {
 	}
 	line("")
 	line("Flavor: %s · format %s", m.code(string(p.Flavor)), m.code(p.FormatVersion))
+	if p.FromVersion != "" || p.ToVersion != "" {
+		line("")
+		line("Istio: %s → %s", m.code(revisionText(p.From, p.FromVersion)), m.code(revisionText(p.To, p.ToVersion)))
+	}
 
 	if p.Blocked() {
 		line("")
@@ -50,7 +54,11 @@ func Markdown(w io.Writer, p *plan.Plan) error {
 			if c.Severity == plan.SeverityError {
 				sev = "**" + sev + "**"
 			}
-			line("| %s | %s | %s | %s | %s |", sev, m.code(c.Code), checkObject(c, m), m.text(c.Message), m.text(c.Hint))
+			msg := m.text(c.Message)
+			if c.Range != nil {
+				msg += m.text(" (at ") + m.code(rangeText(*c.Range)) + m.text(")")
+			}
+			line("| %s | %s | %s | %s | %s |", sev, m.code(c.Code), checkObject(c, m), msg, m.text(c.Hint))
 		}
 	}
 
@@ -107,6 +115,11 @@ func Markdown(w io.Writer, p *plan.Plan) error {
 				head = "_" + head + "_"
 			}
 			line("| %s | %s | %s |", t.symbol, head, strings.Join(t.details, "<br>"))
+		}
+		if sec.wave != "" {
+			for _, l := range optedOutLines(p, sec.wave, m) {
+				line("| | _%s_ | |", l)
+			}
 		}
 		line("")
 		line("</details>")

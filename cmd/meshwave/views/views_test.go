@@ -136,7 +136,7 @@ func TestHumanLastLines(t *testing.T) {
 			want: []string{
 				"Plan: 1 gateway to move, 3 namespaces to relabel, 4 workloads to restart, 1 control plane to uninstall.",
 				"",
-				"Error: apply is blocked by 2 errors; fix the checks above and plan again.",
+				"Error: apply is blocked by 3 errors; fix the checks above and plan again.",
 			},
 		},
 	}
