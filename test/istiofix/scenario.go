@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -23,15 +24,25 @@ var (
 type App struct {
 	Namespace, Name string
 	Replicas        int32
+	// Native asks the injector for a native sidecar: istio-proxy among the
+	// init containers, with restartPolicy Always.
+	Native bool
 }
 
 // Apps are the scenario's workloads: a namespace on the revision label, one
 // on the prod-stable tag, one on istio-injection=enabled (the default tag),
 // and an ingress gateway injected with the gateway template.
 var Apps = []App{
-	{"shop", "web", 2}, {"shop", "cart", 1}, {"tagged", "api", 1}, {"legacy", "old", 1},
-	{"istio-ingress", "istio-ingressgateway", 1},
+	{Namespace: "shop", Name: "web", Replicas: 2}, {Namespace: "shop", Name: "cart", Replicas: 1},
+	{Namespace: "shop", Name: "native", Replicas: 1, Native: true},
+	{Namespace: "tagged", Name: "api", Replicas: 1}, {Namespace: "legacy", Name: "old", Replicas: 1},
+	{Namespace: "istio-ingress", Name: "istio-ingressgateway", Replicas: 1},
 }
+
+// OptedOut is a workload of a moved namespace whose pod template opts out
+// of injection (sidecar.istio.io/inject: "false"): it runs no proxy, and an
+// upgrade must neither restart nor verify it.
+var OptedOut = App{Namespace: "shop", Name: "batch", Replicas: 1}
 
 var namespaceLabels = map[string]map[string]string{
 	"shop":          {"istio.io/rev": Rev30.Name},
@@ -61,7 +72,7 @@ func (m *Mesh) LoadUpgradeScenario(ctx context.Context) error {
 			return fmt.Errorf("create namespace %s: %w", ns, err)
 		}
 	}
-	for _, a := range Apps {
+	for _, a := range append(slices.Clone(Apps), OptedOut) {
 		if _, err := cs.AppsV1().Deployments(a.Namespace).Create(ctx, deployment(a), metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("create deployment %s/%s: %w", a.Namespace, a.Name, err)
 		}
@@ -70,6 +81,22 @@ func (m *Mesh) LoadUpgradeScenario(ctx context.Context) error {
 		if err := m.WaitInjected(ctx, a, Rev30, 90*time.Second); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// CreatePinned creates app a in a new namespace without injection labels,
+// its pod template labeled istio.io/rev=r: injected by r through the
+// injector's object selector, whatever the namespace says.
+func (m *Mesh) CreatePinned(ctx context.Context, a App, r Revision) error {
+	cs := m.env.Client
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: a.Namespace}}, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create namespace %s: %w", a.Namespace, err)
+	}
+	d := deployment(a)
+	d.Spec.Template.Labels["istio.io/rev"] = r.Name
+	if _, err := cs.AppsV1().Deployments(a.Namespace).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create deployment %s/%s: %w", a.Namespace, a.Name, err)
 	}
 	return nil
 }
@@ -83,7 +110,12 @@ func deployment(a App) *appsv1.Deployment {
 		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": a.Name}},
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "docker.io/library/nginx:1.25"}}},
 	}
-	if a.Name == "istio-ingressgateway" {
+	switch {
+	case a.Native:
+		tmpl.Annotations = map[string]string{"sidecar.istio.io/nativeSidecar": "true"}
+	case a == OptedOut:
+		tmpl.Labels["sidecar.istio.io/inject"] = "false"
+	case a.Name == "istio-ingressgateway":
 		tmpl.Labels["istio.io/rev"] = Rev30.Name
 		tmpl.Labels["sidecar.istio.io/inject"] = "true"
 		tmpl.Annotations = map[string]string{"inject.istio.io/templates": "gateway"}
@@ -100,6 +132,8 @@ func deployment(a App) *appsv1.Deployment {
 type Injected struct {
 	Name, Image, Revision string
 	Ready                 bool
+	// Native: the proxy is a native sidecar (an init container).
+	Native bool
 }
 
 // Pods lists an app's live pods as the injector left them.
@@ -124,6 +158,11 @@ func (m *Mesh) Pods(ctx context.Context, a App) ([]Injected, error) {
 				in.Image = c.Image
 			}
 		}
+		for _, c := range p.Spec.InitContainers {
+			if c.Name == "istio-proxy" && c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+				in.Image, in.Native = c.Image, true
+			}
+		}
 		for _, c := range p.Status.Conditions {
 			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
 				in.Ready = true
@@ -144,7 +183,7 @@ func (m *Mesh) WaitInjected(ctx context.Context, a App, r Revision, timeout time
 			return false, nil
 		}
 		for _, p := range last {
-			if p.Image != r.ProxyImage() || p.Revision != r.Name || !p.Ready {
+			if p.Image != r.ProxyImage() || p.Revision != r.Name || !p.Ready || p.Native != a.Native {
 				return false, nil
 			}
 		}

@@ -22,6 +22,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/meshwave/meshwave/test/e2e/harness"
 	"github.com/meshwave/meshwave/test/istiofix"
@@ -72,9 +73,10 @@ func TestUpgradeOnRealIstiod(t *testing.T) {
 	dir := harness.CopyExample(t, "istio-tags")
 
 	overlapIsReported(ctx, t, env, dir)
+	pinnedBlocksTheUninstall(ctx, t, env, mesh, dir)
 	rollbackOnRealIstiod(ctx, t, env, mesh)
 	before := map[istiofix.App]int{}
-	for _, a := range istiofix.Apps {
+	for _, a := range append(slices.Clone(istiofix.Apps), istiofix.OptedOut) {
 		before[a] = rollouts(ctx, t, env, a)
 	}
 
@@ -110,7 +112,7 @@ func TestUpgradeOnRealIstiod(t *testing.T) {
 	// restart of the second wave starts: each run resumes the last.
 	applyKilledAt(t, env, dir, "step-start", "tag/default")
 	applyKilledAt(t, env, dir, "step-start", "wave/rest/restart/")
-	targetDownStopsTheApply(ctx, t, env, mesh, dir)
+	targetDownStopsTheApply(ctx, t, env, mesh, dir, "")
 	start := time.Now()
 	r = harness.Meshwave(t, env, dir, "apply", "-auto-approve")
 	if r.Code != 0 {
@@ -126,6 +128,13 @@ func TestUpgradeOnRealIstiod(t *testing.T) {
 		if n := rollouts(ctx, t, env, a); n != before[a]+1 {
 			t.Errorf("%s/%s is at rollout %d, want %d (rolled exactly once)", a.Namespace, a.Name, n, before[a]+1)
 		}
+	}
+	// Opted out in a moved namespace: never restarted, still without a proxy.
+	if n := rollouts(ctx, t, env, istiofix.OptedOut); n != before[istiofix.OptedOut] {
+		t.Errorf("opted-out shop/batch is at rollout %d, want %d (never restarted)", n, before[istiofix.OptedOut])
+	}
+	if pods, err := mesh.Pods(ctx, istiofix.OptedOut); err != nil || len(pods) != 1 || pods[0].Image != "" {
+		t.Errorf("opted-out shop/batch pods %+v (err %v), want one without a proxy", pods, err)
 	}
 	adm := env.Client.AdmissionregistrationV1()
 	for _, tag := range []string{"prod-stable", "default"} {
@@ -204,11 +213,12 @@ func TestUpgradeOnRealIstiod(t *testing.T) {
 	compareTagsWithIstioctl(ctx, t, env, mesh)
 }
 
-// targetDownStopsTheApply resumes the upgrade with the target istiod
-// stopped: its injection webhook (failurePolicy Fail) refuses every pod the
-// restarts create. Apply must stop within a minute naming the webhook, not
-// wait out the wave's timeout; istiod is then started again.
-func targetDownStopsTheApply(ctx context.Context, t *testing.T, env *testenv.Cluster, mesh *istiofix.Mesh, dir string) {
+// targetDownStopsTheApply applies with the target istiod stopped: its
+// injection webhook (failurePolicy Fail) refuses every pod the steps
+// create. Apply must stop within a minute quoting the webhook failure, in a
+// line that also says what (when set), not wait out the step's timeout;
+// istiod is then started again.
+func targetDownStopsTheApply(ctx context.Context, t *testing.T, env *testenv.Cluster, mesh *istiofix.Mesh, dir, what string) {
 	t.Helper()
 	mesh.StopRevision(rev31.Name)
 	start := time.Now()
@@ -224,7 +234,7 @@ func targetDownStopsTheApply(ctx context.Context, t *testing.T, env *testenv.Clu
 	}
 	quoted := false
 	for _, line := range strings.Split(out, "\n") {
-		if strings.Contains(line, "failed calling webhook") && strings.Contains(line, "sidecar-injector.istio.io") {
+		if strings.Contains(line, "failed calling webhook") && strings.Contains(line, "sidecar-injector.istio.io") && strings.Contains(line, what) {
 			t.Logf("apply with istiod 1-31 stopped says: %s", strings.TrimSpace(line))
 			quoted = true
 			break
@@ -397,9 +407,13 @@ func istioctlPruned(line string) (string, bool) {
 }
 
 // overlapIsReported copies the default tag's real webhook under another name,
-// so two injectors select istio-injection=enabled, and expects the plan to
-// warn (MW020) about the namespace with that label and to refuse (MW018) the
-// copy left calling 1-30; the copy then goes.
+// so two injectors select istio-injection=enabled. Which injectors a new pod
+// gets follows from their selectors (plan.PodInjections): with the copy,
+// namespace legacy's pods would be injected by 1-31 through the moved tag
+// and by 1-30 through the copy, so the plan does not leave legacy on the
+// tag but relabels it istio.io/rev=1-31, which only 1-31's webhook selects
+// (no overlap is left for MW020 to report), and refuses (MW018) the copy
+// left calling 1-30. The copy then goes.
 func overlapIsReported(ctx context.Context, t *testing.T, env *testenv.Cluster, dir string) {
 	t.Helper()
 	mwcs := env.Client.AdmissionregistrationV1().MutatingWebhookConfigurations()
@@ -421,21 +435,52 @@ func overlapIsReported(ctx context.Context, t *testing.T, env *testenv.Cluster, 
 			Code, Message string
 			Object        struct{ Kind, Name string }
 		} `json:"checks"`
+		Steps []struct{ ID, Action string } `json:"steps"`
 	}
 	if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
 		t.Fatalf("plan -json: %v\n%s\n%s", err, r.Stdout, r.Stderr)
 	}
-	// The copy also calls 1-30's istiod and nothing in the plan moves it:
-	// after the uninstall it would call a removed control plane (MW018).
-	overlap, dangling := false, false
+	dangling := false
 	for _, c := range out.Checks {
-		overlap = overlap || c.Code == "MW020" && c.Object.Name == "legacy" &&
-			strings.Contains(c.Message, "istio-revision-tag-default/namespace.sidecar-injector.istio.io") &&
-			strings.Contains(c.Message, "copied-default-injector/namespace.sidecar-injector.istio.io")
 		dangling = dangling || c.Code == "MW018" && c.Object.Kind == "MutatingWebhookConfiguration" && c.Object.Name == "copied-default-injector"
 	}
-	if !overlap || !dangling || r.Code != 1 || len(out.Checks) != 2 {
-		t.Errorf("with a copy of the default tag's webhook: exit %d, checks %+v; want exit 1, MW020 on namespace legacy naming both injectors and MW018 naming the copy", r.Code, out.Checks)
+	relabeled := false
+	for _, s := range out.Steps {
+		relabeled = relabeled || s.ID == "wave/rest/relabel/legacy" && s.Action == "update"
+	}
+	if !dangling || !relabeled || r.Code != 1 || len(out.Checks) != 1 {
+		t.Errorf("with a copy of the default tag's webhook: exit %d, checks %+v, legacy relabeled %v; want exit 1, only MW018 naming the copy, and legacy relabeled to 1-31", r.Code, out.Checks, relabeled)
+	}
+}
+
+// pinnedBlocksTheUninstall runs a Deployment pinned to 1-30 by its own pod
+// template's istio.io/rev label, in a namespace with no injection label:
+// the real injector's object selector injects it with 1-30, so the plan,
+// which uninstalls 1-30 and moves no wave there, must refuse naming it
+// (MW041). The Deployment then goes.
+func pinnedBlocksTheUninstall(ctx context.Context, t *testing.T, env *testenv.Cluster, mesh *istiofix.Mesh, dir string) {
+	t.Helper()
+	pinned := istiofix.App{Namespace: "pinned", Name: "cache", Replicas: 1}
+	if err := mesh.CreatePinned(ctx, pinned, rev30); err != nil {
+		t.Fatal(err)
+	}
+	if err := mesh.WaitInjected(ctx, pinned, rev30, 90*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	r := harness.Meshwave(t, env, dir, "plan")
+	out := r.Stdout + r.Stderr
+	if r.Code != 1 || !strings.Contains(out, "[MW041] Deployment pinned/cache") || !strings.Contains(out, "istio.io/rev=1-30") {
+		t.Errorf("plan with a Deployment pinned to 1-30 by its pod template: exit %d, want 1 with MW041 naming Deployment pinned/cache and its label\n%s", r.Code, out)
+	}
+	if err := env.Client.CoreV1().Namespaces().Delete(ctx, pinned.Namespace, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		_, err := env.Client.CoreV1().Namespaces().Get(ctx, pinned.Namespace, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	if err != nil {
+		t.Fatalf("namespace pinned not gone within 1m: %v", err)
 	}
 }
 
@@ -458,7 +503,15 @@ func rollbackOnRealIstiod(ctx context.Context, t *testing.T, env *testenv.Cluste
 	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if r := harness.Meshwave(t, env, dir, "apply", "-auto-approve"); r.Code != 0 {
+	// The first change that needs 1-31's injector is the gateway's move,
+	// which has no dry-run probe: its Deployment's new pods are refused, and
+	// the wait stops on its controller's FailedCreate events. The apply
+	// after istiod is back finds the rollout its controller gave up on.
+	targetDownStopsTheApply(ctx, t, env, mesh, dir, "Deployment istio-ingress/istio-ingressgateway cannot create pods")
+	start := time.Now()
+	r := harness.Meshwave(t, env, dir, "apply", "-auto-approve")
+	t.Logf("the apply after istiod 1-31 came back (the gateway's rollout left stuck) took %s", time.Since(start).Round(100*time.Millisecond))
+	if r.Code != 0 {
 		t.Fatalf("apply without finalize: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
 	for _, a := range istiofix.Apps {
@@ -466,7 +519,7 @@ func rollbackOnRealIstiod(ctx context.Context, t *testing.T, env *testenv.Cluste
 			t.Fatal(err)
 		}
 	}
-	r := harness.Meshwave(t, env, dir, "rollback", "-auto-approve")
+	r = harness.Meshwave(t, env, dir, "rollback", "-auto-approve")
 	if r.Code != 0 {
 		t.Fatalf("rollback: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
