@@ -224,6 +224,18 @@ finalize {
   uninstall_old = true
 }
 `)},
+		{name: "MW030 namespace managed by Argo CD", code: "MW030", severity: "warning", object: "Namespace//demo-a",
+			plan: planText("cp-v17x.istio-system", waves),
+			setup: func(t *testing.T) {
+				patchNamespace(ctx, t, env, "demo-a", `{"metadata":{"annotations":{"argocd.argoproj.io/tracking-id":"shop:/Namespace:/demo-a"}}}`)
+				t.Cleanup(func() {
+					patchNamespace(context.Background(), t, env, "demo-a", `{"metadata":{"annotations":{"argocd.argoproj.io/tracking-id":null}}}`)
+				})
+			}},
+		// Back from 1.7 to 1.6 as a new plan: the proxies it moves would run
+		// ahead of the control plane they talk to.
+		{name: "MW033 downgrade", code: "MW033", severity: "error",
+			plan: strings.Replace(planText("mesh.istio-system", waves), `from   = "mesh.istio-system"`, `from   = "cp-v17x.istio-system"`, 1)},
 		{name: "MW016 wave selects nothing", code: "MW016", severity: "warning",
 			plan: planText("cp-v17x.istio-system", waves+`
 wave "none" {
