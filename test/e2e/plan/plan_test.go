@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -236,6 +237,26 @@ finalize {
 		// ahead of the control plane they talk to.
 		{name: "MW033 downgrade", code: "MW033", severity: "error",
 			plan: strings.Replace(planText("mesh.istio-system", waves), `from   = "mesh.istio-system"`, `from   = "cp-v17x.istio-system"`, 1)},
+		{name: "MW031 proxy image pinned by the pod template", code: "MW031", severity: "warning", object: "Deployment/demo-a/pinned",
+			plan: planText("cp-v17x.istio-system", waves),
+			setup: func(t *testing.T) {
+				harness.Deployment(ctx, t, env, "demo-a", "pinned", 1)
+				t.Cleanup(func() {
+					_ = cs.AppsV1().Deployments("demo-a").Delete(context.Background(), "pinned", metav1.DeleteOptions{})
+				})
+				b := `{"spec":{"template":{"metadata":{"annotations":{"sidecar.istio.io/proxyImage":"docker.io/banzaicloud/istio-proxyv2:1.6.3-bzc"}}}}}`
+				if _, err := cs.AppsV1().Deployments("demo-a").Patch(ctx, "pinned", types.StrategicMergePatchType, []byte(b), metav1.PatchOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				harness.WaitPods(ctx, t, env, "demo-a", "app=pinned", defaultWait, func(p []harness.PodFacts) bool { return len(p) == 1 && p[0].Ready })
+			}},
+		{name: "MW042 uninstall waits for the manual follow-up", code: "MW042", severity: "warning", object: "Istio/istio-system/mesh",
+			plan: planText("cp-v17x.istio-system", waves+`
+finalize {
+  uninstall_old = true
+}
+`),
+			setup: func(t *testing.T) { onDeleteStatefulSet(ctx, t, env, "demo-b", "cache") }},
 		{name: "MW016 wave selects nothing", code: "MW016", severity: "warning",
 			plan: planText("cp-v17x.istio-system", waves+`
 wave "none" {
@@ -312,6 +333,26 @@ func labelDeployment(ctx context.Context, t *testing.T, env *testenv.Cluster, ns
 			patch(nil)
 		}
 	})
+}
+
+// onDeleteStatefulSet runs a StatefulSet a restart cannot roll
+// (updateStrategy OnDelete) in namespace ns, until the test ends.
+func onDeleteStatefulSet(ctx context.Context, t *testing.T, env *testenv.Cluster, ns, name string) {
+	t.Helper()
+	one := int32(1)
+	labels := map[string]string{"app": name}
+	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: appsv1.StatefulSetSpec{Replicas: &one, Selector: &metav1.LabelSelector{MatchLabels: labels}, ServiceName: name,
+			UpdateStrategy: appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "docker.io/library/redis:7"}}}}}}
+	if _, err := env.Client.AppsV1().StatefulSets(ns).Create(ctx, sts, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = env.Client.AppsV1().StatefulSets(ns).Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
+	harness.WaitPods(ctx, t, env, ns, "app="+name, defaultWait, func(p []harness.PodFacts) bool { return len(p) == 1 && p[0].Ready })
 }
 
 func patchNamespace(ctx context.Context, t *testing.T, env *testenv.Cluster, name, patch string) {
