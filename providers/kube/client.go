@@ -74,6 +74,9 @@ type ConnectOptions struct {
 	Burst int
 }
 
+// fieldManager is the name meshwave's writes carry in managedFields.
+const fieldManager = "meshwave"
+
 // Client-side rate limits: a wave of 1,000 namespaces sends a restart and a
 // read per workload, which client-go's defaults (5 a second) would stretch
 // over many minutes; the API server's own priority and fairness protects it.
@@ -159,6 +162,11 @@ func New(cfg *rest.Config, flavor plan.Flavor) (*Provider, error) {
 	}
 	cfg.Timeout = 0
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &requestTimeout{next: rt, after: timeout} })
+	if cfg.UserAgent == "" {
+		// The API server names meshwave's writes in managedFields after
+		// it, whatever the binary is called (see labelsSetBack).
+		cfg.UserAgent = fieldManager + "/" + rest.DefaultKubernetesUserAgent()
+	}
 	if cfg.QPS == 0 {
 		cfg.QPS = DefaultQPS
 	}

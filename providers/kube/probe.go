@@ -2,10 +2,12 @@ package kube
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -76,13 +78,76 @@ func (p *Provider) dryRunPod(ctx context.Context, obj *plan.ObjectRef, tmpl *cor
 	f := podFacts(got)
 	switch {
 	case f.ProxyImage == "":
-		return fmt.Errorf("%s got no %s container: no injection webhook selects it (namespace %s's labels or the pod template's select none); nothing was restarted",
-			what, proxyContainer, obj.Namespace)
+		return fmt.Errorf("%s got no %s container: no injection webhook selects it (namespace %s's labels or the pod template's select none)%s; nothing was restarted",
+			what, proxyContainer, obj.Namespace, p.setBackIn(ctx, obj.Namespace))
 	case image != "" && f.ProxyImage != image:
-		return fmt.Errorf("%s got proxy %s from revision %q, want %s: another injector than the target's selects it%s; nothing was restarted",
-			what, f.ProxyImage, f.Revision, image, templateRevisionHint(tmpl))
+		return fmt.Errorf("%s got proxy %s from revision %q, want %s: another injector than the target's selects it%s%s; nothing was restarted",
+			what, f.ProxyImage, f.Revision, image, templateRevisionHint(tmpl), p.setBackIn(ctx, obj.Namespace))
 	}
 	return nil
+}
+
+// setBackIn says, for the message of a probe that found the wrong
+// injector, who set back namespace ns's relabel (see labelsSetBack).
+func (p *Provider) setBackIn(ctx context.Context, ns string) string {
+	got, err := p.namespace(ctx, ns)
+	if err != nil {
+		return ""
+	}
+	return labelsSetBack(got)
+}
+
+// labelsSetBack says who last wrote a namespace's injection labels, when it
+// was not meshwave: a GitOps controller that set back the wave's relabel
+// (istio/istio#28967), read from the namespace's managed fields. Empty when
+// meshwave wrote them last.
+func labelsSetBack(ns *corev1.Namespace) string {
+	manager, at := injectionLabelsWriter(ns.ManagedFields)
+	if manager == "" || manager == fieldManager {
+		return ""
+	}
+	var now []string
+	for _, k := range []string{plan.LabelInjection, plan.LabelRevision} {
+		if v, ok := ns.Labels[k]; ok {
+			now = append(now, k+"="+v)
+		}
+	}
+	when := ""
+	if !at.IsZero() {
+		when = " at " + at.UTC().Format(time.RFC3339)
+	}
+	return fmt.Sprintf(" (namespace %s's injection labels, now %q, were last written by %s%s, not by meshwave: its relabel was set back; if %s is a GitOps controller, change the label in git or move a revision tag instead)",
+		ns.Name, strings.Join(now, ","), manager, when, manager)
+}
+
+// injectionLabelsWriter is the field manager that last wrote an injection
+// label of an object, and when.
+func injectionLabelsWriter(mfs []metav1.ManagedFieldsEntry) (string, time.Time) {
+	var manager string
+	var at time.Time
+	for _, mf := range mfs {
+		if mf.FieldsV1 == nil {
+			continue
+		}
+		var fields map[string]map[string]map[string]any
+		if json.Unmarshal(mf.FieldsV1.Raw, &fields) != nil {
+			continue
+		}
+		l := fields["f:metadata"]["f:labels"]
+		_, inj := l["f:"+plan.LabelInjection]
+		_, rev := l["f:"+plan.LabelRevision]
+		if !inj && !rev {
+			continue
+		}
+		var t time.Time
+		if mf.Time != nil {
+			t = mf.Time.Time
+		}
+		if manager == "" || t.After(at) {
+			manager, at = mf.Manager, t
+		}
+	}
+	return manager, at
 }
 
 // refusal is an error that is not sent again: it hides from transient

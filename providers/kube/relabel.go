@@ -42,12 +42,12 @@ var relabelOps = stepOps{
 		}
 		for k, v := range s.SetLabels {
 			if ns.Labels[k] != v {
-				return fmt.Errorf("namespace %s: label %s is %q, want %q", s.Object.Name, k, ns.Labels[k], v)
+				return fmt.Errorf("namespace %s: label %s is %q, want %q%s", s.Object.Name, k, ns.Labels[k], v, labelsSetBack(ns))
 			}
 		}
 		for _, k := range s.RemoveLabels {
 			if _, ok := ns.Labels[k]; ok {
-				return fmt.Errorf("namespace %s: label %s is set again", s.Object.Name, k)
+				return fmt.Errorf("namespace %s: label %s is set again%s", s.Object.Name, k, labelsSetBack(ns))
 			}
 		}
 		return nil

@@ -3,6 +3,7 @@ package kube
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -93,4 +94,23 @@ func TestRestartStep(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A relabel a GitOps controller set back is named with the controller that
+// wrote the labels last, read from the namespace's managed fields.
+func TestProbeNamesWhoSetTheLabelsBack(t *testing.T) {
+	step := plan.Step{ID: "wave/canary/restart/shop/deployment/web", Kind: plan.StepWorkloadRestart,
+		Object: &plan.ObjectRef{Kind: "Deployment", Namespace: "shop", Name: "web"}, ToImage: "proxyv2:1.2", TimeoutSecond: 1}
+	ns := namespace("shop", map[string]string{plan.LabelInjection: "enabled"})
+	at := metav1.NewTime(time.Date(2026, 12, 1, 9, 59, 0, 0, time.UTC))
+	ns.ManagedFields = []metav1.ManagedFieldsEntry{
+		{Manager: fieldManager, Operation: metav1.ManagedFieldsOperationUpdate, Time: &metav1.Time{Time: at.Add(-time.Minute)},
+			FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:labels":{"f:istio.io/rev":{}}}}`)}},
+		{Manager: "argocd-application-controller", Operation: metav1.ManagedFieldsOperationUpdate, Time: &at,
+			FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:labels":{"f:istio-injection":{}}}}`)}},
+	}
+	stepCase{op: "prepare", objects: objs(ns, readyDeployment("shop", "web", nil)), injector: "proxyv2:1.1",
+		wantWrites: []string{"dry-run create pods shop/"},
+		wantErr: `(namespace shop's injection labels, now "istio-injection=enabled", were last written by argocd-application-controller at 2026-12-01T09:59:00Z, not by meshwave: its relabel was set back`,
+	}.run(t, plan.FlavorBackyards, step)
 }
