@@ -111,6 +111,6 @@ func TestProbeNamesWhoSetTheLabelsBack(t *testing.T) {
 	}
 	stepCase{op: "prepare", objects: objs(ns, readyDeployment("shop", "web", nil)), injector: "proxyv2:1.1",
 		wantWrites: []string{"dry-run create pods shop/"},
-		wantErr: `(namespace shop's injection labels, now "istio-injection=enabled", were last written by argocd-application-controller at 2026-12-01T09:59:00Z, not by meshwave: its relabel was set back`,
+		wantErr:    `(namespace shop's injection labels, now "istio-injection=enabled", were last written by argocd-application-controller at 2026-12-01T09:59:00Z, not by meshwave: its relabel was set back`,
 	}.run(t, plan.FlavorBackyards, step)
 }
