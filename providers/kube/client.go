@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
@@ -173,7 +174,13 @@ func New(cfg *rest.Config, flavor plan.Flavor) (*Provider, error) {
 	if cfg.Burst == 0 {
 		cfg.Burst = DefaultBurst
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	// Built-in objects travel as protobuf: a list of thousands of pods
+	// decodes several times faster, in less memory, than as JSON. The
+	// dynamic and metadata clients (custom resources) stay on JSON.
+	pb := rest.CopyConfig(cfg)
+	pb.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
+	pb.ContentType = runtime.ContentTypeProtobuf
+	cs, err := kubernetes.NewForConfig(pb)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
