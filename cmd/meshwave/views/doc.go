@@ -10,6 +10,9 @@
 // totals and the "blocked" verdict come from the Plan itself, so the human and
 // markdown renderers show exactly what the JSON says. Nothing else in meshwave
 // prints a plan; commands pick a view and hand it the Plan and a writer.
+// The text views show a wave's many steps of one kind as groups
+// (groups.go): they count the steps they group, and the JSON lists every
+// one of them.
 //
 // Text read from files (plan sources, state files, saved plans, lock files)
 // is untrusted: Printable makes its control characters visible, and every

@@ -14,33 +14,51 @@ import (
 )
 
 // bigWave is the plan of one wave over n namespaces of 3 Deployments of 2
-// pods each: n relabels one by one, the 3n restarts in one group (at most
+// pods each, shaped like the Backyards plan of the cluster benchmark
+// (docs/benchmarks.md): n relabels one by one (istio-injection →
+// istio.io/rev=cp-v17x.istio-system), the 3n restarts in one group (at most
 // 1000 at once), the wait and the verify.
 func bigWave(wave string, n int) *plan.Plan {
-	p := &plan.Plan{From: byFrom, To: byTo}
+	p := &plan.Plan{FormatVersion: plan.FormatVersion, From: byFrom, To: byTo, Flavor: plan.FlavorBackyards}
 	addBigWave(p, wave, n)
 	return p
 }
 
 func addBigWave(p *plan.Plan, wave string, n int) {
 	w := "wave/" + wave + "/"
+	const timeout = 90 * 60 // seconds
 	var relabels, restarts []plan.Step
+	var namespaces []string
 	var workloads []plan.ObjectRef
 	for i := range n {
 		ns := fmt.Sprintf("%s-%03d", wave, i)
+		namespaces = append(namespaces, ns)
 		relabels = append(relabels, plan.Step{ID: w + "relabel/" + ns, Kind: plan.StepNamespaceRelabel, Action: plan.ActionUpdate,
-			Wave: wave, Object: ref("Namespace", "", ns)})
+			Wave: wave, Object: ref("Namespace", "", ns), FromRevision: byFrom, ToRevision: byTo,
+			SetLabels: map[string]string{"istio.io/rev": byTo}, RemoveLabels: []string{"istio-injection"},
+			SourceLabels: map[string]string{"istio-injection": "enabled"}})
 		for _, app := range []string{"app-a", "app-b", "app-c"} {
 			restarts = append(restarts, plan.Step{ID: w + "restart/" + ns + "/deployment/" + app, Kind: plan.StepWorkloadRestart,
-				Action: plan.ActionRestart, Wave: wave, Object: ref("Deployment", ns, app), Pods: 2})
+				Action: plan.ActionRestart, Wave: wave, Object: ref("Deployment", ns, app), Pods: 2,
+				FromRevision: byFrom, ToRevision: byTo, FromImage: byFromImage, ToImage: byToImage,
+				TimeoutSecond: timeout})
 			workloads = append(workloads, *ref("Deployment", ns, app))
 		}
 	}
-	wait := plan.Step{ID: w + "wait", Kind: plan.StepWaveWait, Action: plan.ActionRead, Wave: wave, Workloads: workloads}
-	verify := plan.Step{ID: w + "verify", Kind: plan.StepWaveVerify, Action: plan.ActionRead, Wave: wave, Workloads: workloads, Pods: 2 * len(workloads)}
+	wait := plan.Step{ID: w + "wait", Kind: plan.StepWaveWait, Action: plan.ActionRead, Wave: wave,
+		Namespaces: namespaces, Workloads: workloads, TimeoutSecond: timeout, ToRevision: byTo}
+	verify := plan.Step{ID: w + "verify", Kind: plan.StepWaveVerify, Action: plan.ActionRead, Wave: wave,
+		Namespaces: namespaces, Workloads: workloads, Pods: 2 * len(workloads),
+		FromRevision: byFrom, ToRevision: byTo, FromImage: byFromImage, ToImage: byToImage, TimeoutSecond: timeout}
 	groups := append(plan.OneByOne(relabels...), restarts)
 	groups = append(groups, plan.OneByOne(wait, verify)...)
 	p.AddPhase(plan.Phase{Kind: plan.PhaseWave, Wave: wave, MaxParallel: 1000}, groups...)
+	p.RollbackOrder = plan.RollbackOrder(p.Steps, p.Phases)
+	p.Summary.Changes += len(relabels) + len(restarts)
+	p.Summary.Relabel += len(relabels)
+	p.Summary.Restart += len(restarts)
+	p.Summary.Waves = append(p.Summary.Waves, plan.WaveSummary{Name: wave, Namespaces: n, Workloads: len(workloads),
+		Pods: 2 * len(workloads), FromImage: byFromImage, ToImage: byToImage})
 }
 
 // stream records events the way the executor reports them: in order, each
@@ -183,9 +201,10 @@ func applyEvents(p *plan.Plan, fail map[string]bool) []executor.Event {
 	return s.events
 }
 
-// Without a terminal, an apply of 200 namespaces of 3 Deployments writes a
-// log a person reads: under 300 lines however many status changes the
-// rollouts report, and every failed workload named with its error.
+// Without a terminal, an apply of 200 namespaces of 3 Deployments writes
+// output a person reads: the plan it shows first, then the log, under 300
+// lines however many status changes the rollouts report, and every failed
+// workload named with its error.
 func TestApplyLogIsBounded(t *testing.T) {
 	failed := []string{"canary-007/app-b", "canary-050/app-a", "canary-123/app-c", "canary-199/app-a", "canary-000/app-c"}
 	tests := map[string]struct {
@@ -216,6 +235,10 @@ func TestApplyLogIsBounded(t *testing.T) {
 			}
 			var b bytes.Buffer
 			v := NewApply(ViewHuman, &b, ApplyOptions{Progress: ProgressPlain})
+			if err := v.Plan(p); err != nil {
+				t.Fatal(err)
+			}
+			planLines := strings.Count(b.String(), "\n")
 			v.Begin(p)
 			for _, e := range events {
 				v.Observe(e)
@@ -223,7 +246,7 @@ func TestApplyLogIsBounded(t *testing.T) {
 			v.Close()
 			out := b.String()
 			lines := strings.Count(out, "\n")
-			t.Logf("%d events (%d of them step-progress) written as %d lines", len(events), progress, lines)
+			t.Logf("the plan in %d lines; %d events (%d of them step-progress) written as %d more", planLines, len(events), progress, lines-planLines)
 			if testing.Verbose() {
 				t.Logf("the log:\n%s", out)
 			}
@@ -231,7 +254,10 @@ func TestApplyLogIsBounded(t *testing.T) {
 				t.Fatalf("the stream has %d progress events; the test wants a flood", progress)
 			}
 			if lines >= 300 {
-				t.Errorf("the log has %d lines, want fewer than 300:\n%s", lines, out)
+				t.Errorf("the output has %d lines, want fewer than 300:\n%s", lines, out)
+			}
+			if planLines >= planLinesMax {
+				t.Errorf("the plan has %d lines, want fewer than %d:\n%s", planLines, planLinesMax, out)
 			}
 			for _, f := range tc.fail {
 				want := fmt.Sprintf("  %s: failed: rollout of Deployment %s failed: progress deadline exceeded\n", f, f)

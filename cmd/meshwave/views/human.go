@@ -46,6 +46,13 @@ func Human(w io.Writer, p *plan.Plan, opts HumanOptions) error {
 	}
 
 	secs := sections(p)
+	groupNote := func() {
+		if grouped(secs) {
+			for _, l := range everyStepNote {
+				line("%s", l)
+			}
+		}
+	}
 	if p.HasChanges() {
 		line("")
 		line("Actions are shown with these symbols:")
@@ -55,6 +62,7 @@ func Human(w io.Writer, p *plan.Plan, opts HumanOptions) error {
 				line("  %s %s", symbolPaint(c, l.symbol), l.meaning)
 			}
 		}
+		groupNote()
 		line("")
 		if p.Blocked() {
 			line("meshwave would perform the following actions once the errors above are fixed:")
@@ -64,6 +72,7 @@ func Human(w io.Writer, p *plan.Plan, opts HumanOptions) error {
 	} else if len(secs) > 0 {
 		line("")
 		line("These are already on %s:", p.To)
+		groupNote()
 	}
 
 	for _, sec := range secs {
@@ -73,8 +82,16 @@ func Human(w io.Writer, p *plan.Plan, opts HumanOptions) error {
 		} else {
 			line("%s: %s", c.paint(fmt.Sprintf("Wave %q", sec.wave), sgrBold), waveHeader(p, sec, plainMarkup{}))
 		}
-		for _, s := range sec.steps {
-			t := describe(s, plainMarkup{})
+		for _, it := range sectionItems(sec) {
+			var t stepText
+			var names []string
+			if it.group != nil {
+				g := describeGroup(it.group, plainMarkup{})
+				t = g.stepText
+				names = boundedNames(g.namesHead, g.names, groupNamesWidth, groupNameLines, plainMarkup{})
+			} else {
+				t = describe(it.step, plainMarkup{})
+			}
 			switch {
 			case t.noop:
 				line("    %s", c.paint(t.head, sgrDim))
@@ -89,6 +106,12 @@ func Human(w io.Writer, p *plan.Plan, opts HumanOptions) error {
 			}
 			for _, d := range t.details {
 				line("      %s", d)
+			}
+			for _, n := range names {
+				if t.noop {
+					n = c.paint(n, sgrDim)
+				}
+				line("      %s", n)
 			}
 		}
 		if sec.wave != "" {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/meshwave/meshwave/plan"
@@ -90,7 +91,12 @@ func Markdown(w io.Writer, p *plan.Plan) error {
 		}
 	}
 
-	for _, sec := range sections(p) {
+	secs := sections(p)
+	if grouped(secs) {
+		line("")
+		line("%s", mdEveryStep(m))
+	}
+	for _, sec := range secs {
 		line("")
 		// <summary> is HTML: markdown is not rendered inside it.
 		var summary string
@@ -108,13 +114,24 @@ func Markdown(w io.Writer, p *plan.Plan) error {
 		line("")
 		line("| | Step | Change |")
 		line("|:-:|---|---|")
-		for _, s := range sec.steps {
-			t := describe(s, m)
-			head := t.head
-			if t.noop {
+		for _, it := range sectionItems(sec) {
+			if it.group == nil {
+				t := describe(it.step, m)
+				head := t.head
+				if t.noop {
+					head = "_" + head + "_"
+				}
+				line("| %s | %s | %s |", t.symbol, head, strings.Join(t.details, "<br>"))
+				continue
+			}
+			// A browser wraps the names; their bound is the human view's.
+			g := describeGroup(it.group, m)
+			head := g.head
+			if g.noop {
 				head = "_" + head + "_"
 			}
-			line("| %s | %s | %s |", t.symbol, head, strings.Join(t.details, "<br>"))
+			names := strings.Join(boundedNames(g.namesHead, g.names, groupNamesWidth, groupNameLines, m), " ")
+			line("| %s | %s | %s |", g.symbol, head, strings.Join(append(g.details, names), "<br>"))
 		}
 		if sec.wave != "" {
 			for _, l := range optedOutLines(p, sec.wave, m) {
@@ -126,6 +143,12 @@ func Markdown(w io.Writer, p *plan.Plan) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// mdEveryStep is everyStepNote with its commands as code spans.
+func mdEveryStep(m mdMarkup) string {
+	return m.text("Steps of one kind are grouped where a wave has more than "+strconv.Itoa(itemizeUpTo)+" of them; every step: ") +
+		m.code("meshwave plan -json") + m.text(", or ") + m.code("meshwave show -json PLANFILE") + m.text(" for a saved plan.")
 }
 
 // waveChanges counts the wave's steps that change the cluster; the summary's
