@@ -5,7 +5,7 @@ import "github.com/hashicorp/hcl/v2"
 // FormatVersion is the version of the plan's JSON form (plan/jsonplan) that
 // Compute stamps on a plan and the newest WellFormed accepts: a plan read
 // back from a saved file keeps the version it was written with.
-const FormatVersion = "1.3"
+const FormatVersion = "1.4"
 
 // Severity of a check result.
 type Severity string
