@@ -32,6 +32,9 @@ func ComputeWith(cfg *config.Config, snap *Snapshot, hist History) *Plan {
 	if c.target != nil {
 		c.p.ToVersion = c.target.Version
 	}
+	if c.source != nil && c.target != nil && c.source.Revision != c.target.Revision {
+		c.p.Settings = CompareSettings(c.source.Settings, c.target.Settings, c.flavor.RevisionSpecific)
+	}
 	c.controlPlaneChecks()
 	c.configChecks()
 	c.deletedChecks()

@@ -23,6 +23,10 @@ type FlavorRules interface {
 	// TagMoveHint ends the hint of a source control plane that revision
 	// tags still point at: how to move them to revision to.
 	TagMoveHint(to string) string
+	// RevisionSpecific reports whether a setting (its source and path, as
+	// in Settings) is expected to differ between any two revisions, as
+	// their names and versions do: the plan does not list it.
+	RevisionSpecific(source, path string) bool
 	// Checks are the flavor's own checks of the cluster; target is nil
 	// when the target control plane is not installed.
 	Checks(snap *Snapshot, target *ControlPlane) []Check

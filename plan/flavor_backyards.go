@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/util/version"
 
@@ -67,4 +68,11 @@ func minorOf(v string) string {
 		return v
 	}
 	return fmt.Sprintf("%d.%d", parsed.Major(), parsed.Minor())
+}
+
+// RevisionSpecific are the Istio resource's version and its components'
+// images (spec.proxy.image, spec.pilot.image, ...), which name the release
+// rather than a setting.
+func (backyardsRules) RevisionSpecific(source, path string) bool {
+	return source == SettingsSpec && (path == "version" || path == "image" || strings.HasSuffix(path, ".image"))
 }

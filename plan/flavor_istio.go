@@ -25,3 +25,16 @@ func (istioRules) TagMoveHint(to string) string {
 
 // Checks are none: upstream Istio's checks apply to every flavor.
 func (istioRules) Checks(*Snapshot, *ControlPlane) []Check { return nil }
+
+// istioRevisionSpecific are the settings istioctl and the charts set from
+// the revision itself: its name, its image tag and hub (the plan shows the
+// proxy image apart), and where its proxies find their istiod
+// (istiod-REV.NAMESPACE.svc:15012).
+var istioRevisionSpecific = map[string]map[string]bool{
+	SettingsMesh:   {"defaultConfig.discoveryAddress": true},
+	SettingsValues: {"revision": true, "global.tag": true, "global.hub": true},
+}
+
+func (istioRules) RevisionSpecific(source, path string) bool {
+	return istioRevisionSpecific[source][path]
+}

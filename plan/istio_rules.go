@@ -67,6 +67,15 @@ func InjectorWebhookName(revision string) string {
 	return "istio-sidecar-injector-" + revision
 }
 
+// MeshConfigName is the name of the ConfigMap that holds a revision's mesh
+// config (key mesh), in its istiod's namespace.
+func MeshConfigName(revision string) string {
+	if revision == "" || revision == config.DefaultRevision {
+		return "istio"
+	}
+	return "istio-" + revision
+}
+
 // PodRevision is the revision that injected a pod. Upstream istiod records it
 // in the sidecar.istio.io/status annotation (and the istio.io/rev
 // annotation) and leaves the pod's labels alone; Backyards' injector labeled

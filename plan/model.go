@@ -5,7 +5,7 @@ import "github.com/hashicorp/hcl/v2"
 // FormatVersion is the version of the plan's JSON form (plan/jsonplan) that
 // Compute stamps on a plan and the newest WellFormed accepts: a plan read
 // back from a saved file keeps the version it was written with.
-const FormatVersion = "1.3"
+const FormatVersion = "1.4"
 
 // Severity of a check result.
 type Severity string
@@ -138,9 +138,13 @@ type Plan struct {
 	// target control planes; empty when one is not installed or unknown.
 	FromVersion string
 	ToVersion   string
-	Flavor      Flavor
-	Checks      []Check
-	Steps       []Step
+	// Settings is what differs between the source's and the target's
+	// settings (CompareSettings); nil when nothing does or one is not
+	// installed.
+	Settings *SettingsDiff
+	Flavor   Flavor
+	Checks   []Check
+	Steps    []Step
 	// Phases are the plan's structure: the parts apply runs, in order, and
 	// the groups of steps that run at the same time.
 	Phases []Phase

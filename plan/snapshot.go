@@ -138,6 +138,10 @@ type ControlPlane struct {
 	Istiod []Pod
 	// Tags are istio revision tags pointing at this revision.
 	Tags []string
+	// Settings are the revision's mesh config and injection values (the
+	// spec of its Istio resource for backyards), which a new revision does
+	// not inherit (CompareSettings).
+	Settings Settings
 }
 
 // Ready reports whether at least one istiod pod runs and every istiod pod is

@@ -16,7 +16,8 @@ func FromPlan(p *plan.Plan) *Plan {
 		return nil
 	}
 	return &Plan{
-		FormatVersion: p.FormatVersion, From: p.From, To: p.To, FromVersion: p.FromVersion, ToVersion: p.ToVersion, Flavor: p.Flavor,
+		FormatVersion: p.FormatVersion, From: p.From, To: p.To, FromVersion: p.FromVersion, ToVersion: p.ToVersion,
+		SettingsDiff: fromSettingsDiff(p.Settings), Flavor: p.Flavor,
 		Checks: convert(p.Checks, fromCheck), Steps: fromSteps(p),
 		Phases:         convert(p.Phases, func(ph plan.Phase) Phase { return Phase(ph) }),
 		RollbackOrder:  convert(p.RollbackOrder, func(rp plan.RollbackPhase) RollbackPhase { return RollbackPhase(rp) }),
@@ -29,7 +30,8 @@ func FromPlan(p *plan.Plan) *Plan {
 // before anything shows or applies it.
 func (d *Plan) Model() *plan.Plan {
 	return &plan.Plan{
-		FormatVersion: d.FormatVersion, From: d.From, To: d.To, FromVersion: d.FromVersion, ToVersion: d.ToVersion, Flavor: d.Flavor,
+		FormatVersion: d.FormatVersion, From: d.From, To: d.To, FromVersion: d.FromVersion, ToVersion: d.ToVersion,
+		Settings: d.SettingsDiff.model(), Flavor: d.Flavor,
 		Checks: convert(d.Checks, toCheck), Steps: convert(d.Steps, toStep),
 		Phases:         convert(d.Phases, func(ph Phase) plan.Phase { return plan.Phase(ph) }),
 		RollbackOrder:  convert(d.RollbackOrder, func(rp RollbackPhase) plan.RollbackPhase { return plan.RollbackPhase(rp) }),
@@ -48,6 +50,22 @@ func convert[S, T any](in []S, f func(S) T) []T {
 		out[i] = f(v)
 	}
 	return out
+}
+
+func fromSettingsDiff(s *plan.SettingsDiff) *SettingsDiff {
+	if s == nil {
+		return nil
+	}
+	return &SettingsDiff{More: s.More, Incomplete: s.Incomplete,
+		Changes: convert(s.Changes, func(c plan.SettingChange) SettingChange { return SettingChange(c) })}
+}
+
+func (d *SettingsDiff) model() *plan.SettingsDiff {
+	if d == nil {
+		return nil
+	}
+	return &plan.SettingsDiff{More: d.More, Incomplete: d.Incomplete,
+		Changes: convert(d.Changes, func(c SettingChange) plan.SettingChange { return plan.SettingChange(c) })}
 }
 
 func fromRef(o plan.ObjectRef) ObjectRef {

@@ -20,6 +20,7 @@ type Plan struct {
 	To                string          `json:"to"`
 	FromVersion       string          `json:"from_version,omitempty"`
 	ToVersion         string          `json:"to_version,omitempty"`
+	SettingsDiff      *SettingsDiff   `json:"settings_diff,omitempty"`
 	Flavor            plan.Flavor     `json:"flavor"`
 	Checks            []Check         `json:"checks"`
 	Steps             []Step          `json:"steps"`
@@ -29,6 +30,23 @@ type Plan struct {
 	Summary           Summary         `json:"summary"`
 	SourceHash        string          `json:"source_hash"`
 	AutomaticRollback bool            `json:"automatic_rollback"`
+}
+
+// SettingsDiff is what differs between the source's and the target's mesh
+// config and injection values (new in 1.4).
+type SettingsDiff struct {
+	Changes    []SettingChange `json:"changes"`
+	More       int             `json:"more,omitempty"`
+	Incomplete bool            `json:"incomplete,omitempty"`
+}
+
+// SettingChange is one setting that differs: its value on each side as JSON
+// text, omitted where it is unset.
+type SettingChange struct {
+	Source string `json:"source"`
+	Path   string `json:"path"`
+	From   string `json:"from,omitempty"`
+	To     string `json:"to,omitempty"`
 }
 
 // ObjectRef names one Kubernetes object.

@@ -19,6 +19,9 @@ func samplePlan() *plan.Plan {
 		[]plan.Step{{ID: "restart", Kind: plan.StepWorkloadRestart, Action: plan.ActionRestart, Wave: "w",
 			Object: &plan.ObjectRef{Kind: "Deployment", Namespace: "shop", Name: "cart"}, Pods: 2}})
 	p.RollbackOrder = plan.RollbackOrder(p.Steps, p.Phases)
+	p.Settings = &plan.SettingsDiff{More: 2, Incomplete: true, Changes: []plan.SettingChange{
+		{Source: plan.SettingsMesh, Path: "defaultConfig.holdApplicationUntilProxyStarts", From: "true"},
+		{Source: plan.SettingsValues, Path: "global.proxy.resources.limits.cpu", From: `"2"`, To: `"1"`}}}
 	return p
 }
 

@@ -35,9 +35,15 @@ func (backyards) controlPlanes(o *clusterObjects) []plan.ControlPlane {
 	for _, u := range o.crs[gvrIstio] {
 		version := stringField(u.Object, "spec", "version")
 		img := stringField(u.Object, "spec", "proxy", "image")
-		cps = append(cps, plan.ControlPlane{Revision: config.BackyardsRevision(u.GetName(), u.GetNamespace()),
+		cp := plan.ControlPlane{Revision: config.BackyardsRevision(u.GetName(), u.GetNamespace()),
 			Kind: "Istio", Name: u.GetName(), Namespace: u.GetNamespace(),
-			Version: strings.TrimPrefix(version, "v"), ProxyImage: img})
+			Version: strings.TrimPrefix(version, "v"), ProxyImage: img}
+		// The Istio resource's spec is the control plane's settings: the
+		// operator renders its mesh config and injection values from it.
+		if spec, ok := u.Object["spec"].(map[string]any); ok {
+			cp.Settings = plan.SettingsOf(map[string]any{plan.SettingsSpec: spec})
+		}
+		cps = append(cps, cp)
 	}
 	sort.Slice(cps, func(i, j int) bool { return cps[i].Revision < cps[j].Revision })
 	return cps

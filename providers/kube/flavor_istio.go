@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -36,6 +37,7 @@ const (
 	annoHelmReleaseNS = "meta.helm.sh/release-namespace"
 	injectorValuesKey = "values"
 	injectorConfigKey = "config"
+	meshConfigKey     = "mesh"
 )
 
 // fetch lists the objects each installed revision is made of.
@@ -131,6 +133,7 @@ func istioControlPlanes(o *clusterObjects) []plan.ControlPlane {
 	revs.addIstiods(o)
 	revs.addInjectorConfigs(o)
 	revs.addIstioOperators(o)
+	revs.addSettings(o)
 	revs.addInstalled(o)
 	// A revision's own webhooks go with it even where the installer did not
 	// mark them as its component (the revision's validator has no
@@ -211,6 +214,63 @@ func (r istioRevisions) addInjectorConfigs(o *clusterObjects) {
 		}
 		cp.InjectTemplates = injectorTemplates(cm.Data[injectorConfigKey])
 	}
+}
+
+// addSettings keeps each known revision's mesh config (key mesh of its
+// istio-REV ConfigMap, YAML) and injection values (key values of its
+// injector ConfigMap, JSON), flattened by plan.SettingsOf. A ConfigMap that
+// is missing or cannot be read leaves its source out: the plan then says
+// nothing of it rather than list every setting as removed.
+func (r istioRevisions) addSettings(o *clusterObjects) {
+	docs := map[string]map[string]any{}
+	for i := range o.configMaps {
+		cm := &o.configMaps[i]
+		rev := cm.Labels[plan.LabelRevision]
+		cp := r[rev]
+		if cp == nil || cp.Namespace != "" && cm.Namespace != cp.Namespace {
+			continue
+		}
+		var source string
+		var doc any
+		var ok bool
+		switch cm.Name {
+		case plan.MeshConfigName(rev):
+			source = plan.SettingsMesh
+			doc, ok = settingsDocument(cm.Data[meshConfigKey])
+		case plan.InjectorWebhookName(rev):
+			source = plan.SettingsValues
+			doc, ok = settingsDocument(cm.Data[injectorValuesKey])
+		}
+		if !ok {
+			continue
+		}
+		if docs[rev] == nil {
+			docs[rev] = map[string]any{}
+		}
+		docs[rev][source] = doc
+	}
+	for rev, d := range docs {
+		r[rev].Settings = plan.SettingsOf(d)
+	}
+}
+
+// settingsDocument decodes a YAML or JSON document, numbers as written;
+// false when there is none or it cannot be read.
+func settingsDocument(text string) (any, bool) {
+	if strings.TrimSpace(text) == "" {
+		return nil, false
+	}
+	js, err := yaml.YAMLToJSON([]byte(text))
+	if err != nil {
+		return nil, false
+	}
+	d := json.NewDecoder(bytes.NewReader(js))
+	d.UseNumber()
+	var doc any
+	if d.Decode(&doc) != nil || doc == nil {
+		return nil, false
+	}
+	return doc, true
 }
 
 // addIstioOperators names the IstioOperator that installed a revision, and

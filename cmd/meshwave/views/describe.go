@@ -485,3 +485,47 @@ func revisionText(rev, version string) string {
 
 // rangeText is "upgrade.mw.hcl:1,1-8", a check's place in the plan's files.
 func rangeText(r hcl.Range) string { return r.String() }
+
+// settingsHead introduces the settings that differ between the revisions:
+// a new revision starts from its own settings, so one made by hand on the
+// old revision is lost unless it is made on the new one too.
+func settingsHead(p *plan.Plan, m markup) string {
+	return m.text("Settings that differ between ") + m.code(p.From) + m.text(" and ") + m.code(p.To) +
+		m.text(" (they do not carry over between revisions, istio#51310):")
+}
+
+// settingValue is a setting's value as JSON text, or "(unset)".
+func settingValue(v string, m markup) string {
+	if v == "" {
+		return m.text("(unset)")
+	}
+	return m.code(v)
+}
+
+// settingsLines are the plan's setting differences, one line each
+// ("mesh: defaultConfig.holdApplicationUntilProxyStarts: true → (unset)"),
+// then how many more there are and whether the comparison was cut short.
+func settingsLines(p *plan.Plan, m markup) []string {
+	d := p.Settings
+	if d == nil {
+		return nil
+	}
+	out := make([]string, 0, len(d.Changes)+2)
+	for _, c := range d.Changes {
+		out = append(out, m.text(c.Source+": ")+m.code(c.Path)+m.text(": ")+settingValue(c.From, m)+m.text(" → ")+settingValue(c.To, m))
+	}
+	out = append(out, settingsNotes(d, m)...)
+	return out
+}
+
+// settingsNotes say what the listing leaves out.
+func settingsNotes(d *plan.SettingsDiff, m markup) []string {
+	var out []string
+	if d.More > 0 {
+		out = append(out, m.text(fmt.Sprintf("and %d more", d.More)))
+	}
+	if d.Incomplete {
+		out = append(out, m.text(fmt.Sprintf("(a revision has more than %d settings: only the first %d were compared)", plan.MaxSettings, plan.MaxSettings)))
+	}
+	return out
+}

@@ -204,6 +204,13 @@ func istioPlan() *plan.Plan {
 		Checks: []plan.Check{{Code: "MW011", Severity: plan.SeverityWarning, Object: ref("Pod", "payments", "debug-shell"),
 			Message: "cannot be restarted by meshwave: " + debugWhy,
 			Hint:    "apply leaves it to you: " + debugManual}},
+		// A setting made by hand on 1-26, proxy resources changed, and one
+		// new in 1.27's values.
+		Settings: &plan.SettingsDiff{Changes: []plan.SettingChange{
+			{Source: plan.SettingsMesh, Path: "defaultConfig.holdApplicationUntilProxyStarts", From: "true"},
+			{Source: plan.SettingsValues, Path: "global.proxy.resources.limits.cpu", From: `"2000m"`, To: `"1000m"`},
+			{Source: plan.SettingsValues, Path: "global.proxy.startupProbe.enabled", To: "true"},
+		}, More: 2},
 		ManualFollowUp: []plan.FollowUp{debug},
 		Summary: plan.Summary{Changes: 8, Relabel: 3, Restart: 4, Gateways: 1, Uninstall: 1, Warnings: 1,
 			Waves: []plan.WaveSummary{

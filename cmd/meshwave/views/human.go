@@ -45,6 +45,14 @@ func Human(w io.Writer, p *plan.Plan, opts HumanOptions) error {
 		}
 	}
 
+	if lines := settingsLines(p, plainMarkup{}); len(lines) > 0 {
+		line("")
+		line("%s", c.paint(settingsHead(p, plainMarkup{}), sgrBold))
+		for _, l := range lines {
+			line("  %s", l)
+		}
+	}
+
 	secs := sections(p)
 	groupNote := func() {
 		if grouped(secs) {

@@ -63,6 +63,23 @@ func Markdown(w io.Writer, p *plan.Plan) error {
 		}
 	}
 
+	if d := p.Settings; d != nil {
+		line("")
+		line("#### Settings")
+		line("")
+		line("%s", settingsHead(p, m))
+		line("")
+		line("| Source | Setting | %s | %s |", m.code(p.From), m.code(p.To))
+		line("|---|---|---|---|")
+		for _, c := range d.Changes {
+			line("| %s | %s | %s | %s |", m.text(c.Source), m.code(c.Path), settingValue(c.From, m), settingValue(c.To, m))
+		}
+		if notes := settingsNotes(d, m); len(notes) > 0 {
+			line("")
+			line("%s", strings.Join(notes, " "))
+		}
+	}
+
 	if len(p.Summary.Waves) > 0 {
 		line("")
 		line("#### Waves")
