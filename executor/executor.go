@@ -169,10 +169,17 @@ func (r *run) saved(n uint64) error {
 		}
 		s.writing = true
 		s.mu.Unlock()
+		// The copy is written while the steps go on changing the state;
+		// their changes go into the next write.
 		r.mu.Lock()
-		upTo := r.changes
-		err := r.store.Write(r.state)
+		upTo, snapshot := r.changes, r.state.Clone()
 		r.mu.Unlock()
+		err := r.store.Write(snapshot)
+		if err == nil {
+			r.mu.Lock()
+			r.state.Serial = snapshot.Serial
+			r.mu.Unlock()
+		}
 		s.mu.Lock()
 		s.writing = false
 		if err != nil {

@@ -3,6 +3,7 @@ package states
 import (
 	"crypto/rand"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -94,6 +95,24 @@ type Approval struct {
 	// interactive yes.
 	By string
 	At time.Time
+}
+
+// Clone is a deep copy of s: written while the original goes on changing.
+func (s *State) Clone() *State {
+	c := *s
+	c.Steps = make([]*StepState, len(s.Steps))
+	for i, st := range s.Steps {
+		cs := *st
+		if st.Object != nil {
+			o := *st.Object
+			cs.Object = &o
+		}
+		cs.Record = maps.Clone(st.Record)
+		c.Steps[i] = &cs
+	}
+	c.Approvals = slices.Clone(s.Approvals)
+	c.ManualFollowUp = slices.Clone(s.ManualFollowUp)
+	return &c
 }
 
 // New returns an empty state with a fresh lineage.
