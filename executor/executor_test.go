@@ -911,3 +911,16 @@ func TestApplyStopsBeforeUninstallUntilFollowUpIsDone(t *testing.T) {
 		t.Errorf("a plan without follow-up asked who uses the revision")
 	}
 }
+
+// A rollback of one namespace reverses the evictions of its workloads as it
+// does their restarts.
+func TestScopeTouchesWorkloadSteps(t *testing.T) {
+	sts := &plan.ObjectRef{Kind: "StatefulSet", Namespace: "demo-b", Name: "cache"}
+	for _, kind := range []plan.StepKind{plan.StepWorkloadRestart, plan.StepWorkloadEvict} {
+		s := plan.Step{ID: "x", Kind: kind, Object: sts}
+		if !(Scope{Namespace: "demo-b"}).touches(s) || (Scope{Namespace: "demo-a"}).touches(s) {
+			t.Errorf("%s of demo-b/cache: touches demo-b %v, demo-a %v; want true, false", kind,
+				Scope{Namespace: "demo-b"}.touches(s), Scope{Namespace: "demo-a"}.touches(s))
+		}
+	}
+}

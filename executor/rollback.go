@@ -194,7 +194,7 @@ func (scope Scope) touches(s plan.Step) bool {
 	switch s.Kind {
 	case plan.StepNamespaceRelabel:
 		return s.Object != nil && s.Object.Name == scope.Namespace
-	case plan.StepWorkloadRestart:
+	case plan.StepWorkloadRestart, plan.StepWorkloadEvict:
 		return s.Object != nil && s.Object.Namespace == scope.Namespace
 	}
 	return false

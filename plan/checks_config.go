@@ -51,7 +51,7 @@ func (c *computer) configChecks() {
 			}
 			for _, wl := range c.workloads[name] {
 				if !c.optedOut(wl) {
-					c.workloadChecks(wl)
+					c.workloadChecks(w, wl)
 				}
 			}
 		}

@@ -2,16 +2,20 @@ package plan
 
 import (
 	"fmt"
+
+	"github.com/meshwave/meshwave/plan/config"
 )
 
-// workloadChecks find a workload a restart cannot roll and pods on neither
-// the source nor the target proxy.
-func (c *computer) workloadChecks(wl Workload) {
+// workloadChecks find a workload of wave w that neither a restart nor (where
+// the wave opts in) an eviction can roll, and pods on neither the source nor
+// the target proxy.
+func (c *computer) workloadChecks(w config.WaveConfig, wl Workload) {
 	wref := &ObjectRef{Kind: string(wl.Kind), Namespace: wl.Namespace, Name: wl.Name}
-	if reason, manual := NotRollable(wl.Rollout()); reason != "" && c.hasPodOff(wl) {
+	evicted := w.RollOnDelete && RollsByEviction(wl.Rollout())
+	if reason, manual := NotRollable(wl.Rollout()); reason != "" && !evicted && c.hasPodOff(wl) {
 		c.add(Check{Code: CodeNotRollable, Severity: SeverityWarning, Object: wref,
 			Message: "cannot be restarted by meshwave: " + reason,
-			Hint:    "apply leaves it to you: " + manual})
+			Hint:    "apply leaves it to you: " + manual + evictHint(w, wl)})
 	}
 	if reason, missing := c.proxyPin(wl); missing != nil {
 		c.add(Check{Code: CodeInjectTemplateMissing, Severity: SeverityError, Object: wref,
@@ -34,6 +38,15 @@ func (c *computer) workloadChecks(wl Workload) {
 				Hint:    "check which control plane injected it before moving the namespace"})
 		}
 	}
+}
+
+// evictHint offers the opt-in of a wave whose workload an eviction would
+// roll.
+func evictHint(w config.WaveConfig, wl Workload) string {
+	if !RollsByEviction(wl.Rollout()) {
+		return ""
+	}
+	return fmt.Sprintf("; or set roll_on_delete = true in wave %q and apply evicts its pods one at a time, honouring PodDisruptionBudgets", w.Name)
 }
 
 // proxyPin is ProxyPin against the target, for a workload with a proxy

@@ -769,3 +769,125 @@ func TestComputePinnedProxies(t *testing.T) {
 		}
 	}
 }
+
+// A wave that opts in with roll_on_delete rolls its OnDelete StatefulSets by
+// evicting their pods, in its restart group in place of the follow-up: the
+// wave verifies them (its wait has no rollout of theirs to wait for), the
+// plan no longer leaves them to the person applying it, and the uninstall no
+// longer waits for them. What an eviction cannot roll (an OnDelete
+// DaemonSet, a bare pod) stays follow-up, as does an OnDelete StatefulSet
+// of a wave that does not opt in, whose warning offers the opt-in.
+func TestComputeRollOnDelete(t *testing.T) {
+	const img30, img31 = "istio/proxyv2:1.30.0", "istio/proxyv2:1.31.0"
+	onDelete := func(kind WorkloadKind, ns, name string, pods ...Pod) Workload {
+		return Workload{Kind: kind, Namespace: ns, Name: name, UpdateStrategy: UpdateOnDelete, Pods: pods}
+	}
+	cfg := &config.Config{
+		Upgrade: Upgrade{From: "1-30", To: "1-31", Flavor: FlavorIstio},
+		Waves: []config.WaveConfig{
+			{Name: "canary", Namespaces: []string{"demo-a"}, MaxParallel: 1, Timeout: time.Minute},
+			{Name: "rest", Namespaces: []string{"demo-b"}, MaxParallel: 2, Timeout: 5 * time.Minute, RollOnDelete: true},
+		},
+		Finalize: config.FinalizeConfig{UninstallOld: true},
+	}
+	snap := cluster().
+		withNamespace("demo-a", LabelRevision, "1-30").
+		withNamespace("demo-b", LabelRevision, "1-30").
+		withWorkload(onDelete(KindStatefulSet, "demo-a", "db", podOn("db-0", img30, "1-30"))).
+		withDeployment("demo-b", "app-b", podOn("app-b-1", img30, "1-30")).
+		withWorkload(onDelete(KindStatefulSet, "demo-b", "cache",
+			podOn("cache-0", img30, "1-30"), podOn("cache-1", img30, "1-30"), podOn("cache-2", img30, "1-30"))).
+		withWorkload(onDelete(KindStatefulSet, "demo-b", "moved", podOn("moved-0", img31, "1-31"))).
+		withWorkload(onDelete(KindDaemonSet, "demo-b", "logs", podOn("logs-x", img30, "1-30"))).
+		withWorkload(Workload{Kind: KindBarePod, Namespace: "demo-b", Name: "debug", Pods: []Pod{podOn("debug", img30, "1-30")}}).
+		withRevision("1-30", "1.30.0", img30).
+		withRevision("1-31", "1.31.0", img31).
+		build()
+	p := Compute(cfg, snap)
+
+	want := []stepLine{
+		{"wave/canary/relabel/demo-a", ActionUpdate},
+		{"wave/canary/wait", ActionNoop},
+		{"wave/canary/verify", ActionRead},
+		{"wave/rest/relabel/demo-b", ActionUpdate},
+		{"wave/rest/restart/demo-b/deployment/app-b", ActionRestart},
+		{"wave/rest/evict/demo-b/statefulset/cache", ActionEvict},
+		{"wave/rest/evict/demo-b/statefulset/moved", ActionNoop},
+		{"wave/rest/wait", ActionRead},
+		{"wave/rest/verify", ActionRead},
+		{"finalize/uninstall/1-30", ActionDelete},
+	}
+	if diff := cmp.Diff(want, stepLines(p)); diff != "" {
+		t.Errorf("steps (-want +got):\n%s", diff)
+	}
+	cache := ObjectRef{Kind: "StatefulSet", Namespace: "demo-b", Name: "cache"}
+	wantEvict := Step{ID: "wave/rest/evict/demo-b/statefulset/cache", Kind: StepWorkloadEvict, Action: ActionEvict, Wave: "rest",
+		Object: &cache, FromRevision: "1-30", ToRevision: "1-31", FromImage: img30, ToImage: img31, Pods: 3, TimeoutSecond: 300}
+	if diff := cmp.Diff([]Step{wantEvict}, p.StepsByID([]string{wantEvict.ID})); diff != "" {
+		t.Errorf("evict step (-want +got):\n%s", diff)
+	}
+	rest, _ := p.WavePhase("rest")
+	wantGroups := [][]string{{"wave/rest/relabel/demo-b"},
+		{"wave/rest/restart/demo-b/deployment/app-b", "wave/rest/evict/demo-b/statefulset/cache", "wave/rest/evict/demo-b/statefulset/moved"},
+		{"wave/rest/wait"}, {"wave/rest/verify"}}
+	if diff := cmp.Diff(wantGroups, rest.Groups); diff != "" {
+		t.Errorf("rest groups (-want +got):\n%s", diff)
+	}
+	appB, moved := ObjectRef{Kind: "Deployment", Namespace: "demo-b", Name: "app-b"}, ObjectRef{Kind: "StatefulSet", Namespace: "demo-b", Name: "moved"}
+	for _, s := range p.StepsByID([]string{"wave/rest/wait", "wave/rest/verify"}) {
+		wantCovers := []ObjectRef{appB, cache, moved}
+		if s.Kind == StepWaveWait {
+			wantCovers = []ObjectRef{appB}
+		}
+		if diff := cmp.Diff(wantCovers, s.Workloads); diff != "" {
+			t.Errorf("%s covers (-want +got):\n%s", s.ID, diff)
+		}
+	}
+
+	var followUps []string
+	for _, f := range p.ManualFollowUp {
+		followUps = append(followUps, f.Wave+" "+f.Object.Kind+" "+f.Object.Name)
+	}
+	if diff := cmp.Diff([]string{"canary StatefulSet db", "rest DaemonSet logs", "rest Pod debug"}, followUps); diff != "" {
+		t.Errorf("manual follow-up (-want +got):\n%s", diff)
+	}
+	var checks []string
+	for _, c := range p.Checks {
+		switch c.Code {
+		case CodeNotRollable:
+			checks = append(checks, c.Code+" "+c.Object.Name+": "+c.Hint)
+		case CodeUninstallAwaitsFollowUp:
+			checks = append(checks, c.Code+": "+c.Message)
+		}
+	}
+	_, manual := NotRollable(RolloutFacts{Kind: KindStatefulSet, UpdateStrategy: UpdateOnDelete})
+	_, bare := NotRollable(RolloutFacts{Kind: KindBarePod})
+	wantChecks := []string{
+		"MW011 db: apply leaves it to you: " + manual + `; or set roll_on_delete = true in wave "canary" and apply evicts its pods one at a time, honouring PodDisruptionBudgets`,
+		"MW011 logs: apply leaves it to you: " + manual,
+		"MW011 debug: apply leaves it to you: " + bare,
+		"MW042: the uninstall waits for the manual follow-up: StatefulSet demo-a/db (wave canary), DaemonSet demo-b/logs (wave rest), Pod demo-b/debug (wave rest); apply stops before the uninstall while they still use 1-30",
+	}
+	if diff := cmp.Diff(wantChecks, checks); diff != "" {
+		t.Errorf("checks (-want +got):\n%s", diff)
+	}
+
+	wantRest := WaveSummary{Name: "rest", Namespaces: 1, Workloads: 3, Pods: 5, FromImage: img30, ToImage: img31}
+	if diff := cmp.Diff(wantRest, p.Summary.Waves[1]); diff != "" {
+		t.Errorf("rest summary (-want +got):\n%s", diff)
+	}
+	if s := p.Summary; s.Restart != 1 || s.Evict != 1 || s.Changes != 5 {
+		t.Errorf("summary counts restart %d, evict %d, changes %d; want 1, 1, 5", s.Restart, s.Evict, s.Changes)
+	}
+	var rollback [][]string
+	for _, rp := range p.RollbackOrder {
+		if rp.Wave == "rest" {
+			rollback = rp.Groups
+		}
+	}
+	wantRollback := [][]string{{"wave/rest/relabel/demo-b"},
+		{"wave/rest/restart/demo-b/deployment/app-b", "wave/rest/evict/demo-b/statefulset/cache", "wave/rest/evict/demo-b/statefulset/moved"}}
+	if diff := cmp.Diff(wantRollback, rollback); diff != "" {
+		t.Errorf("rest rollback groups (-want +got):\n%s", diff)
+	}
+}

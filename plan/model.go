@@ -36,10 +36,13 @@ const (
 	StepGatewayMigrate   StepKind = "gateway-migrate"
 	StepNamespaceRelabel StepKind = "namespace-relabel"
 	StepWorkloadRestart  StepKind = "workload-restart"
-	StepWaveWait         StepKind = "wave-wait"
-	StepWaveVerify       StepKind = "wave-verify"
-	StepGate             StepKind = "gate"
-	StepUninstall        StepKind = "uninstall"
+	// StepWorkloadEvict rolls an OnDelete StatefulSet of a wave that opts
+	// in (roll_on_delete) by evicting its pods one at a time (new in 1.4).
+	StepWorkloadEvict StepKind = "workload-evict"
+	StepWaveWait      StepKind = "wave-wait"
+	StepWaveVerify    StepKind = "wave-verify"
+	StepGate          StepKind = "gate"
+	StepUninstall     StepKind = "uninstall"
 )
 
 // Action is how a step changes the cluster, as the plan shows it.
@@ -49,6 +52,10 @@ const (
 	ActionUpdate  Action = "update"  // ~ relabel, gateway move
 	ActionRestart Action = "restart" // ↻ rollout restart
 	ActionDelete  Action = "delete"  // - uninstall
+	// ActionEvict: ⇣ pods evicted one at a time through the Eviction API,
+	// PodDisruptionBudgets honoured, each re-created by its controller
+	// (new in 1.4).
+	ActionEvict Action = "evict"
 	// ActionRead: wait, verify, gate read only. Its JSON value has been
 	// "check" since format 1.0; in the code a check is a finding.
 	ActionRead Action = "check"
@@ -117,9 +124,11 @@ type OptedOut struct {
 
 // Summary counts what the plan changes.
 type Summary struct {
-	Changes   int
-	Relabel   int
-	Restart   int
+	Changes int
+	Relabel int
+	Restart int
+	// Evict counts the workloads rolled by evicting their pods.
+	Evict     int
 	Tags      int
 	Gateways  int
 	Uninstall int
@@ -150,7 +159,8 @@ type Plan struct {
 	Phases []Phase
 	// RollbackOrder is how a rollback reverses the plan.
 	RollbackOrder []RollbackPhase
-	// ManualFollowUp lists, per wave, what its restarts cannot roll.
+	// ManualFollowUp lists, per wave, what its restarts (and evictions,
+	// where the wave opts in) cannot roll.
 	ManualFollowUp []FollowUp
 	Summary        Summary
 	// SourceHash identifies the plan file the steps were computed from.

@@ -36,25 +36,37 @@ const (
 	recordControlPlane = "controlPlane" // gateway-migrate: the original revision
 	recordUID          = "uid"          // uninstall: the control plane object's uid
 	recordRevision     = "revision"     // tag-move: the revision the tag pointed at
+	recordPods         = "pods"         // workload-evict: JSON of the uid of each pod, by name, before the first eviction
 )
 
 // RelabelRecord is the record of a namespace relabel: the namespace's istio
 // labels before it (an empty map when it had none), kept as their JSON.
 func RelabelRecord(labels map[string]string) (Record, error) {
-	b, err := json.Marshal(labels)
-	if err != nil {
-		return nil, fmt.Errorf("record labels: %w", err)
-	}
-	return Record{recordLabels: string(b)}, nil
+	return mapRecord(recordLabels, "labels", labels)
 }
 
 // RelabelLabels are the labels a relabel recorded.
-func (r Record) RelabelLabels() (map[string]string, error) {
-	labels := map[string]string{}
-	if err := json.Unmarshal([]byte(r[recordLabels]), &labels); err != nil {
-		return nil, fmt.Errorf("recorded labels are unreadable: %w", err)
+func (r Record) RelabelLabels() (map[string]string, error) { return r.mapOf(recordLabels, "labels") }
+
+// mapRecord records m under key as its JSON, "{}" when m is empty or nil.
+func mapRecord(key, what string, m map[string]string) (Record, error) {
+	if m == nil {
+		m = map[string]string{}
 	}
-	return labels, nil
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("record %s: %w", what, err)
+	}
+	return Record{key: string(b)}, nil
+}
+
+// mapOf reads back what mapRecord recorded under key.
+func (r Record) mapOf(key, what string) (map[string]string, error) {
+	m := map[string]string{}
+	if err := json.Unmarshal([]byte(r[key]), &m); err != nil {
+		return nil, fmt.Errorf("recorded %s are unreadable: %w", what, err)
+	}
+	return m, nil
 }
 
 // RestartRecord is the record of a workload restart: the restartedAt value
@@ -96,3 +108,13 @@ func UninstallRecord(uid string) Record { return Record{recordUID: uid} }
 
 // UninstallUID is the uid an uninstall recorded.
 func (r Record) UninstallUID() string { return r[recordUID] }
+
+// EvictRecord is the record of a workload eviction: the uid of each of the
+// workload's pods, by name, as prepare found them. Only those pods are ever
+// evicted, each once: a pod whose uid differs was re-created since (by an
+// eviction of an earlier run, say), so a resumed step waits for it rather
+// than evicting it again. An empty map for a workload without pods.
+func EvictRecord(uids map[string]string) (Record, error) { return mapRecord(recordPods, "pods", uids) }
+
+// EvictPods are the pod uids, by name, an eviction recorded.
+func (r Record) EvictPods() (map[string]string, error) { return r.mapOf(recordPods, "pods") }

@@ -19,6 +19,14 @@ func TestRecordsKeepTheirStoredForm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	evict, err := EvictRecord(map[string]string{"cache-1": "uid-b", "cache-0": "uid-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noPods, err := EvictRecord(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	at := time.Date(2026, 12, 1, 11, 0, 0, 500, time.FixedZone("CET", 3600))
 	tests := map[string]struct {
 		got, want Record
@@ -30,6 +38,8 @@ func TestRecordsKeepTheirStoredForm(t *testing.T) {
 		"tag-move":          {TagRecord("1-30"), Record{"revision": "1-30"}},
 		"uninstall":         {UninstallRecord("uid-1"), Record{"uid": "uid-1"}},
 		"uninstall of gone": {UninstallRecord(""), Record{"uid": ""}},
+		"workload-evict":    {evict, Record{"pods": `{"cache-0":"uid-a","cache-1":"uid-b"}`}},
+		"evict, no pods":    {noPods, Record{"pods": `{}`}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -57,5 +67,15 @@ func TestRecordAccessors(t *testing.T) {
 	}
 	if _, err := (Record{"labels": "{"}).RelabelLabels(); err == nil {
 		t.Error("unreadable labels: no error")
+	}
+	pods, err := (Record{"pods": `{"cache-0":"uid-a"}`}).EvictPods()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(map[string]string{"cache-0": "uid-a"}, pods); d != "" {
+		t.Errorf("EvictPods (-want +got):\n%s", d)
+	}
+	if _, err := (Record{}).EvictPods(); err == nil {
+		t.Error("no recorded pods: no error")
 	}
 }

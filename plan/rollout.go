@@ -45,6 +45,20 @@ func NotRollable(f RolloutFacts) (reason, manual string) {
 	return "", ""
 }
 
+// RollsByEviction reports whether a wave that opts in (roll_on_delete)
+// rolls a workload with these facts by evicting its pods one at a time: an
+// OnDelete StatefulSet, whose controller re-creates each evicted pod under
+// its own name from the current pod template. What else a restart cannot
+// roll stays manual follow-up: nothing re-creates a bare pod, a Job's pods
+// run to completion, and a paused Deployment or an OnDelete DaemonSet is
+// left to the person who chose that.
+//
+// It is the one rule for it: the plan's steps and checks and the eviction
+// step's live re-check call it.
+func RollsByEviction(f RolloutFacts) bool {
+	return f.Kind == KindStatefulSet && f.UpdateStrategy == UpdateOnDelete
+}
+
 // Rollout returns the facts of w that NotRollable decides on.
 func (w Workload) Rollout() RolloutFacts {
 	return RolloutFacts{Kind: w.Kind, Paused: w.Paused, UpdateStrategy: w.UpdateStrategy}

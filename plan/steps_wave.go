@@ -94,8 +94,11 @@ func (c *computer) restartSteps(w config.WaveConfig, ns string) []Step {
 			continue
 		}
 		// What a restart cannot roll is not restarted, waited for or
-		// verified: waiting would only run into the wave's timeout.
-		if reason, manual := NotRollable(wl.Rollout()); reason != "" {
+		// verified, unless the wave opts in to evicting its pods: waiting
+		// would only run into the wave's timeout.
+		reason, manual := NotRollable(wl.Rollout())
+		evict := reason != "" && w.RollOnDelete && RollsByEviction(wl.Rollout())
+		if reason != "" && !evict {
 			if c.hasPodOff(wl) {
 				c.p.ManualFollowUp = append(c.p.ManualFollowUp, FollowUp{Wave: w.Name, Object: ref,
 					Pods: c.podsOff(wl), Reason: reason, Manual: manual})
@@ -115,12 +118,32 @@ func (c *computer) restartSteps(w config.WaveConfig, ns string) []Step {
 			FromRevision: c.cfg.Upgrade.From, ToRevision: c.cfg.Upgrade.To,
 			FromImage: c.sourceImage(), ToImage: c.targetImage(), Pods: len(wl.Pods),
 			TimeoutSecond: int64(w.Timeout / time.Second)}
+		if evict {
+			st = c.evictStep(w, wl, ref)
+		}
 		if !c.hasPodOff(wl) {
 			st.Action, st.Reason = ActionNoop, "every pod already runs "+c.targetImage()
 		}
 		out = append(out, st)
 	}
 	return out
+}
+
+// evictStep rolls an OnDelete StatefulSet of a wave that opts in by
+// evicting its pods one at a time, highest ordinal first, each waited on
+// until its re-created pod is Ready on the target proxy. The pods it waits
+// for are injected by the target revision itself, also when the plan names
+// a revision tag (as verify's).
+func (c *computer) evictStep(w config.WaveConfig, wl Workload, ref ObjectRef) Step {
+	to := c.cfg.Upgrade.To
+	if c.target != nil {
+		to = c.target.Revision
+	}
+	return Step{ID: "wave/" + w.Name + "/evict/" + wl.Namespace + "/" + strings.ToLower(string(wl.Kind)) + "/" + wl.Name,
+		Kind: StepWorkloadEvict, Action: ActionEvict, Wave: w.Name, Object: &ref,
+		FromRevision: c.cfg.Upgrade.From, ToRevision: to,
+		FromImage: c.sourceImage(), ToImage: c.targetImage(), Pods: len(wl.Pods),
+		TimeoutSecond: int64(w.Timeout / time.Second)}
 }
 
 // optedOutOf are the workloads whose next pods no injector would inject
@@ -148,8 +171,13 @@ func (c *computer) waveReads(w config.WaveConfig, nss []string, relabels, restar
 	for _, st := range restarts {
 		all = append(all, *st.Object)
 		pods += st.Pods
-		if st.Action != ActionNoop {
-			changed = true
+		if st.Action == ActionNoop {
+			continue
+		}
+		changed = true
+		// An eviction waits for each of its pods itself: there is no
+		// rollout of an OnDelete StatefulSet to wait for.
+		if st.Kind == StepWorkloadRestart {
 			restarted = append(restarted, *st.Object)
 		}
 	}

@@ -132,7 +132,8 @@ func (p *Plan) WavePhase(wave string) (Phase, bool) {
 //     when the pod starts;
 //   - then each wave, last first: its relabels, last first, so the pods its
 //     restarts create are injected by the source; then its restarts, at most
-//     the wave's max_parallel at once; then its wait and verify again, on
+//     the wave's max_parallel at once (an eviction evicts its pods again,
+//     one at a time, onto the source); then its wait and verify again, on
 //     the source; its wait, verify and gates must run again before the wave
 //     counts as done;
 //   - then the gateways, last moved first.
@@ -207,7 +208,7 @@ func (r *rollbackParts) addWaveStep(w *RollbackPhase, s Step) {
 	switch s.Kind {
 	case StepNamespaceRelabel:
 		r.relabels[s.Wave] = append(r.relabels[s.Wave], s.ID)
-	case StepWorkloadRestart:
+	case StepWorkloadRestart, StepWorkloadEvict:
 		r.restarts[s.Wave] = append(r.restarts[s.Wave], s.ID)
 	case StepWaveWait, StepWaveVerify:
 		w.Reverify = append(w.Reverify, s.ID)

@@ -19,7 +19,7 @@ func (c *computer) summarize() {
 			if ws != nil {
 				ws.Namespaces++
 			}
-		case StepWorkloadRestart:
+		case StepWorkloadRestart, StepWorkloadEvict:
 			if ws != nil {
 				ws.Workloads++
 				ws.Pods += st.Pods
@@ -34,6 +34,8 @@ func (c *computer) summarize() {
 			s.Relabel++
 		case StepWorkloadRestart:
 			s.Restart++
+		case StepWorkloadEvict:
+			s.Evict++
 		case StepGatewayMigrate:
 			s.Gateways++
 		case StepTagMove:

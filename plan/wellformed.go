@@ -14,7 +14,7 @@ import (
 // Valid reports whether k is a step kind this build knows.
 func (k StepKind) Valid() bool {
 	switch k {
-	case StepTagMove, StepGatewayMigrate, StepNamespaceRelabel, StepWorkloadRestart,
+	case StepTagMove, StepGatewayMigrate, StepNamespaceRelabel, StepWorkloadRestart, StepWorkloadEvict,
 		StepWaveWait, StepWaveVerify, StepGate, StepUninstall:
 		return true
 	}
@@ -24,7 +24,7 @@ func (k StepKind) Valid() bool {
 // Valid reports whether a is an action this build knows.
 func (a Action) Valid() bool {
 	switch a {
-	case ActionUpdate, ActionRestart, ActionDelete, ActionRead, ActionNoop:
+	case ActionUpdate, ActionRestart, ActionEvict, ActionDelete, ActionRead, ActionNoop:
 		return true
 	}
 	return false
@@ -73,7 +73,7 @@ func (p *Plan) WellFormed() error {
 // actsOnObject reports whether a step of kind k changes one named object.
 func (k StepKind) actsOnObject() bool {
 	switch k {
-	case StepTagMove, StepGatewayMigrate, StepNamespaceRelabel, StepWorkloadRestart:
+	case StepTagMove, StepGatewayMigrate, StepNamespaceRelabel, StepWorkloadRestart, StepWorkloadEvict:
 		return true
 	}
 	return false

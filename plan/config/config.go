@@ -63,8 +63,12 @@ type WaveConfig struct {
 	Exclude     []string
 	MaxParallel int           // workloads restarted at once; default 1
 	Timeout     time.Duration // for the wave's rollouts; default 10m
-	Gates       []Gate        // run in file order after the wave's rollouts
-	DefRange    hcl.Range
+	// RollOnDelete opts the wave in to rolling OnDelete StatefulSets by
+	// evicting their pods one at a time (plan.RollsByEviction); without
+	// it they are manual follow-up.
+	RollOnDelete bool
+	Gates        []Gate // run in file order after the wave's rollouts
+	DefRange     hcl.Range
 }
 
 // GateKind names a gate.

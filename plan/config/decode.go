@@ -228,6 +228,9 @@ func (e *evaluator) decodeWave(b *waveBlock) (WaveConfig, []hcl.Range) {
 			w.Timeout = d
 		}
 	}
+	if b.RollOnDelete != nil {
+		w.RollOnDelete, _ = e.boolean(b.RollOnDelete)
+	}
 	w.Gates = e.decodeGates(b)
 	return w, nsRanges
 }

@@ -237,19 +237,20 @@ type gatewayBlock struct {
 }
 
 type waveBlock struct {
-	Name        string             `hcl:"name,label"`
-	Namespaces  *hcl.Attribute     `hcl:"namespaces,attr"`
-	Selector    *hcl.Attribute     `hcl:"selector,attr"`
-	Exclude     *hcl.Attribute     `hcl:"exclude,attr"`
-	MaxParallel *hcl.Attribute     `hcl:"max_parallel,attr"`
-	Timeout     *hcl.Attribute     `hcl:"timeout,attr"`
-	Pause       *hcl.Attribute     `hcl:"pause,attr"`
-	Approval    *hcl.Attribute     `hcl:"approval,attr"`
-	HTTP        []*httpBlock       `hcl:"http,block"`
-	Prometheus  []*prometheusBlock `hcl:"prometheus,block"`
-	Command     []*commandBlock    `hcl:"command,block"`
-	DefRange    hcl.Range          `hcl:",def_range"`
-	LabelRange  hcl.Range          `hcl:"name,label_range"`
+	Name         string             `hcl:"name,label"`
+	Namespaces   *hcl.Attribute     `hcl:"namespaces,attr"`
+	Selector     *hcl.Attribute     `hcl:"selector,attr"`
+	Exclude      *hcl.Attribute     `hcl:"exclude,attr"`
+	MaxParallel  *hcl.Attribute     `hcl:"max_parallel,attr"`
+	Timeout      *hcl.Attribute     `hcl:"timeout,attr"`
+	RollOnDelete *hcl.Attribute     `hcl:"roll_on_delete,attr"`
+	Pause        *hcl.Attribute     `hcl:"pause,attr"`
+	Approval     *hcl.Attribute     `hcl:"approval,attr"`
+	HTTP         []*httpBlock       `hcl:"http,block"`
+	Prometheus   []*prometheusBlock `hcl:"prometheus,block"`
+	Command      []*commandBlock    `hcl:"command,block"`
+	DefRange     hcl.Range          `hcl:",def_range"`
+	LabelRange   hcl.Range          `hcl:"name,label_range"`
 }
 
 type httpBlock struct {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -148,6 +149,32 @@ wave "all" {
 	}
 	if diff := cmp.Diff(want, got, ignoreRanges, cmpopts.IgnoreFields(Config{}, "SourceHash")); diff != "" {
 		t.Errorf("config mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// roll_on_delete opts one wave in to evicting the pods of its OnDelete
+// StatefulSets; a wave without it does not.
+func TestRollOnDelete(t *testing.T) {
+	cfg := mustLoad(t, minimalPlan+`
+wave "in" {
+  namespaces     = ["a"]
+  roll_on_delete = true
+}
+wave "out" {
+  namespaces = ["b"]
+}
+`, VarInput{})
+	if got := []bool{cfg.Waves[0].RollOnDelete, cfg.Waves[1].RollOnDelete}; !slices.Equal(got, []bool{true, false}) {
+		t.Errorf("roll_on_delete of the waves = %v, want [true false]", got)
+	}
+	_, diags := loadString(t, minimalPlan+`
+wave "w" {
+  namespaces     = ["a"]
+  roll_on_delete = "sometimes"
+}
+`, VarInput{})
+	if !diags.HasErrors() || !strings.Contains(diags.Error(), "roll_on_delete") && !strings.Contains(diags.Error(), "bool") {
+		t.Errorf("roll_on_delete = \"sometimes\": diagnostics %v, want an error", diags)
 	}
 }
 

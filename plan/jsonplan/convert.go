@@ -144,13 +144,13 @@ func toStep(s Step) plan.Step {
 }
 
 func fromSummary(s plan.Summary) Summary {
-	return Summary{Changes: s.Changes, Relabel: s.Relabel, Restart: s.Restart, Tags: s.Tags, Gateways: s.Gateways,
+	return Summary{Changes: s.Changes, Relabel: s.Relabel, Restart: s.Restart, Evict: s.Evict, Tags: s.Tags, Gateways: s.Gateways,
 		Uninstall: s.Uninstall, Errors: s.Errors, Warnings: s.Warnings,
 		Waves: convert(s.Waves, fromWaveSummary)}
 }
 
 func toSummary(s Summary) plan.Summary {
-	return plan.Summary{Changes: s.Changes, Relabel: s.Relabel, Restart: s.Restart, Tags: s.Tags, Gateways: s.Gateways,
+	return plan.Summary{Changes: s.Changes, Relabel: s.Relabel, Restart: s.Restart, Evict: s.Evict, Tags: s.Tags, Gateways: s.Gateways,
 		Uninstall: s.Uninstall, Errors: s.Errors, Warnings: s.Warnings,
 		Waves: convert(s.Waves, toWaveSummary)}
 }

@@ -137,9 +137,11 @@ type DeletedNamespace struct {
 
 // Summary counts what the plan changes.
 type Summary struct {
-	Changes   int           `json:"changes"`
-	Relabel   int           `json:"relabel"`
-	Restart   int           `json:"restart"`
+	Changes int `json:"changes"`
+	Relabel int `json:"relabel"`
+	Restart int `json:"restart"`
+	// Evict counts the workloads rolled by evicting their pods (new in 1.4).
+	Evict     int           `json:"evict,omitempty"`
 	Tags      int           `json:"tags,omitempty"`
 	Gateways  int           `json:"gateways"`
 	Uninstall int           `json:"uninstall"`

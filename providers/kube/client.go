@@ -122,6 +122,9 @@ type Provider struct {
 	// create its pods before a wait gives up on it: one refused pod can be
 	// a blip, a refusal that persists is the cluster saying no.
 	failGrace time.Duration
+	// evictRetry spaces the evictions of one pod a PodDisruptionBudget
+	// refuses.
+	evictRetry time.Duration
 
 	// The watch cache apply's waits read, started by the first wait and
 	// stopped by Close.
@@ -148,7 +151,8 @@ func NewForClients(c Clients, fl plan.Flavor) (*Provider, error) {
 		return nil, err
 	}
 	return &Provider{host: c.Host, cs: c.Kubernetes, dyn: c.Dynamic, meta: c.Metadata, flavor: f,
-		now: time.Now, pageSize: 500, backoff: transientBackoff, pollInterval: time.Second, failGrace: 5 * time.Second}, nil
+		now: time.Now, pageSize: 500, backoff: transientBackoff, pollInterval: time.Second, failGrace: 5 * time.Second,
+		evictRetry: 5 * time.Second}, nil
 }
 
 // New returns a Provider for the cluster cfg points at. cfg.Timeout (zero:

@@ -79,6 +79,7 @@ func (c *cluster) provider(t *testing.T, fl plan.Flavor) *Provider {
 	}
 	p.backoff = wait.Backoff{Duration: time.Millisecond, Factor: 1, Steps: 3}
 	p.pollInterval = time.Millisecond
+	p.evictRetry = time.Millisecond
 	// The clock stands still: a failure that persists is one seen at all.
 	p.failGrace = 0
 	p.now = func() time.Time { return time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC) }
@@ -137,11 +138,15 @@ func (c *cluster) writes() []string {
 		default:
 			continue
 		}
-		name, verb := "", a.GetVerb()
+		name, verb, resource := "", a.GetVerb(), a.GetResource().Resource
 		switch a := a.(type) {
 		case k8stesting.CreateActionImpl:
 			if len(a.CreateOptions.DryRun) > 0 {
 				verb = "dry-run " + verb
+			}
+			if sub := a.GetSubresource(); sub != "" {
+				// An eviction: name the pod it evicts.
+				resource, name = resource+"/"+sub, a.GetObject().(metav1.Object).GetName()
 			}
 		case k8stesting.PatchAction:
 			name = a.GetName()
@@ -150,7 +155,7 @@ func (c *cluster) writes() []string {
 		case k8stesting.DeleteAction:
 			name = a.GetName()
 		}
-		out = append(out, fmt.Sprintf("%s %s %s", verb, a.GetResource().Resource, strings.TrimPrefix(a.GetNamespace()+"/"+name, "/")))
+		out = append(out, fmt.Sprintf("%s %s %s", verb, resource, strings.TrimPrefix(a.GetNamespace()+"/"+name, "/")))
 	}
 	return out
 }

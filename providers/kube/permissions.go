@@ -3,7 +3,9 @@ package kube
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -72,6 +74,11 @@ func (p *Provider) permissionNeeds(cfg *config.Config, snap *plan.Snapshot) []pe
 		{"apps", "daemonsets"}, {"apps", "replicasets"}, {"", "pods"}, {"", "events"}} {
 		needs = append(needs, permissionNeed{"watch", r.group, r.resource, nil})
 	}
+	// The evictions of the waves that roll OnDelete StatefulSets
+	// (roll_on_delete).
+	if nss, opted := evictNamespaces(cfg); opted {
+		needs = append(needs, permissionNeed{"create", "", "pods/eviction", nss})
+	}
 	if len(cfg.Gateways) > 0 {
 		gr := p.flavor.gatewayResource()
 		needs = append(needs, permissionNeed{"patch", gr.Group, gr.Resource, gwNS})
@@ -113,10 +120,13 @@ func (p *Provider) uninstallNeeds(cfg *config.Config, snap *plan.Snapshot) []per
 	return needs
 }
 
+// canI asks whether the caller may verb resource ("pods", or with its
+// subresource "pods/eviction") in namespace ns ("": cluster-wide).
 func (p *Provider) canI(ctx context.Context, verb, group, resource, ns string) (bool, error) {
+	res, sub, _ := strings.Cut(resource, "/")
 	review := &authorizationv1.SelfSubjectAccessReview{
 		Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
-			Verb: verb, Group: group, Resource: resource, Namespace: ns}},
+			Verb: verb, Group: group, Resource: res, Subresource: sub, Namespace: ns}},
 	}
 	var r *authorizationv1.SelfSubjectAccessReview
 	err := p.call(ctx, func(ctx context.Context) (err error) {
@@ -132,9 +142,21 @@ func (p *Provider) canI(ctx context.Context, verb, group, resource, ns string) (
 // explicitNamespaces lists the namespaces waves name; selector matches are
 // covered by the cluster-wide check.
 func explicitNamespaces(cfg *config.Config) []string {
+	return namespacesOf(cfg.Waves)
+}
+
+// evictNamespaces lists the namespaces named by the waves that opt in to
+// roll_on_delete; opted is false when no wave does.
+func evictNamespaces(cfg *config.Config) (nss []string, opted bool) {
+	waves := slices.DeleteFunc(slices.Clone(cfg.Waves), func(w config.WaveConfig) bool { return !w.RollOnDelete })
+	return namespacesOf(waves), len(waves) > 0
+}
+
+// namespacesOf lists the namespaces waves name, sorted, each once.
+func namespacesOf(waves []config.WaveConfig) []string {
 	seen := map[string]bool{}
 	var out []string
-	for _, w := range cfg.Waves {
+	for _, w := range waves {
 		for _, n := range w.Namespaces {
 			if !seen[n] {
 				seen[n] = true

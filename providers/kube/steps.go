@@ -11,7 +11,8 @@ import (
 )
 
 // stepOps are one step kind's four operations; each kind has its file
-// (relabel.go, restart.go, tag.go, gateway.go, wave.go, uninstall.go).
+// (relabel.go, restart.go, evict.go, tag.go, gateway.go, wave.go,
+// uninstall.go).
 type stepOps struct {
 	// prepare reads what the step will change; it changes nothing.
 	prepare func(p *Provider, ctx context.Context, s plan.Step) (plan.Record, error)
@@ -26,6 +27,7 @@ type stepOps struct {
 var stepKinds = map[plan.StepKind]stepOps{
 	plan.StepNamespaceRelabel: relabelOps,
 	plan.StepWorkloadRestart:  restartOps,
+	plan.StepWorkloadEvict:    evictOps,
 	plan.StepTagMove:          tagOps,
 	plan.StepGatewayMigrate:   gatewayOps,
 	plan.StepWaveWait:         waitOps,

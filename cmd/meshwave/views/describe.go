@@ -18,6 +18,7 @@ import (
 const (
 	symbolUpdate  = "~"
 	symbolRestart = "↻"
+	symbolEvict   = "⇣"
 	symbolDelete  = "-"
 )
 
@@ -25,6 +26,7 @@ const (
 var legend = []struct{ symbol, meaning string }{
 	{symbolUpdate, "update in place"},
 	{symbolRestart, "rollout restart"},
+	{symbolEvict, "evict pods one at a time (PodDisruptionBudgets honoured)"},
 	{symbolDelete, "uninstall"},
 }
 
@@ -34,6 +36,8 @@ func symbolOf(a plan.Action) string {
 		return symbolUpdate
 	case plan.ActionRestart:
 		return symbolRestart
+	case plan.ActionEvict:
+		return symbolEvict
 	case plan.ActionDelete:
 		return symbolDelete
 	}
@@ -94,6 +98,9 @@ func describe(s plan.Step, m markup) stepText {
 	case plan.StepWorkloadRestart:
 		t.head = objectText(s.Object, s.ID, m)
 		t.details = []string{podsMove(s, m)}
+	case plan.StepWorkloadEvict:
+		t.head = objectText(s.Object, s.ID, m)
+		t.details = []string{podsMove(s, m) + m.text(", evicted one at a time, highest ordinal first")}
 	case plan.StepWaveWait:
 		h := "wait for rollouts"
 		var extra []string
@@ -442,17 +449,22 @@ func followUpTotal(p *plan.Plan) string {
 		count(n, "workload", "workloads"), stay, p.From, them, their)
 }
 
-// totalLine is the one-line total of a plan with changes; tags are named
-// only when the plan moves some.
+// totalLine is the one-line total of a plan with changes; tags and
+// evictions are named only when the plan has some.
 func totalLine(s plan.Summary) string {
 	tags := ""
 	if s.Tags > 0 {
 		tags = count(s.Tags, "revision tag", "revision tags") + " and "
 	}
-	return tags + fmt.Sprintf("%s to move, %s to relabel, %s to restart, %s to uninstall.",
+	evict := ""
+	if s.Evict > 0 {
+		evict = ", " + count(s.Evict, "workload", "workloads") + " to roll by eviction"
+	}
+	return tags + fmt.Sprintf("%s to move, %s to relabel, %s to restart%s, %s to uninstall.",
 		count(s.Gateways, "gateway", "gateways"),
 		count(s.Relabel, "namespace", "namespaces"),
 		count(s.Restart, "workload", "workloads"),
+		evict,
 		count(s.Uninstall, "control plane", "control planes"))
 }
 

@@ -79,6 +79,7 @@ var verbs = map[plan.StepKind][2]string{
 	plan.StepGatewayMigrate:   {"moving gateway", "gateway moved"},
 	plan.StepNamespaceRelabel: {"relabeling", "relabeled"},
 	plan.StepWorkloadRestart:  {"restarting", "restart complete"},
+	plan.StepWorkloadEvict:    {"evicting", "evictions complete"},
 	plan.StepWaveWait:         {"waiting for rollouts", "rollouts complete"},
 	plan.StepWaveVerify:       {"verifying proxies", "proxies verified"},
 	plan.StepGate:             {"checking", "passed"},

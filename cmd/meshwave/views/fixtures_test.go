@@ -234,6 +234,36 @@ func istioPlan() *plan.Plan {
 	return p
 }
 
+// istioEvictPlan is the istio plan whose rest wave opts in to
+// roll_on_delete: it rolls the OnDelete StatefulSet shop/orders-cache by
+// evicting its pods, in its restart group, and verifies it.
+func istioEvictPlan() *plan.Plan {
+	p := istioPlan()
+	evict := plan.Step{ID: "wave/rest/evict/shop/statefulset/orders-cache", Kind: plan.StepWorkloadEvict, Action: plan.ActionEvict,
+		Wave: "rest", Object: ref("StatefulSet", "shop", "orders-cache"), FromRevision: isFrom, ToRevision: isTo,
+		FromImage: isFromImage, ToImage: isToImage, Pods: 3, TimeoutSecond: 900}
+	at := slices.IndexFunc(p.Steps, func(s plan.Step) bool { return s.ID == "wave/rest/wait" })
+	p.Steps = slices.Insert(p.Steps, at, evict)
+	for i, ph := range p.Phases {
+		if ph.Wave == "rest" {
+			p.Phases[i].Groups[3] = append(slices.Clone(ph.Groups[3]), evict.ID)
+		}
+	}
+	for i, s := range p.Steps {
+		if s.ID == "wave/rest/verify" {
+			p.Steps[i].Workloads = append(slices.Clone(s.Workloads), *evict.Object)
+			p.Steps[i].Pods += evict.Pods
+		}
+	}
+	p.Summary.Changes++
+	p.Summary.Evict = 1
+	p.Summary.Waves = slices.Clone(p.Summary.Waves)
+	p.Summary.Waves[1].Workloads++
+	p.Summary.Waves[1].Pods += evict.Pods
+	p.RollbackOrder = plan.RollbackOrder(p.Steps, p.Phases)
+	return p
+}
+
 // istioBlockedPlan is the istio plan on a cluster where the new istiod is
 // not Ready and the caller may not patch deployments.
 func istioBlockedPlan() *plan.Plan {

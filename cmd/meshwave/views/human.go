@@ -160,7 +160,7 @@ func symbolPaint(c painter, sym string) string {
 	switch sym {
 	case symbolUpdate:
 		return c.paint(sym, sgrYellow)
-	case symbolRestart:
+	case symbolRestart, symbolEvict:
 		return c.paint(sym, sgrCyan)
 	case symbolDelete:
 		return c.paint(sym, sgrRed)

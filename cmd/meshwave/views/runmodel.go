@@ -354,6 +354,7 @@ var nouns = map[plan.StepKind][2]string{
 	plan.StepGatewayMigrate:   {"gateway", "gateways"},
 	plan.StepNamespaceRelabel: {"namespace", "namespaces"},
 	plan.StepWorkloadRestart:  {"workload", "workloads"},
+	plan.StepWorkloadEvict:    {"workload", "workloads"},
 	plan.StepUninstall:        {"control plane object", "control plane objects"},
 }
 
@@ -374,6 +375,7 @@ var batchPast = map[plan.StepKind]string{
 	plan.StepGatewayMigrate:   "moved",
 	plan.StepNamespaceRelabel: "relabeled",
 	plan.StepWorkloadRestart:  "restarted",
+	plan.StepWorkloadEvict:    "rolled by eviction",
 	plan.StepUninstall:        "removed",
 }
 

@@ -30,6 +30,7 @@ func plans() map[string]*plan.Plan {
 		"backyards-done":      backyardsDonePlan(),
 		"istio-gates":         istioPlan(),
 		"istio-blocked":       istioBlockedPlan(),
+		"istio-evict":         istioEvictPlan(),
 	}
 }
 
@@ -125,6 +126,13 @@ func TestHumanLastLines(t *testing.T) {
 			want: []string{
 				"Manual follow-up: 1 workload cannot be restarted by meshwave and stays on 1-26 until you move it by hand after its wave.",
 				"Plan: 1 gateway to move, 3 namespaces to relabel, 4 workloads to restart, 1 control plane to uninstall.",
+			},
+		},
+		"evictions": {
+			plan: istioEvictPlan(),
+			want: []string{
+				"Manual follow-up: 1 workload cannot be restarted by meshwave and stays on 1-26 until you move it by hand after its wave.",
+				"Plan: 1 gateway to move, 3 namespaces to relabel, 4 workloads to restart, 1 workload to roll by eviction, 1 control plane to uninstall.",
 			},
 		},
 		"no changes": {
