@@ -185,7 +185,12 @@ func New(cfg *rest.Config, flavor plan.Flavor) (*Provider, error) {
 func (p *Provider) cache(ctx context.Context) (*clusterCache, error) {
 	p.cacheMu.Lock()
 	if p.cc == nil {
-		p.cc = newClusterCache(p)
+		rollouts, err := p.rolloutsServed(ctx)
+		if err != nil {
+			p.cacheMu.Unlock()
+			return nil, err
+		}
+		p.cc = newClusterCache(p, rollouts)
 		p.cc.start()
 	}
 	cc := p.cc

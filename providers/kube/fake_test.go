@@ -45,6 +45,7 @@ var listKinds = map[schema.GroupVersionResource]string{
 	gvrMeshGateway:   "MeshGatewayList",
 	gvrEnvoyFilter:   "EnvoyFilterList",
 	gvrIstioOperator: "IstioOperatorList",
+	gvrRollout:       "RolloutList",
 }
 
 func newCluster(t *testing.T, typed []runtime.Object, custom []runtime.Object) *cluster {
@@ -64,6 +65,11 @@ func newCluster(t *testing.T, typed []runtime.Object, custom []runtime.Object) *
 		}
 		if err := c.dyn.Tracker().Create(gvr, u, u.GetNamespace()); err != nil {
 			t.Fatal(err)
+		}
+		// Discovery serves Rollouts where their CRD would be installed.
+		if gvr == gvrRollout && len(c.cs.Resources) == 0 {
+			c.cs.Resources = []*metav1.APIResourceList{{GroupVersion: gvrRollout.GroupVersion().String(),
+				APIResources: []metav1.APIResource{{Name: gvrRollout.Resource, Namespaced: true, Kind: "Rollout"}}}}
 		}
 	}
 	return c
@@ -305,4 +311,20 @@ func proxyPod(ns, name, app, image, rev string, ready bool, owner ...metav1.Owne
 		pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
 	}
 	return pod
+}
+
+// argoRolloutObject is an Argo Rollout as the dynamic client serves it,
+// with spec and status (nil: none).
+func argoRolloutObject(ns, name string, spec, st map[string]any) unstructured.Unstructured {
+	u := unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+		"metadata": map[string]any{"namespace": ns, "name": name, "generation": int64(1)},
+	}}
+	if spec != nil {
+		u.Object["spec"] = spec
+	}
+	if st != nil {
+		u.Object["status"] = st
+	}
+	return u
 }
