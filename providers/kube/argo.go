@@ -229,9 +229,30 @@ func restartedSince(got, want string) bool {
 	return errG == nil && errW == nil && !tg.Before(tw)
 }
 
+// rolloutsWatchable says whether the watch cache can watch Rollouts: their
+// CRD is installed and the caller may list and watch them cluster-wide;
+// else why not. The cache leaves them out then: a list of a resource the
+// server does not serve or refuses would never sync, and would hold every
+// wait of a run that restarts no Rollout.
+func (p *Provider) rolloutsWatchable(ctx context.Context) (string, error) {
+	served, err := p.rolloutsServed(ctx)
+	if err != nil || !served {
+		return fmt.Sprintf("the API server does not serve %s (Argo Rollouts' CRD is not installed)", gvrRollout.GroupResource()), err
+	}
+	for _, verb := range []string{"list", "watch"} {
+		ok, err := p.canI(ctx, verb, gvrRollout.Group, gvrRollout.Resource, "")
+		if err != nil {
+			return "", err
+		}
+		if !ok {
+			return fmt.Sprintf("not allowed to %s %s cluster-wide", verb, gvrRollout.GroupResource()), nil
+		}
+	}
+	return "", nil
+}
+
 // rolloutsServed says whether the API server serves Rollouts: their CRD is
-// installed. Without it, no workload is a Rollout and the watch cache
-// leaves them out (a list of an unknown resource would never sync).
+// installed.
 func (p *Provider) rolloutsServed(ctx context.Context) (bool, error) {
 	var list *metav1.APIResourceList
 	err := p.call(ctx, func(ctx context.Context) (err error) {
@@ -272,7 +293,7 @@ func (c *clusterCache) watchRollouts(p *Provider) {
 // rollout is a Rollout from the cache.
 func (c *clusterCache) rollout(ns, name string) (*unstructured.Unstructured, error) {
 	if c.rollouts == nil {
-		return nil, fmt.Errorf("the API server does not serve %s (Argo Rollouts' CRD is not installed)", gvrRollout.GroupResource())
+		return nil, fmt.Errorf("Rollouts are not watched: %s", c.noRollouts)
 	}
 	obj, err := c.rollouts.ByNamespace(ns).Get(name)
 	if err != nil {

@@ -5,9 +5,11 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	k8stesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 
 	"github.com/meshwave/meshwave/plan"
@@ -127,7 +129,24 @@ func TestWaitForRolloutWithoutCRD(t *testing.T) {
 	c := newCluster(t, nil, nil)
 	p := c.provider(t, plan.FlavorIstio)
 	err := p.waitRollouts(t.Context(), []plan.ObjectRef{{Kind: "Rollout", Namespace: "shop", Name: "web"}}, time.Minute, nil)
-	checkErr(t, err, "rollout of Rollout shop/web: the Rollout is gone: the API server does not serve rollouts.argoproj.io")
+	checkErr(t, err, "rollout of Rollout shop/web: the Rollout is gone: Rollouts are not watched: the API server does not serve rollouts.argoproj.io")
+}
+
+// Where the caller may not watch Rollouts, the cache leaves them out: waits
+// for other workloads go on, and a wait for a Rollout says why it cannot.
+func TestWaitForRolloutNotAllowed(t *testing.T) {
+	c := newCluster(t, objs(readyDeployment("shop", "api", nil)), []runtime.Object{webRollout(nil, nil)})
+	c.cs.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		r := a.(k8stesting.CreateAction).GetObject().(*authorizationv1.SelfSubjectAccessReview).DeepCopy()
+		r.Status.Allowed = r.Spec.ResourceAttributes.Resource != gvrRollout.Resource || r.Spec.ResourceAttributes.Verb != "watch"
+		return true, r, nil
+	})
+	p := c.provider(t, plan.FlavorIstio)
+	if err := p.waitRollouts(t.Context(), []plan.ObjectRef{{Kind: "Deployment", Namespace: "shop", Name: "api"}}, time.Minute, nil); err != nil {
+		t.Fatalf("wait for a Deployment: %v", err)
+	}
+	err := p.waitRollouts(t.Context(), []plan.ObjectRef{{Kind: "Rollout", Namespace: "shop", Name: "web"}}, time.Minute, nil)
+	checkErr(t, err, "Rollouts are not watched: not allowed to watch rollouts.argoproj.io cluster-wide")
 }
 
 // A Rollout's status, as `kubectl argo rollouts status` reads it, with the

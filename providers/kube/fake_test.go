@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -66,10 +67,16 @@ func newCluster(t *testing.T, typed []runtime.Object, custom []runtime.Object) *
 		if err := c.dyn.Tracker().Create(gvr, u, u.GetNamespace()); err != nil {
 			t.Fatal(err)
 		}
-		// Discovery serves Rollouts where their CRD would be installed.
+		// Discovery serves Rollouts where their CRD would be installed,
+		// and the caller may do anything.
 		if gvr == gvrRollout && len(c.cs.Resources) == 0 {
 			c.cs.Resources = []*metav1.APIResourceList{{GroupVersion: gvrRollout.GroupVersion().String(),
 				APIResources: []metav1.APIResource{{Name: gvrRollout.Resource, Namespaced: true, Kind: "Rollout"}}}}
+			c.cs.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				r := a.(k8stesting.CreateAction).GetObject().(*authorizationv1.SelfSubjectAccessReview).DeepCopy()
+				r.Status.Allowed = true
+				return true, r, nil
+			})
 		}
 	}
 	return c
@@ -142,6 +149,9 @@ func (c *cluster) writes() []string {
 		case "create", "update", "patch", "delete":
 		default:
 			continue
+		}
+		if a.GetResource().Resource == "selfsubjectaccessreviews" {
+			continue // a question, not a change
 		}
 		name, verb := "", a.GetVerb()
 		switch a := a.(type) {

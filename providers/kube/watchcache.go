@@ -38,11 +38,12 @@ type clusterCache struct {
 	dss       appslisters.DaemonSetLister
 	rss       appslisters.ReplicaSetLister
 	pods      corelisters.PodLister
-	// rollouts are Argo Rollouts (watchRollouts); nil when the API server
-	// does not serve them.
-	rollouts cache.GenericLister
-	now      func() time.Time
-	stop     context.CancelFunc
+	// rollouts are Argo Rollouts (watchRollouts); nil when they cannot be
+	// watched, for the reason noRollouts.
+	rollouts   cache.GenericLister
+	noRollouts string
+	now        func() time.Time
+	stop       context.CancelFunc
 
 	mu   sync.Mutex
 	subs map[string]map[*subscription]bool
@@ -81,9 +82,9 @@ type createFailure struct {
 func workloadKey(kind, ns, name string) string { return kind + "/" + ns + "/" + name }
 func podsKey(ns string) string                 { return "pods/" + ns }
 
-// newClusterCache builds the cache of p's clients, with Rollouts when
-// the API server serves them; start runs it.
-func newClusterCache(p *Provider, rollouts bool) *clusterCache {
+// newClusterCache builds the cache of p's clients, with Rollouts unless
+// noRollouts says why not (rolloutsWatchable); start runs it.
+func newClusterCache(p *Provider, noRollouts string) *clusterCache {
 	c := &clusterCache{now: p.now, subs: map[string]map[*subscription]bool{},
 		failed: map[string]createFailure{}, created: map[string]time.Time{}, refused: make(chan struct{})}
 	objects := informers.NewSharedInformerFactoryWithOptions(p.cs, 0, informers.WithTransform(slim))
@@ -120,7 +121,7 @@ func newClusterCache(p *Provider, rollouts bool) *clusterCache {
 		apps.DaemonSets().Informer(), rsInf, podInf, evInf} {
 		_ = inf.SetWatchErrorHandlerWithContext(c.watchError) // an error means the informer already started: it cannot have
 	}
-	if rollouts {
+	if c.noRollouts = noRollouts; noRollouts == "" {
 		c.watchRollouts(p)
 	}
 	return c
