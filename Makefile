@@ -3,26 +3,30 @@ SHELL := /usr/bin/env bash
 GO ?= go
 TESTENV_BIN = $(shell test/testenv/build.sh)
 ISTIO_BIN = $(shell test/testenv/build-istio.sh)
+ARGO_BIN = $(shell test/testenv/build-argo-rollouts.sh)
 BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
 FAULTS_PKG := ./test/e2e/faults
 
-.PHONY: all build testenv testenv-cp testenv-istio test test-faults test-badinput test-short e2e bench bench-micro bench-cluster fuzz fuzz-ci demo demo-down vet fmt-check tidy-check clean
+.PHONY: all build testenv testenv-cp testenv-istio testenv-argo test test-faults test-badinput test-short e2e bench bench-micro bench-cluster fuzz fuzz-ci demo demo-down vet fmt-check tidy-check clean
 
 all: build
 
 build: ## build the meshwave binary into bin/
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/meshwave ./cmd/meshwave
 
-testenv: testenv-cp testenv-istio ## build (once, cached outside the repo) the local control plane's and real Istio's binaries
+testenv: testenv-cp testenv-istio testenv-argo ## build (once, cached outside the repo) the local control plane's, real Istio's and Argo Rollouts' binaries
 
 testenv-cp: ## build (once, cached outside the repo) the local control plane: etcd, kube-*, kubectl, kwok
 	@test/testenv/build.sh >/dev/null
 
 testenv-istio: ## build (once, cached outside the repo) real istioctl and pilot-discovery
 	@test/testenv/build-istio.sh >/dev/null
+
+testenv-argo: ## build (once, cached outside the repo) the real Argo Rollouts controller, with its CRDs beside it
+	@test/testenv/build-argo-rollouts.sh >/dev/null
 
 vet:
 	$(GO) vet ./...
@@ -42,7 +46,7 @@ test: fmt-check tidy-check vet testenv ## unit and end-to-end tests against a re
 	@# suite starts its own control plane.
 	$(GO) test -race -short -count=1 -run '^$$' ./...
 	$(MAKE) fuzz-ci
-	MESHWAVE_TESTENV_BIN=$(TESTENV_BIN) MESHWAVE_ISTIO_BIN=$(ISTIO_BIN) $(GO) test -race -timeout 60m -p 1 $$($(GO) list ./... | grep -v '/test/e2e/faults$$')
+	MESHWAVE_TESTENV_BIN=$(TESTENV_BIN) MESHWAVE_ISTIO_BIN=$(ISTIO_BIN) MESHWAVE_ARGO_BIN=$(ARGO_BIN) $(GO) test -race -timeout 60m -p 1 $$($(GO) list ./... | grep -v '/test/e2e/faults$$')
 	$(MAKE) test-faults
 
 test-faults: testenv ## the fault suite (kill -9, API server stopped, conflicts, full disk, lock races); REPORT=1 rewrites its table in docs/reliability.md

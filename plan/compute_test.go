@@ -484,6 +484,10 @@ func TestComputeManualFollowUp(t *testing.T) {
 		Workload{Kind: KindDeployment, Namespace: "demo-a", Name: "frozen", Paused: true, Pods: onSource("frozen-1")},
 		Workload{Kind: KindStatefulSet, Namespace: "demo-a", Name: "cache", Pods: onSource("cache-0")},
 		Workload{Kind: KindJob, Namespace: "demo-a", Name: "done", Pods: []Pod{{Name: "done-x", ProxyImage: img17, Revision: "cp-v17x.istio-system"}}},
+		Workload{Kind: KindRollout, Namespace: "demo-a", Name: "checkout", Pods: onSource("checkout-1")},
+		Workload{Kind: KindRollout, Namespace: "demo-a", Name: "held", Paused: true, Pods: onSource("held-1")},
+		Workload{Kind: KindRollout, Namespace: "demo-a", Name: "byref", TemplateRef: "Deployment byref", Pods: onSource("byref-1")},
+		Workload{Kind: "Revision", Group: "serving.knative.dev", Namespace: "demo-a", Name: "hello-00001", Pods: onSource("hello-00001-x")},
 	)
 	p := Compute(backyardsConfig(), snap)
 
@@ -492,6 +496,7 @@ func TestComputeManualFollowUp(t *testing.T) {
 		{"wave/canary/relabel/demo-a", ActionUpdate},
 		{"wave/canary/restart/demo-a/deployment/app-a", ActionRestart},
 		{"wave/canary/restart/demo-a/statefulset/cache", ActionRestart},
+		{"wave/canary/restart/demo-a/rollout/checkout", ActionRestart},
 		{"wave/canary/wait", ActionRead},
 		{"wave/canary/verify", ActionRead},
 		{"wave/canary/gate/0-pause", ActionRead},
@@ -504,7 +509,8 @@ func TestComputeManualFollowUp(t *testing.T) {
 	if diff := cmp.Diff(want, stepLines(p)); diff != "" {
 		t.Errorf("steps (-want +got):\n%s", diff)
 	}
-	rollable := []ObjectRef{{Kind: "Deployment", Namespace: "demo-a", Name: "app-a"}, {Kind: "StatefulSet", Namespace: "demo-a", Name: "cache"}}
+	rollable := []ObjectRef{{Kind: "Deployment", Namespace: "demo-a", Name: "app-a"}, {Kind: "StatefulSet", Namespace: "demo-a", Name: "cache"},
+		{Kind: "Rollout", Namespace: "demo-a", Name: "checkout"}}
 	for _, s := range p.Steps {
 		if s.Wave != "canary" || (s.Kind != StepWaveWait && s.Kind != StepWaveVerify) {
 			continue
@@ -512,8 +518,8 @@ func TestComputeManualFollowUp(t *testing.T) {
 		if diff := cmp.Diff(rollable, s.Workloads); diff != "" {
 			t.Errorf("%s covers (-want +got):\n%s", s.ID, diff)
 		}
-		if s.Kind == StepWaveVerify && s.Pods != 2 {
-			t.Errorf("verify counts %d pods, want 2", s.Pods)
+		if s.Kind == StepWaveVerify && s.Pods != 3 {
+			t.Errorf("verify counts %d pods, want 3", s.Pods)
 		}
 	}
 
@@ -524,6 +530,16 @@ func TestComputeManualFollowUp(t *testing.T) {
 		{Wave: "canary", Object: ObjectRef{Kind: "StatefulSet", Namespace: "demo-a", Name: "db"}, Pods: 2, Reason: sts[0], Manual: sts[1]},
 		{Wave: "canary", Object: ObjectRef{Kind: "Job", Namespace: "demo-a", Name: "migrate"}, Pods: 1, Reason: job[0], Manual: job[1]},
 		{Wave: "canary", Object: ObjectRef{Kind: "Deployment", Namespace: "demo-a", Name: "frozen"}, Pods: 1, Reason: dep[0], Manual: dep[1]},
+		{Wave: "canary", Object: ObjectRef{Kind: "Rollout", Namespace: "demo-a", Name: "held"}, Pods: 1, Reason: "Rollout is paused",
+			Manual: "promote or resume it (kubectl argo rollouts promote), then restart it after the wave (kubectl argo rollouts restart)"},
+		{Wave: "canary", Object: ObjectRef{Kind: "Rollout", Namespace: "demo-a", Name: "byref"}, Pods: 1,
+			Reason: "Rollout takes its pod template from Deployment byref (spec.workloadRef)",
+			Manual: "restart it after the wave (kubectl argo rollouts restart), so its pods are re-created and injected by the target"},
+		// A workload owned by something meshwave does not know is named by
+		// its owner: the object a person restarts it through.
+		{Wave: "canary", Object: ObjectRef{Kind: "Revision", Namespace: "demo-a", Name: "hello-00001"}, Pods: 1,
+			Reason: "owned by Revision.serving.knative.dev hello-00001, which meshwave does not restart",
+			Manual: "restart it through its owner Revision hello-00001 after the wave (the way its controller rolls its pods out), so they are re-created and injected by the target"},
 	}
 	if diff := cmp.Diff(wantFollowUp, p.ManualFollowUp); diff != "" {
 		t.Errorf("manual follow-up (-want +got):\n%s", diff)
@@ -545,7 +561,7 @@ func TestComputeManualFollowUp(t *testing.T) {
 		}
 	}
 
-	wantCanary := WaveSummary{Name: "canary", Namespaces: 1, Workloads: 2, Pods: 2, FromImage: img16, ToImage: img17}
+	wantCanary := WaveSummary{Name: "canary", Namespaces: 1, Workloads: 3, Pods: 3, FromImage: img16, ToImage: img17}
 	if diff := cmp.Diff(wantCanary, p.Summary.Waves[0]); diff != "" {
 		t.Errorf("canary summary (-want +got):\n%s", diff)
 	}

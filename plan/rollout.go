@@ -11,11 +11,17 @@ const UpdateOnDelete = "OnDelete"
 type RolloutFacts struct {
 	// Kind is the kind of the pod's controller, or Pod for a bare pod.
 	Kind WorkloadKind
-	// Paused is a Deployment's spec.paused.
+	// Paused is a Deployment's spec.paused; a Rollout's, or a Rollout in
+	// its Paused phase (waiting at a pause step or for a promotion).
 	Paused bool
 	// UpdateStrategy is a StatefulSet's or DaemonSet's
 	// spec.updateStrategy.type; empty means RollingUpdate.
 	UpdateStrategy string
+	// Name is the object's name, and Group its kind's API group when it is
+	// a kind meshwave does not restart (Workload.Group).
+	Name, Group string
+	// TemplateRef is a Rollout's spec.workloadRef (Workload.TemplateRef).
+	TemplateRef string
 }
 
 // NotRollable says why a rollout restart does not re-create the pods of a
@@ -35,11 +41,26 @@ func NotRollable(f RolloutFacts) (reason, manual string) {
 		if f.UpdateStrategy == UpdateOnDelete {
 			return fmt.Sprintf("%s uses the OnDelete update strategy", f.Kind), deletePods
 		}
+	case KindRollout:
+		const argoRestart = "kubectl argo rollouts restart"
+		switch {
+		case f.TemplateRef != "":
+			return fmt.Sprintf("Rollout takes its pod template from %s (spec.workloadRef)", f.TemplateRef),
+				"restart it after the wave (" + argoRestart + "), so its pods are re-created and injected by the target"
+		case f.Paused:
+			return "Rollout is paused", "promote or resume it (kubectl argo rollouts promote), then restart it after the wave (" + argoRestart + ")"
+		}
 	case KindJob:
 		return "a Job's pods run to completion and are not restarted", "re-run the Job after the wave (delete it and create it again) so its new pods are injected by the target"
 	case KindBarePod:
 		return "bare pod without a controller", "delete and re-create the pod yourself after the wave (nothing re-creates a bare pod), or give it a controller"
 	default:
+		if f.Group != "" {
+			// Its controller owns the pods' template: pods deleted by hand
+			// come back as they were, and a patch of what it owns is undone.
+			return fmt.Sprintf("owned by %s.%s %s, which meshwave does not restart", f.Kind, f.Group, f.Name),
+				fmt.Sprintf("restart it through its owner %s %s after the wave (the way its controller rolls its pods out), so they are re-created and injected by the target", f.Kind, f.Name)
+		}
 		return fmt.Sprintf("%s is not a workload meshwave can restart", f.Kind), deletePods
 	}
 	return "", ""
@@ -61,7 +82,7 @@ func RollsByEviction(f RolloutFacts) bool {
 
 // Rollout returns the facts of w that NotRollable decides on.
 func (w Workload) Rollout() RolloutFacts {
-	return RolloutFacts{Kind: w.Kind, Paused: w.Paused, UpdateStrategy: w.UpdateStrategy}
+	return RolloutFacts{Kind: w.Kind, Paused: w.Paused, UpdateStrategy: w.UpdateStrategy, Name: w.Name, Group: w.Group, TemplateRef: w.TemplateRef}
 }
 
 // FollowUp is a workload a wave leaves on the source proxy because a

@@ -5,9 +5,10 @@ import (
 	"testing"
 )
 
-// A rollout restart rolls Deployments, and StatefulSets and DaemonSets
-// that update on their own; for everything else the rule says why not and
-// what a person does instead.
+// A rollout restart rolls Deployments, StatefulSets and DaemonSets that
+// update on their own, and Argo Rollouts that are neither paused nor take
+// their template from another object; for everything else the rule says
+// why not and what a person does instead.
 func TestNotRollable(t *testing.T) {
 	tests := map[string]struct {
 		facts RolloutFacts
@@ -25,6 +26,12 @@ func TestNotRollable(t *testing.T) {
 		"bare pod":                    {RolloutFacts{Kind: KindBarePod}, "bare pod", "re-create the pod"},
 		"unknown controller":          {RolloutFacts{Kind: "ReplicaSet"}, "ReplicaSet is not a workload meshwave can restart", "delete its pods"},
 		"paused is a deployment fact": {RolloutFacts{Kind: KindStatefulSet, Paused: true}, "", ""},
+		"argo rollout":                {RolloutFacts{Kind: KindRollout}, "", ""},
+		"paused argo rollout":         {RolloutFacts{Kind: KindRollout, Paused: true}, "Rollout is paused", "kubectl argo rollouts promote"},
+		"argo rollout with a workloadRef": {RolloutFacts{Kind: KindRollout, TemplateRef: "Deployment web"},
+			"pod template from Deployment web (spec.workloadRef)", "kubectl argo rollouts restart"},
+		"custom resource owner": {RolloutFacts{Kind: "Revision", Group: "serving.knative.dev", Name: "hello-00001"},
+			"owned by Revision.serving.knative.dev hello-00001", "restart it through its owner Revision hello-00001"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

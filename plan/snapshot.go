@@ -67,6 +67,10 @@ const (
 	KindDaemonSet   WorkloadKind = "DaemonSet"
 	KindJob         WorkloadKind = "Job"
 	KindBarePod     WorkloadKind = "Pod"
+	// KindRollout is Argo Rollouts' Rollout (argoproj.io): restarted
+	// through its spec.restartAt, which its controller acts on by evicting
+	// the older pods.
+	KindRollout WorkloadKind = "Rollout"
 )
 
 // Workload is a pod owner (or a bare pod) and its current pods.
@@ -74,11 +78,19 @@ type Workload struct {
 	Kind      WorkloadKind
 	Namespace string
 	Name      string
-	// Paused is a Deployment's spec.paused, and UpdateStrategy a
-	// StatefulSet's or DaemonSet's spec.updateStrategy.type: with Kind, what
-	// NotRollable decides whether a restart rolls the pods on.
+	// Paused is a Deployment's spec.paused (a Rollout's, or its Paused
+	// phase), and UpdateStrategy a StatefulSet's or DaemonSet's
+	// spec.updateStrategy.type: with Kind, what NotRollable decides whether
+	// a restart rolls the pods on.
 	Paused         bool
 	UpdateStrategy string
+	// Group is the API group of Kind when meshwave does not restart that
+	// kind (an operator's custom resource, a Knative Revision): the top of
+	// the pods' owner chain, the object a person restarts them through.
+	Group string
+	// TemplateRef is a Rollout's spec.workloadRef ("Deployment web"): its
+	// pod template lives in another object.
+	TemplateRef string
 	// TemplateLabels and TemplateAnnotations are the labels and
 	// annotations of its pod template, which its next pod carries: the
 	// injection webhooks' object selectors read the labels, and the

@@ -204,7 +204,12 @@ func New(cfg *rest.Config, flavor plan.Flavor) (*Provider, error) {
 func (p *Provider) cache(ctx context.Context) (*clusterCache, error) {
 	p.cacheMu.Lock()
 	if p.cc == nil {
-		p.cc = newClusterCache(p)
+		noRollouts, err := p.rolloutsWatchable(ctx)
+		if err != nil {
+			p.cacheMu.Unlock()
+			return nil, err
+		}
+		p.cc = newClusterCache(p, noRollouts)
 		p.cc.start()
 	}
 	cc := p.cc

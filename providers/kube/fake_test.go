@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -45,6 +46,7 @@ var listKinds = map[schema.GroupVersionResource]string{
 	gvrMeshGateway:   "MeshGatewayList",
 	gvrEnvoyFilter:   "EnvoyFilterList",
 	gvrIstioOperator: "IstioOperatorList",
+	gvrRollout:       "RolloutList",
 }
 
 func newCluster(t *testing.T, typed []runtime.Object, custom []runtime.Object) *cluster {
@@ -64,6 +66,17 @@ func newCluster(t *testing.T, typed []runtime.Object, custom []runtime.Object) *
 		}
 		if err := c.dyn.Tracker().Create(gvr, u, u.GetNamespace()); err != nil {
 			t.Fatal(err)
+		}
+		// Discovery serves Rollouts where their CRD would be installed,
+		// and the caller may do anything.
+		if gvr == gvrRollout && len(c.cs.Resources) == 0 {
+			c.cs.Resources = []*metav1.APIResourceList{{GroupVersion: gvrRollout.GroupVersion().String(),
+				APIResources: []metav1.APIResource{{Name: gvrRollout.Resource, Namespaced: true, Kind: "Rollout"}}}}
+			c.cs.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				r := a.(k8stesting.CreateAction).GetObject().(*authorizationv1.SelfSubjectAccessReview).DeepCopy()
+				r.Status.Allowed = true
+				return true, r, nil
+			})
 		}
 	}
 	return c
@@ -137,6 +150,9 @@ func (c *cluster) writes() []string {
 		case "create", "update", "patch", "delete":
 		default:
 			continue
+		}
+		if a.GetResource().Resource == "selfsubjectaccessreviews" {
+			continue // a question, not a change
 		}
 		name, verb, resource := "", a.GetVerb(), a.GetResource().Resource
 		switch a := a.(type) {
@@ -310,4 +326,20 @@ func proxyPod(ns, name, app, image, rev string, ready bool, owner ...metav1.Owne
 		pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
 	}
 	return pod
+}
+
+// argoRolloutObject is an Argo Rollout as the dynamic client serves it,
+// with spec and status (nil: none).
+func argoRolloutObject(ns, name string, spec, st map[string]any) unstructured.Unstructured {
+	u := unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+		"metadata": map[string]any{"namespace": ns, "name": name, "generation": int64(1)},
+	}}
+	if spec != nil {
+		u.Object["spec"] = spec
+	}
+	if st != nil {
+		u.Object["status"] = st
+	}
+	return u
 }

@@ -62,7 +62,8 @@ func (p *Provider) fetch(ctx context.Context) (*clusterObjects, error) {
 		}
 	}
 	o.crs = map[schema.GroupVersionResource][]unstructured.Unstructured{}
-	for _, gvr := range []schema.GroupVersionResource{gvrIstio, gvrMeshGateway, gvrEnvoyFilter, gvrIstioOperator} {
+	// Rollouts are workloads (workloadsOf); the others, a flavor's objects.
+	for _, gvr := range []schema.GroupVersionResource{gvrIstio, gvrMeshGateway, gvrEnvoyFilter, gvrIstioOperator, gvrRollout} {
 		items, err := p.listCustom(ctx, gvr)
 		if err != nil {
 			return nil, err

@@ -54,7 +54,7 @@ func snapshotOf(fl flavor, cfg *config.Config, o *clusterObjects) *plan.Snapshot
 			Management: managementOf(ns)})
 		snap.Objects = append(snap.Objects, objectVersion("Namespace", &ns.ObjectMeta))
 	}
-	snap.Workloads = workloadsOf(o.pods, o.replicaSets, o.deployments, o.statefulSets, o.daemonSets)
+	snap.Workloads = workloadsOf(o)
 	for i := range o.deployments {
 		snap.Objects = append(snap.Objects, objectVersion("Deployment", &o.deployments[i].ObjectMeta))
 	}
@@ -81,7 +81,7 @@ func snapshotOf(fl flavor, cfg *config.Config, o *clusterObjects) *plan.Snapshot
 	}
 	snap.ControlPlanes = fl.controlPlanes(o)
 	addControlPlaneFacts(snap.ControlPlanes, o.pods, o.mutating)
-	for _, gvr := range []schema.GroupVersionResource{gvrIstio, gvrIstioOperator, gvrMeshGateway, gvrEnvoyFilter} {
+	for _, gvr := range []schema.GroupVersionResource{gvrIstio, gvrIstioOperator, gvrMeshGateway, gvrEnvoyFilter, gvrRollout} {
 		for i := range o.crs[gvr] {
 			u := &o.crs[gvr][i]
 			snap.Objects = append(snap.Objects, plan.ObjectVersion{

@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/meshwave/meshwave/plan"
 	"github.com/meshwave/meshwave/plan/config"
@@ -17,6 +18,13 @@ import (
 func owned(kind, name string) []metav1.OwnerReference {
 	yes := true
 	return []metav1.OwnerReference{{Kind: kind, Name: name, Controller: &yes}}
+}
+
+// ownerRefs is owned by a kind of the API group version apiVersion.
+func ownerRefs(apiVersion, kind, name string) []metav1.OwnerReference {
+	refs := owned(kind, name)
+	refs[0].APIVersion = apiVersion
+	return refs
 }
 
 func pod(ns, name string, owners []metav1.OwnerReference, labels map[string]string) corev1.Pod {
@@ -50,13 +58,29 @@ func TestWorkloadsOf(t *testing.T) {
 		// template's annotation since the pod was created, and opted in
 		// again since the pod was created with the label.
 		pod("a", "quiet-1", owned("ReplicaSet", "quiet-1a"), nil),
-		pod("a", "back-1", owned("ReplicaSet", "back-1a"), map[string]string{"sidecar.istio.io/inject": "false"}))
+		pod("a", "back-1", owned("ReplicaSet", "back-1a"), map[string]string{"sidecar.istio.io/inject": "false"}),
+		// The top of the owner chain: Argo Rollouts (read or not), a
+		// Knative Revision that owns a Deployment, a custom resource that
+		// owns its pods or its ReplicaSet.
+		pod("a", "checkout-1", ownerRefs("apps/v1", "ReplicaSet", "checkout-6b"), map[string]string{"app": "pod-label"}),
+		pod("a", "held-1", ownerRefs("apps/v1", "ReplicaSet", "held-6b"), nil),
+		pod("a", "byref-1", ownerRefs("apps/v1", "ReplicaSet", "byref-6b"), nil),
+		pod("a", "unread-1", ownerRefs("apps/v1", "ReplicaSet", "unread-6b"), nil),
+		pod("a", "hello-1", ownerRefs("apps/v1", "ReplicaSet", "hello-00001-deployment-5f"), map[string]string{"app": "hello"}),
+		pod("a", "kr-1", ownerRefs("apps.kruise.io/v1alpha1", "CloneSet", "kr"), nil),
+		pod("a", "op-1", ownerRefs("apps/v1", "ReplicaSet", "op-1a"), nil))
 	rss := []appsv1.ReplicaSet{
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "web-5d4", OwnerReferences: owned("Deployment", "web")}},
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "frozen-7f", OwnerReferences: owned("Deployment", "frozen")}},
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "plain-1a", OwnerReferences: owned("Deployment", "plain")}},
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "quiet-1a", OwnerReferences: owned("Deployment", "quiet")}},
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "back-1a", OwnerReferences: owned("Deployment", "back")}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "checkout-6b", OwnerReferences: ownerRefs("argoproj.io/v1alpha1", "Rollout", "checkout")}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "held-6b", OwnerReferences: ownerRefs("argoproj.io/v1alpha1", "Rollout", "held")}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "byref-6b", OwnerReferences: ownerRefs("argoproj.io/v1alpha1", "Rollout", "byref")}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "unread-6b", OwnerReferences: ownerRefs("argoproj.io/v1alpha1", "Rollout", "unread")}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "hello-00001-deployment-5f", OwnerReferences: ownerRefs("apps/v1", "Deployment", "hello-00001-deployment")}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "op-1a", OwnerReferences: ownerRefs("example.com/v1", "Database", "orders")}},
 	}
 	deps := []appsv1.Deployment{
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "web"}, Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{
@@ -65,6 +89,13 @@ func TestWorkloadsOf(t *testing.T) {
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "quiet"}, Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{
 			ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{"sidecar.istio.io/inject": "false"}}}}},
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "back"}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "hello-00001-deployment", OwnerReferences: ownerRefs("serving.knative.dev/v1", "Revision", "hello-00001")},
+			Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "template"}}}}},
+	}
+	rollouts := []unstructured.Unstructured{
+		argoRolloutObject("a", "checkout", map[string]any{"template": map[string]any{"metadata": map[string]any{"labels": map[string]any{"app": "checkout"}}}}, nil),
+		argoRolloutObject("a", "held", map[string]any{"paused": true}, nil),
+		argoRolloutObject("a", "byref", map[string]any{"workloadRef": map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "name": "byref"}}, nil),
 	}
 	stss := []appsv1.StatefulSet{
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "db"}},
@@ -82,7 +113,9 @@ func TestWorkloadsOf(t *testing.T) {
 		Pods        int
 	}
 	var got []row
-	for _, w := range workloadsOf(pods, rss, deps, stss, dss) {
+	o := &clusterObjects{pods: pods, replicaSets: rss, deployments: deps, statefulSets: stss, daemonSets: dss,
+		crs: map[schema.GroupVersionResource][]unstructured.Unstructured{gvrRollout: rollouts}}
+	for _, w := range workloadsOf(o) {
 		reason, _ := plan.NotRollable(w.Rollout())
 		got = append(got, row{w.Kind, w.Name, reason, w.TemplateLabels, plan.InjectionOptedOut(w.TemplateLabels, w.TemplateAnnotations), len(w.Pods)})
 	}
@@ -90,8 +123,10 @@ func TestWorkloadsOf(t *testing.T) {
 	// controller (web's, quiet's and back's, not their pods'), else the
 	// pod's (plain: its Deployment was not read).
 	want := []row{
+		{"CloneSet", "kr", "owned by CloneSet.apps.kruise.io kr, which meshwave does not restart", nil, false, 1},
 		{plan.KindDaemonSet, "agent", "", nil, false, 1},
 		{plan.KindDaemonSet, "logs", "DaemonSet uses the OnDelete update strategy", nil, false, 1},
+		{"Database", "orders", "owned by Database.example.com orders, which meshwave does not restart", nil, false, 1},
 		{plan.KindDeployment, "back", "", nil, false, 1},
 		{plan.KindDeployment, "frozen", "Deployment is paused", nil, false, 1},
 		{plan.KindDeployment, "plain", "", map[string]string{"sidecar.istio.io/inject": "false"}, true, 1},
@@ -99,6 +134,11 @@ func TestWorkloadsOf(t *testing.T) {
 		{plan.KindDeployment, "web", "", map[string]string{"app": "web", "istio.io/rev": "1-31"}, false, 1},
 		{plan.KindJob, "migrate", "a Job's pods run to completion and are not restarted", nil, false, 1},
 		{plan.KindBarePod, "debug", "bare pod without a controller", nil, false, 1},
+		{"Revision", "hello-00001", "owned by Revision.serving.knative.dev hello-00001, which meshwave does not restart", map[string]string{"app": "hello"}, false, 1},
+		{plan.KindRollout, "byref", "Rollout takes its pod template from Deployment byref (spec.workloadRef)", nil, false, 1},
+		{plan.KindRollout, "checkout", "", map[string]string{"app": "checkout"}, false, 1},
+		{plan.KindRollout, "held", "Rollout is paused", nil, false, 1},
+		{plan.KindRollout, "unread", "", nil, false, 1},
 		{plan.KindStatefulSet, "cache", "StatefulSet uses the OnDelete update strategy", nil, false, 1},
 		{plan.KindStatefulSet, "db", "", nil, false, 1},
 	}
@@ -196,7 +236,7 @@ func TestWorkloadsOfProxyPins(t *testing.T) {
 	rss := []appsv1.ReplicaSet{{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "web-5d4", OwnerReferences: owned("Deployment", "web")}}}
 	deps := []appsv1.Deployment{{ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "web"}, Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{plan.AnnotationProxyImage: "proxyv2:1.26.3", plan.AnnotationInjectTemplates: "sidecar, team-x"}}}}}}
-	w := workloadsOf(pods, rss, deps, nil, nil)[0]
+	w := workloadsOf(&clusterObjects{pods: pods, replicaSets: rss, deployments: deps})[0]
 	if w.ProxyImagePin != "proxyv2:1.26.3" {
 		t.Errorf("ProxyImagePin = %q", w.ProxyImagePin)
 	}

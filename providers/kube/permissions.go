@@ -79,6 +79,11 @@ func (p *Provider) permissionNeeds(cfg *config.Config, snap *plan.Snapshot) []pe
 	if nss, opted := evictNamespaces(cfg); opted {
 		needs = append(needs, permissionNeed{"create", "", "pods/eviction", nss})
 	}
+	if hasRollouts(snap) {
+		// Restarted through spec.restartAt, and watched like the others.
+		needs = append(needs, permissionNeed{"patch", gvrRollout.Group, gvrRollout.Resource, waveNS},
+			permissionNeed{"watch", gvrRollout.Group, gvrRollout.Resource, nil})
+	}
 	if len(cfg.Gateways) > 0 {
 		gr := p.flavor.gatewayResource()
 		needs = append(needs, permissionNeed{"patch", gr.Group, gr.Resource, gwNS})
@@ -137,6 +142,17 @@ func (p *Provider) canI(ctx context.Context, verb, group, resource, ns string) (
 		return false, fmt.Errorf("check permission to %s %s: %w", verb, resource, err)
 	}
 	return r.Status.Allowed, nil
+}
+
+// hasRollouts says whether the cluster has pods of an Argo Rollout, which
+// a wave may restart (the plan, computed after the permissions, says which).
+func hasRollouts(snap *plan.Snapshot) bool {
+	for _, w := range snap.Workloads {
+		if w.Kind == plan.KindRollout {
+			return true
+		}
+	}
+	return false
 }
 
 // explicitNamespaces lists the namespaces waves name; selector matches are

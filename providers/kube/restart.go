@@ -12,8 +12,9 @@ import (
 	"github.com/meshwave/meshwave/plan"
 )
 
-// A restart step rolls a workload the way kubectl rollout restart does,
-// with the restartedAt value it recorded first, and waits for the rollout.
+// A restart step rolls a workload the way kubectl rollout restart does
+// (an Argo Rollout, the way kubectl argo rollouts restart does), with the
+// restartedAt value it recorded first, and waits for the rollout.
 // Before the first restart of a namespace, a dry-run pod proves that the
 // new pods will be created and get the target proxy (probeInjection).
 var restartOps = stepOps{
@@ -42,6 +43,9 @@ var restartOps = stepOps{
 	},
 	verify: func(p *Provider, ctx context.Context, s plan.Step, rec plan.Record) error {
 		obj := s.Object
+		if obj.Kind == string(plan.KindRollout) {
+			return p.verifyRolloutRestart(ctx, obj, rec.RestartedAt())
+		}
 		tmpl, _, err := p.workloadTemplate(ctx, obj)
 		if err != nil {
 			return err
@@ -66,6 +70,9 @@ var restartOps = stepOps{
 func (p *Provider) restart(ctx context.Context, obj *plan.ObjectRef, value string) error {
 	if value == "" {
 		return fmt.Errorf("restart %s/%s: no recorded restartedAt value", obj.Namespace, obj.Name)
+	}
+	if obj.Kind == string(plan.KindRollout) {
+		return p.restartRollout(ctx, obj, value)
 	}
 	body, err := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{
 		"metadata": map[string]any{"annotations": map[string]string{annoRestartedAt: value}}}}})
@@ -100,7 +107,8 @@ func (p *Provider) restart(ctx context.Context, obj *plan.ObjectRef, value strin
 }
 
 // workloadTemplate reads a workload's pod template and the facts
-// plan.NotRollable decides on.
+// plan.NotRollable decides on. A Rollout that takes its template from
+// another object (spec.workloadRef) has none: its facts say so.
 func (p *Provider) workloadTemplate(ctx context.Context, obj *plan.ObjectRef) (*corev1.PodTemplateSpec, plan.RolloutFacts, error) {
 	apps := p.cs.AppsV1()
 	var (
@@ -133,6 +141,16 @@ func (p *Provider) workloadTemplate(ctx context.Context, obj *plan.ObjectRef) (*
 			}
 			return err
 		})
+	case plan.KindRollout:
+		var ro *argoRollout
+		if ro, err = p.getRollout(ctx, obj); err == nil {
+			// With a workloadRef, tmpl is nil and facts say why it is not
+			// restarted (NotRollable): the caller stops before reading it.
+			tmpl, facts = ro.template, ro.facts
+			if tmpl == nil && facts.TemplateRef == "" {
+				err = fmt.Errorf("the Rollout has no spec.template")
+			}
+		}
 	default:
 		return nil, facts, fmt.Errorf("%s %s/%s cannot be restarted", obj.Kind, obj.Namespace, obj.Name)
 	}

@@ -138,7 +138,7 @@ func (p *Provider) evalRollout(ctx context.Context, cc *clusterCache, rw *rollou
 	if err != nil {
 		return false, time.Time{}, fmt.Errorf("rollout of %s %s/%s: %w", w.Kind, w.Namespace, w.Name, err)
 	}
-	r, err := status.Compute(u)
+	r, err := rolloutStatus(u)
 	if err != nil {
 		return false, time.Time{}, fmt.Errorf("rollout of %s %s/%s: %w", w.Kind, w.Namespace, w.Name, err)
 	}
@@ -194,8 +194,8 @@ func (p *Provider) evalRollout(ctx context.Context, cc *clusterCache, rw *rollou
 // the wait goes on: the controller retries by itself, only later.
 func (p *Provider) nudge(ctx context.Context, cc *clusterCache, w plan.ObjectRef, f createFailure, progress func(string)) {
 	kind, name := w.Kind, w.Name
-	if w.Kind == string(plan.KindDeployment) {
-		rs := cc.newestReplicaSet(w.Namespace, w.Name)
+	if w.Kind == string(plan.KindDeployment) || w.Kind == string(plan.KindRollout) {
+		rs := cc.newestReplicaSet(w.Namespace, w.Kind, w.Name)
 		if rs == nil {
 			return
 		}
@@ -266,6 +266,7 @@ var workloadGVK = map[string]string{
 	string(plan.KindDeployment):  "apps/v1",
 	string(plan.KindStatefulSet): "apps/v1",
 	string(plan.KindDaemonSet):   "apps/v1",
+	string(plan.KindRollout):     gvrRollout.GroupVersion().String(),
 }
 
 // workload is a workload from the cache as kstatus reads it.
@@ -279,6 +280,12 @@ func (c *clusterCache) workload(kind, ns, name string) (*unstructured.Unstructur
 		obj, err = c.stss.StatefulSets(ns).Get(name)
 	case string(plan.KindDaemonSet):
 		obj, err = c.dss.DaemonSets(ns).Get(name)
+	case string(plan.KindRollout):
+		u, err := c.rollout(ns, name)
+		if err != nil {
+			return nil, fmt.Errorf("the %s is gone: %w", kind, err)
+		}
+		return u, nil
 	default:
 		return nil, fmt.Errorf("cannot wait for a %s", kind)
 	}
@@ -295,8 +302,15 @@ func (c *clusterCache) workload(kind, ns, name string) (*unstructured.Unstructur
 	return u, nil
 }
 
-// newestReplicaSet is the ReplicaSet of a Deployment's latest revision.
-func (c *clusterCache) newestReplicaSet(ns, dep string) *appsv1.ReplicaSet {
+// revisionAnnotation is where a ReplicaSet's owner numbers its revisions.
+var revisionAnnotation = map[string]string{
+	string(plan.KindDeployment): "deployment.kubernetes.io/revision",
+	string(plan.KindRollout):    "rollout.argoproj.io/revision",
+}
+
+// newestReplicaSet is the ReplicaSet of a Deployment's (or Rollout's)
+// latest revision.
+func (c *clusterCache) newestReplicaSet(ns, kind, owner string) *appsv1.ReplicaSet {
 	rss, err := c.rss.ReplicaSets(ns).List(labels.Everything())
 	if err != nil {
 		return nil
@@ -305,10 +319,10 @@ func (c *clusterCache) newestReplicaSet(ns, dep string) *appsv1.ReplicaSet {
 	bestRev := -1
 	for _, rs := range rss {
 		ref := metav1.GetControllerOf(rs)
-		if ref == nil || ref.Kind != string(plan.KindDeployment) || ref.Name != dep {
+		if ref == nil || ref.Kind != kind || ref.Name != owner {
 			continue
 		}
-		rev, _ := strconv.Atoi(rs.Annotations["deployment.kubernetes.io/revision"]) // no revision: the oldest
+		rev, _ := strconv.Atoi(rs.Annotations[revisionAnnotation[kind]]) // no revision: the oldest
 		if rev > bestRev {
 			best, bestRev = rs, rev
 		}

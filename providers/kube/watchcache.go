@@ -31,15 +31,19 @@ const reasonFailedCreate = "FailedCreate"
 // request and 1,000 namespaces cost what one does. Waits read it and are
 // woken when an object they wait on changes (subscribe).
 type clusterCache struct {
-	factories []informers.SharedInformerFactory
+	factories []informerFactory
 	synced    []cache.InformerSynced
 	deps      appslisters.DeploymentLister
 	stss      appslisters.StatefulSetLister
 	dss       appslisters.DaemonSetLister
 	rss       appslisters.ReplicaSetLister
 	pods      corelisters.PodLister
-	now       func() time.Time
-	stop      context.CancelFunc
+	// rollouts are Argo Rollouts (watchRollouts); nil when they cannot be
+	// watched, for the reason noRollouts.
+	rollouts   cache.GenericLister
+	noRollouts string
+	now        func() time.Time
+	stop       context.CancelFunc
 
 	mu   sync.Mutex
 	subs map[string]map[*subscription]bool
@@ -60,6 +64,12 @@ type clusterCache struct {
 	refusedOnce sync.Once
 }
 
+// informerFactory is a typed or a dynamic informer factory.
+type informerFactory interface {
+	Start(stop <-chan struct{})
+	Shutdown()
+}
+
 // createFailure is a controller's report that the API server refused a pod
 // it tried to create, in the API server's own words.
 type createFailure struct {
@@ -72,30 +82,24 @@ type createFailure struct {
 func workloadKey(kind, ns, name string) string { return kind + "/" + ns + "/" + name }
 func podsKey(ns string) string                 { return "pods/" + ns }
 
-// newClusterCache builds the cache of the client cs; start runs it.
-func newClusterCache(p *Provider) *clusterCache {
+// newClusterCache builds the cache of p's clients, with Rollouts unless
+// noRollouts says why not (rolloutsWatchable); start runs it.
+func newClusterCache(p *Provider, noRollouts string) *clusterCache {
 	c := &clusterCache{now: p.now, subs: map[string]map[*subscription]bool{},
 		failed: map[string]createFailure{}, created: map[string]time.Time{}, refused: make(chan struct{})}
 	objects := informers.NewSharedInformerFactoryWithOptions(p.cs, 0, informers.WithTransform(slim))
 	// Only the failures: every other event of a large cluster is noise.
 	events := informers.NewSharedInformerFactoryWithOptions(p.cs, 0, informers.WithTransform(slim),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = "reason=" + reasonFailedCreate }))
-	c.factories = []informers.SharedInformerFactory{objects, events}
+	c.factories = []informerFactory{objects, events}
 	apps := objects.Apps().V1()
 	c.deps, c.stss, c.dss, c.rss = apps.Deployments().Lister(), apps.StatefulSets().Lister(), apps.DaemonSets().Lister(), apps.ReplicaSets().Lister()
 	c.pods = objects.Core().V1().Pods().Lister()
-	notifyOwn := func(kind string) cache.ResourceEventHandler {
-		return cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(obj any) { c.notify(workloadKey(kind, objNS(obj), objName(obj))) },
-			UpdateFunc: func(_, obj any) { c.notify(workloadKey(kind, objNS(obj), objName(obj))) },
-			DeleteFunc: func(obj any) { c.notify(workloadKey(kind, objNS(obj), objName(obj))) },
-		}
-	}
 	for kind, inf := range map[string]cache.SharedIndexInformer{
 		string(plan.KindDeployment): apps.Deployments().Informer(), string(plan.KindStatefulSet): apps.StatefulSets().Informer(),
 		string(plan.KindDaemonSet): apps.DaemonSets().Informer(),
 	} {
-		_, _ = inf.AddEventHandler(notifyOwn(kind)) // an error means the informer stopped: the cache is being closed
+		_, _ = inf.AddEventHandler(c.notifyOwn(kind)) // an error means the informer stopped: the cache is being closed
 		c.synced = append(c.synced, inf.HasSynced)
 	}
 	rsInf := apps.ReplicaSets().Informer()
@@ -115,16 +119,32 @@ func newClusterCache(p *Provider) *clusterCache {
 	c.synced = append(c.synced, evInf.HasSynced)
 	for _, inf := range []cache.SharedIndexInformer{apps.Deployments().Informer(), apps.StatefulSets().Informer(),
 		apps.DaemonSets().Informer(), rsInf, podInf, evInf} {
-		_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
-			c.mu.Lock()
-			c.listErr = err
-			c.mu.Unlock()
-			if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) || apierrors.IsNotFound(err) {
-				c.refusedOnce.Do(func() { close(c.refused) })
-			}
-		}) // an error means the informer already started: it cannot have
+		_ = inf.SetWatchErrorHandlerWithContext(c.watchError) // an error means the informer already started: it cannot have
+	}
+	if c.noRollouts = noRollouts; noRollouts == "" {
+		c.watchRollouts(p)
 	}
 	return c
+}
+
+// notifyOwn wakes the waits on a workload of kind when it changes.
+func (c *clusterCache) notifyOwn(kind string) cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { c.notify(workloadKey(kind, objNS(obj), objName(obj))) },
+		UpdateFunc: func(_, obj any) { c.notify(workloadKey(kind, objNS(obj), objName(obj))) },
+		DeleteFunc: func(obj any) { c.notify(workloadKey(kind, objNS(obj), objName(obj))) },
+	}
+}
+
+// watchError keeps a list's or watch's error for the message of a wait,
+// and gives up on the cache when the API server refused it for good.
+func (c *clusterCache) watchError(_ context.Context, _ *cache.Reflector, err error) {
+	c.mu.Lock()
+	c.listErr = err
+	c.mu.Unlock()
+	if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) || apierrors.IsNotFound(err) {
+		c.refusedOnce.Do(func() { close(c.refused) })
+	}
 }
 
 // start lists and watches until close.
@@ -132,7 +152,7 @@ func (c *clusterCache) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	c.stop = cancel
 	for _, f := range c.factories {
-		f.StartWithContext(ctx)
+		f.Start(ctx.Done())
 	}
 }
 
@@ -222,7 +242,8 @@ func (c *clusterCache) failureReported(obj any, initial bool) {
 }
 
 // ownerKey is the key of the workload a restart acts on for an object
-// owned by ref: a ReplicaSet's Deployment, a StatefulSet, a DaemonSet.
+// owned by ref: a ReplicaSet's Deployment or Rollout, a StatefulSet, a
+// DaemonSet.
 func (c *clusterCache) ownerKey(ns string, ref *metav1.OwnerReference) string {
 	if ref == nil {
 		return ""
@@ -232,6 +253,9 @@ func (c *clusterCache) ownerKey(ns string, ref *metav1.OwnerReference) string {
 		if rs, err := c.rss.ReplicaSets(ns).Get(ref.Name); err == nil {
 			if dep := metav1.GetControllerOf(rs); dep != nil && dep.Kind == string(plan.KindDeployment) {
 				return workloadKey(dep.Kind, ns, dep.Name)
+			}
+			if ro := metav1.GetControllerOf(rs); ro != nil && isArgoRollout(ro.APIVersion, ro.Kind) {
+				return workloadKey(ro.Kind, ns, ro.Name)
 			}
 			return ""
 		}

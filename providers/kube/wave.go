@@ -127,7 +127,7 @@ func (c *clusterCache) podsOff(ns string, workloads []plan.ObjectRef, image, rev
 	if err != nil {
 		return nil, 0, err
 	}
-	snap := workloadsOf(pods, rss, nil, nil, nil)
+	snap := workloadsOf(&clusterObjects{pods: pods, replicaSets: rss})
 	var bad []string
 	n := 0
 	for _, want := range workloads {

@@ -7,15 +7,18 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/meshwave/meshwave/plan"
 )
 
-// workloadsOf groups pods by the workload a restart acts on.
-func workloadsOf(pods []corev1.Pod, rss []appsv1.ReplicaSet, deps []appsv1.Deployment, stss []appsv1.StatefulSet, dss []appsv1.DaemonSet) []plan.Workload {
-	ix := newWorkloadIndex(rss, deps, stss, dss)
-	for i := range pods {
-		pod := &pods[i]
+// workloadsOf groups o's pods by the workload a restart acts on: the top of
+// each pod's owner chain, as far as o holds it (its ReplicaSets, workloads
+// and Rollouts; the ones it lacks end the chain where it is).
+func workloadsOf(o *clusterObjects) []plan.Workload {
+	ix := newWorkloadIndex(o)
+	for i := range o.pods {
+		pod := &o.pods[i]
 		if !observed(pod) {
 			continue
 		}
@@ -56,30 +59,33 @@ func observed(pod *corev1.Pod) bool {
 // workloadIndex finds the workload a pod belongs to, with the rollout facts
 // of its controller.
 type workloadIndex struct {
-	rsOwner  map[string]string // ns/rs -> deployment name
+	rsOwner  map[string]*metav1.OwnerReference // ns/rs -> its controller
 	depByKey map[string]*appsv1.Deployment
 	stsByKey map[string]*appsv1.StatefulSet
 	dsByKey  map[string]*appsv1.DaemonSet
+	roByKey  map[string]*argoRollout
 	byKey    map[string]*plan.Workload
 	order    []string
 }
 
-func newWorkloadIndex(rss []appsv1.ReplicaSet, deps []appsv1.Deployment, stss []appsv1.StatefulSet, dss []appsv1.DaemonSet) *workloadIndex {
-	ix := &workloadIndex{rsOwner: map[string]string{}, depByKey: map[string]*appsv1.Deployment{},
-		stsByKey: map[string]*appsv1.StatefulSet{}, dsByKey: map[string]*appsv1.DaemonSet{}, byKey: map[string]*plan.Workload{}}
-	for _, rs := range rss {
-		if ref := metav1.GetControllerOf(&rs); ref != nil && ref.Kind == "Deployment" {
-			ix.rsOwner[rs.Namespace+"/"+rs.Name] = ref.Name
+func newWorkloadIndex(o *clusterObjects) *workloadIndex {
+	ix := &workloadIndex{rsOwner: map[string]*metav1.OwnerReference{}, depByKey: map[string]*appsv1.Deployment{},
+		stsByKey: map[string]*appsv1.StatefulSet{}, dsByKey: map[string]*appsv1.DaemonSet{},
+		roByKey: rolloutsOf(o.crs[gvrRollout]), byKey: map[string]*plan.Workload{}}
+	for i := range o.replicaSets {
+		rs := &o.replicaSets[i]
+		if ref := metav1.GetControllerOf(rs); ref != nil {
+			ix.rsOwner[rs.Namespace+"/"+rs.Name] = ref
 		}
 	}
-	for i := range deps {
-		ix.depByKey[deps[i].Namespace+"/"+deps[i].Name] = &deps[i]
+	for i := range o.deployments {
+		ix.depByKey[o.deployments[i].Namespace+"/"+o.deployments[i].Name] = &o.deployments[i]
 	}
-	for i := range stss {
-		ix.stsByKey[stss[i].Namespace+"/"+stss[i].Name] = &stss[i]
+	for i := range o.statefulSets {
+		ix.stsByKey[o.statefulSets[i].Namespace+"/"+o.statefulSets[i].Name] = &o.statefulSets[i]
 	}
-	for i := range dss {
-		ix.dsByKey[dss[i].Namespace+"/"+dss[i].Name] = &dss[i]
+	for i := range o.daemonSets {
+		ix.dsByKey[o.daemonSets[i].Namespace+"/"+o.daemonSets[i].Name] = &o.daemonSets[i]
 	}
 	return ix
 }
@@ -95,35 +101,90 @@ func (ix *workloadIndex) get(kind plan.WorkloadKind, ns, name string) *plan.Work
 	return w
 }
 
-// controllerOf is the workload of pod: its Deployment (through its
-// ReplicaSet), StatefulSet, DaemonSet or other controller, or the pod itself.
+// controllerOf is the workload of pod: the top of its owner chain. A
+// ReplicaSet leads to its Deployment or Rollout; a Deployment, StatefulSet
+// or DaemonSet that a controller meshwave does not know owns (a Knative
+// Revision, an operator's custom resource) leads to that owner, which then
+// is the workload, named for the manual follow-up; a pod without a
+// controller is its own.
 func (ix *workloadIndex) controllerOf(pod *corev1.Pod) *plan.Workload {
+	ns := pod.Namespace
 	ref := metav1.GetControllerOf(pod)
-	switch {
-	case ref == nil:
-		return ix.get(plan.KindBarePod, pod.Namespace, pod.Name)
-	case ref.Kind == "ReplicaSet" && ix.rsOwner[pod.Namespace+"/"+ref.Name] != "":
-		name := ix.rsOwner[pod.Namespace+"/"+ref.Name]
-		w := ix.get(plan.KindDeployment, pod.Namespace, name)
-		if d := ix.depByKey[pod.Namespace+"/"+name]; d != nil {
-			w.Paused = deploymentRollout(d).Paused
+	if ref == nil {
+		return ix.get(plan.KindBarePod, ns, pod.Name)
+	}
+	if ref.Kind == "ReplicaSet" && isBuiltin(ref.APIVersion) {
+		if owner := ix.rsOwner[ns+"/"+ref.Name]; owner != nil {
+			ref = owner
 		}
-		return w
-	case ref.Kind == "StatefulSet":
-		w := ix.get(plan.KindStatefulSet, pod.Namespace, ref.Name)
-		if s := ix.stsByKey[pod.Namespace+"/"+ref.Name]; s != nil {
-			w.UpdateStrategy = statefulSetRollout(s).UpdateStrategy
-		}
-		return w
-	case ref.Kind == "DaemonSet":
-		w := ix.get(plan.KindDaemonSet, pod.Namespace, ref.Name)
-		if d := ix.dsByKey[pod.Namespace+"/"+ref.Name]; d != nil {
-			w.UpdateStrategy = daemonSetRollout(d).UpdateStrategy
+	}
+	key := ns + "/" + ref.Name
+	if isArgoRollout(ref.APIVersion, ref.Kind) {
+		w := ix.get(plan.KindRollout, ns, ref.Name)
+		if ro := ix.roByKey[key]; ro != nil {
+			w.Paused, w.TemplateRef = ro.facts.Paused, ro.facts.TemplateRef
 		}
 		return w
 	}
-	// A Job, or a controller meshwave does not know.
-	return ix.get(plan.WorkloadKind(ref.Kind), pod.Namespace, ref.Name)
+	if !isBuiltin(ref.APIVersion) {
+		return ix.unknownOwner(ns, ref)
+	}
+	var obj metav1.Object // nil: not read, or not a kind meshwave restarts
+	var facts plan.RolloutFacts
+	switch ref.Kind {
+	case string(plan.KindDeployment):
+		if d := ix.depByKey[key]; d != nil {
+			obj, facts = d, deploymentRollout(d)
+		}
+	case string(plan.KindStatefulSet):
+		if s := ix.stsByKey[key]; s != nil {
+			obj, facts = s, statefulSetRollout(s)
+		}
+	case string(plan.KindDaemonSet):
+		if d := ix.dsByKey[key]; d != nil {
+			obj, facts = d, daemonSetRollout(d)
+		}
+	}
+	if obj != nil {
+		if top := metav1.GetControllerOf(obj); top != nil {
+			return ix.unknownOwner(ns, top)
+		}
+	}
+	// Its own workload; for a Job, or a ReplicaSet of its own, the rule
+	// says what to do (plan.NotRollable).
+	w := ix.get(plan.WorkloadKind(ref.Kind), ns, ref.Name)
+	w.Paused, w.UpdateStrategy = facts.Paused, facts.UpdateStrategy
+	return w
+}
+
+// unknownOwner is the workload of pods whose owner chain ends at ref, a
+// controller meshwave does not restart: a restart of what it owns would be
+// undone or repeated by it, so a person restarts the pods through it.
+func (ix *workloadIndex) unknownOwner(ns string, ref *metav1.OwnerReference) *plan.Workload {
+	w := ix.get(plan.WorkloadKind(ref.Kind), ns, ref.Name)
+	w.Group = groupOf(ref.APIVersion)
+	if w.Group == "" {
+		w.Group = "core" // a built-in kind that owns a workload: still not one to restart
+	}
+	return w
+}
+
+// isBuiltin says whether apiVersion is of a group Kubernetes itself serves
+// the workloads of: core, apps, batch.
+func isBuiltin(apiVersion string) bool {
+	switch groupOf(apiVersion) {
+	case "", "apps", "batch":
+		return true
+	}
+	return false
+}
+
+func groupOf(apiVersion string) string {
+	gv, err := schema.ParseGroupVersion(apiVersion)
+	if err != nil {
+		return apiVersion
+	}
+	return gv.Group
 }
 
 // template is the pod template of w's controller, nil when w has none or
@@ -142,6 +203,10 @@ func (ix *workloadIndex) template(w *plan.Workload) *corev1.PodTemplateSpec {
 	case plan.KindDaemonSet:
 		if d := ix.dsByKey[key]; d != nil {
 			return &d.Spec.Template
+		}
+	case plan.KindRollout:
+		if ro := ix.roByKey[key]; ro != nil {
+			return ro.template
 		}
 	}
 	return nil

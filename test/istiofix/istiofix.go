@@ -108,7 +108,7 @@ func (m *Mesh) Istioctl(ctx context.Context, args ...string) (string, error) {
 // gateways), points its webhooks at a new local istiod process, starts that
 // process and waits until it serves.
 func (m *Mesh) Install(ctx context.Context, r Revision) error {
-	ports, err := freePorts(6)
+	ports, err := testenv.FreePorts(6)
 	if err != nil {
 		return err
 	}
@@ -258,25 +258,6 @@ func (m *Mesh) StartRevision(ctx context.Context, r Revision) error {
 		return fmt.Errorf("istiofix: revision %s was never installed", r.Name)
 	}
 	return m.startIstiod(ctx, r, ports)
-}
-
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var out []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
-	}
-	return out, nil
 }
 
 // writeCerts makes a CA and a serving certificate for 127.0.0.1 signed by
