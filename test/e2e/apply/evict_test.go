@@ -41,7 +41,9 @@ func TestOnDeleteStatefulSetRolledByEvictionHonouringItsPDB(t *testing.T) {
 	ctx := context.Background()
 	cs := env.Client
 	harness.Namespace(ctx, t, env, "stateful", map[string]string{"istio-injection": "enabled"})
-	t.Cleanup(func() { _ = env.Client.CoreV1().Namespaces().Delete(context.Background(), "stateful", metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = env.Client.CoreV1().Namespaces().Delete(context.Background(), "stateful", metav1.DeleteOptions{})
+	})
 	three := int32(3)
 	labels := map[string]string{"app": "cache"}
 	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "cache", Namespace: "stateful"},
