@@ -205,14 +205,22 @@ func (c *clusterCache) podChanged(obj any, created bool) {
 		}
 		return
 	}
-	key := c.ownerKey(pod.Namespace, metav1.GetControllerOf(pod))
-	if created && key != "" {
-		c.mu.Lock()
-		c.created[key] = c.now()
-		c.mu.Unlock()
+	// Recorded under the pod's own controller (a ReplicaSet, say), which
+	// the cache may not hold yet; failing resolves it when asked.
+	var raw string
+	if ref := metav1.GetControllerOf(pod); ref != nil {
+		raw = workloadKey(ref.Kind, pod.Namespace, ref.Name)
+		if created {
+			c.mu.Lock()
+			c.created[raw] = c.now()
+			c.mu.Unlock()
+		}
 	}
 	c.notify(podsKey(pod.Namespace))
-	if key != "" {
+	if raw != "" {
+		c.notify(raw)
+	}
+	if key := c.ownerKey(pod.Namespace, metav1.GetControllerOf(pod)); key != "" {
 		c.notify(key)
 	}
 }
@@ -225,20 +233,22 @@ func (c *clusterCache) failureReported(obj any, initial bool) {
 		return
 	}
 	io := ev.InvolvedObject
-	key := c.ownerKey(io.Namespace, &metav1.OwnerReference{Kind: io.Kind, Name: io.Name})
-	if key == "" {
-		return
-	}
+	// Recorded under the object that reported it (a ReplicaSet, say),
+	// which the cache may not hold yet; failing resolves it when asked.
+	raw := workloadKey(io.Kind, io.Namespace, io.Name)
 	f := createFailure{message: ev.Message, count: ev.Count}
 	if !initial {
 		f.seen = c.now()
 	}
 	c.mu.Lock()
-	if old, ok := c.failed[key]; !ok || !f.seen.Before(old.seen) {
-		c.failed[key] = f
+	if old, ok := c.failed[raw]; !ok || !f.seen.Before(old.seen) {
+		c.failed[raw] = f
 	}
 	c.mu.Unlock()
-	c.notify(key)
+	c.notify(raw)
+	if key := c.ownerKey(io.Namespace, &metav1.OwnerReference{Kind: io.Kind, Name: io.Name}); key != "" {
+		c.notify(key)
+	}
 }
 
 // ownerKey is the key of the workload a restart acts on for an object
@@ -276,10 +286,8 @@ func (c *clusterCache) ownerKey(ns string, ref *metav1.OwnerReference) string {
 // failing is the failure to create pods of workload key that the cache saw
 // after since and that no pod created since has cleared.
 func (c *clusterCache) failing(key string, since time.Time) (createFailure, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	f, ok := c.failed[key]
-	if !ok || f.seen.Before(since) || !c.created[key].Before(f.seen) {
+	f, created, ok := c.failureOf(key)
+	if !ok || f.seen.Before(since) || !created.Before(f.seen) {
 		return createFailure{}, false
 	}
 	return f, true
@@ -288,10 +296,51 @@ func (c *clusterCache) failing(key string, since time.Time) (createFailure, bool
 // failedBefore is a failure to create pods of workload key reported before
 // since (perhaps in an earlier run): its controller may be backing off.
 func (c *clusterCache) failedBefore(key string, since time.Time) (createFailure, bool) {
+	f, created, ok := c.failureOf(key)
+	return f, ok && f.seen.Before(since) && !created.After(f.seen)
+}
+
+// failureOf is the newest failure to create pods reported for workload key
+// or for the ReplicaSets it owns, and when the cache last saw one of their
+// pods created.
+func (c *clusterCache) failureOf(key string) (createFailure, time.Time, bool) {
+	sources := c.sources(key)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	f, ok := c.failed[key]
-	return f, ok && f.seen.Before(since) && !c.created[key].After(f.seen)
+	var newest createFailure
+	var created time.Time
+	found := false
+	for _, k := range sources {
+		if f, ok := c.failed[k]; ok && (!found || f.seen.After(newest.seen)) {
+			newest, found = f, true
+		}
+		if t := c.created[k]; t.After(created) {
+			created = t
+		}
+	}
+	return newest, created, found
+}
+
+// sources are the keys a workload's failures and pod creations are
+// recorded under: its own, and its ReplicaSets' for a Deployment or a
+// Rollout.
+func (c *clusterCache) sources(key string) []string {
+	out := []string{key}
+	parts := strings.SplitN(key, "/", 3)
+	if len(parts) != 3 || parts[0] != string(plan.KindDeployment) && parts[0] != string(plan.KindRollout) {
+		return out
+	}
+	kind, ns, name := parts[0], parts[1], parts[2]
+	rss, err := c.rss.ReplicaSets(ns).List(labels.Everything())
+	if err != nil {
+		return out
+	}
+	for _, rs := range rss {
+		if ref := metav1.GetControllerOf(rs); ref != nil && ref.Kind == kind && ref.Name == name {
+			out = append(out, workloadKey("ReplicaSet", ns, rs.Name))
+		}
+	}
+	return out
 }
 
 // subscription collects which of its keys changed since the wait last
