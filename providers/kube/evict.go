@@ -159,10 +159,9 @@ type podRoll struct {
 	// refused it last (nil once one was accepted).
 	tried   time.Time
 	blocked *budgetBlock
-	// failingSince is when the wait first saw the controller fail to
-	// create pods, for as long as it keeps failing.
-	failingSince time.Time
-	last         string
+	// failing times the controller's failure to re-create the pod.
+	failing failureWatch
+	last    string
 }
 
 // roll brings pod name onto the target: evicts it when it is the pod
@@ -191,7 +190,7 @@ func (e *eviction) step(ctx context.Context, pr *podRoll) (bool, time.Time, erro
 		// Being re-created; stop early if its controller cannot.
 		return e.recreating(pr)
 	case e.target.holds(pod):
-		pr.failingSince = time.Time{}
+		pr.failing = failureWatch{}
 		if podFacts(pod).Ready {
 			return true, time.Time{}, nil
 		}
@@ -233,20 +232,12 @@ func (e *eviction) step(ctx context.Context, pr *podRoll) (bool, time.Time, erro
 // recreating waits for the controller to re-create an evicted pod, and
 // stops once it has kept failing to for failGrace, quoting the API server.
 func (e *eviction) recreating(pr *podRoll) (bool, time.Time, error) {
-	f, failing := e.cc.failing(workloadKey(e.sts.Kind, e.sts.Namespace, e.sts.Name), e.since)
-	if !failing {
-		pr.failingSince = time.Time{}
-		return false, time.Time{}, nil
+	key := workloadKey(e.sts.Kind, e.sts.Namespace, e.sts.Name)
+	f, again, stuck := pr.failing.check(e.cc, key, e.since, e.p.now(), e.p.failGrace)
+	if stuck {
+		return false, time.Time{}, fmt.Errorf("%s %s/%s cannot re-create pod %s: %s", e.sts.Kind, e.sts.Namespace, e.sts.Name, pr.name, f)
 	}
-	now := e.p.now()
-	if pr.failingSince.IsZero() {
-		pr.failingSince = now
-	}
-	if now.Sub(pr.failingSince) >= e.p.failGrace {
-		return false, time.Time{}, fmt.Errorf("%s %s/%s cannot re-create pod %s: %s (%s, %s)",
-			e.sts.Kind, e.sts.Namespace, e.sts.Name, pr.name, f.message, reasonFailedCreate, times(f.count))
-	}
-	return false, pr.failingSince.Add(e.p.failGrace), nil
+	return false, again, nil
 }
 
 func (e *eviction) report(pr *podRoll, msg string) {

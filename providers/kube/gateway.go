@@ -116,19 +116,11 @@ func (p *Provider) gatewayFailing(cc *clusterCache, waits map[string]*rolloutWai
 	var recheck time.Time
 	now := p.now()
 	for k, rw := range waits {
-		f, failing := cc.failing(k, since)
-		if !failing {
-			rw.failingSince = time.Time{}
-			continue
+		f, at, stuck := rw.failing.check(cc, k, since, now, p.failGrace)
+		if stuck {
+			return time.Time{}, fmt.Errorf("Deployment %s/%s cannot create pods: %s", rw.ref.Namespace, rw.ref.Name, f)
 		}
-		if rw.failingSince.IsZero() {
-			rw.failingSince = now
-		}
-		if now.Sub(rw.failingSince) >= p.failGrace {
-			return time.Time{}, fmt.Errorf("Deployment %s/%s cannot create pods: %s (%s, %s)",
-				rw.ref.Namespace, rw.ref.Name, f.message, reasonFailedCreate, times(f.count))
-		}
-		if at := rw.failingSince.Add(p.failGrace); recheck.IsZero() || at.Before(recheck) {
+		if !at.IsZero() && (recheck.IsZero() || at.Before(recheck)) {
 			recheck = at
 		}
 	}

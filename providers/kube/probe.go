@@ -107,11 +107,10 @@ func labelsSetBack(ns *corev1.Namespace) string {
 		return ""
 	}
 	var now []string
-	for _, k := range []string{plan.LabelInjection, plan.LabelRevision} {
-		if v, ok := ns.Labels[k]; ok {
-			now = append(now, k+"="+v)
-		}
+	for k, v := range plan.InjectionLabels(ns.Labels) {
+		now = append(now, k+"="+v)
 	}
+	sort.Strings(now)
 	when := ""
 	if !at.IsZero() {
 		when = " at " + at.UTC().Format(time.RFC3339)

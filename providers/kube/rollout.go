@@ -9,7 +9,6 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -85,7 +84,7 @@ func (p *Provider) waitRollouts(ctx context.Context, workloads []plan.ObjectRef,
 		if dirty == nil {
 			dirty = map[string]bool{}
 			for k, rw := range waits {
-				if !rw.failingSince.IsZero() || !rw.staleSince.IsZero() {
+				if rw.failing.watching() || !rw.staleSince.IsZero() {
 					dirty[k] = true
 				}
 			}
@@ -124,9 +123,8 @@ type rolloutWait struct {
 	// controller is asked to retry, and the failure stands only if the
 	// rollout has made no progress failGrace later.
 	staleSince time.Time
-	// failingSince is when the wait first saw the controller fail to create
-	// pods, for as long as it keeps failing.
-	failingSince time.Time
+	// failing times the controller's failure to create pods.
+	failing failureWatch
 }
 
 // evalRollout reads one rollout from the cache: done, or when to look again
@@ -171,19 +169,11 @@ func (p *Provider) evalRollout(ctx context.Context, cc *clusterCache, rw *rollou
 		return false, rw.staleSince.Add(p.failGrace), nil
 	}
 	rw.staleSince = time.Time{}
-	f, failing := cc.failing(key, since)
-	if !failing {
-		rw.failingSince = time.Time{}
-		return false, time.Time{}, nil
+	f, again, stuck := rw.failing.check(cc, key, since, now, p.failGrace)
+	if stuck {
+		return false, time.Time{}, fmt.Errorf("rollout of %s %s/%s cannot create pods: %s", w.Kind, w.Namespace, w.Name, f)
 	}
-	if rw.failingSince.IsZero() {
-		rw.failingSince = now
-	}
-	if now.Sub(rw.failingSince) >= p.failGrace {
-		return false, time.Time{}, fmt.Errorf("rollout of %s %s/%s cannot create pods: %s (%s, %s)",
-			w.Kind, w.Namespace, w.Name, f.message, reasonFailedCreate, times(f.count))
-	}
-	return false, rw.failingSince.Add(p.failGrace), nil
+	return false, again, nil
 }
 
 // nudge makes a controller that failed to create a workload's pods (in an
@@ -328,29 +318,4 @@ func (c *clusterCache) newestReplicaSet(ns, kind, owner string) *appsv1.ReplicaS
 		}
 	}
 	return best
-}
-
-// podTemplate is a workload's pod template from the cache.
-func (c *clusterCache) podTemplate(kind, ns, name string) (*corev1.PodTemplateSpec, error) {
-	switch kind {
-	case string(plan.KindDeployment):
-		d, err := c.deps.Deployments(ns).Get(name)
-		if err != nil {
-			return nil, err
-		}
-		return &d.Spec.Template, nil
-	case string(plan.KindStatefulSet):
-		s, err := c.stss.StatefulSets(ns).Get(name)
-		if err != nil {
-			return nil, err
-		}
-		return &s.Spec.Template, nil
-	case string(plan.KindDaemonSet):
-		d, err := c.dss.DaemonSets(ns).Get(name)
-		if err != nil {
-			return nil, err
-		}
-		return &d.Spec.Template, nil
-	}
-	return nil, fmt.Errorf("a %s has no pod template meshwave reads", kind)
 }

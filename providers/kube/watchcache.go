@@ -70,14 +70,6 @@ type informerFactory interface {
 	Shutdown()
 }
 
-// createFailure is a controller's report that the API server refused a pod
-// it tried to create, in the API server's own words.
-type createFailure struct {
-	seen    time.Time
-	message string
-	count   int32
-}
-
 // Keys of what a wait can subscribe to.
 func workloadKey(kind, ns, name string) string { return kind + "/" + ns + "/" + name }
 func podsKey(ns string) string                 { return "pods/" + ns }
@@ -225,32 +217,6 @@ func (c *clusterCache) podChanged(obj any, created bool) {
 	}
 }
 
-// failureReported records a FailedCreate event against the workload whose
-// controller reported it.
-func (c *clusterCache) failureReported(obj any, initial bool) {
-	ev, ok := obj.(*corev1.Event)
-	if !ok || ev.Reason != reasonFailedCreate {
-		return
-	}
-	io := ev.InvolvedObject
-	// Recorded under the object that reported it (a ReplicaSet, say),
-	// which the cache may not hold yet; failing resolves it when asked.
-	raw := workloadKey(io.Kind, io.Namespace, io.Name)
-	f := createFailure{message: ev.Message, count: ev.Count}
-	if !initial {
-		f.seen = c.now()
-	}
-	c.mu.Lock()
-	if old, ok := c.failed[raw]; !ok || !f.seen.Before(old.seen) {
-		c.failed[raw] = f
-	}
-	c.mu.Unlock()
-	c.notify(raw)
-	if key := c.ownerKey(io.Namespace, &metav1.OwnerReference{Kind: io.Kind, Name: io.Name}); key != "" {
-		c.notify(key)
-	}
-}
-
 // ownerKey is the key of the workload a restart acts on for an object
 // owned by ref: a ReplicaSet's Deployment or Rollout, a StatefulSet, a
 // DaemonSet.
@@ -281,129 +247,6 @@ func (c *clusterCache) ownerKey(ns string, ref *metav1.OwnerReference) string {
 		return workloadKey(ref.Kind, ns, ref.Name)
 	}
 	return ""
-}
-
-// failing is the failure to create pods of workload key that the cache saw
-// after since and that no pod created since has cleared.
-func (c *clusterCache) failing(key string, since time.Time) (createFailure, bool) {
-	f, created, ok := c.failureOf(key)
-	if !ok || f.seen.Before(since) || !created.Before(f.seen) {
-		return createFailure{}, false
-	}
-	return f, true
-}
-
-// failedBefore is a failure to create pods of workload key reported before
-// since (perhaps in an earlier run): its controller may be backing off.
-func (c *clusterCache) failedBefore(key string, since time.Time) (createFailure, bool) {
-	f, created, ok := c.failureOf(key)
-	return f, ok && f.seen.Before(since) && !created.After(f.seen)
-}
-
-// failureOf is the newest failure to create pods reported for workload key
-// or for the ReplicaSets it owns, and when the cache last saw one of their
-// pods created.
-func (c *clusterCache) failureOf(key string) (createFailure, time.Time, bool) {
-	sources := c.sources(key)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var newest createFailure
-	var created time.Time
-	found := false
-	for _, k := range sources {
-		if f, ok := c.failed[k]; ok && (!found || f.seen.After(newest.seen)) {
-			newest, found = f, true
-		}
-		if t := c.created[k]; t.After(created) {
-			created = t
-		}
-	}
-	return newest, created, found
-}
-
-// sources are the keys a workload's failures and pod creations are
-// recorded under: its own, and its ReplicaSets' for a Deployment or a
-// Rollout.
-func (c *clusterCache) sources(key string) []string {
-	out := []string{key}
-	parts := strings.SplitN(key, "/", 3)
-	if len(parts) != 3 || parts[0] != string(plan.KindDeployment) && parts[0] != string(plan.KindRollout) {
-		return out
-	}
-	kind, ns, name := parts[0], parts[1], parts[2]
-	rss, err := c.rss.ReplicaSets(ns).List(labels.Everything())
-	if err != nil {
-		return out
-	}
-	for _, rs := range rss {
-		if ref := metav1.GetControllerOf(rs); ref != nil && ref.Kind == kind && ref.Name == name {
-			out = append(out, workloadKey("ReplicaSet", ns, rs.Name))
-		}
-	}
-	return out
-}
-
-// subscription collects which of its keys changed since the wait last
-// looked; C has a value whenever some did.
-type subscription struct {
-	c     *clusterCache
-	keys  []string
-	C     chan struct{}
-	mu    sync.Mutex
-	dirty map[string]bool
-}
-
-// subscribe wakes the returned subscription whenever an object of keys
-// changes; close it when the wait ends.
-func (c *clusterCache) subscribe(keys []string) *subscription {
-	s := &subscription{c: c, keys: keys, C: make(chan struct{}, 1), dirty: map[string]bool{}}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, k := range keys {
-		if c.subs[k] == nil {
-			c.subs[k] = map[*subscription]bool{}
-		}
-		c.subs[k][s] = true
-	}
-	return s
-}
-
-func (s *subscription) close() {
-	s.c.mu.Lock()
-	defer s.c.mu.Unlock()
-	for _, k := range s.keys {
-		delete(s.c.subs[k], s)
-		if len(s.c.subs[k]) == 0 {
-			delete(s.c.subs, k)
-		}
-	}
-}
-
-// changed returns the keys that changed since the last call.
-func (s *subscription) changed() map[string]bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d := s.dirty
-	s.dirty = map[string]bool{}
-	return d
-}
-
-func (c *clusterCache) notify(key string) {
-	c.mu.Lock()
-	subs := make([]*subscription, 0, len(c.subs[key]))
-	for s := range c.subs[key] {
-		subs = append(subs, s)
-	}
-	c.mu.Unlock()
-	for _, s := range subs {
-		s.mu.Lock()
-		s.dirty[key] = true
-		s.mu.Unlock()
-		select {
-		case s.C <- struct{}{}:
-		default:
-		}
-	}
 }
 
 // podsOf are the live pods of namespace ns that match sel: observed, as the

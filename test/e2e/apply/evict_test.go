@@ -2,6 +2,7 @@ package apply_test
 
 import (
 	"context"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -71,7 +72,7 @@ func TestOnDeleteStatefulSetRolledByEvictionHonouringItsPDB(t *testing.T) {
 	if r.Code != 1 || !strings.Contains(out, "blocked by PodDisruptionBudget stateful/cache-pdb") {
 		t.Fatalf("apply with a budget that allows no disruption: exit %d, want 1 naming PodDisruptionBudget stateful/cache-pdb\n%s", r.Code, out)
 	}
-	if got := podUIDs(ctx, t, env); !sameUIDs(got, uids) {
+	if got := podUIDs(ctx, t, env); !maps.Equal(got, uids) {
 		t.Errorf("pods %v after the blocked apply, want them untouched %v", got, uids)
 	}
 
@@ -107,16 +108,4 @@ func podUIDs(ctx context.Context, t *testing.T, env *testenv.Cluster) map[string
 		out[p.Name] = string(p.UID)
 	}
 	return out
-}
-
-func sameUIDs(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
