@@ -240,7 +240,7 @@ finalize {
 		// Two minors at once (1.6 to 1.9) with automatic rollback: a failed
 		// wave would move its proxies back across more than one minor.
 		{name: "MW034 automatic rollback across two minors", code: "MW034", severity: "error",
-			plan: planText("cp-v19x.istio-system", waves+"\nrollback {\n  automatic = true\n}\n"),
+			plan:  planText("cp-v19x.istio-system", waves+"\nrollback {\n  automatic = true\n}\n"),
 			setup: func(t *testing.T) { controlPlane19(ctx, t, sim) }},
 		// The same jump without automatic rollback, istio-cni installed: it
 		// serves every revision's proxies.
