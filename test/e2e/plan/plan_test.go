@@ -233,10 +233,14 @@ finalize {
 					patchNamespace(context.Background(), t, env, "demo-a", `{"metadata":{"annotations":{"argocd.argoproj.io/tracking-id":null}}}`)
 				})
 			}},
-		// Back from 1.7 to 1.6 as a new plan: the proxies it moves would run
-		// ahead of the control plane they talk to.
+		// Back from 1.7 to 1.6 as a new plan: the gateway and the proxies it
+		// moves would run ahead of the control plane they talk to.
 		{name: "MW033 downgrade", code: "MW033", severity: "error",
-			plan: strings.Replace(planText("mesh.istio-system", waves), `from   = "mesh.istio-system"`, `from   = "cp-v17x.istio-system"`, 1)},
+			plan: strings.Replace(planText("mesh.istio-system", waves+`
+gateway "backyards-ingressgateway" {
+  namespace = "backyards-system"
+}
+`), `from   = "mesh.istio-system"`, `from   = "cp-v17x.istio-system"`, 1)},
 		// Two minors at once (1.6 to 1.9) with automatic rollback: a failed
 		// wave would move its proxies back across more than one minor.
 		{name: "MW034 automatic rollback across two minors", code: "MW034", severity: "error",
