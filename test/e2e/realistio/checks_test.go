@@ -188,3 +188,70 @@ func deleteApp(ctx context.Context, t *testing.T, env *testenv.Cluster, a istiof
 		t.Fatalf("%s/%s not gone within 1m", a.Namespace, a.Name)
 	}
 }
+
+// settingsDriftIsShown sets holdApplicationUntilProxyStarts in the mesh
+// config of the real 1-31 revision only (its istio-1-31 ConfigMap, key
+// mesh, as istioctl install --set meshConfig.defaultConfig... would): the
+// plan lists it in settings_diff, and without it, two revisions installed
+// alike, lists nothing.
+func settingsDriftIsShown(ctx context.Context, t *testing.T, env *testenv.Cluster, dir string) {
+	t.Helper()
+	type diff struct {
+		SettingsDiff *struct {
+			Changes []struct{ Source, Path, From, To string } `json:"changes"`
+		} `json:"settings_diff"`
+	}
+	read := func() diff {
+		r := harness.Meshwave(t, env, dir, "plan", "-json")
+		var d diff
+		if err := json.Unmarshal([]byte(r.Stdout), &d); err != nil {
+			t.Fatalf("plan -json: %v\n%s\n%s", err, r.Stdout, r.Stderr)
+		}
+		return d
+	}
+	if d := read(); d.SettingsDiff != nil {
+		t.Errorf("1-30 and 1-31 installed alike: settings_diff %+v, want none", *d.SettingsDiff)
+	}
+	cms := env.Client.CoreV1().ConfigMaps("istio-system")
+	cm, err := cms.Get(ctx, "istio-"+rev31.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := cm.Data["mesh"]
+	var mesh map[string]any
+	if err := yaml.Unmarshal([]byte(orig), &mesh); err != nil {
+		t.Fatal(err)
+	}
+	dc, _ := mesh["defaultConfig"].(map[string]any)
+	if dc == nil {
+		dc = map[string]any{}
+		mesh["defaultConfig"] = dc
+	}
+	dc["holdApplicationUntilProxyStarts"] = true
+	b, err := yaml.Marshal(mesh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm.Data["mesh"] = string(b)
+	if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	d := read()
+	cm, err = cms.Get(ctx, "istio-"+rev31.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm.Data["mesh"] = orig
+	if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	if d.SettingsDiff != nil {
+		for _, c := range d.SettingsDiff.Changes {
+			found = found || c.Source == "mesh" && c.Path == "defaultConfig.holdApplicationUntilProxyStarts" && c.To == "true" && c.From == ""
+		}
+	}
+	if !found {
+		t.Errorf("holdApplicationUntilProxyStarts set on 1-31 only: settings_diff %+v, want a mesh change defaultConfig.holdApplicationUntilProxyStarts to \"true\" from unset", d.SettingsDiff)
+	}
+}
