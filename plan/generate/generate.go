@@ -1,6 +1,7 @@
 package generate
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"maps"
@@ -200,6 +201,13 @@ func revisionsOf(snap *plan.Snapshot) string {
 	return strings.Join(revs, ", ")
 }
 
+// firstLine opens every plan Generate writes.
+const firstLine = "# Written by meshwave generate from the cluster as it was:\n"
+
+// Written reports whether a file's content is a plan meshwave generate
+// wrote (its first line says so), which generate --force may replace.
+func Written(content []byte) bool { return bytes.HasPrefix(content, []byte(firstLine)) }
+
 // header is the plan's opening comment: how it was made and from what.
 func header(o Options, src *plan.ControlPlane, namespaces int) []string {
 	cmd := fmt.Sprintf("meshwave generate --from %s --to %s", o.From, o.To)
@@ -216,7 +224,7 @@ func header(o Options, src *plan.ControlPlane, namespaces int) []string {
 		uses = "1 namespace uses"
 	}
 	return []string{
-		"Written by meshwave generate from the cluster as it was:",
+		strings.TrimSuffix(strings.TrimPrefix(firstLine, "# "), "\n"),
 		"  " + cmd,
 		fmt.Sprintf("%s revision %s (by its label, a revision tag or the default injector).", uses, src.Revision),
 		"Review it, then run meshwave plan.",

@@ -376,3 +376,16 @@ func TestGenerateManyNamespaces(t *testing.T) {
 		t.Errorf("a long list is not one namespace a line:\n%s", g.src)
 	}
 }
+
+func TestWritten(t *testing.T) {
+	out, err := Generate(istioScenario().snapshot(), Options{From: "1-26", To: "1-27"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !Written(out) {
+		t.Errorf("Written(a generated plan) = false:\n%s", out)
+	}
+	if Written([]byte("upgrade {\n}\n# Written by meshwave generate from the cluster as it was:\n")) {
+		t.Error("Written(a hand-written plan) = true")
+	}
+}
