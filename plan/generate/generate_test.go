@@ -389,3 +389,19 @@ func TestWritten(t *testing.T) {
 		t.Error("Written(a hand-written plan) = true")
 	}
 }
+
+// docs/plan-language.md shows the plan of the upstream scenario as
+// Generate writes it.
+func TestDocsShowTheGeneratedPlan(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/plan-language.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join("testdata", "istio.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(doc), "```hcl\n"+string(want)+"```") {
+		t.Errorf("docs/plan-language.md does not show testdata/istio.golden under meshwave generate")
+	}
+}
