@@ -93,6 +93,9 @@ type draft struct {
 	header   []string
 	unplaced []string
 	from, to string
+	// source is the source control plane's revision, which the comments
+	// name (from may be "default").
+	source   string
 	flavor   config.Flavor
 	tags     []string
 	gateways []plan.ObjectRef
@@ -125,7 +128,7 @@ func draftOf(snap *plan.Snapshot, o Options) (*draft, error) {
 	if src.Revision == dst.Revision {
 		return nil, fmt.Errorf("%q and %q are the same control plane, %s: nothing to upgrade", o.From, o.To, src.Revision)
 	}
-	d := &draft{from: o.From, to: o.To, flavor: o.Flavor}
+	d := &draft{from: o.From, to: o.To, flavor: o.Flavor, source: src.Revision}
 	if d.from != config.DefaultRevision && d.from != src.Revision {
 		// A revision tag: the plan moves the tag, so it names the revision.
 		d.from = src.Revision

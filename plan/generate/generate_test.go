@@ -405,3 +405,29 @@ func TestDocsShowTheGeneratedPlan(t *testing.T) {
 		t.Errorf("docs/plan-language.md does not show testdata/istio.golden under meshwave generate")
 	}
 }
+
+func TestGenerateFromDefault(t *testing.T) {
+	// 1-26 is the default injector through its default tag; demo follows it.
+	c := (&cluster{}).revision("1-26", "1.26.3", img26, config.DefaultRevision).revision("1-27", "1.27.1", img27).
+		namespace("demo", plan.LabelInjection, "enabled").apps("demo", img26, "1-26", "web")
+	g := generate(t, c.snapshot(), Options{From: "default", To: "1-27"})
+	has := func(line string) {
+		if !containsLine(strings.Split(g.src, "\n"), line) {
+			t.Errorf("the plan lacks the line %q:\n%s", line, g.src)
+		}
+	}
+	has(`  from   = "default"`)
+	has(`tag "default" {}`)
+	has(`# The revision tags on 1-26 move to 1-27 first: the namespaces that follow them`)
+	has(`  namespaces = ["demo"]`)
+}
+
+func TestGenerateCanaryIsNoTerminatingNamespace(t *testing.T) {
+	c := istioScenario()
+	c.s.Namespaces[2].Terminating = true // billing
+	g := generate(t, c.snapshot(), Options{From: "1-26", To: "1-27"})
+	want := [][]string{{"canary", "edge"}, {"wave-1", "billing", "shop-backend", "shop-frontend"}}
+	if diff := cmp.Diff(want, waves(g.cfg)); diff != "" {
+		t.Errorf("waves (-want +got):\n%s", diff)
+	}
+}

@@ -35,7 +35,7 @@ func (d *draft) hcl() []byte {
 
 	if len(d.tags) > 0 {
 		b.AppendNewline()
-		comment(b, fmt.Sprintf("The revision tags on %s move to %s first: the namespaces that follow them", d.from, d.to),
+		comment(b, fmt.Sprintf("The revision tags on %s move to %s first: the namespaces that follow them", d.source, d.to),
 			"then need no relabel, only a restart.")
 		for _, t := range d.tags {
 			emptyBlock(b, "tag", t)
@@ -45,7 +45,7 @@ func (d *draft) hcl() []byte {
 	for i, g := range d.gateways {
 		b.AppendNewline()
 		if i == 0 {
-			comment(b, fmt.Sprintf("The gateways on %s move before any namespace.", d.from))
+			comment(b, fmt.Sprintf("The gateways on %s move before any namespace.", d.source))
 		}
 		gb := b.AppendNewBlock("gateway", []string{g.Name}).Body()
 		gb.SetAttributeValue("namespace", cty.StringVal(g.Namespace))
@@ -53,7 +53,7 @@ func (d *draft) hcl() []byte {
 
 	if len(d.waves) == 0 {
 		b.AppendNewline()
-		comment(b, fmt.Sprintf("No namespace uses %s: the plan has no wave.", d.from))
+		comment(b, fmt.Sprintf("No namespace uses %s: the plan has no wave.", d.source))
 	}
 	for _, w := range d.waves {
 		b.AppendNewline()
@@ -66,14 +66,14 @@ func (d *draft) hcl() []byte {
 	}
 
 	b.AppendNewline()
-	comment(b, fmt.Sprintf("A failed wave stays as it failed; automatic = true moves its namespaces back to %s.", d.from))
+	comment(b, fmt.Sprintf("A failed wave stays as it failed; automatic = true moves its namespaces back to %s.", d.source))
 	b.AppendNewBlock("rollback", nil).Body().SetAttributeValue("automatic", cty.False)
 
 	b.AppendNewline()
 	if d.uninstall {
-		comment(b, fmt.Sprintf("Once nothing uses %s, its control plane is uninstalled.", d.from))
+		comment(b, fmt.Sprintf("Once nothing uses %s, its control plane is uninstalled.", d.source))
 	} else {
-		comment(b, fmt.Sprintf("%s stays installed: what the plan does not place (above) still uses it.", d.from),
+		comment(b, fmt.Sprintf("%s stays installed: what the plan does not place (above) still uses it.", d.source),
 			"Set uninstall_old = true once it is moved; meshwave plan says what still uses it (MW015).")
 	}
 	b.AppendNewBlock("finalize", nil).Body().SetAttributeValue("uninstall_old", cty.BoolVal(d.uninstall))
