@@ -74,6 +74,7 @@ so an interrupted apply continues where it stopped.`,
 	root.AddCommand(newVersionCommand(s))
 	root.AddCommand(newValidateCommand(s))
 	root.AddCommand(newFmtCommand(s))
+	root.AddCommand(newGenerateCommand(s))
 	root.AddCommand(newPlanCommand(s))
 	root.AddCommand(newShowCommand(s))
 	root.AddCommand(newApplyCommand(s))
