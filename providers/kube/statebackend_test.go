@@ -26,6 +26,7 @@ import (
 	utilptr "k8s.io/utils/ptr"
 
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 	"github.com/meshwave/meshwave/states"
 	"github.com/meshwave/meshwave/states/statemgr"
 )
@@ -451,5 +452,33 @@ func TestStateBackendRefusesForeignLease(t *testing.T) {
 	}
 	if srv.get("leases", "meshwave", "upgrade") == nil {
 		t.Errorf("the foreign Lease was deleted")
+	}
+}
+
+// The RBAC preflight asks for what the Kubernetes backend does in its
+// namespace, and for nothing when the state is a local file.
+func TestStateBackendPermissionNeeds(t *testing.T) {
+	p := &Provider{flavor: upstreamIstio{}}
+	of := func(cfg *config.Config) []permissionNeed {
+		var got []permissionNeed
+		for _, n := range p.permissionNeeds(cfg, &plan.Snapshot{}) {
+			if n.resource == "secrets" || n.resource == "leases" {
+				got = append(got, n)
+			}
+		}
+		return got
+	}
+	ns := []string{"meshwave"}
+	want := []permissionNeed{
+		{"get", "", "secrets", ns}, {"create", "", "secrets", ns}, {"update", "", "secrets", ns},
+		{"get", "coordination.k8s.io", "leases", ns}, {"create", "coordination.k8s.io", "leases", ns},
+		{"update", "coordination.k8s.io", "leases", ns}, {"delete", "coordination.k8s.io", "leases", ns},
+	}
+	kube := &config.Config{State: config.StateConfig{Backend: config.StateKubernetes, Namespace: "meshwave", Name: "upgrade"}}
+	if d := cmp.Diff(want, of(kube), cmp.AllowUnexported(permissionNeed{})); d != "" {
+		t.Errorf("kubernetes backend (-want +got):\n%s", d)
+	}
+	if got := of(&config.Config{State: config.StateConfig{Backend: config.StateLocal}}); len(got) > 0 {
+		t.Errorf("local backend asks for %+v", got)
 	}
 }
