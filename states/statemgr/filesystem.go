@@ -55,8 +55,8 @@ func (s *FileStore) Path() string { return s.path }
 // BackupPath is where the previous version of the state is kept.
 func (s *FileStore) BackupPath() string { return s.path + ".backup" }
 
-// Location names the state in messages: "state file PATH".
-func (s *FileStore) Location() string { return "state file " + s.path }
+// Location names the state in messages: its path.
+func (s *FileStore) Location() string { return s.path }
 
 // LockPath is the lock file.
 func (s *FileStore) LockPath() string { return s.path + ".lock" }
