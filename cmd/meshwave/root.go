@@ -81,6 +81,7 @@ so an interrupted apply continues where it stopped.`,
 	root.AddCommand(newRollbackCommand(s))
 	root.AddCommand(newStatusCommand(s))
 	root.AddCommand(newForceUnlockCommand(s))
+	root.AddCommand(newStateCommand(s))
 	return root
 }
 
