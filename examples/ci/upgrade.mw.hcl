@@ -2,19 +2,16 @@
 # after merge: upstream Istio 1.26 -> 1.27 with revisions. Copy it to the
 # directory the workflow's MESHWAVE_DIR names (upgrade/ by default).
 #
-# In CI the state must outlive the runner: keep it in the cluster with the
-# Kubernetes state backend, so the plan job and the apply job after merge
-# read, lock and update the same state, and apply can check that the saved
-# plan still matches it:
-#
-#   state {
-#     backend   = "kubernetes"
-#     namespace = "istio-system"
-#     name      = "meshwave-upgrade-1-27"
-#   }
-#
-# (The block is written here as a comment until the backend ships; with a
-# state file, the workflow would have to carry it between runs itself.)
+# In CI the state must outlive the runner: it is kept in the cluster with the
+# Kubernetes state backend (a Secret, locked by a Lease), so the plan job and
+# the apply job after merge read, lock and update the same state, and apply
+# can check that the saved plan still matches it. Whoever is on call resumes
+# an interrupted apply from their own machine with the same plan.
+state {
+  backend   = "kubernetes"
+  namespace = "istio-system"
+  name      = "meshwave-upgrade-1-27"
+}
 
 upgrade {
   from   = "1-26"
