@@ -323,14 +323,22 @@ func TestKilledApplyFinishedByAnotherUser(t *testing.T) {
 		t.Errorf("the Lease names %v, want %s", lease.Annotations, a.name)
 	}
 
-	r := harness.Meshwave(t, env, dir, "apply", "-auto-approve", "-kubeconfig", b.kubeconfig)
+	// alice's killed apply left nothing beside its plan: the state and the
+	// lock are in the cluster.
+	if ents, err := os.ReadDir(dir); err != nil || len(ents) != 1 {
+		t.Errorf("%s's working directory after the kill holds %v (err %v), want only upgrade.mw.hcl", a.name, ents, err)
+	}
+	// bob works on another machine: his own working directory with only the
+	// plan (as checked out from git), his own kubeconfig.
+	bobDir := writePlan(t, resumePlan, "resume")
+	r := harness.Meshwave(t, env, bobDir, "apply", "-auto-approve", "-kubeconfig", b.kubeconfig)
 	if r.Code != 1 || !strings.Contains(r.Stderr, "is locked by") || !strings.Contains(r.Stderr, "as Kubernetes user "+a.name) ||
 		!strings.Contains(r.Stderr, "the lock expires at") {
 		t.Fatalf("%s's apply while the killed holder's Lease is live: exit %d, want 1 naming %s and the expiry\n%s", b.name, r.Code, a.name, r.Stderr)
 	}
 
 	start := time.Now()
-	r = harness.Meshwave(t, env, dir, "apply", "-auto-approve", "-lock-timeout", "2m", "-kubeconfig", b.kubeconfig)
+	r = harness.Meshwave(t, env, bobDir, "apply", "-auto-approve", "-lock-timeout", "2m", "-kubeconfig", b.kubeconfig)
 	if r.Code != 0 {
 		t.Fatalf("%s's apply waiting for the lock: exit %d\n%s\n%s", b.name, r.Code, r.Stdout, r.Stderr)
 	}
