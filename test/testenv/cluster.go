@@ -334,6 +334,55 @@ func (c *Cluster) ComponentPID(component string) (int, error) {
 	return pid, nil
 }
 
+// RestartComponent kills one of the cluster's components with SIGKILL, as a
+// crash or an OOM kill would, and starts it again with the command line
+// kwokctl recorded for it when it created the cluster: `kwokctl start
+// cluster` starts only the components that are not running, and waits
+// until the API server serves again. The killed process's log is kept as
+// logs/COMPONENT.PID.log (kwokctl truncates COMPONENT.log). It returns once
+// a restarted kube-apiserver answers /readyz, or ctx ends.
+func (c *Cluster) RestartComponent(ctx context.Context, component string) error {
+	pid, err := c.ComponentPID(component)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("testenv: kill %s (pid %d): %w", component, pid, err)
+	}
+	dead := func(context.Context) (bool, error) { return !alive(pid), nil }
+	if err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 10*time.Second, true, dead); err != nil {
+		return fmt.Errorf("testenv: %s (pid %d) still runs 10 s after SIGKILL: %w", component, pid, err)
+	}
+	dir := filepath.Join(c.workdir(), "clusters", c.Name)
+	// kwokctl starts a component whose pid file is missing or names no
+	// process; a pid reused since, or a zombie, must not look like it.
+	if err := os.Remove(filepath.Join(dir, "pids", component+".pid")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("testenv: %w", err)
+	}
+	logs := filepath.Join(dir, "logs")
+	_ = os.Rename(filepath.Join(logs, component+".log"), filepath.Join(logs, fmt.Sprintf("%s.%d.log", component, pid)))
+	if _, err := c.kwokctl(ctx, nil, "start", "cluster", "--name", c.Name); err != nil {
+		return err
+	}
+	if _, err := c.ComponentPID(component); err != nil {
+		return fmt.Errorf("testenv: %s not running after kwokctl start cluster: %w\n%s", component, err, c.componentLogs())
+	}
+	if component != "kube-apiserver" || c.Client == nil {
+		return nil
+	}
+	var last error
+	ready := func(ctx context.Context) (bool, error) {
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		_, last = c.Client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(rctx)
+		return last == nil, nil
+	}
+	if err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, ready); err != nil {
+		return fmt.Errorf("testenv: restarted kube-apiserver not ready: %w (last: %v)\n%s", err, last, c.componentLogs())
+	}
+	return nil
+}
+
 // pids reads the pid files kwokctl keeps for the cluster's components.
 func (c *Cluster) pids() []int {
 	files, _ := filepath.Glob(filepath.Join(c.workdir(), "clusters", c.Name, "pids", "*.pid"))

@@ -138,3 +138,35 @@ func TestNotReadyAnnotation(t *testing.T) {
 		t.Errorf("container states: got %s, want %s", got, want)
 	}
 }
+
+// A kube-apiserver killed with SIGKILL and restarted serves again as the
+// same cluster: a new process, what was written before still there, and
+// writes accepted.
+func TestRestartAPIServer(t *testing.T) {
+	env := testenv.Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "before-restart", Namespace: "default"}, Data: map[string]string{"k": "v"}}
+	if _, err := env.Client.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	old, err := env.ComponentPID("kube-apiserver")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.RestartComponent(ctx, "kube-apiserver"); err != nil {
+		t.Fatal(err)
+	}
+	pid, err := env.ComponentPID("kube-apiserver")
+	if err != nil || pid == old {
+		t.Fatalf("kube-apiserver pid after the restart = %d (err %v), want a new process (was %d)", pid, err, old)
+	}
+	got, err := env.Client.CoreV1().ConfigMaps("default").Get(ctx, "before-restart", metav1.GetOptions{})
+	if err != nil || got.Data["k"] != "v" {
+		t.Fatalf("ConfigMap written before the restart: %v, err %v", got, err)
+	}
+	cm.Name = "after-restart"
+	if _, err := env.Client.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("write after the restart: %v", err)
+	}
+}
