@@ -183,7 +183,7 @@ state {
 	}
 	for _, f := range findings {
 		outcome := fmt.Sprintf("restarted at a %s's %s, as %s was due: the Secret whole, %s",
-			kindOfStep(f.point.step), strings.TrimPrefix(f.point.event, "step-"), f.point.write, end)
+			kindOfStep(f.point.step), map[string]string{"step-start": "start", "step-done": "end"}[f.point.event], f.point.write, end)
 		if !f.ok || !endOK {
 			outcome = fmt.Sprintf("restarted as %s was due: a promise broken", f.point.write)
 		}
