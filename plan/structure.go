@@ -178,9 +178,9 @@ func RollbackOrder(steps []Step, phases []Phase) []RollbackPhase {
 // them.
 type rollbackParts struct {
 	uninstalls, tags, gateways, installs []string
-	waves                      []string // in plan order
-	byWave                     map[string]*RollbackPhase
-	relabels, restarts         map[string][]string // by wave
+	waves                                []string // in plan order
+	byWave                               map[string]*RollbackPhase
+	relabels, restarts                   map[string][]string // by wave
 }
 
 func (r *rollbackParts) sort(steps []Step, phases []Phase) {
