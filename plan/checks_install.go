@@ -27,25 +27,25 @@ func (c *computer) installChecks() {
 				Message: fmt.Sprintf("the cluster serves no kind %s in %s, and no CRD of the manifest defines it", o.Kind, o.APIVersion),
 				Hint:    "install the CRD that defines it first, or render the manifest for this cluster's Kubernetes and Istio versions"})
 			continue
+		case s.Applied:
+			continue
+		case o.Kind == KindCRD && s.CRD != nil && CRDDowngrade(o.JSON, *s.CRD) != "":
+			// Said before a refusal: the API server refuses some
+			// downgrades (a stored version dropped) in its own words.
+			c.add(Check{Code: CodeCRDDowngrade, Severity: SeverityError, Object: ref, Range: &rng,
+				Message: "the install would downgrade this CRD: " + CRDDowngrade(o.JSON, *s.CRD),
+				Hint:    "render the manifest from an Istio release at least as new as the one that installed the CRDs, or leave the CRDs out of it (istioctl manifest generate --set base.enabled=false)"})
+			continue
 		case s.Refused != "":
 			c.add(Check{Code: CodeManifestRefused, Severity: SeverityError, Object: ref, Range: &rng,
 				Message: "the API server refused a dry-run apply of it: " + s.Refused,
 				Hint:    "fix the object in the manifest (or render it again), then plan again"})
 			continue
-		case !s.Exists || s.Applied || len(s.Changes) == 0:
-			continue
 		}
-		if rev := s.Labels[LabelRevision]; rev != "" && rev != to && !SharedByRevisions(o.Kind, s.Labels) {
+		if rev := s.Labels[LabelRevision]; s.Exists && len(s.Changes) > 0 && rev != "" && rev != to && !SharedByRevisions(o.Kind, s.Labels) {
 			c.add(Check{Code: CodeInstallChangesOther, Severity: SeverityError, Object: ref, Range: &rng,
 				Message: fmt.Sprintf("the install would change this object of revision %s (%s): an install must leave the old revision's objects as they are", rev, changesText(s.Changes, 3)),
 				Hint:    "remove the object from the manifest, or render the manifest with --set revision=" + to + " so its objects are the new revision's own"})
-		}
-		if o.Kind == KindCRD && s.CRD != nil {
-			if why := CRDDowngrade(o.JSON, *s.CRD); why != "" {
-				c.add(Check{Code: CodeCRDDowngrade, Severity: SeverityError, Object: ref, Range: &rng,
-					Message: "the install would downgrade this CRD: " + why,
-					Hint:    "render the manifest from an Istio release at least as new as the one that installed the CRDs, or leave the CRDs out of it (istioctl manifest generate --set base.enabled=false)"})
-			}
 		}
 	}
 }

@@ -132,6 +132,13 @@ func TestComputeInstallChecks(t *testing.T) {
 			code: CodeCRDDowngrade, line: 20,
 			msg: "the install would downgrade this CRD: the manifest's CRD no longer serves v1alpha3, which the cluster's serves or stores objects in (served: v1; stored: v1alpha3, v1)",
 		},
+		"a CRD downgrade the API server refuses too": {
+			objs: []config.ManifestObject{sa, manifestObject(20, "apiextensions.k8s.io/v1", KindCRD, "", "gateways.networking.istio.io", nil, crd131)},
+			states: []ManifestObjectState{{Served: true}, {Served: true, Exists: true, CRD: &CRDVersions{Served: []string{"v1"}, Stored: []string{"v1alpha3"}},
+				Refused: "status.storedVersions[0]: Invalid value: \"v1alpha3\": must appear in spec.versions"}},
+			code: CodeCRDDowngrade, line: 20,
+			msg: "the install would downgrade this CRD: the manifest's CRD no longer serves v1alpha3, which the cluster's serves or stores objects in (served: v1; stored: v1alpha3)",
+		},
 		"an unknown kind": {
 			objs:   []config.ManifestObject{sa, manifestObject(30, "example.com/v1", "Widget", "istio-system", "w", nil, `{}`)},
 			states: []ManifestObjectState{{Served: true}, {}},
