@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -39,8 +40,13 @@ const LabelReleaseVersion = "app.kubernetes.io/version"
 const KindCRD = "CustomResourceDefinition"
 
 // ManifestHash identifies a manifest object's content: the SHA-256 of its
-// JSON, hex.
+// JSON, compact, hex. A saved plan holds the object indented; its hash is
+// the same.
 func ManifestHash(objJSON []byte) string {
+	var compact bytes.Buffer
+	if json.Compact(&compact, objJSON) == nil {
+		objJSON = compact.Bytes()
+	}
 	sum := sha256.Sum256(objJSON)
 	return hex.EncodeToString(sum[:])
 }

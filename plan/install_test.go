@@ -200,3 +200,15 @@ func TestComputeInstallAppliedIsNoop(t *testing.T) {
 		t.Errorf("install = %+v, want a no-op", st)
 	}
 }
+
+// A saved plan holds the manifest's objects indented; apply marks them
+// with the same hash as a fresh plan does.
+func TestManifestHashIgnoresLayout(t *testing.T) {
+	compact := ManifestHash([]byte(`{"a":{"b":"<c>"}}`))
+	if got := ManifestHash([]byte("{\n  \"a\": {\n    \"b\": \"<c>\"\n  }\n}")); got != compact {
+		t.Errorf("indented hash %s, compact %s", got, compact)
+	}
+	if ManifestHash([]byte(`{"a":{"b":"d"}}`)) == compact {
+		t.Error("another object has the same hash")
+	}
+}

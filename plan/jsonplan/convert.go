@@ -1,6 +1,9 @@
 package jsonplan
 
 import (
+	"bytes"
+	"encoding/json"
+
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/meshwave/meshwave/plan"
@@ -150,10 +153,18 @@ func fromManifestChange(m plan.ManifestChange) ManifestObject {
 		Shared: m.Shared, Changes: convert(m.Changes, func(c plan.FieldChange) FieldChange { return FieldChange(c) }), Object: m.JSON}
 }
 
+// toManifestChange reads an object back compact, as the manifest's JSON
+// was before Encode indented it: apply marks what it sends with the hash of
+// those bytes (plan.ManifestHash).
 func toManifestChange(m ManifestObject) plan.ManifestChange {
+	obj := []byte(m.Object)
+	var compact bytes.Buffer
+	if json.Compact(&compact, obj) == nil {
+		obj = compact.Bytes()
+	}
 	return plan.ManifestChange{ObjectRef: plan.ObjectRef{Kind: m.Kind, Namespace: m.Namespace, Name: m.Name}, APIVersion: m.APIVersion,
 		Action: m.Action, Shared: m.Shared, Changes: convert(m.Changes, func(c FieldChange) plan.FieldChange { return plan.FieldChange(c) }),
-		JSON: m.Object}
+		JSON: obj}
 }
 
 func fromSummary(s plan.Summary) Summary {
