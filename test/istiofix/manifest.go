@@ -103,15 +103,16 @@ func rewrite[T any](doc []byte, change func(*T)) ([]byte, error) {
 // it starts the local istiod process (on the ports Manifest chose) when r's
 // istiod Deployment appears in istio-system, and stops it when the
 // Deployment is deleted, until ctx ends. A start that fails is sent on the
-// returned channel.
+// returned channel. Call it after Manifest rendered r.
 func (m *Mesh) StartWhenDeployed(ctx context.Context, r Revision) <-chan error {
 	errs := make(chan error, 8)
+	ports := m.ports[r.Name] // read here: Manifest may render another revision meanwhile
 	go func() {
 		_ = wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 			_, err := m.env.Client.AppsV1().Deployments("istio-system").Get(ctx, "istiod-"+r.Name, metav1.GetOptions{})
 			switch {
 			case err == nil && !m.running(r.Name):
-				if err := m.startIstiod(ctx, r, m.ports[r.Name]); err != nil && ctx.Err() == nil {
+				if err := m.startIstiod(ctx, r, ports); err != nil && ctx.Err() == nil {
 					select {
 					case errs <- err:
 					default:
