@@ -327,12 +327,14 @@ func (p *Provider) injectedByRevision(ctx context.Context, s plan.Step) error {
 		return fmt.Errorf("the API server refused a dry-run pod labeled %s=%s in %s: %w", plan.LabelRevision, rev, ns, err)
 	}
 	f := podFacts(got)
+	// The revision the injector recorded, not the label the probe carries.
+	injectedBy := plan.PodRevision(nil, got.Annotations)
 	switch {
 	case f.ProxyImage == "":
 		return fmt.Errorf("a dry-run pod labeled %s=%s in %s got no %s container: no injector of %s answers for it (is namespace %s labeled for another revision?)",
 			plan.LabelRevision, rev, ns, proxyContainer, rev, ns)
-	case f.Revision != rev:
-		return fmt.Errorf("a dry-run pod labeled %s=%s in %s was injected by revision %q, not %s", plan.LabelRevision, rev, ns, f.Revision, rev)
+	case injectedBy != rev:
+		return fmt.Errorf("a dry-run pod labeled %s=%s in %s was injected by revision %q, not %s", plan.LabelRevision, rev, ns, injectedBy, rev)
 	case s.ToImage != "" && f.ProxyImage != s.ToImage:
 		return fmt.Errorf("a dry-run pod injected by %s got proxy %s, want %s", rev, f.ProxyImage, s.ToImage)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -273,5 +274,51 @@ func TestInstallStepRecordsResumesAndRollsBack(t *testing.T) {
 	}
 	if err := p.Verify(ctx, step, rec); err == nil {
 		t.Error("Verify after the rollback passed")
+	}
+}
+
+// injectAs answers every dry-run pod as revision rev's injector would:
+// with its proxy and its sidecar.istio.io/status; with no image, as no
+// injector would.
+func (c *cluster) injectAs(rev, image string) {
+	c.cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		ca, ok := a.(k8stesting.CreateActionImpl)
+		if !ok || len(ca.CreateOptions.DryRun) == 0 {
+			return false, nil, nil
+		}
+		pod := ca.Object.(*corev1.Pod).DeepCopy()
+		if image != "" {
+			pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: proxyContainer, Image: image})
+			pod.Annotations = map[string]string{plan.AnnotationSidecarStatus: `{"revision":"` + rev + `"}`}
+		}
+		return true, pod, nil
+	})
+}
+
+func TestInstallWaitNeedsTheNewInjector(t *testing.T) {
+	step := plan.Step{ID: "install/1-31/wait", Kind: plan.StepInstallWait, Action: plan.ActionRead, ToRevision: "1-31",
+		ToImage: "docker.io/istio/proxyv2:1.31.0", Object: &plan.ObjectRef{Kind: "Deployment", Namespace: "istio-system", Name: "istiod-1-31"},
+		TimeoutSecond: 1}
+	tests := map[string]struct {
+		rev, image string
+		want       string
+	}{
+		"injected by the new revision": {"1-31", "docker.io/istio/proxyv2:1.31.0", ""},
+		"injected by the old one":      {"1-30", "docker.io/istio/proxyv2:1.30.0", `was injected by revision "1-30", not 1-31`},
+		"not injected":                 {"", "", "got no istio-proxy container"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			c := newCluster(t, []runtime.Object{namespace("istio-system", nil), readyDeployment("istio-system", "istiod-1-31", nil)}, nil)
+			c.injectAs(tc.rev, tc.image)
+			p := c.provider(t, plan.FlavorIstio)
+			err := p.Run(context.Background(), step, plan.Record{}, nil)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("Run: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("Run: %v, want an error saying %q", err, tc.want)
+			}
+		})
 	}
 }
