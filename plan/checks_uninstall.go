@@ -21,8 +21,9 @@ func (c *computer) uninstallChecks() {
 	for _, g := range c.cfg.Gateways {
 		move.Gateways[g.Namespace+"/"+g.Name] = true
 	}
-	users, pinned := revisionUsers(c.snap, *src, move)
-	for _, p := range pinned {
+	u := RevisionUsersOf(c.snap, *src, move)
+	users := u.Described()
+	for _, p := range u.Pinned {
 		wl := p.Workload
 		c.add(Check{Code: CodePinnedToOld, Severity: SeverityError, Object: &wl,
 			Message: fmt.Sprintf("its pod template's label %s has its pods injected by the old control plane %s, whatever its namespace's labels; the uninstall would leave its next pods without a proxy", p.Label, src.Revision),

@@ -118,6 +118,32 @@ func ProxyPin(w Workload, cp ControlPlane) (reason string, missing []string) {
 	return "", nil
 }
 
+// InjectTemplateGateway is the injection template of a gateway deployed as
+// Istio's docs and its gateway chart deploy one: a Deployment of the proxy
+// image "auto", injected with this template by its revision's injector.
+const InjectTemplateGateway = "gateway"
+
+// GatewayComponents are the values of LabelComponent of the gateways
+// istioctl installs with a revision.
+var GatewayComponents = []string{"IngressGateways", "EgressGateways"}
+
+// IsGateway reports whether a pod template with these labels and
+// annotations is an upstream Istio gateway's: injected with the gateway
+// template (AnnotationInjectTemplates), or installed by istioctl as a gateway
+// component (LabelComponent). Its revision is its istio.io/rev label; a
+// gateway block moves it.
+func IsGateway(labels, annotations map[string]string) bool {
+	if slices.Contains(GatewayComponents, labels[LabelComponent]) {
+		return true
+	}
+	for _, t := range strings.Split(annotations[AnnotationInjectTemplates], ",") {
+		if strings.TrimSpace(t) == InjectTemplateGateway {
+			return true
+		}
+	}
+	return false
+}
+
 // PodFinished reports whether a pod in this phase has stopped for good
 // (Succeeded or Failed: a Job's completed pod, an evicted pod). Its proxy
 // never runs again, so it uses no revision, is not restarted and is not
@@ -213,14 +239,60 @@ type Move struct {
 // own pod-template label pins their next pods to it (Pinned), pods it
 // injected (its own istiod aside), gateways on it and revision tags pointing
 // at it. This is the rule behind MW015 and MW041 and behind the re-check an
-// uninstall makes just before it deletes anything.
+// uninstall makes just before it deletes anything; RevisionUsersOf gives the
+// same users by kind.
 func RevisionUsers(snap *Snapshot, cp ControlPlane, move Move) []string {
-	users, pinned := revisionUsers(snap, cp, move)
-	for _, p := range pinned {
+	u := RevisionUsersOf(snap, cp, move)
+	users := u.Described()
+	for _, p := range u.Pinned {
 		users = append(users, p.String())
 	}
 	sort.Strings(users)
 	return slices.Compact(users)
+}
+
+// Users are what uses a control plane, by kind (RevisionUsersOf): each list
+// sorted, none repeated.
+type Users struct {
+	// Namespaces whose labels have a new pod injected by it.
+	Namespaces []string
+	// Gateways on it, as "namespace/name".
+	Gateways []string
+	// Pods it injected, in namespaces whose labels do not select it (and
+	// outside Pinned workloads).
+	Pods []ObjectRef
+	// Pinned are the workloads pinned to it by their pod template's label.
+	Pinned []Pinned
+	// Tags are the revision tags pointing at it; DefaultInjector is true
+	// when its default tag also makes it the injector of
+	// istio-injection=enabled namespaces.
+	Tags            []string
+	DefaultInjector bool
+}
+
+// Described lists the users other than Pinned as the plan words them
+// ("namespace shop", "gateway istio-system/istio-ingressgateway", "pod
+// shop/web-1", "revision tag prod"), sorted.
+func (u Users) Described() []string {
+	var out []string
+	for _, n := range u.Namespaces {
+		out = append(out, "namespace "+n)
+	}
+	for _, g := range u.Gateways {
+		out = append(out, "gateway "+g)
+	}
+	for _, p := range u.Pods {
+		out = append(out, "pod "+p.Namespace+"/"+p.Name)
+	}
+	for _, t := range u.Tags {
+		if t == config.DefaultRevision && u.DefaultInjector {
+			out = append(out, "revision tag default (the injector of istio-injection=enabled namespaces)")
+			continue
+		}
+		out = append(out, "revision tag "+t)
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
 }
 
 // Pinned is a workload whose next pod an injector selects by the pod
@@ -236,9 +308,11 @@ func (p Pinned) String() string {
 	return fmt.Sprintf("%s %s/%s (pod template label %s)", p.Workload.Kind, p.Workload.Namespace, p.Workload.Name, p.Label)
 }
 
-// revisionUsers is RevisionUsers with the pinned workloads apart: MW041
-// names them one by one, with what to change.
-func revisionUsers(snap *Snapshot, cp ControlPlane, move Move) (users []string, pinned []Pinned) {
+// RevisionUsersOf is RevisionUsers by kind: MW041 names the pinned
+// workloads one by one, with what to change, and meshwave generate places
+// each kind of user in its own block.
+func RevisionUsersOf(snap *Snapshot, cp ControlPlane, move Move) Users {
+	var u Users
 	route := InjectorsOf(snap.ControlPlanes)
 	for t := range move.Tags {
 		// A tag the plan moves injects the target by then, not cp.
@@ -252,7 +326,7 @@ func revisionUsers(snap *Snapshot, cp ControlPlane, move Move) (users []string, 
 		}
 		if injectsRevision(injectors.podInjections(route, ns.Name, ns.Labels, nil, nil), cp.Revision) {
 			plain[ns.Name] = true
-			users = append(users, "namespace "+ns.Name)
+			u.Namespaces = append(u.Namespaces, ns.Name)
 		}
 	}
 	nsLabels := map[string]map[string]string{}
@@ -266,7 +340,7 @@ func revisionUsers(snap *Snapshot, cp ControlPlane, move Move) (users []string, 
 			gatewayPods[g.Namespace+"/"+p.Name] = true
 		}
 		if g.ControlPlane == cp.Revision && !move.Gateways[key] {
-			users = append(users, "gateway "+key)
+			u.Gateways = append(u.Gateways, key)
 		}
 	}
 	istiod := map[string]bool{}
@@ -287,26 +361,30 @@ func revisionUsers(snap *Snapshot, cp ControlPlane, move Move) (users []string, 
 		}
 		if !plain[wl.Namespace] && injectsRevision(injectors.podInjections(route, wl.Namespace, nsLabels[wl.Namespace], wl.TemplateLabels, wl.TemplateAnnotations), cp.Revision) {
 			// Its pods are named by the workload, with what pins them.
-			pinned = append(pinned, Pinned{Workload: ObjectRef{Kind: string(wl.Kind), Namespace: wl.Namespace, Name: wl.Name}, Label: PinLabel(wl.TemplateLabels)})
+			u.Pinned = append(u.Pinned, Pinned{Workload: ObjectRef{Kind: string(wl.Kind), Namespace: wl.Namespace, Name: wl.Name}, Label: PinLabel(wl.TemplateLabels)})
 			continue
 		}
 		for _, p := range wl.Pods {
 			if PodUses(p, cp) {
-				users = append(users, "pod "+wl.Namespace+"/"+p.Name)
+				u.Pods = append(u.Pods, ObjectRef{Kind: "Pod", Namespace: wl.Namespace, Name: p.Name})
 			}
 		}
 	}
 	for _, t := range cp.Tags {
-		if t == config.DefaultRevision && cp.Default && !move.Tags[t] {
-			users = append(users, "revision tag default (the injector of istio-injection=enabled namespaces)")
-			continue
-		}
 		if !move.Tags[t] {
-			users = append(users, "revision tag "+t)
+			u.Tags = append(u.Tags, t)
+			u.DefaultInjector = u.DefaultInjector || t == config.DefaultRevision && cp.Default
 		}
 	}
-	sort.Strings(users)
-	return slices.Compact(users), pinned
+	slices.Sort(u.Namespaces)
+	u.Namespaces = slices.Compact(u.Namespaces)
+	slices.Sort(u.Gateways)
+	u.Gateways = slices.Compact(u.Gateways)
+	slices.SortFunc(u.Pods, func(a, b ObjectRef) int { return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name) })
+	u.Pods = slices.CompactFunc(u.Pods, func(a, b ObjectRef) bool { return a == b })
+	slices.Sort(u.Tags)
+	u.Tags = slices.Compact(u.Tags)
+	return u
 }
 
 // PodUses reports whether a pod's proxy belongs to control plane cp: the

@@ -82,6 +82,13 @@ func TestRevisionUsers(t *testing.T) {
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("users before the plan (-want +got):\n%s", d)
 	}
+	// The same users by kind, as meshwave generate places them.
+	wantByKind := Users{Namespaces: []string{"shop", "tagged"},
+		Pods: []ObjectRef{{Kind: "Pod", Namespace: "moved", Name: "legacy-1"}, {Kind: "Pod", Namespace: "moved", Name: "web-1"}},
+		Tags: []string{"prod-stable"}}
+	if d := cmp.Diff(wantByKind, RevisionUsersOf(snap, old, Move{})); d != "" {
+		t.Errorf("users by kind (-want +got):\n%s", d)
+	}
 	got = RevisionUsers(snap, old, Move{Namespaces: map[string]bool{"shop": true, "tagged": true, "moved": true}, Tags: map[string]bool{"prod-stable": true}})
 	if len(got) != 0 {
 		t.Errorf("users once the plan moved everything: %v, want none", got)
@@ -233,6 +240,28 @@ func TestInjectionOptedOut(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			if got := InjectionOptedOut(tt.labels, tt.annotations); got != tt.want {
 				t.Errorf("InjectionOptedOut = %t, want %t", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestIsGateway(t *testing.T) {
+	tests := map[string]struct {
+		labels, annotations map[string]string
+		want                bool
+	}{
+		"injected with the gateway template": {annotations: map[string]string{AnnotationInjectTemplates: "gateway"}, want: true},
+		"among other templates":              {annotations: map[string]string{AnnotationInjectTemplates: "sidecar, gateway"}, want: true},
+		"installed by istioctl":              {labels: map[string]string{LabelComponent: "IngressGateways"}, want: true},
+		"an egress gateway":                  {labels: map[string]string{LabelComponent: "EgressGateways"}, want: true},
+		"an app":                             {labels: map[string]string{"app": "web", LabelRevision: "1-30"}},
+		"istiod":                             {labels: map[string]string{LabelComponent: "Pilot"}},
+		"another template":                   {annotations: map[string]string{AnnotationInjectTemplates: "gateways"}},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := IsGateway(tt.labels, tt.annotations); got != tt.want {
+				t.Errorf("IsGateway = %t, want %t", got, tt.want)
 			}
 		})
 	}

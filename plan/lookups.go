@@ -15,16 +15,23 @@ import (
 // whether a pod or namespace is on the source or the target.
 
 // findControlPlane resolves a revision id, the "default" alias, or an istio
-// revision tag to a control plane.
+// revision tag to a control plane of the snapshot (FindControlPlane).
 func (c *computer) findControlPlane(rev string) *ControlPlane {
-	for i := range c.snap.ControlPlanes {
-		cp := &c.snap.ControlPlanes[i]
+	return FindControlPlane(c.snap.ControlPlanes, rev)
+}
+
+// FindControlPlane resolves a revision id, the "default" alias (the control
+// plane of istio-injection=enabled namespaces), or an istio revision tag to
+// one of cps; nil when none is. A revision id wins over a tag of that name.
+func FindControlPlane(cps []ControlPlane, rev string) *ControlPlane {
+	for i := range cps {
+		cp := &cps[i]
 		if cp.Revision == rev || (rev == config.DefaultRevision && cp.Default) {
 			return cp
 		}
 	}
-	for i := range c.snap.ControlPlanes {
-		cp := &c.snap.ControlPlanes[i]
+	for i := range cps {
+		cp := &cps[i]
 		for _, t := range cp.Tags {
 			if t == rev {
 				return cp

@@ -32,7 +32,7 @@ type applyOptions struct {
 	progress    string
 	autoApprove bool
 	approve     []string
-	statePath   string
+	state       stateFlags
 }
 
 func newApplyCommand(s streams) *cobra.Command {
@@ -48,10 +48,17 @@ Without FILE it plans first, shows the plan and asks for "yes" (skip with
 -auto-approve). With FILE it applies a plan saved by "meshwave plan -out FILE",
 and refuses it when the cluster or the state changed since.
 
-Every step is written to the state file (meshwave.state.json beside the plan)
-before and after it runs, under a lock. If apply is interrupted (Ctrl-C, a
-lost connection, a crash), run it again: it re-checks what was done and
-continues where it stopped, without restarting any workload twice.
+Every step is written to the state (meshwave.state.json beside the plan, or
+where the plan's state block or the -state-* flags say) before and after it
+runs, under a lock. If apply is interrupted (Ctrl-C, a lost connection, a
+crash), run it again: it re-checks what was done and continues where it
+stopped, without restarting any workload twice. With the kubernetes state
+backend the run can be continued from another machine, with another
+kubeconfig: the lock of a killed apply expires by itself (-lock-timeout
+waits for it).
+
+A saved plan (apply FILE) reads no plan files: give a state kept elsewhere
+than the default file with the -state-* flags.
 
 When the plan leaves workloads to manual follow-up (what a restart cannot
 roll) and uninstalls the old control plane, apply stops before the uninstall
@@ -82,7 +89,8 @@ uninstall), 130 or 143 when interrupted by SIGINT or SIGTERM.`,
 	registerProgress(fs, &o.progress)
 	fs.BoolVar(&o.autoApprove, "auto-approve", false, "do not ask for confirmation before applying")
 	fs.StringArrayVar(&o.approve, "approve", nil, "approve the approval gate of this wave (repeatable)")
-	fs.StringVar(&o.statePath, "state", "", "state file (default: "+defaultStateFile+" beside the plan)")
+	o.state.register(fs)
+	o.state.registerLock(fs)
 	return cmd
 }
 
@@ -99,17 +107,29 @@ func (o *applyOptions) run(ctx context.Context, s streams, file string) error {
 		saved *planfile.File
 		prov  *kube.Provider
 		p     *plan.Plan
+		store stateStore
+		cfg   *config.Config
 	)
 	if file != "" {
 		var err error
 		if saved, prov, err = o.openSaved(file); err != nil {
 			return err
 		}
+		// A saved plan is applied without its plan files: the flags
+		// alone say where the state is.
+		sc, err := o.state.resolve(nil, &o.plan)
+		if err != nil {
+			return err
+		}
+		if store, err = openStore(sc, &o.plan, &o.kube); err != nil {
+			return err
+		}
+	} else if store, cfg, err = o.state.open(s, &o.plan, &o.kube); err != nil {
+		return err
 	}
-	store := statemgr.NewFileStore(statePathFor(o.statePath, &o.plan))
 	// Lock first, then read: the state read is the one the lock protects. A
 	// corrupt or foreign state is refused and left as it is.
-	if _, err := store.Lock("apply"); err != nil {
+	if err := o.state.lock(ctx, store, "apply"); err != nil {
 		return err
 	}
 	defer store.Unlock()
@@ -127,7 +147,10 @@ func (o *applyOptions) run(ctx context.Context, s streams, file string) error {
 			return err
 		}
 	} else {
-		if p, prov, err = o.computeAndConfirm(ctx, s, view, current); err != nil || p == nil {
+		if cfg, err = o.state.planConfig(s, &o.plan, cfg); err != nil {
+			return err
+		}
+		if p, prov, err = o.computeAndConfirm(ctx, s, view, cfg, current); err != nil || p == nil {
 			return err
 		}
 	}
@@ -146,8 +169,8 @@ func (o *applyOptions) run(ctx context.Context, s streams, file string) error {
 
 // computeAndConfirm computes the plan, shows it and asks whether to apply
 // it. A nil plan without an error means there is nothing to apply.
-func (o *applyOptions) computeAndConfirm(ctx context.Context, s streams, view views.Apply, current *states.State) (*plan.Plan, *kube.Provider, error) {
-	c, err := computePlan(ctx, s, &o.plan, &o.kube, current.History())
+func (o *applyOptions) computeAndConfirm(ctx context.Context, s streams, view views.Apply, cfg *config.Config, current *states.State) (*plan.Plan, *kube.Provider, error) {
+	c, err := computePlan(ctx, cfg, &o.kube, current.History())
 	if err != nil {
 		return nil, nil, err
 	}

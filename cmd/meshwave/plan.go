@@ -27,7 +27,7 @@ type planOptions struct {
 	json             bool
 	format           string
 	out              string
-	statePath        string
+	state            stateFlags
 	detailedExitcode bool
 }
 
@@ -64,7 +64,7 @@ Exit codes: 0 success, 1 error or blocking check. With -detailed-exitcode:
 	fs.BoolVar(&o.json, "json", false, "print the plan as JSON (same as -format=json)")
 	fs.StringVar(&o.format, "format", "", "output format: human (the default), json or markdown")
 	fs.StringVar(&o.out, "out", "", "save the plan to this file for a later `meshwave apply FILE`")
-	fs.StringVar(&o.statePath, "state", "", "state file (default: "+defaultStateFile+" beside the plan)")
+	o.state.register(fs)
 	fs.BoolVar(&o.detailedExitcode, "detailed-exitcode", false, "exit 0 when there are no changes, 2 when there are, 1 on error")
 	return cmd
 }
@@ -78,13 +78,10 @@ type computed struct {
 	cluster string
 }
 
-// computePlan loads the plan files, reads the cluster and computes the plan;
-// hist is what the upgrade's state recorded (states.State.History).
-func computePlan(ctx context.Context, s streams, pf *planFlags, kf *kubeFlags, hist plan.History) (*computed, error) {
-	cfg, err := pf.load(s)
-	if err != nil {
-		return nil, err
-	}
+// computePlan reads the cluster and computes the plan of cfg (loaded with
+// planFlags.load); hist is what the upgrade's state recorded
+// (states.State.History).
+func computePlan(ctx context.Context, cfg *config.Config, kf *kubeFlags, hist plan.History) (*computed, error) {
 	prov, err := kf.provider(cfg.Upgrade.Flavor)
 	if err != nil {
 		return nil, err
@@ -96,16 +93,22 @@ func computePlan(ctx context.Context, s streams, pf *planFlags, kf *kubeFlags, h
 	return &computed{cfg: cfg, plan: plan.ComputeWith(cfg, snap, hist), snap: snap, prov: prov, cluster: prov.Host()}, nil
 }
 
-// statePathFor is the state file: -state, or meshwave.state.json in the
-// directory of the first plan file.
-func statePathFor(flag string, pf *planFlags) string {
-	if flag != "" {
-		return flag
+// statePathFor is the state file of the local backend: path (from -state
+// or the plan's state block), or meshwave.state.json in the directory of
+// the first plan file.
+func statePathFor(path string, pf *planFlags) string {
+	if path != "" {
+		return path
 	}
+	return filepath.Join(planDir(pf), defaultStateFile)
+}
+
+// planDir is the directory of the first plan file.
+func planDir(pf *planFlags) string {
 	if len(pf.files) > 0 {
-		return filepath.Join(filepath.Dir(pf.files[0]), defaultStateFile)
+		return filepath.Dir(pf.files[0])
 	}
-	return defaultStateFile
+	return "."
 }
 
 func (o *planOptions) run(ctx context.Context, s streams) error {
@@ -119,13 +122,20 @@ func (o *planOptions) run(ctx context.Context, s streams) error {
 			return err
 		}
 	}
+	store, cfg, err := o.state.open(s, &o.plan, &o.kube)
+	if err != nil {
+		return err
+	}
 	// The state, when there is one, tells the plan what earlier applies
 	// did (a namespace deleted since is named) and ties a saved plan to it.
-	st, err := statemgr.NewFileStore(statePathFor(o.statePath, &o.plan)).Read()
+	st, err := store.Read()
 	if err != nil && !errors.Is(err, statemgr.ErrNoState) {
 		return err
 	}
-	c, err := computePlan(ctx, s, &o.plan, &o.kube, st.History())
+	if cfg, err = o.state.planConfig(s, &o.plan, cfg); err != nil {
+		return err
+	}
+	c, err := computePlan(ctx, cfg, &o.kube, st.History())
 	if err != nil {
 		return err
 	}

@@ -74,12 +74,14 @@ so an interrupted apply continues where it stopped.`,
 	root.AddCommand(newVersionCommand(s))
 	root.AddCommand(newValidateCommand(s))
 	root.AddCommand(newFmtCommand(s))
+	root.AddCommand(newGenerateCommand(s))
 	root.AddCommand(newPlanCommand(s))
 	root.AddCommand(newShowCommand(s))
 	root.AddCommand(newApplyCommand(s))
 	root.AddCommand(newRollbackCommand(s))
 	root.AddCommand(newStatusCommand(s))
 	root.AddCommand(newForceUnlockCommand(s))
+	root.AddCommand(newStateCommand(s))
 	return root
 }
 

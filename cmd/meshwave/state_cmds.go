@@ -20,7 +20,7 @@ type rollbackOptions struct {
 	autoApprove bool
 	json        bool
 	progress    string
-	statePath   string
+	state       stateFlags
 }
 
 func newRollbackCommand(s streams) *cobra.Command {
@@ -49,7 +49,8 @@ rolled back.`,
 	fs.BoolVar(&o.autoApprove, "auto-approve", false, "do not ask for confirmation")
 	fs.BoolVar(&o.json, "json", false, "print events as JSON lines")
 	registerProgress(fs, &o.progress)
-	fs.StringVar(&o.statePath, "state", "", "state file (default: "+defaultStateFile+" beside the plan)")
+	o.state.register(fs)
+	o.state.registerLock(fs)
 	return cmd
 }
 
@@ -58,20 +59,26 @@ func (o *rollbackOptions) run(ctx context.Context, s streams) error {
 	if err != nil {
 		return err
 	}
-	store := statemgr.NewFileStore(statePathFor(o.statePath, &o.plan))
+	store, cfg, err := o.state.open(s, &o.plan, &o.kube)
+	if err != nil {
+		return err
+	}
 	// Lock first, then read, as apply does.
-	if _, err := store.Lock("rollback"); err != nil {
+	if err := o.state.lock(ctx, store, "rollback"); err != nil {
 		return err
 	}
 	defer store.Unlock()
 	st, err := store.Read()
 	if err != nil {
 		if errors.Is(err, statemgr.ErrNoState) {
-			return fmt.Errorf("no state file at %s: nothing was applied, so there is nothing to roll back", store.Path())
+			return fmt.Errorf("no state at %s: nothing was applied, so there is nothing to roll back", store.Location())
 		}
 		return err
 	}
-	c, err := computePlan(ctx, s, &o.plan, &o.kube, st.History())
+	if cfg, err = o.state.planConfig(s, &o.plan, cfg); err != nil {
+		return err
+	}
+	c, err := computePlan(ctx, cfg, &o.kube, st.History())
 	if err != nil {
 		return err
 	}
@@ -94,40 +101,46 @@ func (o *rollbackOptions) run(ctx context.Context, s streams) error {
 }
 
 type statusOptions struct {
-	plan      planFlags
-	kube      kubeFlags
-	statePath string
+	plan  planFlags
+	kube  kubeFlags
+	state stateFlags
 }
 
 func newStatusCommand(s streams) *cobra.Command {
 	o := &statusOptions{}
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show the state file and the live revision of every namespace in the plan",
+		Short: "Show the state and the live revision of every namespace in the plan",
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context(), s) },
 	}
 	o.plan.register(cmd.Flags())
 	o.kube.register(cmd.Flags())
-	cmd.Flags().StringVar(&o.statePath, "state", "", "state file (default: "+defaultStateFile+" beside the plan)")
+	o.state.register(cmd.Flags())
 	return cmd
 }
 
 func (o *statusOptions) run(ctx context.Context, s streams) error {
 	view := views.NewStatus(s.Out)
-	store := statemgr.NewFileStore(statePathFor(o.statePath, &o.plan))
+	store, cfg, err := o.state.open(s, &o.plan, &o.kube)
+	if err != nil {
+		return err
+	}
 	st, err := store.Read()
 	switch {
 	case errors.Is(err, statemgr.ErrNoState):
-		view.NoState(store.Path())
+		view.NoState(store.Location())
 	case err != nil:
 		return err
 	default:
-		if err := view.State(store.Path(), st); err != nil {
+		if err := view.State(store.Location(), st); err != nil {
 			return err
 		}
 	}
-	c, err := computePlan(ctx, s, &o.plan, &o.kube, st.History())
+	if cfg, err = o.state.planConfig(s, &o.plan, cfg); err != nil {
+		return err
+	}
+	c, err := computePlan(ctx, cfg, &o.kube, st.History())
 	if err != nil {
 		return err
 	}
@@ -135,24 +148,33 @@ func (o *statusOptions) run(ctx context.Context, s streams) error {
 }
 
 func newForceUnlockCommand(s streams) *cobra.Command {
-	var statePath string
-	var pf planFlags
+	var (
+		pf    planFlags
+		kf    kubeFlags
+		state stateFlags
+	)
 	cmd := &cobra.Command{
 		Use:   "force-unlock LOCK_ID",
 		Short: "Release a state lock left by a meshwave that is gone",
-		Long: `force-unlock removes the state file's lock. Use it only when the meshwave that
-holds it is not running any more; the lock error names its holder, pid and ID.`,
+		Long: `force-unlock removes the state's lock: the lock file of a local state, the
+Lease of a state kept in Kubernetes. Use it only when the meshwave that holds
+it is not running any more; the lock error names its holder, pid and ID. A
+Kubernetes lock whose holder died also expires by itself within 30 s.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			store := statemgr.NewFileStore(statePathFor(statePath, &pf))
+			store, err := state.storeWithoutPlan(s, &pf, &kf)
+			if err != nil {
+				return err
+			}
 			if err := store.ForceUnlock(args[0]); err != nil {
 				return err
 			}
-			fmt.Fprintf(s.Out, "Released the lock %s on %s.\n", args[0], store.Path())
+			fmt.Fprintf(s.Out, "Released the lock %s on %s.\n", args[0], store.Location())
 			return nil
 		},
 	}
 	pf.register(cmd.Flags())
-	cmd.Flags().StringVar(&statePath, "state", "", "state file (default: "+defaultStateFile+" beside the plan)")
+	kf.register(cmd.Flags())
+	state.register(cmd.Flags())
 	return cmd
 }

@@ -27,6 +27,7 @@ type Config struct {
 	Waves    []WaveConfig
 	Rollback RollbackConfig
 	Finalize FinalizeConfig
+	State    StateConfig
 	// SourceHash is the SHA-256 (hex) of the plan's source files and the
 	// variable values they were evaluated with.
 	SourceHash string
@@ -144,4 +145,27 @@ type RollbackConfig struct {
 type FinalizeConfig struct {
 	// UninstallOld removes the source control plane once nothing uses it.
 	UninstallOld bool
+}
+
+// StateBackend names where apply keeps the state and its lock.
+type StateBackend string
+
+const (
+	// StateLocal is a state file on the local disk, locked with flock.
+	StateLocal StateBackend = "local"
+	// StateKubernetes is a Secret in the cluster, locked with a Lease.
+	StateKubernetes StateBackend = "kubernetes"
+)
+
+// StateConfig is the state block: where the upgrade's state lives. Without
+// the block it is the local file beside the plan.
+type StateConfig struct {
+	Backend StateBackend
+	// Path is the local state file; empty means meshwave.state.json beside
+	// the plan.
+	Path string
+	// Namespace and Name are the Kubernetes backend's Secret (the state)
+	// and Lease (its lock).
+	Namespace, Name string
+	DefRange        hcl.Range
 }

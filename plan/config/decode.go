@@ -67,7 +67,63 @@ func (e *evaluator) decodeConfig(root *rootSchema) (*Config, hcl.Diagnostics) {
 			cfg.Finalize.UninstallOld, _ = e.boolean(b.UninstallOld)
 		}
 	}
+	cfg.State = StateConfig{Backend: StateLocal}
+	if len(root.States) > 0 {
+		diags = append(diags, duplicateBlocks("state", defRanges(root.States, func(b *stateBlock) hcl.Range { return b.DefRange }))...)
+		cfg.State = e.decodeState(root.States[0])
+	}
 	return cfg, diags
+}
+
+// decodeState decodes the state block: a backend and the attributes that
+// backend reads; an attribute of the other backend is an error rather than
+// a setting silently ignored.
+func (e *evaluator) decodeState(b *stateBlock) StateConfig {
+	st := StateConfig{Backend: StateLocal, DefRange: b.DefRange}
+	if b.Backend != nil {
+		if s, ok := e.str(b.Backend); ok {
+			switch StateBackend(s) {
+			case StateLocal, StateKubernetes:
+				st.Backend = StateBackend(s)
+			default:
+				e.errorf(b.Backend.Expr.Range(), "Invalid state backend",
+					"%q is not a state backend: use %q (a state file, the default) or %q (a Secret and a Lease in the cluster).", s, StateLocal, StateKubernetes)
+				return st
+			}
+		}
+	}
+	notFor := func(attr *hcl.Attribute) {
+		if attr != nil {
+			e.errorf(attr.NameRange, "Argument not used by this backend",
+				"The %s state backend has no %q argument.", st.Backend, attr.Name)
+		}
+	}
+	switch st.Backend {
+	case StateLocal:
+		notFor(b.Namespace)
+		notFor(b.Name)
+		if b.Path != nil {
+			if s, ok := e.str(b.Path); ok {
+				if s == "" {
+					e.errorf(b.Path.Expr.Range(), "Empty state path", "path names the state file; leave it out for %s beside the plan.", "meshwave.state.json")
+				}
+				st.Path = s
+			}
+		}
+	case StateKubernetes:
+		notFor(b.Path)
+		if e.required(b.Namespace, "namespace", b.Body) {
+			if s, ok := e.str(b.Namespace); ok && e.validateNamespace(s, b.Namespace.Expr.Range()) {
+				st.Namespace = s
+			}
+		}
+		if e.required(b.Name, "name", b.Body) {
+			if s, ok := e.str(b.Name); ok && e.validateObjectName(s, "state name", b.Name.Expr.Range()) {
+				st.Name = s
+			}
+		}
+	}
+	return st
 }
 
 // decodeTags decodes the tag blocks; a tag declared twice is an error.

@@ -64,3 +64,24 @@ func flavorChoices() string {
 	}
 	return strings.Join(choices[:len(choices)-1], ", ") + " or " + choices[len(choices)-1]
 }
+
+// RevisionProblem says why rev is not a revision of flavor f as an
+// upgrade's from or to spells it, "default" being one in every flavor; ""
+// when it is one. meshwave generate tells the flavor of a cluster's
+// revisions by it.
+func (f Flavor) RevisionProblem(rev string) string {
+	if rev == DefaultRevision {
+		return ""
+	}
+	return revisionProblem(f, rev)
+}
+
+// HasTags reports whether the flavor has revision tags (tag blocks).
+func (f Flavor) HasTags() bool {
+	lang, ok := flavors[f]
+	if !ok {
+		return false
+	}
+	summary, _ := lang.tagsProblem()
+	return summary == ""
+}

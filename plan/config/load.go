@@ -216,6 +216,7 @@ type rootSchema struct {
 	Rollbacks []*rollbackBlock `hcl:"rollback,block"`
 	Finalizes []*finalizeBlock `hcl:"finalize,block"`
 	Installs  []*installBlock  `hcl:"install,block"`
+	States    []*stateBlock    `hcl:"state,block"`
 }
 
 type variableBlock struct {
@@ -312,6 +313,15 @@ type finalizeBlock struct {
 	UninstallOld *hcl.Attribute `hcl:"uninstall_old,attr"`
 	Body         hcl.Body       `hcl:",body"`
 	DefRange     hcl.Range      `hcl:",def_range"`
+}
+
+type stateBlock struct {
+	Backend   *hcl.Attribute `hcl:"backend,attr"`
+	Path      *hcl.Attribute `hcl:"path,attr"`
+	Namespace *hcl.Attribute `hcl:"namespace,attr"`
+	Name      *hcl.Attribute `hcl:"name,attr"`
+	Body      hcl.Body       `hcl:",body"`
+	DefRange  hcl.Range      `hcl:",def_range"`
 }
 
 // sortDiagnostics orders diagnostics by file and position, those without a

@@ -113,6 +113,7 @@ func TestBackyardsExample(t *testing.T) {
 		},
 		Rollback: RollbackConfig{Automatic: true},
 		Finalize: FinalizeConfig{UninstallOld: true},
+		State:    StateConfig{Backend: StateLocal},
 	}
 	if diff := cmp.Diff(want, got, ignoreRanges, cmpopts.IgnoreFields(Config{}, "SourceHash")); diff != "" {
 		t.Errorf("config mismatch (-want +got):\n%s", diff)
@@ -146,9 +147,37 @@ wave "all" {
 				{Kind: GateCommand, Command: &CommandGate{Argv: []string{"true"}, Timeout: 5 * time.Minute}},
 			},
 		}},
+		State: StateConfig{Backend: StateLocal},
 	}
 	if diff := cmp.Diff(want, got, ignoreRanges, cmpopts.IgnoreFields(Config{}, "SourceHash")); diff != "" {
 		t.Errorf("config mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// The state block chooses where the state lives; a backend reads only its
+// own attributes.
+func TestStateBlock(t *testing.T) {
+	cases := map[string]struct {
+		block string
+		want  StateConfig
+	}{
+		"kubernetes": {`state {
+  backend   = "kubernetes"
+  namespace = "meshwave"
+  name      = "upgrade-1-7"
+}`, StateConfig{Backend: StateKubernetes, Namespace: "meshwave", Name: "upgrade-1-7"}},
+		"local with a path": {`state {
+  path = "states/prod.json"
+}`, StateConfig{Backend: StateLocal, Path: "states/prod.json"}},
+		"no block": {"", StateConfig{Backend: StateLocal}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got := mustLoad(t, minimalPlan+"wave \"w\" {\n  namespaces = [\"a\"]\n}\n"+tc.block+"\n", VarInput{})
+			if diff := cmp.Diff(tc.want, got.State, ignoreRanges); diff != "" {
+				t.Errorf("state (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

@@ -21,7 +21,8 @@ type flavor interface {
 	// controlPlanes finds the flavor's control planes in o, sorted by
 	// revision.
 	controlPlanes(o *clusterObjects) []plan.ControlPlane
-	// gateways reads the gateways a plan of cfg may move.
+	// gateways reads the gateways a plan of cfg may move; with a nil cfg
+	// (no plan yet: ObserveAll), every gateway the flavor has.
 	gateways(cfg *config.Config, o *clusterObjects) []plan.MeshGateway
 	// gatewayRevision reads the revision a gateway belongs to.
 	gatewayRevision(ctx context.Context, p *Provider, obj *plan.ObjectRef) (string, error)

@@ -407,24 +407,39 @@ func proxyFromIstiodImage(d *appsv1.Deployment) (version, image string) {
 }
 
 // istioGateways reads the upstream-Istio gateways a plan names: Deployments
-// whose pod template carries the istio.io/rev label.
+// whose pod template carries the istio.io/rev label. Without a plan (nil
+// cfg: meshwave generate) it reads every gateway: each Deployment whose pod
+// template is a gateway's (plan.IsGateway) and names its revision.
 func istioGateways(cfg *config.Config, deps []appsv1.Deployment, pods []corev1.Pod) []plan.MeshGateway {
 	var out []plan.MeshGateway
+	if cfg == nil {
+		for i := range deps {
+			t := &deps[i].Spec.Template
+			if t.Labels[plan.LabelRevision] != "" && plan.IsGateway(t.Labels, t.Annotations) {
+				out = append(out, istioGateway(&deps[i], pods))
+			}
+		}
+		return out
+	}
 	for _, gc := range cfg.Gateways {
-		for _, d := range deps {
-			if d.Namespace != gc.Namespace || d.Name != gc.Name {
-				continue
+		for i := range deps {
+			if d := &deps[i]; d.Namespace == gc.Namespace && d.Name == gc.Name {
+				out = append(out, istioGateway(d, pods))
 			}
-			g := plan.MeshGateway{Name: d.Name, Namespace: d.Namespace, ControlPlane: d.Spec.Template.Labels[plan.LabelRevision],
-				Management: managementOf(&d)}
-			root := true
-			if sc := d.Spec.Template.Spec.SecurityContext; sc != nil && sc.RunAsNonRoot != nil && *sc.RunAsNonRoot {
-				root = false
-			}
-			g.RunAsRoot = &root
-			g.Pods = gatewayPods(d.Namespace, d.Name, pods)
-			out = append(out, g)
 		}
 	}
 	return out
+}
+
+// istioGateway is a gateway Deployment as the snapshot holds it.
+func istioGateway(d *appsv1.Deployment, pods []corev1.Pod) plan.MeshGateway {
+	g := plan.MeshGateway{Name: d.Name, Namespace: d.Namespace, ControlPlane: d.Spec.Template.Labels[plan.LabelRevision],
+		Management: managementOf(d)}
+	root := true
+	if sc := d.Spec.Template.Spec.SecurityContext; sc != nil && sc.RunAsNonRoot != nil && *sc.RunAsNonRoot {
+		root = false
+	}
+	g.RunAsRoot = &root
+	g.Pods = gatewayPods(d.Namespace, d.Name, pods)
+	return g
 }

@@ -252,3 +252,32 @@ func TestPinnedWorkloadIsAUserOfTheOldRevision(t *testing.T) {
 		t.Errorf("re-check users = %v, want the pinned Deployment among them", recheck)
 	}
 }
+
+// Without a plan (meshwave generate), every gateway Deployment is read: the
+// one injected with the gateway template and the one istioctl installed,
+// not an app whose template names a revision.
+func TestEveryIstioGatewayWithoutAPlan(t *testing.T) {
+	dep := func(ns, name string, labels, annotations map[string]string) appsv1.Deployment {
+		d := appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+		d.Spec.Template.Labels, d.Spec.Template.Annotations = labels, annotations
+		return d
+	}
+	deps := []appsv1.Deployment{
+		dep("istio-ingress", "ingress", map[string]string{plan.LabelRevision: "1-30"}, map[string]string{plan.AnnotationInjectTemplates: "gateway"}),
+		dep("istio-system", "istio-egressgateway", map[string]string{plan.LabelRevision: "1-30", plan.LabelComponent: "EgressGateways"}, nil),
+		dep("shop", "web", map[string]string{plan.LabelRevision: "1-30"}, nil),
+		dep("edge", "unrevisioned", nil, map[string]string{plan.AnnotationInjectTemplates: "gateway"}),
+	}
+	var got []string
+	for _, g := range istioGateways(nil, deps, nil) {
+		got = append(got, g.Namespace+"/"+g.Name+"@"+g.ControlPlane)
+	}
+	if d := cmp.Diff([]string{"istio-ingress/ingress@1-30", "istio-system/istio-egressgateway@1-30"}, got); d != "" {
+		t.Errorf("gateways (-want +got):\n%s", d)
+	}
+	// A plan's gateways are those it names.
+	cfg := &config.Config{Gateways: []config.GatewayConfig{{Namespace: "shop", Name: "web"}}}
+	if gws := istioGateways(cfg, deps, nil); len(gws) != 1 || gws[0].Name != "web" {
+		t.Errorf("gateways of a plan = %+v, want shop/web alone", gws)
+	}
+}

@@ -60,8 +60,21 @@ func (p *Provider) Observe(ctx context.Context, cfg *config.Config) (*plan.Snaps
 	return snap, nil
 }
 
-// snapshotOf turns what fetch read into the plan's snapshot. It is pure, so
-// the conversion is tested without an API server.
+// ObserveAll reads the cluster for a plan not written yet (meshwave
+// generate): what Observe reads, with every gateway of the flavor rather
+// than those a plan names, and no permission checks (there is no plan to
+// check them for).
+func (p *Provider) ObserveAll(ctx context.Context) (*plan.Snapshot, error) {
+	objs, err := p.fetch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return snapshotOf(p.flavor, nil, objs), nil
+}
+
+// snapshotOf turns what fetch read into the plan's snapshot, for a plan of
+// cfg (nil: ObserveAll). It is pure, so the conversion is tested without an
+// API server.
 func snapshotOf(fl flavor, cfg *config.Config, o *clusterObjects) *plan.Snapshot {
 	snap := &plan.Snapshot{ServerVersion: o.serverVersion}
 	for i := range o.namespaces {

@@ -106,6 +106,24 @@ func (p *Provider) permissionNeeds(cfg *config.Config, snap *plan.Snapshot) []pe
 	if cfg.Finalize.UninstallOld {
 		needs = append(needs, p.uninstallNeeds(cfg, snap)...)
 	}
+	return append(needs, stateNeeds(cfg.State)...)
+}
+
+// stateNeeds are the verbs the Kubernetes state backend uses in its
+// namespace: the state Secret read and written, the Lease that locks it
+// taken, renewed and released.
+func stateNeeds(st config.StateConfig) []permissionNeed {
+	if st.Backend != config.StateKubernetes {
+		return nil
+	}
+	ns := []string{st.Namespace}
+	var needs []permissionNeed
+	for _, verb := range []string{"get", "create", "update"} {
+		needs = append(needs, permissionNeed{verb, "", "secrets", ns})
+	}
+	for _, verb := range []string{"get", "create", "update", "delete"} {
+		needs = append(needs, permissionNeed{verb, "coordination.k8s.io", "leases", ns})
+	}
 	return needs
 }
 

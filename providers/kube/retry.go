@@ -62,9 +62,16 @@ func (p *Provider) call(ctx context.Context, request func(context.Context) error
 	if note == nil {
 		return request(ctx)
 	}
+	return retryTransient(ctx, p.backoff, note, request)
+}
+
+// retryTransient is call's loop: request is sent again, spaced by backoff,
+// while it fails for a transient reason and ctx is live; note (nil: not
+// counted) counts the retries.
+func retryTransient(ctx context.Context, backoff wait.Backoff, note *retryNote, request func(context.Context) error) error {
 	var last error
-	err := wait.ExponentialBackoffWithContext(ctx, p.backoff, func(ctx context.Context) (bool, error) {
-		if last != nil {
+	err := wait.ExponentialBackoffWithContext(ctx, backoff, func(ctx context.Context) (bool, error) {
+		if last != nil && note != nil {
 			note.add(last)
 		}
 		last = request(ctx)

@@ -55,6 +55,9 @@ func (s *FileStore) Path() string { return s.path }
 // BackupPath is where the previous version of the state is kept.
 func (s *FileStore) BackupPath() string { return s.path + ".backup" }
 
+// Location names the state in messages: its path.
+func (s *FileStore) Location() string { return s.path }
+
 // LockPath is the lock file.
 func (s *FileStore) LockPath() string { return s.path + ".lock" }
 
@@ -96,10 +99,17 @@ func (s *FileStore) read() (*states.State, error) {
 type ForeignLineageError struct {
 	Path          string
 	Have, Writing string
+	// Store names a state kept elsewhere than in a file; empty for a
+	// state file at Path.
+	Store string
 }
 
 func (e *ForeignLineageError) Error() string {
-	return fmt.Sprintf("state file %s belongs to lineage %s; refusing to replace it with lineage %s", e.Path, e.Have, e.Writing)
+	where := "state file " + e.Path
+	if e.Store != "" {
+		where = "state " + e.Store
+	}
+	return fmt.Sprintf("%s belongs to lineage %s; refusing to replace it with lineage %s", where, e.Have, e.Writing)
 }
 
 // Write implements Persister.

@@ -18,6 +18,9 @@ type LockInfo struct {
 	Created   time.Time `json:"created"`
 	// Path is the state file the lock guards.
 	Path string `json:"path"`
+	// KubeUser is the Kubernetes user the holder acts as, when the lock is
+	// kept in a cluster (a Lease); empty for a lock file.
+	KubeUser string `json:"kube_user,omitempty"`
 }
 
 // LockedError says someone else holds the lock. Info is nil when the lock
@@ -25,15 +28,33 @@ type LockInfo struct {
 type LockedError struct {
 	Path string
 	Info *LockInfo
+	// Store names a state kept elsewhere than in a file ("Kubernetes
+	// Secret ns/name"); empty for a state file at Path.
+	Store string
+	// Expires is when a lock that must be renewed (a Lease) lapses unless
+	// its holder renews it; zero for a lock file.
+	Expires time.Time
 }
 
 func (e *LockedError) Error() string {
+	where := "state file " + e.Path
+	if e.Store != "" {
+		where = "state " + e.Store
+	}
 	if e.Info == nil {
-		return fmt.Sprintf("state file %s is locked by another meshwave (lock file %s.lock unreadable)", e.Path, e.Path)
+		return fmt.Sprintf("%s is locked by another meshwave (lock file %s.lock unreadable)", where, e.Path)
 	}
 	i := e.Info
-	return fmt.Sprintf("state file %s is locked by %s (pid %d, operation %q, since %s, lock ID %s)",
-		e.Path, i.Holder, i.PID, i.Operation, i.Created.Format(time.RFC3339), i.ID)
+	holder := i.Holder
+	if i.KubeUser != "" {
+		holder += " as Kubernetes user " + i.KubeUser
+	}
+	msg := fmt.Sprintf("%s is locked by %s (pid %d, operation %q, since %s, lock ID %s)",
+		where, holder, i.PID, i.Operation, i.Created.Format(time.RFC3339), i.ID)
+	if !e.Expires.IsZero() {
+		msg += fmt.Sprintf("; the lock expires at %s unless its holder renews it (-lock-timeout waits for it)", e.Expires.UTC().Format(time.RFC3339))
+	}
+	return msg
 }
 
 // LockIDMismatchError says ForceUnlock was given an ID that is not the
@@ -45,6 +66,12 @@ type LockIDMismatchError struct {
 
 func (e *LockIDMismatchError) Error() string {
 	return fmt.Sprintf("lock ID %q does not match the current lock %q held by %s", e.Want, e.Info.ID, e.Info.Holder)
+}
+
+// NewLockInfo describes this process taking a lock for operation on the
+// state at path, for a store that keeps its lock elsewhere than in a file.
+func NewLockInfo(path, operation string, now time.Time) *LockInfo {
+	return newLockInfo(path, operation, now)
 }
 
 // newLockInfo describes this process taking a lock for operation.

@@ -16,10 +16,17 @@ var ErrNoState = errors.New("no state")
 type UnusableStateError struct {
 	Path string
 	Err  error
+	// Store names a state kept elsewhere than in a file; empty for a
+	// state file at Path.
+	Store string
 }
 
 func (e *UnusableStateError) Error() string {
-	return fmt.Sprintf("state file %s cannot be used (it was left untouched): %v", e.Path, e.Err)
+	where := "state file " + e.Path
+	if e.Store != "" {
+		where = "state " + e.Store
+	}
+	return fmt.Sprintf("%s cannot be used (it was left untouched): %v", where, e.Err)
 }
 
 func (e *UnusableStateError) Unwrap() error { return e.Err }

@@ -113,6 +113,18 @@ func (m *Mesh) CreatePinned(ctx context.Context, a App, r Revision) error {
 	return nil
 }
 
+// CreateWithTemplates creates app a in its existing namespace, its pod
+// template asking the injector for templates (inject.istio.io/templates,
+// "sidecar,grpc-simple").
+func (m *Mesh) CreateWithTemplates(ctx context.Context, a App, templates string) error {
+	d := deployment(a)
+	d.Spec.Template.Annotations = map[string]string{"inject.istio.io/templates": templates}
+	if _, err := m.env.Client.AppsV1().Deployments(a.Namespace).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create deployment %s/%s: %w", a.Namespace, a.Name, err)
+	}
+	return nil
+}
+
 // deployment is an app, or for istio-ingressgateway a gateway as Istio's
 // docs deploy one: the proxy image "auto", injected with the gateway
 // template of the revision its istio.io/rev label names.

@@ -138,6 +138,32 @@ func (s *Sim) AddControlPlane(ctx context.Context, cp ControlPlane) error {
 	return nil
 }
 
+// RemoveControlPlane deletes a control plane's custom resource, as
+// `kubectl delete istio` would, and waits until its operator removed what it
+// had installed.
+func (s *Sim) RemoveControlPlane(ctx context.Context, cp ControlPlane) error {
+	gvr := GVRIstio
+	if cp.Flavor == FlavorIstio {
+		gvr = GVRIstioOperator
+	}
+	if err := s.dyn.Resource(gvr).Namespace(cp.Namespace).Delete(ctx, cp.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("meshsim: remove control plane %s/%s: %w", cp.Namespace, cp.Name, err)
+	}
+	sel := metav1.ListOptions{LabelSelector: labelOwner + "=" + s.ownerOf(cp)}
+	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		whs, err := s.kube.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, sel)
+		if err != nil {
+			return false, nil
+		}
+		deps, err := s.kube.AppsV1().Deployments("").List(ctx, sel)
+		return err == nil && len(whs.Items) == 0 && len(deps.Items) == 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("meshsim: control plane %s/%s: not uninstalled: %w (last reconcile error: %v)", cp.Namespace, cp.Name, err, s.Err())
+	}
+	return nil
+}
+
 func (s *Sim) ownerOf(cp ControlPlane) string {
 	if cp.Flavor == FlavorIstio {
 		return kindIstioOperator + "." + cp.Namespace + "." + cp.Name

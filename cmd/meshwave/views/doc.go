@@ -13,6 +13,9 @@
 // The text views show a wave's many steps of one kind as groups
 // (groups.go): they count the steps they group, and the JSON lists every
 // one of them.
+// The markdown plan always fits one pull-request comment: a plan too long
+// for it is summarized, deterministically, and says where the full plan is
+// (markdown.go).
 //
 // Text read from files (plan sources, state files, saved plans, lock files)
 // is untrusted: Printable makes its control characters visible, and every

@@ -333,9 +333,16 @@ type Event struct {
 // ended first), the exit code and the events seen, as "type step" lines.
 func ApplyKilledWhen(t testing.TB, env *testenv.Cluster, dir string, kill func(Event) bool) (*Event, int, []string) {
 	t.Helper()
+	return ApplyKilledWhenArgs(t, env, dir, nil, kill)
+}
+
+// ApplyKilledWhenArgs is ApplyKilledWhen with more arguments to apply (a
+// -kubeconfig, the -state-* flags).
+func ApplyKilledWhenArgs(t testing.TB, env *testenv.Cluster, dir string, args []string, kill func(Event) bool) (*Event, int, []string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := Command(ctx, t, env, dir, "apply", "-auto-approve", "-json")
+	cmd := Command(ctx, t, env, dir, append([]string{"apply", "-auto-approve", "-json"}, args...)...)
 	stderr := &SyncBuffer{}
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()

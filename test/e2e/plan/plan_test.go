@@ -233,10 +233,27 @@ finalize {
 					patchNamespace(context.Background(), t, env, "demo-a", `{"metadata":{"annotations":{"argocd.argoproj.io/tracking-id":null}}}`)
 				})
 			}},
-		// Back from 1.7 to 1.6 as a new plan: the proxies it moves would run
-		// ahead of the control plane they talk to.
+		// Back from 1.7 to 1.6 as a new plan: the gateway and the proxies it
+		// moves would run ahead of the control plane they talk to.
 		{name: "MW033 downgrade", code: "MW033", severity: "error",
-			plan: strings.Replace(planText("mesh.istio-system", waves), `from   = "mesh.istio-system"`, `from   = "cp-v17x.istio-system"`, 1)},
+			plan: strings.Replace(planText("mesh.istio-system", waves+`
+gateway "backyards-ingressgateway" {
+  namespace = "backyards-system"
+}
+`), `from   = "mesh.istio-system"`, `from   = "cp-v17x.istio-system"`, 1)},
+		// Two minors at once (1.6 to 1.9) with automatic rollback: a failed
+		// wave would move its proxies back across more than one minor.
+		{name: "MW034 automatic rollback across two minors", code: "MW034", severity: "error",
+			plan:  planText("cp-v19x.istio-system", waves+"\nrollback {\n  automatic = true\n}\n"),
+			setup: func(t *testing.T) { controlPlane19(ctx, t, sim) }},
+		// The same jump without automatic rollback, istio-cni installed: it
+		// serves every revision's proxies.
+		{name: "MW035 istio-cni across two minors", code: "MW035", severity: "warning", object: "DaemonSet/kube-system/istio-cni-node",
+			plan: planText("cp-v19x.istio-system", waves),
+			setup: func(t *testing.T) {
+				controlPlane19(ctx, t, sim)
+				cniDaemonSet(ctx, t, env)
+			}},
 		{name: "MW031 proxy image pinned by the pod template", code: "MW031", severity: "warning", object: "Deployment/demo-a/pinned",
 			plan: planText("cp-v17x.istio-system", waves),
 			setup: func(t *testing.T) {
@@ -353,6 +370,38 @@ func onDeleteStatefulSet(ctx context.Context, t *testing.T, env *testenv.Cluster
 		_ = env.Client.AppsV1().StatefulSets(ns).Delete(context.Background(), name, metav1.DeleteOptions{})
 	})
 	harness.WaitPods(ctx, t, env, ns, "app="+name, defaultWait, func(p []harness.PodFacts) bool { return len(p) == 1 && p[0].Ready })
+}
+
+// controlPlane19 installs a third Backyards control plane, cp-v19x on
+// Istio 1.9.0, until the test ends.
+func controlPlane19(ctx context.Context, t *testing.T, sim *meshsim.Sim) {
+	t.Helper()
+	cp := meshsim.ControlPlane{Flavor: meshsim.FlavorBackyards, Name: "cp-v19x", Namespace: "istio-system", Version: "1.9.0"}
+	if err := sim.AddControlPlane(ctx, cp); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := sim.RemoveControlPlane(context.Background(), cp); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// cniDaemonSet creates istio-cni's node agent as its chart names it, until
+// the test ends.
+func cniDaemonSet(ctx context.Context, t *testing.T, env *testenv.Cluster) {
+	t.Helper()
+	labels := map[string]string{"k8s-app": "istio-cni-node"}
+	ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: "istio-cni-node", Namespace: "kube-system"},
+		Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "install-cni", Image: "docker.io/istio/install-cni:1.6.3"}}}}}}
+	if _, err := env.Client.AppsV1().DaemonSets("kube-system").Create(ctx, ds, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = env.Client.AppsV1().DaemonSets("kube-system").Delete(context.Background(), ds.Name, metav1.DeleteOptions{})
+	})
 }
 
 func patchNamespace(ctx context.Context, t *testing.T, env *testenv.Cluster, name, patch string) {

@@ -72,6 +72,9 @@ func TestUpgradeOnRealIstiod(t *testing.T) {
 
 	overlapIsReported(ctx, t, env, dir)
 	pinnedBlocksTheUninstall(ctx, t, env, mesh, dir)
+	missingTemplateIsReported(ctx, t, env, mesh, dir)
+	secondInjectorIsReported(ctx, t, env, dir)
+	settingsDriftIsShown(ctx, t, env, dir)
 	rollbackOnRealIstiod(ctx, t, env, mesh)
 	before := map[istiofix.App]int{}
 	for _, a := range append(slices.Clone(istiofix.Apps), istiofix.OptedOut) {

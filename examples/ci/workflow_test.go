@@ -1,0 +1,101 @@
+// Package ci_test checks the example GitHub Actions workflow with actionlint
+// (as a library, so `make test` needs nothing else installed): its syntax,
+// expressions and their contexts, job dependencies, the inputs of the
+// actions it uses, and untrusted input in scripts.
+package ci_test
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/rhysd/actionlint"
+)
+
+const workflow = "meshwave.yml"
+
+// lint runs actionlint on src as the workflow file path. Shellcheck and
+// pyflakes stay off: they are programs, not part of the library, and a
+// check must not depend on what the machine has installed.
+func lint(t *testing.T, path string, src []byte) []*actionlint.Error {
+	t.Helper()
+	l, err := actionlint.NewLinter(io.Discard, &actionlint.LinterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No project: the repository's own configuration, if it ever has one,
+	// must not change what the example is held to.
+	errs, err := l.Lint(path, src, &actionlint.Project{})
+	if err != nil {
+		t.Fatalf("actionlint %s: %v", path, err)
+	}
+	return errs
+}
+
+func TestWorkflowPassesActionlint(t *testing.T) {
+	src, err := os.ReadFile(workflow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range lint(t, workflow, src) {
+		t.Errorf("%s", e)
+	}
+}
+
+// The linter finds what it should in copies of the workflow with one
+// mistake each, so a clean result above means something.
+func TestActionlintCatchesMistakes(t *testing.T) {
+	src, err := os.ReadFile(workflow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string]struct {
+		old, new string
+		kind     string // the actionlint rule that reports it
+	}{
+		"an undefined step output": {
+			old:  "steps.plan.outputs.exitcode == '1'",
+			new:  "steps.planned.outputs.exitcode == '1'",
+			kind: "expression",
+		},
+		"an input the action does not have": {
+			old:  "retention-days: 30",
+			new:  "retention: 30",
+			kind: "action",
+		},
+		"a pull request's title in a script": {
+			old:  `echo "exitcode=$code" >> "$GITHUB_OUTPUT"`,
+			new:  `echo "${{ github.event.pull_request.title }}"`,
+			kind: "expression",
+		},
+		"a job that needs one that does not exist": {
+			old:  "    runs-on: ubuntu-latest\n    environment: mesh-production",
+			new:  "    needs: review\n    runs-on: ubuntu-latest\n    environment: mesh-production",
+			kind: "job-needs",
+		},
+		"broken YAML": {
+			old:  "      - name: Plan\n",
+			new:  "      - name: Plan\n     oops: [\n",
+			kind: "syntax-check",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if bytes.Count(src, []byte(tc.old)) != 1 {
+				t.Fatalf("the workflow has %q %d times, want once: the test needs updating", tc.old, bytes.Count(src, []byte(tc.old)))
+			}
+			broken := bytes.Replace(src, []byte(tc.old), []byte(tc.new), 1)
+			errs := lint(t, "broken-"+workflow, broken)
+			var kinds []string
+			for _, e := range errs {
+				kinds = append(kinds, e.Kind)
+				if e.Kind == tc.kind {
+					return
+				}
+			}
+			t.Errorf("actionlint reports %d errors (%s), none of kind %q", len(errs), strings.Join(kinds, ", "), tc.kind)
+		})
+	}
+}
