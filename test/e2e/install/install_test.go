@@ -112,7 +112,7 @@ func TestInstallOnRealIstiod(t *testing.T) {
 		bad = dropDocument(t, bad, "MutatingWebhookConfiguration", "istio-sidecar-injector-1-31")
 		c := refused(t, env, bad, "MW044")
 		if c.Object.Name != "istio-sidecar-injector-1-30" ||
-			!regexp.MustCompile(`^the install would change this object of revision 1-30 \(changes .*metadata\.labels\.istio\.io/rev.*\): an install must leave the old revision's objects as they are$`).MatchString(c.Message) {
+			!regexp.MustCompile(`^the install would change this object of revision 1-30 \(changes .+\): an install must leave the old revision's objects as they are$`).MatchString(c.Message) {
 			t.Errorf("MW044 on %+v: %q", c.Object, c.Message)
 		}
 	})
