@@ -18,6 +18,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/restmapper"
 
@@ -44,6 +45,11 @@ func (p *Provider) mapping(ctx context.Context, gvk schema.GroupVersionKind, fre
 		var groups []*restmapper.APIGroupResources
 		err := p.call(ctx, func(context.Context) (err error) {
 			groups, err = restmapper.GetAPIGroupResources(p.cs.Discovery())
+			if discovery.IsGroupDiscoveryFailedError(err) && len(groups) > 0 {
+				// An aggregated API that does not answer (a broken
+				// metrics-server) hides its own kinds only.
+				return nil
+			}
 			return err
 		})
 		if err != nil {
