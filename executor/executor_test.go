@@ -761,6 +761,37 @@ func TestRollbackMovesTagsFirst(t *testing.T) {
 	}
 }
 
+// The install of the target runs first and is rolled back last, once
+// nothing of the plan uses the target any more; its wait only reads.
+func TestInstallRunsFirstAndIsRolledBackLast(t *testing.T) {
+	f := newFakeCluster()
+	p := testPlan(f, []string{"ingress"}, testWave{name: "all", namespaces: map[string][]string{"demo-a": {"app-a"}}})
+	istiod := &plan.ObjectRef{Kind: "Deployment", Namespace: "istio-system", Name: "istiod-new"}
+	install := plan.Step{ID: "install/new", Kind: plan.StepInstall, Action: plan.ActionCreate, Object: istiod, ToRevision: "new",
+		Manifest: []plan.ManifestChange{{ObjectRef: *istiod, APIVersion: "apps/v1", Action: plan.ActionCreate, JSON: []byte(`{}`)}}}
+	wait := plan.Step{ID: "install/new/wait", Kind: plan.StepInstallWait, Action: plan.ActionRead, Object: istiod, ToRevision: "new"}
+	p.Steps = append([]plan.Step{install, wait}, p.Steps...)
+	p.Phases = append([]plan.Phase{{Kind: plan.PhaseInstall, Groups: [][]string{{install.ID}, {wait.ID}}}}, p.Phases...)
+	p.RollbackOrder = plan.RollbackOrder(p.Steps, p.Phases)
+	path := statePath(t)
+	if err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Apply(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	if calls := f.Calls(); len(calls) < 4 || !slices.Equal(calls[:4], []string{"prepare install/new", "run install/new", "prepare install/new/wait", "run install/new/wait"}) {
+		t.Errorf("apply calls %v, want the install and its wait first", calls)
+	}
+	f.calls = nil
+	if err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Rollback(context.Background(), p, Scope{}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"undo wave/all/relabel/demo-a", "undo wave/all/restart/demo-a/deployment/app-a", "undo wave/all/wait", "undo wave/all/verify",
+		"undo gateway/istio-system/ingress", "undo install/new"}
+	if diff := cmp.Diff(want, f.Calls()); diff != "" {
+		t.Errorf("undo calls (-want +got):\n%s", diff)
+	}
+}
+
 // What the plan leaves to the person applying it reaches neither the
 // provider nor the wave's steps: the wave-done event and the state list
 // it once the wave is done, and a rollback of the wave forgets it.

@@ -89,6 +89,8 @@ func (f *fakeCluster) Prepare(ctx context.Context, s plan.Step) (Record, error) 
 		return Record{"revision": s.FromRevision}, nil
 	case plan.StepUninstall:
 		return Record{"uid": "uid-" + s.FromRevision}, nil
+	case plan.StepInstall:
+		return plan.InstallRecord([]plan.InstalledRef{{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "istio-system", Name: "istiod-new"}}, nil)
 	}
 	return nil, nil
 }

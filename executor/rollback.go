@@ -133,7 +133,7 @@ func (r *run) inState(rp plan.RollbackPhase) bool {
 }
 
 // rollbackOutsideWaves reverses the steps of a phase outside the waves (tag
-// moves, gateway moves) that changed the cluster.
+// moves, gateway moves, the install) that changed the cluster.
 func (r *run) rollbackOutsideWaves(ctx context.Context, rp plan.RollbackPhase, defs map[string]plan.Step) error {
 	var groups [][]plan.Step
 	for _, g := range rp.Groups {
@@ -144,7 +144,7 @@ func (r *run) rollbackOutsideWaves(ctx context.Context, rp plan.RollbackPhase, d
 	if len(groups) == 0 {
 		return nil
 	}
-	what := map[plan.PhaseKind]string{plan.PhaseTags: "revision tags", plan.PhaseGateways: "gateways"}[rp.Kind]
+	what := map[plan.PhaseKind]string{plan.PhaseTags: "revision tags", plan.PhaseGateways: "gateways", plan.PhaseInstall: "control plane install"}[rp.Kind]
 	r.emit(Event{Kind: EventRollbackStart, Message: what})
 	for _, steps := range groups {
 		if err := r.runParallel(ctx, steps, rp.Parallel(), r.rollbackStep); err != nil {

@@ -34,4 +34,9 @@ const (
 	CodeNextPodNotTarget        = "MW040" // after the wave, a workload's next pod would not be injected by the target
 	CodePinnedToOld             = "MW041" // a workload's pod-template label pins it to the old control plane
 	CodeUninstallAwaitsFollowUp = "MW042" // the uninstall waits for the manual follow-up: apply stops before it
+	CodeManifestRevision        = "MW043" // the install's manifest is for another revision than the target
+	CodeInstallChangesOther     = "MW044" // the install would change an object of another revision
+	CodeCRDDowngrade            = "MW045" // the install would downgrade a CRD
+	CodeManifestUnknownKind     = "MW046" // the manifest names a kind the cluster does not serve
+	CodeManifestRefused         = "MW047" // the API server refused the dry-run apply of a manifest object
 )

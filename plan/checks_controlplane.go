@@ -10,6 +10,9 @@ import (
 func (c *computer) controlPlaneChecks() {
 	up := c.cfg.Upgrade
 	switch {
+	case c.installing():
+		// The plan installs the target and waits for it (installChecks
+		// say what is wrong with its manifest).
 	case c.target == nil:
 		c.add(Check{Code: CodeTargetMissing, Severity: SeverityError,
 			Message: fmt.Sprintf("target control plane %q is not installed", up.To),

@@ -35,11 +35,13 @@ func ComputeWith(cfg *config.Config, snap *Snapshot, hist History) *Plan {
 	if c.source != nil && c.target != nil && c.source.Revision != c.target.Revision {
 		c.p.Settings = CompareSettings(c.source.Settings, c.target.Settings, c.flavor.RevisionSpecific)
 	}
+	c.installChecks()
 	c.controlPlaneChecks()
 	c.configChecks()
 	c.deletedChecks()
 	c.permissionChecks()
 	c.tagChecks()
+	c.installSteps()
 	c.tagSteps()
 	c.gatewaySteps()
 	for _, w := range cfg.Waves {

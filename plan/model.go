@@ -5,7 +5,7 @@ import "github.com/hashicorp/hcl/v2"
 // FormatVersion is the version of the plan's JSON form (plan/jsonplan) that
 // Compute stamps on a plan and the newest WellFormed accepts: a plan read
 // back from a saved file keeps the version it was written with.
-const FormatVersion = "1.4"
+const FormatVersion = "1.5"
 
 // Severity of a check result.
 type Severity string
@@ -43,6 +43,11 @@ const (
 	StepWaveVerify    StepKind = "wave-verify"
 	StepGate          StepKind = "gate"
 	StepUninstall     StepKind = "uninstall"
+	// StepInstall applies the target revision's manifest (new in 1.5);
+	// StepInstallWait waits until its istiod is Ready and its injector
+	// answers.
+	StepInstall     StepKind = "control-plane-install"
+	StepInstallWait StepKind = "control-plane-wait"
 )
 
 // Action is how a step changes the cluster, as the plan shows it.
@@ -60,6 +65,9 @@ const (
 	// "check" since format 1.0; in the code a check is a finding.
 	ActionRead Action = "check"
 	ActionNoop Action = "no-op" // already in the target shape
+	// ActionCreate: + an install that creates objects (new in 1.5); an
+	// object of an install's manifest that does not exist yet.
+	ActionCreate Action = "create"
 )
 
 // Step is one idempotent unit of an upgrade. ID is stable for the same plan
@@ -89,6 +97,9 @@ type Step struct {
 
 	// Objects an uninstall deletes, in order.
 	Objects []ObjectRef
+	// Manifest are the objects an install applies, in order, each with
+	// what it does to the cluster.
+	Manifest []ManifestChange
 	// Namespaces and Workloads a wave-wait or wave-verify step covers.
 	Namespaces []string
 	Workloads  []ObjectRef
@@ -98,6 +109,32 @@ type Step struct {
 	TimeoutSecond int64
 	Gate          *Gate
 	Reason        string // why a step is a no-op
+}
+
+// ManifestChange is one object of an install's manifest and what applying
+// it does: create it, update it (Changes), or nothing.
+type ManifestChange struct {
+	ObjectRef
+	APIVersion string
+	// Action is ActionCreate, ActionUpdate or ActionNoop.
+	Action Action
+	// Shared: a cluster-scoped object both revisions use (a CRD, the
+	// default tag's validator), whose change changes the old revision's
+	// too (SharedByRevisions).
+	Shared bool
+	// Changes are the fields an update changes, as a server-side dry-run
+	// apply found them.
+	Changes []FieldChange
+	// JSON is the object as the manifest writes it: what apply sends.
+	JSON []byte
+}
+
+// FieldChange is one field an apply changes: its JSON path and its values
+// before and after as JSON text ("" where unset).
+type FieldChange struct {
+	Path string
+	From string
+	To   string
 }
 
 // WaveSummary is a per-wave line of the plan.
@@ -132,9 +169,11 @@ type Summary struct {
 	Tags      int
 	Gateways  int
 	Uninstall int
-	Errors    int
-	Warnings  int
-	Waves     []WaveSummary
+	// Install counts the objects the install creates or changes.
+	Install  int
+	Errors   int
+	Warnings int
+	Waves    []WaveSummary
 }
 
 // Plan is the computed upgrade: what was checked and what apply will do.

@@ -37,6 +37,8 @@ const (
 	recordUID          = "uid"          // uninstall: the control plane object's uid
 	recordRevision     = "revision"     // tag-move: the revision the tag pointed at
 	recordPods         = "pods"         // workload-evict: JSON of the uid of each pod, by name, before the first eviction
+	recordCreated      = "created"      // control-plane-install: JSON of the objects it creates (InstalledRef)
+	recordPrevious     = "previous"     // control-plane-install: JSON of each object it changes, as it was before
 )
 
 // RelabelRecord is the record of a namespace relabel: the namespace's istio
@@ -118,3 +120,56 @@ func EvictRecord(uids map[string]string) (Record, error) { return mapRecord(reco
 
 // EvictPods are the pod uids, by name, an eviction recorded.
 func (r Record) EvictPods() (map[string]string, error) { return r.mapOf(recordPods, "pods") }
+
+// InstalledRef names an object of an install's manifest with its API
+// version, as its record keeps it.
+type InstalledRef struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Namespace  string `json:"namespace,omitempty"`
+	Name       string `json:"name"`
+}
+
+// InstallRecord is the record of an install, read before it applies
+// anything: the objects of the manifest that did not exist, which it
+// creates, and each object it changes as it was (its JSON, without what
+// the API server sets: status, managed fields, uid, resourceVersion). A
+// rollback deletes exactly the first and restores the second; a resumed
+// install keeps the record of its first start, so an object it created
+// before it was interrupted is still one it created.
+func InstallRecord(created []InstalledRef, previous []json.RawMessage) (Record, error) {
+	if created == nil {
+		created = []InstalledRef{}
+	}
+	if previous == nil {
+		previous = []json.RawMessage{}
+	}
+	c, err := json.Marshal(created)
+	if err != nil {
+		return nil, fmt.Errorf("record created objects: %w", err)
+	}
+	p, err := json.Marshal(previous)
+	if err != nil {
+		return nil, fmt.Errorf("record changed objects: %w", err)
+	}
+	return Record{recordCreated: string(c), recordPrevious: string(p)}, nil
+}
+
+// InstallCreated are the objects an install recorded it creates.
+func (r Record) InstallCreated() ([]InstalledRef, error) {
+	var out []InstalledRef
+	if err := json.Unmarshal([]byte(r[recordCreated]), &out); err != nil {
+		return nil, fmt.Errorf("recorded created objects are unreadable: %w", err)
+	}
+	return out, nil
+}
+
+// InstallPrevious are the objects an install changes, as it recorded them
+// before.
+func (r Record) InstallPrevious() ([]json.RawMessage, error) {
+	var out []json.RawMessage
+	if err := json.Unmarshal([]byte(r[recordPrevious]), &out); err != nil {
+		return nil, fmt.Errorf("recorded previous objects are unreadable: %w", err)
+	}
+	return out, nil
+}

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -27,6 +28,15 @@ func TestRecordsKeepTheirStoredForm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	install, err := InstallRecord([]InstalledRef{{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "istio-system", Name: "istiod-1-31"}},
+		[]json.RawMessage{json.RawMessage(`{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"istio-reader-service-account"}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nothing, err := InstallRecord(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	at := time.Date(2026, 12, 1, 11, 0, 0, 500, time.FixedZone("CET", 3600))
 	tests := map[string]struct {
 		got, want Record
@@ -40,6 +50,10 @@ func TestRecordsKeepTheirStoredForm(t *testing.T) {
 		"uninstall of gone": {UninstallRecord(""), Record{"uid": ""}},
 		"workload-evict":    {evict, Record{"pods": `{"cache-0":"uid-a","cache-1":"uid-b"}`}},
 		"evict, no pods":    {noPods, Record{"pods": `{}`}},
+		"control-plane-install": {install, Record{
+			"created":  `[{"apiVersion":"apps/v1","kind":"Deployment","namespace":"istio-system","name":"istiod-1-31"}]`,
+			"previous": `[{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"istio-reader-service-account"}}]`}},
+		"install, nothing": {nothing, Record{"created": `[]`, "previous": `[]`}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -28,9 +28,46 @@ type Snapshot struct {
 	SharedProxies []ObjectRef
 	// Permissions are the caller's access checks for every verb apply uses.
 	Permissions []Permission
+	// Install is what the cluster says of each object of the plan's
+	// manifest (config.InstallConfig.Objects), in the same order; nil
+	// without an install block. The rest of the snapshot shows the cluster
+	// as it will be once the manifest is applied: its control plane and
+	// webhooks are among ControlPlanes and Webhooks.
+	Install []ManifestObjectState
 	// Objects is the uid and resourceVersion of every object read; a saved
 	// plan keeps it so apply can refuse a plan the cluster has moved away from.
 	Objects []ObjectVersion
+}
+
+// ManifestObjectState is what the cluster says of one object of an
+// install's manifest.
+type ManifestObjectState struct {
+	// Served: the cluster serves the object's kind, or a CRD of the
+	// manifest defines it.
+	Served bool
+	// Exists: the object is in the cluster; Labels are the live object's.
+	Exists bool
+	Labels map[string]string
+	// Applied: meshwave applied this very object already (the live
+	// object's AnnotationApplied is the manifest object's ManifestHash):
+	// apply sends it no more, whatever others changed in it since.
+	Applied bool
+	// Changes are the fields a server-side apply would change, from its
+	// dry run against the live object; nil for a new object.
+	Changes []FieldChange
+	// Refused is the API server's answer when it refused the dry run.
+	Refused string
+	// CRD is a live CustomResourceDefinition's versions.
+	CRD *CRDVersions
+}
+
+// CRDVersions are the versions of a CustomResourceDefinition: those it
+// serves and those objects are stored in, and the release that installed
+// it (its app.kubernetes.io/version label, "" when it has none).
+type CRDVersions struct {
+	Release string
+	Served  []string
+	Stored  []string
 }
 
 // ObjectRef names one Kubernetes object.

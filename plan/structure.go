@@ -6,6 +6,7 @@ import "slices"
 type PhaseKind string
 
 const (
+	PhaseInstall  PhaseKind = "install"  // the target control plane the plan installs, and the wait for it
 	PhaseTags     PhaseKind = "tags"     // the revision tags the plan moves
 	PhaseGateways PhaseKind = "gateways" // the gateways the plan moves
 	PhaseWave     PhaseKind = "wave"     // one wave: relabels, restarts, wait, verify, gates
@@ -136,7 +137,10 @@ func (p *Plan) WavePhase(wave string) (Phase, bool) {
 //     one at a time, onto the source); then its wait and verify again, on
 //     the source; its wait, verify and gates must run again before the wave
 //     counts as done;
-//   - then the gateways, last moved first.
+//   - then the gateways, last moved first;
+//   - then, last of all, the install: what it created is deleted and what
+//     it changed restored once nothing of the plan uses the target any
+//     more, so the old revision serves as it did.
 //
 // Compute stores it in Plan.RollbackOrder; a rollback of a state holding
 // steps its plan no longer has computes it again from the state's steps.
@@ -164,16 +168,19 @@ func RollbackOrder(steps []Step, phases []Phase) []RollbackPhase {
 	if len(r.gateways) > 0 {
 		order = append(order, RollbackPhase{Kind: PhaseGateways, Groups: lastFirst(r.gateways)})
 	}
+	if len(r.installs) > 0 {
+		order = append(order, RollbackPhase{Kind: PhaseInstall, Groups: lastFirst(r.installs)})
+	}
 	return order
 }
 
 // rollbackParts are a plan's step ids sorted by what a rollback does with
 // them.
 type rollbackParts struct {
-	uninstalls, tags, gateways []string
-	waves                      []string // in plan order
-	byWave                     map[string]*RollbackPhase
-	relabels, restarts         map[string][]string // by wave
+	uninstalls, tags, gateways, installs []string
+	waves                                []string // in plan order
+	byWave                               map[string]*RollbackPhase
+	relabels, restarts                   map[string][]string // by wave
 }
 
 func (r *rollbackParts) sort(steps []Step, phases []Phase) {
@@ -192,6 +199,8 @@ func (r *rollbackParts) sort(steps []Step, phases []Phase) {
 			r.tags = append(r.tags, s.ID)
 		case s.Kind == StepGatewayMigrate:
 			r.gateways = append(r.gateways, s.ID)
+		case s.Kind == StepInstall:
+			r.installs = append(r.installs, s.ID)
 		case s.Wave != "":
 			w := r.byWave[s.Wave]
 			if w == nil {

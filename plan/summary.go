@@ -42,6 +42,12 @@ func (c *computer) summarize() {
 			s.Tags++
 		case StepUninstall:
 			s.Uninstall++
+		case StepInstall:
+			for _, o := range st.Manifest {
+				if o.Action != ActionNoop {
+					s.Install++
+				}
+			}
 		}
 	}
 	if s.Waves == nil {

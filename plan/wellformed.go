@@ -15,7 +15,7 @@ import (
 func (k StepKind) Valid() bool {
 	switch k {
 	case StepTagMove, StepGatewayMigrate, StepNamespaceRelabel, StepWorkloadRestart, StepWorkloadEvict,
-		StepWaveWait, StepWaveVerify, StepGate, StepUninstall:
+		StepWaveWait, StepWaveVerify, StepGate, StepUninstall, StepInstall, StepInstallWait:
 		return true
 	}
 	return false
@@ -24,7 +24,7 @@ func (k StepKind) Valid() bool {
 // Valid reports whether a is an action this build knows.
 func (a Action) Valid() bool {
 	switch a {
-	case ActionUpdate, ActionRestart, ActionEvict, ActionDelete, ActionRead, ActionNoop:
+	case ActionUpdate, ActionRestart, ActionEvict, ActionDelete, ActionRead, ActionNoop, ActionCreate:
 		return true
 	}
 	return false
@@ -64,6 +64,8 @@ func (p *Plan) WellFormed() error {
 			return fmt.Errorf("step %q of kind %s has no object", st.ID, st.Kind)
 		case st.Kind == StepGate && st.Gate == nil:
 			return fmt.Errorf("step %q of kind %s has no gate", st.ID, st.Kind)
+		case st.Kind == StepInstall && st.Action != ActionNoop && len(st.Manifest) == 0:
+			return fmt.Errorf("step %q of kind %s has no manifest", st.ID, st.Kind)
 		}
 		seen[st.ID] = true
 	}

@@ -284,6 +284,19 @@ func observeScope(p *plan.Plan) *config.Config {
 	for _, ph := range p.Phases {
 		steps := p.PhaseSteps(ph)
 		switch ph.Kind {
+		case plan.PhaseInstall:
+			// The manifest's objects are read again as the plan read them.
+			for _, st := range steps {
+				if st.Kind != plan.StepInstall {
+					continue
+				}
+				in := &config.InstallConfig{Manifest: st.ID}
+				for _, o := range st.Manifest {
+					in.Objects = append(in.Objects, config.ManifestObject{APIVersion: o.APIVersion, Kind: o.Kind,
+						Namespace: o.Namespace, Name: o.Name, JSON: o.JSON})
+				}
+				cfg.Install = in
+			}
 		case plan.PhaseTags:
 			for _, st := range steps {
 				cfg.Tags = append(cfg.Tags, config.TagConfig{Name: strings.TrimPrefix(st.Object.Name, plan.TagWebhookName(""))})

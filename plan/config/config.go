@@ -18,7 +18,10 @@ const DefaultRevision = "default"
 // Config is a decoded, validated plan file. Ranges point into the source so
 // later checks can report where a setting came from.
 type Config struct {
-	Upgrade  Upgrade
+	Upgrade Upgrade
+	// Install is the install block: the target revision's objects, applied
+	// before anything moves to it; nil without one.
+	Install  *InstallConfig
 	Tags     []TagConfig
 	Gateways []GatewayConfig
 	Waves    []WaveConfig

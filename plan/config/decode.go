@@ -45,6 +45,10 @@ func (e *evaluator) decodeConfig(root *rootSchema) (*Config, hcl.Diagnostics) {
 		cfg.Upgrade = e.decodeUpgrade(root.Upgrades[0])
 	}
 
+	if len(root.Installs) > 0 {
+		diags = append(diags, duplicateBlocks("install", defRanges(root.Installs, func(b *installBlock) hcl.Range { return b.DefRange }))...)
+		cfg.Install = e.decodeInstall(root.Installs[0], cfg.Upgrade)
+	}
 	cfg.Tags = e.decodeTags(root.Tags, cfg.Upgrade)
 	cfg.Gateways = e.decodeGateways(root.Gateways)
 	cfg.Waves = e.decodeWaves(root.Waves)

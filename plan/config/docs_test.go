@@ -32,7 +32,7 @@ func TestDocsNameEverySetting(t *testing.T) {
 	doc := readLanguageDoc(t)
 	schemas := []any{
 		rootSchema{}, variableBlock{}, upgradeBlock{}, tagBlock{}, gatewayBlock{}, waveBlock{},
-		httpBlock{}, prometheusBlock{}, commandBlock{}, rollbackBlock{}, finalizeBlock{}, stateBlock{},
+		httpBlock{}, prometheusBlock{}, commandBlock{}, rollbackBlock{}, finalizeBlock{}, installBlock{}, stateBlock{},
 	}
 	for _, s := range schemas {
 		schema, _ := gohcl.ImpliedBodySchema(s)

@@ -24,6 +24,10 @@ type flavorLanguage interface {
 	// tagsProblem is the summary and detail of the diagnostic for a tag
 	// block under this flavor; "" when the flavor has revision tags.
 	tagsProblem() (summary, detail string)
+	// installProblem is the summary and detail of the diagnostic for an
+	// install block under this flavor; "" when the flavor can install its
+	// target from a manifest.
+	installProblem() (summary, detail string)
 }
 
 // flavors registers every flavor the language knows, by name.

@@ -39,6 +39,11 @@ func (backyardsLanguage) tagsProblem() (summary, detail string) {
 		"Revision tags are upstream Istio's (istioctl tag set); the backyards flavor has none. Remove the tag block, or set flavor = %q.", FlavorIstio)
 }
 
+func (backyardsLanguage) installProblem() (summary, detail string) {
+	return "Install needs flavor istio", fmt.Sprintf(
+		"An install block applies an upstream Istio revision's manifest; installing a Backyards control plane (its Istio resource) is not supported yet. Create the Istio resource first and remove the install block, or set flavor = %q.", FlavorIstio)
+}
+
 // BackyardsRevision is a Backyards control plane's revision id: the name and
 // namespace of its Istio resource, "cp-v17x.istio-system".
 func BackyardsRevision(name, namespace string) string { return name + "." + namespace }

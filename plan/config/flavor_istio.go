@@ -26,3 +26,5 @@ func (istioLanguage) revisionProblem(rev string) string {
 }
 
 func (istioLanguage) tagsProblem() (summary, detail string) { return "", "" }
+
+func (istioLanguage) installProblem() (summary, detail string) { return "", "" }

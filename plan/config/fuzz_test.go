@@ -26,7 +26,7 @@ func FuzzLoad(f *testing.F) {
 		f.Add(src, "")
 		f.Add(src, "to=1-28")
 	}
-	noFiles := func(string) ([]byte, error) { return nil, errors.New("no files while fuzzing") }
+	noFiles := func(string, int64) ([]byte, error) { return nil, errors.New("no files while fuzzing") }
 	f.Fuzz(func(t *testing.T, src []byte, varOpt string) {
 		in := VarInput{Environ: []string{VarEnvPrefix + "to=1-29"}}
 		if varOpt != "" {

@@ -106,8 +106,12 @@ func Load(files []string, vars VarInput) (*Config, map[string]*hcl.File, hcl.Dia
 	if diags.HasErrors() {
 		return nil, map[string]*hcl.File{}, diags
 	}
-	return loadSources(srcs, vars, func(name string) ([]byte, error) { return safefile.ReadFile(name, MaxFileSize) })
+	return loadSources(srcs, vars, safefile.ReadFile)
 }
+
+// fileReader reads a file the plan names (a var file, a manifest), refusing
+// one larger than limit bytes.
+type fileReader func(name string, limit int64) ([]byte, error)
 
 // planSource is one plan file's name and bytes.
 type planSource struct {
@@ -138,8 +142,8 @@ func parseSources(parser *hclparse.Parser, srcs []planSource) ([]*hcl.File, hcl.
 }
 
 // loadSources is Load without touching the file system for the plan files;
-// readFile reads var files.
-func loadSources(srcs []planSource, vars VarInput, readFile func(string) ([]byte, error)) (*Config, map[string]*hcl.File, hcl.Diagnostics) {
+// readFile reads var files and the install's manifest.
+func loadSources(srcs []planSource, vars VarInput, readFile fileReader) (*Config, map[string]*hcl.File, hcl.Diagnostics) {
 	parser := hclparse.NewParser()
 	var diags hcl.Diagnostics
 	if len(srcs) == 0 {
@@ -178,14 +182,25 @@ func loadSources(srcs []planSource, vars VarInput, readFile func(string) ([]byte
 
 	cfg, d := ev.decodeConfig(&root)
 	diags = append(diags, d...)
+	var manifest []byte
+	if cfg.Install != nil && !ev.diags.HasErrors() {
+		manifest = ev.loadManifest(cfg.Install, cfg.Upgrade.To, readFile)
+	}
 	diags = append(diags, ev.diags...)
 	ev.showValues(diags)
 	diags = sortDiagnostics(diags)
+	files := parser.Files()
+	if manifest != nil {
+		// Its diagnostics show their lines, as a plan file's do.
+		files[cfg.Install.Path] = &hcl.File{Bytes: manifest}
+		// The manifest is part of the plan: another manifest is another plan.
+		srcs = append(slices.Clip(srcs), planSource{name: cfg.Install.Path, src: manifest})
+	}
 	if diags.HasErrors() {
-		return nil, parser.Files(), diags
+		return nil, files, diags
 	}
 	cfg.SourceHash = sourceHash(srcs, values)
-	return cfg, parser.Files(), diags
+	return cfg, files, diags
 }
 
 // rootSchema is the top level of a plan file. Every attribute is kept as an
@@ -200,6 +215,7 @@ type rootSchema struct {
 	Waves     []*waveBlock     `hcl:"wave,block"`
 	Rollbacks []*rollbackBlock `hcl:"rollback,block"`
 	Finalizes []*finalizeBlock `hcl:"finalize,block"`
+	Installs  []*installBlock  `hcl:"install,block"`
 	States    []*stateBlock    `hcl:"state,block"`
 }
 
@@ -285,6 +301,12 @@ type rollbackBlock struct {
 	Automatic *hcl.Attribute `hcl:"automatic,attr"`
 	Body      hcl.Body       `hcl:",body"`
 	DefRange  hcl.Range      `hcl:",def_range"`
+}
+
+type installBlock struct {
+	Manifest *hcl.Attribute `hcl:"manifest,attr"`
+	Body     hcl.Body       `hcl:",body"`
+	DefRange hcl.Range      `hcl:",def_range"`
 }
 
 type finalizeBlock struct {

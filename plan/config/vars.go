@@ -29,7 +29,7 @@ func (v *planVariable) assign(val cty.Value) {
 // defaults, the environment, var files and -var options (later wins), and
 // puts them into the evaluation context as var.NAME. It returns every
 // variable's final value for the source hash.
-func (e *evaluator) declareVariables(blocks []*variableBlock, in VarInput, parser *hclparse.Parser, readFile func(string) ([]byte, error)) (map[string]cty.Value, hcl.Diagnostics) {
+func (e *evaluator) declareVariables(blocks []*variableBlock, in VarInput, parser *hclparse.Parser, readFile fileReader) (map[string]cty.Value, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	vars := map[string]*planVariable{}
 	var order []string
@@ -239,8 +239,8 @@ func convertVariable(diags *hcl.Diagnostics, name string, ty cty.Type, val cty.V
 }
 
 // setFromVarFile applies a var file: NAME = VALUE lines with literal values.
-func (e *evaluator) setFromVarFile(vars map[string]*planVariable, path string, parser *hclparse.Parser, readFile func(string) ([]byte, error)) hcl.Diagnostics {
-	src, err := readFile(path)
+func (e *evaluator) setFromVarFile(vars map[string]*planVariable, path string, parser *hclparse.Parser, readFile fileReader) hcl.Diagnostics {
+	src, err := readFile(path, MaxFileSize)
 	if err != nil {
 		return hcl.Diagnostics{{
 			Severity: hcl.DiagError,

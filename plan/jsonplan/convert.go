@@ -1,6 +1,9 @@
 package jsonplan
 
 import (
+	"bytes"
+	"encoding/json"
+
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/meshwave/meshwave/plan"
@@ -131,7 +134,8 @@ func fromStep(s plan.Step) Step {
 	return Step{ID: s.ID, Kind: s.Kind, Action: s.Action, Wave: s.Wave, Object: fromRefPtr(s.Object),
 		FromRevision: s.FromRevision, ToRevision: s.ToRevision, FromImage: s.FromImage, ToImage: s.ToImage,
 		SetLabels: s.SetLabels, RemoveLabels: s.RemoveLabels, SourceLabels: s.SourceLabels,
-		Objects: convert(s.Objects, fromRef), Namespaces: s.Namespaces, Workloads: convert(s.Workloads, fromRef),
+		Objects: convert(s.Objects, fromRef), Manifest: convert(s.Manifest, fromManifestChange),
+		Namespaces: s.Namespaces, Workloads: convert(s.Workloads, fromRef),
 		Pods: s.Pods, TimeoutSecond: s.TimeoutSecond, Gate: fromGate(s.Gate), Reason: s.Reason}
 }
 
@@ -139,19 +143,39 @@ func toStep(s Step) plan.Step {
 	return plan.Step{ID: s.ID, Kind: s.Kind, Action: s.Action, Wave: s.Wave, Object: toRefPtr(s.Object),
 		FromRevision: s.FromRevision, ToRevision: s.ToRevision, FromImage: s.FromImage, ToImage: s.ToImage,
 		SetLabels: s.SetLabels, RemoveLabels: s.RemoveLabels, SourceLabels: s.SourceLabels,
-		Objects: convert(s.Objects, toRef), Namespaces: s.Namespaces, Workloads: convert(s.Workloads, toRef),
+		Objects: convert(s.Objects, toRef), Manifest: convert(s.Manifest, toManifestChange),
+		Namespaces: s.Namespaces, Workloads: convert(s.Workloads, toRef),
 		Pods: s.Pods, TimeoutSecond: s.TimeoutSecond, Gate: s.Gate.model(), Reason: s.Reason}
+}
+
+func fromManifestChange(m plan.ManifestChange) ManifestObject {
+	return ManifestObject{Kind: m.Kind, Namespace: m.Namespace, Name: m.Name, APIVersion: m.APIVersion, Action: m.Action,
+		Shared: m.Shared, Changes: convert(m.Changes, func(c plan.FieldChange) FieldChange { return FieldChange(c) }), Object: m.JSON}
+}
+
+// toManifestChange reads an object back compact, as the manifest's JSON
+// was before Encode indented it: apply marks what it sends with the hash of
+// those bytes (plan.ManifestHash).
+func toManifestChange(m ManifestObject) plan.ManifestChange {
+	obj := []byte(m.Object)
+	var compact bytes.Buffer
+	if json.Compact(&compact, obj) == nil {
+		obj = compact.Bytes()
+	}
+	return plan.ManifestChange{ObjectRef: plan.ObjectRef{Kind: m.Kind, Namespace: m.Namespace, Name: m.Name}, APIVersion: m.APIVersion,
+		Action: m.Action, Shared: m.Shared, Changes: convert(m.Changes, func(c FieldChange) plan.FieldChange { return plan.FieldChange(c) }),
+		JSON: obj}
 }
 
 func fromSummary(s plan.Summary) Summary {
 	return Summary{Changes: s.Changes, Relabel: s.Relabel, Restart: s.Restart, Evict: s.Evict, Tags: s.Tags, Gateways: s.Gateways,
-		Uninstall: s.Uninstall, Errors: s.Errors, Warnings: s.Warnings,
+		Uninstall: s.Uninstall, Install: s.Install, Errors: s.Errors, Warnings: s.Warnings,
 		Waves: convert(s.Waves, fromWaveSummary)}
 }
 
 func toSummary(s Summary) plan.Summary {
 	return plan.Summary{Changes: s.Changes, Relabel: s.Relabel, Restart: s.Restart, Evict: s.Evict, Tags: s.Tags, Gateways: s.Gateways,
-		Uninstall: s.Uninstall, Errors: s.Errors, Warnings: s.Warnings,
+		Uninstall: s.Uninstall, Install: s.Install, Errors: s.Errors, Warnings: s.Warnings,
 		Waves: convert(s.Waves, toWaveSummary)}
 }
 

@@ -95,9 +95,11 @@ type Step struct {
 	RemoveLabels []string          `json:"remove_labels,omitempty"`
 	SourceLabels map[string]string `json:"source_labels,omitempty"`
 	Objects      []ObjectRef       `json:"objects,omitempty"`
-	Namespaces   []string          `json:"namespaces,omitempty"`
-	Workloads    []ObjectRef       `json:"workloads,omitempty"`
-	Pods         int               `json:"pods,omitempty"`
+	// Manifest are the objects an install applies (new in 1.5).
+	Manifest   []ManifestObject `json:"manifest,omitempty"`
+	Namespaces []string         `json:"namespaces,omitempty"`
+	Workloads  []ObjectRef      `json:"workloads,omitempty"`
+	Pods       int              `json:"pods,omitempty"`
 	// MaxParallel is, on a restart, its wave's max_parallel, kept for format
 	// 1.0 and 1.1 readers: FromPlan fills it in from the wave's phase, Model
 	// drops it (Phase.MaxParallel is the bound apply uses).
@@ -105,6 +107,26 @@ type Step struct {
 	TimeoutSecond int64  `json:"timeout_seconds,omitempty"`
 	Gate          *Gate  `json:"gate,omitempty"`
 	Reason        string `json:"reason,omitempty"`
+}
+
+// ManifestObject is one object of an install's manifest, what applying it
+// does, and the object itself as the manifest writes it (new in 1.5).
+type ManifestObject struct {
+	Kind       string          `json:"kind"`
+	Namespace  string          `json:"namespace,omitempty"`
+	Name       string          `json:"name"`
+	APIVersion string          `json:"api_version"`
+	Action     plan.Action     `json:"action"`
+	Shared     bool            `json:"shared,omitempty"`
+	Changes    []FieldChange   `json:"changes,omitempty"`
+	Object     json.RawMessage `json:"object"`
+}
+
+// FieldChange is one field an install changes (new in 1.5).
+type FieldChange struct {
+	Path string `json:"path"`
+	From string `json:"from,omitempty"`
+	To   string `json:"to,omitempty"`
 }
 
 // WaveSummary is a per-wave line of the summary.
@@ -141,13 +163,15 @@ type Summary struct {
 	Relabel int `json:"relabel"`
 	Restart int `json:"restart"`
 	// Evict counts the workloads rolled by evicting their pods (new in 1.4).
-	Evict     int           `json:"evict,omitempty"`
-	Tags      int           `json:"tags,omitempty"`
-	Gateways  int           `json:"gateways"`
-	Uninstall int           `json:"uninstall"`
-	Errors    int           `json:"errors"`
-	Warnings  int           `json:"warnings"`
-	Waves     []WaveSummary `json:"waves"`
+	Evict     int `json:"evict,omitempty"`
+	Tags      int `json:"tags,omitempty"`
+	Gateways  int `json:"gateways"`
+	Uninstall int `json:"uninstall"`
+	// Install counts the objects an install creates or changes (new in 1.5).
+	Install  int           `json:"install,omitempty"`
+	Errors   int           `json:"errors"`
+	Warnings int           `json:"warnings"`
+	Waves    []WaveSummary `json:"waves"`
 }
 
 // Phase is a part of the plan apply runs as a whole (new in 1.2).

@@ -132,6 +132,8 @@ type Provider struct {
 	cc      *clusterCache
 	// probes are the run's dry-run pods, one per namespace.
 	probes injectionProbes
+	// kinds resolves the kinds of an install's manifest (manifest.go).
+	kinds kindMapper
 }
 
 // Clients are the API clients a Provider talks to the cluster with.

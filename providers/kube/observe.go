@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -35,7 +36,22 @@ func (p *Provider) Observe(ctx context.Context, cfg *config.Config) (*plan.Snaps
 	if err != nil {
 		return nil, err
 	}
+	var (
+		install  []plan.ManifestObjectState
+		versions []plan.ObjectVersion
+	)
+	if cfg.Install != nil {
+		if install, versions, err = p.observeManifest(ctx, cfg.Install.Objects); err != nil {
+			return nil, fmt.Errorf("read the objects of %s: %w", cfg.Install.Manifest, err)
+		}
+		// The plan is computed against the cluster as the install leaves it.
+		objs = withManifest(objs, cfg.Install.Objects)
+	}
 	snap := snapshotOf(p.flavor, cfg, objs)
+	if cfg.Install != nil {
+		snap.Install = install
+		snap.Objects = withVersions(snap.Objects, versions)
+	}
 	perms, err := p.permissions(ctx, cfg, snap)
 	if err != nil {
 		return nil, err
@@ -111,6 +127,22 @@ func snapshotOf(fl flavor, cfg *config.Config, o *clusterObjects) *plan.Snapshot
 		return objectKey(snap.Objects[i].ObjectRef) < objectKey(snap.Objects[j].ObjectRef)
 	})
 	return snap
+}
+
+// withVersions adds to objects, sorted, those of more it does not hold.
+func withVersions(objects, more []plan.ObjectVersion) []plan.ObjectVersion {
+	have := map[string]bool{}
+	for _, o := range objects {
+		have[objectKey(o.ObjectRef)] = true
+	}
+	for _, o := range more {
+		if !have[objectKey(o.ObjectRef)] {
+			objects = append(objects, o)
+			have[objectKey(o.ObjectRef)] = true
+		}
+	}
+	sort.Slice(objects, func(i, j int) bool { return objectKey(objects[i].ObjectRef) < objectKey(objects[j].ObjectRef) })
+	return objects
 }
 
 func objectKey(r plan.ObjectRef) string { return r.Kind + "/" + r.Namespace + "/" + r.Name }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -21,7 +22,15 @@ import (
 // namespaces the plan touches, where a RoleBinding may grant it.
 func (p *Provider) permissions(ctx context.Context, cfg *config.Config, snap *plan.Snapshot) ([]plan.Permission, error) {
 	var out []plan.Permission
-	for _, n := range p.permissionNeeds(cfg, snap) {
+	needs := p.permissionNeeds(cfg, snap)
+	if cfg.Install != nil {
+		more, err := p.installNeeds(ctx, cfg.Install.Objects)
+		if err != nil {
+			return nil, err
+		}
+		needs = append(needs, more...)
+	}
+	for _, n := range needs {
 		ok, err := p.canI(ctx, n.verb, n.group, n.resource, "")
 		if err != nil {
 			return nil, err
@@ -141,6 +150,53 @@ func (p *Provider) uninstallNeeds(cfg *config.Config, snap *plan.Snapshot) []per
 		}
 	}
 	return needs
+}
+
+// installNeeds are what the install and its rollback send for each
+// resource of the manifest: a server-side apply (patch), an update (a
+// restore) and a delete, in the objects' namespaces (cluster-wide for
+// cluster-scoped ones). Kinds the cluster does not serve yet (defined by a
+// CRD of the manifest) are not asked about.
+func (p *Provider) installNeeds(ctx context.Context, objs []config.ManifestObject) ([]permissionNeed, error) {
+	type res struct{ group, resource string }
+	var order []res
+	nss := map[res][]string{}
+	cluster := map[res]bool{}
+	for _, o := range objs {
+		gv, err := schema.ParseGroupVersion(o.APIVersion)
+		if err != nil {
+			continue
+		}
+		m, err := p.mapping(ctx, gv.WithKind(o.Kind), false)
+		if meta.IsNoMatchError(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		r := res{m.Resource.Group, m.Resource.Resource}
+		if _, seen := nss[r]; !seen && !cluster[r] {
+			order = append(order, r)
+		}
+		if m.Scope.Name() != meta.RESTScopeNameNamespace {
+			cluster[r] = true
+			continue
+		}
+		if !slices.Contains(nss[r], o.Namespace) {
+			nss[r] = append(nss[r], o.Namespace)
+		}
+	}
+	var needs []permissionNeed
+	for _, r := range order {
+		in := nss[r]
+		if cluster[r] {
+			in = nil
+		}
+		for _, verb := range []string{"patch", "update", "delete"} {
+			needs = append(needs, permissionNeed{verb, r.group, r.resource, in})
+		}
+	}
+	return needs, nil
 }
 
 // canI asks whether the caller may verb resource ("pods", or with its

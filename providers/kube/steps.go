@@ -12,7 +12,7 @@ import (
 
 // stepOps are one step kind's four operations; each kind has its file
 // (relabel.go, restart.go, evict.go, tag.go, gateway.go, wave.go,
-// uninstall.go).
+// uninstall.go, install.go).
 type stepOps struct {
 	// prepare reads what the step will change; it changes nothing.
 	prepare func(p *Provider, ctx context.Context, s plan.Step) (plan.Record, error)
@@ -33,6 +33,8 @@ var stepKinds = map[plan.StepKind]stepOps{
 	plan.StepWaveWait:         waitOps,
 	plan.StepWaveVerify:       verifyOps,
 	plan.StepUninstall:        uninstallOps,
+	plan.StepInstall:          installOps,
+	plan.StepInstallWait:      installWaitOps,
 }
 
 func opsFor(s plan.Step) (stepOps, error) {

@@ -29,6 +29,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -66,7 +67,10 @@ type Mesh struct {
 	cert   string
 	key    string
 	caFile string
-	procs  map[string]*exec.Cmd
+	// mu guards procs, which a watch for a revision's Deployment
+	// (StartWhenDeployed) changes too.
+	mu    sync.Mutex
+	procs map[string]*exec.Cmd
 	// Ports maps a revision to the port of its webhook server.
 	Ports map[string]int
 	// ports are every port of a revision's istiod, to start it again on
@@ -130,12 +134,7 @@ func (m *Mesh) pointWebhooks(ctx context.Context, rev string, port int) error {
 	adm := m.env.Client.AdmissionregistrationV1()
 	sel := metav1.ListOptions{LabelSelector: "istio.io/rev=" + rev}
 	url := func(cc admissionregistrationv1.WebhookClientConfig) admissionregistrationv1.WebhookClientConfig {
-		path := "/"
-		if cc.Service != nil && cc.Service.Path != nil {
-			path = *cc.Service.Path
-		}
-		u := fmt.Sprintf("https://127.0.0.1:%d%s", port, path)
-		return admissionregistrationv1.WebhookClientConfig{URL: &u, CABundle: m.caPEM}
+		return m.localClientConfig(cc, port)
 	}
 	mwcs, err := adm.MutatingWebhookConfigurations().List(ctx, sel)
 	if err != nil {
@@ -164,6 +163,18 @@ func (m *Mesh) pointWebhooks(ctx context.Context, rev string, port int) error {
 		}
 	}
 	return nil
+}
+
+// localClientConfig is a webhook's client config pointed at the local
+// istiod listening on port: its service's path on https://127.0.0.1:PORT,
+// trusted through the test CA.
+func (m *Mesh) localClientConfig(cc admissionregistrationv1.WebhookClientConfig, port int) admissionregistrationv1.WebhookClientConfig {
+	path := "/"
+	if cc.Service != nil && cc.Service.Path != nil {
+		path = *cc.Service.Path
+	}
+	u := fmt.Sprintf("https://127.0.0.1:%d%s", port, path)
+	return admissionregistrationv1.WebhookClientConfig{URL: &u, CABundle: m.caPEM}
 }
 
 // startIstiod runs pilot-discovery for revision r as a local process and
@@ -196,7 +207,9 @@ func (m *Mesh) startIstiod(ctx context.Context, r Revision, ports []int) error {
 		return fmt.Errorf("start istiod %s: %w", r.Name, err)
 	}
 	logFile.Close()
+	m.mu.Lock()
 	m.procs[r.Name] = cmd
+	m.mu.Unlock()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	ready := fmt.Sprintf("http://%s/ready", addr(ports[1]))
@@ -232,7 +245,13 @@ func (m *Mesh) Log(rev string, lines int) string {
 
 // Stop ends every istiod process this mesh started, by pid.
 func (m *Mesh) Stop() {
+	m.mu.Lock()
+	var revs []string
 	for rev := range m.procs {
+		revs = append(revs, rev)
+	}
+	m.mu.Unlock()
+	for _, rev := range revs {
 		m.StopRevision(rev)
 	}
 }
@@ -240,14 +259,21 @@ func (m *Mesh) Stop() {
 // StopRevision ends one revision's istiod process, by pid, as deleting its
 // Deployment would on a real cluster.
 func (m *Mesh) StopRevision(rev string) {
+	m.mu.Lock()
 	cmd := m.procs[rev]
-	if cmd == nil {
-		return
-	}
-	if cmd.Process != nil {
+	delete(m.procs, rev)
+	m.mu.Unlock()
+	if cmd != nil && cmd.Process != nil {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
-	delete(m.procs, rev)
+}
+
+// running reports whether the istiod process of rev was started and not
+// stopped.
+func (m *Mesh) running(rev string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.procs[rev] != nil
 }
 
 // StartRevision starts again the istiod of revision r, stopped by

@@ -55,7 +55,19 @@ var namespaceLabels = map[string]map[string]string{
 // prod-stable and default tags at 1-30 with the real istioctl, and creates
 // the Apps, waiting until the real injector has injected every pod.
 func (m *Mesh) LoadUpgradeScenario(ctx context.Context) error {
-	for _, r := range []Revision{Rev30, Rev31} {
+	return m.loadScenario(ctx, Rev30, Rev31)
+}
+
+// LoadInstallScenario is LoadUpgradeScenario with only revision 1-30
+// installed: the upgrade installs 1-31 itself (a plan's install block, from
+// Manifest).
+func (m *Mesh) LoadInstallScenario(ctx context.Context) error {
+	return m.loadScenario(ctx, Rev30)
+}
+
+// loadScenario installs revs, points the tags at 1-30 and creates the Apps.
+func (m *Mesh) loadScenario(ctx context.Context, revs ...Revision) error {
+	for _, r := range revs {
 		if err := m.Install(ctx, r); err != nil {
 			return err
 		}

@@ -18,6 +18,7 @@ const (
 	symbolRestart = "↻"
 	symbolEvict   = "⇣"
 	symbolDelete  = "-"
+	symbolCreate  = "+"
 )
 
 // legend explains each symbol, in the order the legend lists them.
@@ -26,6 +27,7 @@ var legend = []struct{ symbol, meaning string }{
 	{symbolRestart, "rollout restart"},
 	{symbolEvict, "evict pods one at a time (PodDisruptionBudgets honoured)"},
 	{symbolDelete, "uninstall"},
+	{symbolCreate, "create"},
 }
 
 func symbolOf(a plan.Action) string {
@@ -38,6 +40,8 @@ func symbolOf(a plan.Action) string {
 		return symbolEvict
 	case plan.ActionDelete:
 		return symbolDelete
+	case plan.ActionCreate:
+		return symbolCreate
 	}
 	return ""
 }
@@ -135,8 +139,20 @@ func describe(s plan.Step, m markup) stepText {
 			t.details = []string{m.text("revision ") + m.code(s.FromRevision)}
 		}
 		for _, o := range s.Objects {
-			t.details = append(t.details, m.text("- ")+objectText(&o, "", m))
+			t.details = append(t.details, objectLine(symbolDelete, o, m))
 		}
+	case plan.StepInstall:
+		t.head = objectText(s.Object, s.ID, m)
+		if s.ToRevision != "" {
+			t.details = []string{m.text("revision ") + m.code(s.ToRevision)}
+		}
+		t.details = append(t.details, manifestLines(s.Manifest, m)...)
+	case plan.StepInstallWait:
+		h := m.text("wait until istiod of ") + m.code(s.ToRevision) + m.text(" is Ready and its injector answers")
+		if s.TimeoutSecond > 0 {
+			h += m.text(" (timeout " + duration(time.Duration(s.TimeoutSecond)*time.Second) + ")")
+		}
+		t.head = h
 	default:
 		t.head = objectText(s.Object, s.ID, m)
 		t.details = []string{m.text(string(s.Kind))}
@@ -168,6 +184,54 @@ func objectText(o *plan.ObjectRef, id string, m markup) string {
 		return m.code(name)
 	}
 	return m.text(o.Kind+" ") + m.code(name)
+}
+
+// objectLine is one object an install or an uninstall creates, changes or
+// deletes: "+ Deployment istio-system/istiod-1-31", the same words for both.
+func objectLine(symbol string, o plan.ObjectRef, m markup) string {
+	return m.text(symbol+" ") + objectText(&o, "", m)
+}
+
+// maxFieldChanges bounds the changes shown per object an install changes.
+const maxFieldChanges = 8
+
+// manifestLines are an install's objects: those it creates, those it
+// changes with their changes, and how many it leaves as they are.
+func manifestLines(objs []plan.ManifestChange, m markup) []string {
+	var lines []string
+	unchanged := 0
+	for _, o := range objs {
+		switch o.Action {
+		case plan.ActionCreate:
+			lines = append(lines, objectLine(symbolCreate, o.ObjectRef, m))
+		case plan.ActionUpdate:
+			l := objectLine(symbolUpdate, o.ObjectRef, m)
+			if o.Shared {
+				l += m.text(" (shared by both revisions)")
+			}
+			lines = append(lines, l)
+			for i, ch := range o.Changes {
+				if i == maxFieldChanges {
+					lines = append(lines, m.text(fmt.Sprintf("    … and %d more", len(o.Changes)-maxFieldChanges)))
+					break
+				}
+				lines = append(lines, m.text("    ")+m.code(ch.Path)+m.text(": ")+move(orUnset(ch.From), orUnset(ch.To), m))
+			}
+		default:
+			unchanged++
+		}
+	}
+	if unchanged > 0 {
+		lines = append(lines, m.text(count(unchanged, "object", "objects")+" unchanged"))
+	}
+	return lines
+}
+
+func orUnset(v string) string {
+	if v == "" {
+		return "(unset)"
+	}
+	return v
 }
 
 // podsMove is "1 pod, proxy 1.6.3-bzc → 1.7.0-bzc".

@@ -84,6 +84,8 @@ var verbs = map[plan.StepKind][2]string{
 	plan.StepWaveVerify:       {"verifying proxies", "proxies verified"},
 	plan.StepGate:             {"checking", "passed"},
 	plan.StepUninstall:        {"uninstalling", "uninstalled"},
+	plan.StepInstall:          {"installing", "installed"},
+	plan.StepInstallWait:      {"waiting for the control plane", "control plane ready"},
 }
 
 func (a *humanApply) subject(e executor.Event) string {

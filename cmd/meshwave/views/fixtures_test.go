@@ -284,3 +284,35 @@ func istioBlockedPlan() *plan.Plan {
 	p.ToVersion = "1.28.0"
 	return p
 }
+
+// istioInstallPlan is the istio plan that installs its target first, from
+// a manifest: objects it creates, a CRD both revisions share that it
+// changes, one it leaves as it is; then the wait for the new istiod.
+func istioInstallPlan() *plan.Plan {
+	p := istioPlan()
+	install := plan.Step{ID: "install/" + isTo, Kind: plan.StepInstall, Action: plan.ActionCreate,
+		Object: ref("Deployment", "istio-system", "istiod-"+isTo), ToRevision: isTo, ToImage: isToImage,
+		Manifest: []plan.ManifestChange{
+			{ObjectRef: *ref("ServiceAccount", "istio-system", "istiod-"+isTo), APIVersion: "v1", Action: plan.ActionCreate,
+				JSON: []byte(`{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"istiod-1-27","namespace":"istio-system"}}`)},
+			{ObjectRef: *ref("CustomResourceDefinition", "", "gateways.networking.istio.io"), APIVersion: "apiextensions.k8s.io/v1",
+				Action: plan.ActionUpdate, Shared: true, Changes: []plan.FieldChange{
+					{Path: "metadata.labels.app.kubernetes.io/version", From: `"1.26.4"`, To: `"1.27.1"`},
+					{Path: "spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.selector.description", To: `"One or more labels"`}},
+				JSON: []byte(`{"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition","metadata":{"name":"gateways.networking.istio.io"}}`)},
+			{ObjectRef: *ref("ServiceAccount", "istio-system", "istio-reader-service-account"), APIVersion: "v1", Action: plan.ActionNoop,
+				JSON: []byte(`{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"istio-reader-service-account","namespace":"istio-system"}}`)},
+			{ObjectRef: *ref("Deployment", "istio-system", "istiod-"+isTo), APIVersion: "apps/v1", Action: plan.ActionCreate,
+				JSON: []byte(`{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"istiod-1-27","namespace":"istio-system"}}`)},
+		}}
+	wait := plan.Step{ID: "install/" + isTo + "/wait", Kind: plan.StepInstallWait, Action: plan.ActionRead,
+		Object: install.Object, ToRevision: isTo, ToImage: isToImage, TimeoutSecond: 300}
+	q := &plan.Plan{}
+	q.AddPhase(plan.Phase{Kind: plan.PhaseInstall}, []plan.Step{install}, []plan.Step{wait})
+	p.Steps = append(q.Steps, p.Steps...)
+	p.Phases = append(q.Phases, p.Phases...)
+	p.Summary.Changes++
+	p.Summary.Install = 3
+	p.RollbackOrder = plan.RollbackOrder(p.Steps, p.Phases)
+	return p
+}

@@ -23,6 +23,7 @@ type section struct {
 
 // phaseTitles head the phases outside waves.
 var phaseTitles = map[plan.PhaseKind]string{
+	plan.PhaseInstall:  "Control plane install",
 	plan.PhaseTags:     "Revision tags",
 	plan.PhaseGateways: "Gateways",
 	plan.PhaseFinalize: "Finalize",
@@ -179,6 +180,9 @@ func totalLine(s plan.Summary) string {
 	evict := ""
 	if s.Evict > 0 {
 		evict = ", " + count(s.Evict, "workload", "workloads") + " to roll by eviction"
+	}
+	if s.Install > 0 {
+		tags = count(s.Install, "object", "objects") + " to install, " + tags
 	}
 	return tags + fmt.Sprintf("%s to move, %s to relabel, %s to restart%s, %s to uninstall.",
 		count(s.Gateways, "gateway", "gateways"),

@@ -31,6 +31,7 @@ func plans() map[string]*plan.Plan {
 		"istio-gates":         istioPlan(),
 		"istio-blocked":       istioBlockedPlan(),
 		"istio-evict":         istioEvictPlan(),
+		"istio-install":       istioInstallPlan(),
 	}
 }
 

@@ -323,8 +323,9 @@ func Scenario(t testing.TB, name string) (*testenv.Cluster, *meshsim.Sim) {
 
 // Event is one line of `apply -json`, the fields the kill tests read.
 type Event struct {
-	Type string `json:"type"`
-	Step string `json:"step"`
+	Type    string `json:"type"`
+	Step    string `json:"step"`
+	Message string `json:"message"`
 }
 
 // ApplyKilledWhen runs `apply -auto-approve -json` and kills it with SIGKILL
