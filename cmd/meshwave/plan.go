@@ -146,7 +146,8 @@ func (o *planOptions) run(ctx context.Context, s streams) error {
 		if c.plan.Blocked() {
 			fmt.Fprintf(s.Err, "Not saving the plan to %s: it is blocked by errors.\n", o.out)
 		} else {
-			f := &planfile.File{Cluster: c.cluster, Objects: c.snap.Objects, Plan: c.plan, State: states.RefOf(st)}
+			f := &planfile.File{Cluster: c.cluster, Objects: c.snap.Objects, Plan: c.plan, State: states.RefOf(st),
+				Backend: savedBackend(cfg.State, &o.plan)}
 			if err := planfile.Write(o.out, f); err != nil {
 				return err
 			}
