@@ -141,3 +141,29 @@ func TestApplyJobAppliesSavedPlanOnlyOnPush(t *testing.T) {
 		t.Errorf("by hand, apply runs %q; want meshwave apply -auto-approve of the plan files", dispatch)
 	}
 }
+
+// The plan job's identity is read-only, so its RBAC preflight asks about
+// the identity that will apply; otherwise check MW012 blocks every plan.
+func TestPlanJobChecksTheApplyIdentity(t *testing.T) {
+	src, err := os.ReadFile(workflow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, errs := actionlint.Parse(src)
+	if len(errs) > 0 {
+		t.Fatalf("parse %s: %v", workflow, errs[0])
+	}
+	job := w.Jobs["plan"]
+	if job == nil {
+		t.Fatal("no plan job")
+	}
+	for _, st := range job.Steps {
+		if run, ok := st.Exec.(*actionlint.ExecRun); ok && run.Run != nil && strings.Contains(run.Run.Value, "meshwave plan ") {
+			if !strings.Contains(run.Run.Value, `-permissions-for "$MESHWAVE_APPLY_USER"`) {
+				t.Errorf("the plan job runs %q; want -permissions-for \"$MESHWAVE_APPLY_USER\"", run.Run.Value)
+			}
+			return
+		}
+	}
+	t.Error("the plan job runs no meshwave plan")
+}
