@@ -1,7 +1,8 @@
 // Package planfile reads and writes saved plans (plan -out FILE): the
-// computed plan, the state it was computed against, and a fingerprint of
-// every cluster object it read, so apply can refuse a plan that no longer
-// matches the cluster or the state.
+// computed plan, the state it was computed against and the backend that
+// state lives in, and a fingerprint of every cluster object it read, so
+// apply can use the same state and refuse a plan that no longer matches the
+// cluster or the state.
 package planfile
 
 import (
