@@ -26,7 +26,8 @@ type Snapshot struct {
 	// SharedProxies are the DaemonSets every live revision's proxies
 	// depend on (istio-cni-node, ztunnel), in any namespace.
 	SharedProxies []ObjectRef
-	// Permissions are the caller's access checks for every verb apply uses.
+	// Permissions are the access checks of every verb apply uses, for
+	// PermissionsOf.
 	Permissions []Permission
 	// Install is what the cluster says of each object of the plan's
 	// manifest (config.InstallConfig.Objects), in the same order; nil
@@ -34,6 +35,10 @@ type Snapshot struct {
 	// as it will be once the manifest is applied: its control plane and
 	// webhooks are among ControlPlanes and Webhooks.
 	Install []ManifestObjectState
+	// PermissionsOf is whom Permissions are about: the zero Identity is the
+	// caller; otherwise the identity that will apply, which plan was asked
+	// about (plan -permissions-for).
+	PermissionsOf Identity
 	// Objects is the uid and resourceVersion of every object read; a saved
 	// plan keeps it so apply can refuse a plan the cluster has moved away from.
 	Objects []ObjectVersion
@@ -294,7 +299,30 @@ type EnvoyFilter struct {
 	ProxyVersionMatch bool
 }
 
-// Permission is the result of one SelfSubjectAccessReview.
+// Identity is a Kubernetes user and the groups it belongs to, as an
+// access review names them. The zero Identity is the caller.
+type Identity struct {
+	User   string
+	Groups []string
+}
+
+// IsCaller reports whether id is the caller: no user named.
+func (id Identity) IsCaller() bool { return id.User == "" }
+
+// String names id in messages: user NAME, with its groups.
+func (id Identity) String() string {
+	if id.IsCaller() {
+		return "you"
+	}
+	s := "user " + id.User
+	if len(id.Groups) > 0 {
+		s += " (groups " + strings.Join(id.Groups, ", ") + ")"
+	}
+	return s
+}
+
+// Permission is the result of one access review (SelfSubjectAccessReview,
+// or SubjectAccessReview for another identity).
 type Permission struct {
 	Verb      string
 	Group     string

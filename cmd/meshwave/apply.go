@@ -57,8 +57,10 @@ backend the run can be continued from another machine, with another
 kubeconfig: the lock of a killed apply expires by itself (-lock-timeout
 waits for it).
 
-A saved plan (apply FILE) reads no plan files: give a state kept elsewhere
-than the default file with the -state-* flags.
+A saved plan (apply FILE) reads no plan files: it records the state backend
+it was planned against (the plan's state block or the -state-* flags of
+plan), and apply uses that one. -state-* flags that name another backend are
+refused.
 
 When the plan leaves workloads to manual follow-up (what a restart cannot
 roll) and uninstalls the old control plane, apply stops before the uninstall
@@ -115,9 +117,9 @@ func (o *applyOptions) run(ctx context.Context, s streams, file string) error {
 		if saved, prov, err = o.openSaved(file); err != nil {
 			return err
 		}
-		// A saved plan is applied without its plan files: the flags
-		// alone say where the state is.
-		sc, err := o.state.resolve(nil, &o.plan)
+		// A saved plan is applied without its plan files: it says where
+		// the state is.
+		sc, err := o.state.forSavedPlan(saved, &o.plan)
 		if err != nil {
 			return err
 		}

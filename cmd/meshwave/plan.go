@@ -44,6 +44,13 @@ Checks that find an error (a missing or unready target control plane, an
 EnvoyFilter or gateway that would not start on the new Istio, a missing
 permission, ...) block apply; warnings are printed.
 
+The permission check (MW012) asks the API server whether the caller may do
+what apply will do. When another identity applies, as in CI where a
+read-only identity plans and another applies, -permissions-for USER (and
+-permissions-for-group GROUP) asks about that identity instead, with
+SubjectAccessReviews: the caller then needs only create on
+subjectaccessreviews.authorization.k8s.io besides read access.
+
 Exit codes: 0 success, 1 error or blocking check. With -detailed-exitcode:
 0 no changes, 1 error, 2 changes to apply.`,
 		Example: `  # review the upgrade in the working directory's *.mw.hcl files
@@ -54,7 +61,10 @@ Exit codes: 0 success, 1 error or blocking check. With -detailed-exitcode:
   meshwave apply upgrade.plan
 
   # a pull-request comment
-  meshwave plan -format=markdown > plan.md`,
+  meshwave plan -format=markdown > plan.md
+
+  # planned by a read-only identity, checked for the one that applies
+  meshwave plan -out upgrade.plan -permissions-for system:serviceaccount:ci:meshwave-apply`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context(), s) },
 	}
@@ -64,6 +74,7 @@ Exit codes: 0 success, 1 error or blocking check. With -detailed-exitcode:
 	fs.BoolVar(&o.json, "json", false, "print the plan as JSON (same as -format=json)")
 	fs.StringVar(&o.format, "format", "", "output format: human (the default), json or markdown")
 	fs.StringVar(&o.out, "out", "", "save the plan to this file for a later `meshwave apply FILE`")
+	o.kube.registerPermissionsFor(fs)
 	o.state.register(fs)
 	fs.BoolVar(&o.detailedExitcode, "detailed-exitcode", false, "exit 0 when there are no changes, 2 when there are, 1 on error")
 	return cmd
@@ -116,6 +127,9 @@ func (o *planOptions) run(ctx context.Context, s streams) error {
 	if err != nil {
 		return err
 	}
+	if _, err := o.kube.permissionsIdentity(); err != nil {
+		return err
+	}
 	if o.out != "" {
 		// Before any work whose result could not be saved.
 		if err := planfile.Writable(o.out); err != nil {
@@ -146,7 +160,8 @@ func (o *planOptions) run(ctx context.Context, s streams) error {
 		if c.plan.Blocked() {
 			fmt.Fprintf(s.Err, "Not saving the plan to %s: it is blocked by errors.\n", o.out)
 		} else {
-			f := &planfile.File{Cluster: c.cluster, Objects: c.snap.Objects, Plan: c.plan, State: states.RefOf(st)}
+			f := &planfile.File{Cluster: c.cluster, Objects: c.snap.Objects, Plan: c.plan, State: states.RefOf(st),
+				Backend: savedBackend(cfg.State, &o.plan)}
 			if err := planfile.Write(o.out, f); err != nil {
 				return err
 			}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/meshwave/meshwave/plan/config"
+	"github.com/meshwave/meshwave/plan/planfile"
 	"github.com/meshwave/meshwave/providers/kube"
 	"github.com/meshwave/meshwave/states/statemgr"
 )
@@ -84,6 +85,43 @@ func (f *stateFlags) resolve(cfg *config.Config, pf *planFlags) (config.StateCon
 	}
 	if cfg != nil {
 		cfg.State = st
+	}
+	return st, nil
+}
+
+// savedBackend is st as a saved plan records it: the local state file as
+// this command resolved it (statePathFor), or the kubernetes Secret.
+func savedBackend(st config.StateConfig, pf *planFlags) planfile.StateBackend {
+	if st.Backend == config.StateKubernetes {
+		return planfile.StateBackend{Kind: st.Backend, Namespace: st.Namespace, Name: st.Name}
+	}
+	return planfile.StateBackend{Kind: config.StateLocal, Path: statePathFor(st.Path, pf)}
+}
+
+// forSavedPlan is the state of apply FILE, which reads no plan files: the
+// backend saved records, as Terraform's saved plan keeps its backend. The
+// -state-* flags may repeat it, in part or in full, but a backend they name
+// that is not the recorded one is refused: the plan was checked against
+// another state. A plan saved without its backend (format 1.0) takes the
+// flags alone, as before.
+func (f *stateFlags) forSavedPlan(saved *planfile.File, pf *planFlags) (config.StateConfig, error) {
+	if !saved.Backend.Recorded() {
+		return f.resolve(nil, pf)
+	}
+	b := saved.Backend
+	recorded := config.StateConfig{Backend: b.Kind, Path: b.Path, Namespace: b.Namespace, Name: b.Name}
+	if !f.explicit() && f.namespace == "" && f.name == "" {
+		return recorded, nil
+	}
+	// The flags over the recorded backend, as over a plan's state block; the
+	// recorded path is already the one the plan command used, so no plan
+	// directory is joined to it.
+	st, err := f.resolve(&config.Config{State: recorded}, &planFlags{})
+	if err != nil {
+		return st, fmt.Errorf("this plan was made against %s: %w", b, err)
+	}
+	if err := saved.CheckBackend(savedBackend(st, &planFlags{})); err != nil {
+		return st, err
 	}
 	return st, nil
 }

@@ -99,3 +99,71 @@ func TestActionlintCatchesMistakes(t *testing.T) {
 		})
 	}
 }
+
+// The apply job applies the reviewed saved plan only on the push of the
+// merge; a run by hand (an approval gate, a follow-up) is after the first
+// apply moved the state, when that plan is stale, so it applies the merge
+// commit's plan files instead. Both run in the one job, behind its
+// environment.
+func TestApplyJobAppliesSavedPlanOnlyOnPush(t *testing.T) {
+	src, err := os.ReadFile(workflow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, errs := actionlint.Parse(src)
+	if len(errs) > 0 {
+		t.Fatalf("parse %s: %v", workflow, errs[0])
+	}
+	job := w.Jobs["apply"]
+	if job == nil || job.Environment == nil || job.Environment.Name == nil || job.Environment.Name.Value != "mesh-production" {
+		t.Fatalf("no apply job behind the mesh-production environment")
+	}
+	applies := map[string]string{} // the step's if -> its script
+	for _, st := range job.Steps {
+		run, ok := st.Exec.(*actionlint.ExecRun)
+		if !ok || run.Run == nil || !strings.Contains(run.Run.Value, "meshwave apply") {
+			continue
+		}
+		cond := ""
+		if st.If != nil {
+			cond = st.If.Value
+		}
+		applies[cond] = run.Run.Value
+	}
+	push, dispatch := applies["github.event_name == 'push'"], applies["github.event_name == 'workflow_dispatch'"]
+	if len(applies) != 2 || push == "" || dispatch == "" {
+		t.Fatalf("apply steps by condition: %q; want one for push and one for workflow_dispatch", applies)
+	}
+	if !strings.Contains(push, "upgrade.plan") || strings.Contains(push, "-state") {
+		t.Errorf("on push, apply runs %q; want the saved plan, with the state backend it recorded", push)
+	}
+	if strings.Contains(dispatch, "upgrade.plan") || !strings.Contains(dispatch, "meshwave apply -auto-approve") {
+		t.Errorf("by hand, apply runs %q; want meshwave apply -auto-approve of the plan files", dispatch)
+	}
+}
+
+// The plan job's identity is read-only, so its RBAC preflight asks about
+// the identity that will apply; otherwise check MW012 blocks every plan.
+func TestPlanJobChecksTheApplyIdentity(t *testing.T) {
+	src, err := os.ReadFile(workflow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, errs := actionlint.Parse(src)
+	if len(errs) > 0 {
+		t.Fatalf("parse %s: %v", workflow, errs[0])
+	}
+	job := w.Jobs["plan"]
+	if job == nil {
+		t.Fatal("no plan job")
+	}
+	for _, st := range job.Steps {
+		if run, ok := st.Exec.(*actionlint.ExecRun); ok && run.Run != nil && strings.Contains(run.Run.Value, "meshwave plan ") {
+			if !strings.Contains(run.Run.Value, `-permissions-for "$MESHWAVE_APPLY_USER"`) {
+				t.Errorf("the plan job runs %q; want -permissions-for \"$MESHWAVE_APPLY_USER\"", run.Run.Value)
+			}
+			return
+		}
+	}
+	t.Error("the plan job runs no meshwave plan")
+}

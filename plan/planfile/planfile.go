@@ -1,7 +1,8 @@
 // Package planfile reads and writes saved plans (plan -out FILE): the
-// computed plan, the state it was computed against, and a fingerprint of
-// every cluster object it read, so apply can refuse a plan that no longer
-// matches the cluster or the state.
+// computed plan, the state it was computed against and the backend that
+// state lives in, and a fingerprint of every cluster object it read, so
+// apply can use the same state and refuse a plan that no longer matches the
+// cluster or the state.
 package planfile
 
 import (
@@ -15,14 +16,22 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/meshwave/meshwave/internal/formatversion"
 	"github.com/meshwave/meshwave/internal/safefile"
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 	"github.com/meshwave/meshwave/plan/jsonplan"
 	"github.com/meshwave/meshwave/states"
 )
 
-// FormatVersion of the saved plan file.
-const FormatVersion = "1"
+// FormatVersion of the saved plan file this build writes. A reader accepts
+// the same major version with a minor version up to its own, and "1", the
+// version before minor versions, as 1.0. 1.1 added state_backend.
+const FormatVersion = "1.1"
+
+// legacyVersion is the first format's version, written before minor
+// versions existed: it reads as 1.0.
+const legacyVersion = "1"
 
 // File is a saved plan.
 type File struct {
@@ -31,24 +40,88 @@ type File struct {
 	// State is the state the plan builds on; the zero Ref means there was
 	// no state yet.
 	State states.Ref
+	// Backend is where that state lives, as the plan command resolved it;
+	// apply of the saved plan uses it. The zero value means it was not
+	// recorded (a plan saved in format 1.0).
+	Backend StateBackend
 	// Objects fingerprints every cluster object the plan read.
 	Objects []plan.ObjectVersion
 	Plan    *plan.Plan
 }
 
-// fileV1 is the JSON document of format version 1. The plan inside is the
+// StateBackend is the state backend a plan was computed against: Kind with
+// Path (local) or Namespace and Name (kubernetes).
+type StateBackend struct {
+	Kind config.StateBackend
+	// Path is the local state file as the plan command named it: a
+	// relative path is relative to the directory the command ran in.
+	Path string
+	// Namespace and Name are the kubernetes backend's Secret and Lease.
+	Namespace, Name string
+}
+
+// Recorded reports whether the saved plan says which backend it used.
+func (b StateBackend) Recorded() bool { return b.Kind != "" }
+
+// String names the backend's state in messages.
+func (b StateBackend) String() string {
+	if b.Kind == config.StateKubernetes {
+		return fmt.Sprintf("the kubernetes state backend, Secret %s", qualified(b.Namespace, b.Name))
+	}
+	return fmt.Sprintf("the local state file %s", b.Path)
+}
+
+// fileV1 is the JSON document of format version 1.x. The plan inside is the
 // public JSON plan (plan/jsonplan), in the form the plan was computed in:
 // its lists are kept nil or empty as they were, since the content hash
 // covers the document as written.
 type fileV1 struct {
 	FormatVersion string `json:"format_version"`
 	// ContentHash is the SHA-256 of the document with this field empty.
-	ContentHash  string         `json:"content_hash"`
-	Cluster      string         `json:"cluster"`
-	StateLineage string         `json:"state_lineage,omitempty"`
-	StateSerial  uint64         `json:"state_serial"`
-	Objects      []objectV1     `json:"objects"`
-	Plan         *jsonplan.Plan `json:"plan"`
+	ContentHash  string `json:"content_hash"`
+	Cluster      string `json:"cluster"`
+	StateLineage string `json:"state_lineage,omitempty"`
+	StateSerial  uint64 `json:"state_serial"`
+	// StateBackend is new in 1.1; a 1.0 file has none.
+	StateBackend *stateBackendV1 `json:"state_backend,omitempty"`
+	Objects      []objectV1      `json:"objects"`
+	Plan         *jsonplan.Plan  `json:"plan"`
+}
+
+// stateBackendV1 is where the state lives: backend "local" with path, or
+// "kubernetes" with namespace and name.
+type stateBackendV1 struct {
+	Backend   config.StateBackend `json:"backend"`
+	Path      string              `json:"path,omitempty"`
+	Namespace string              `json:"namespace,omitempty"`
+	Name      string              `json:"name,omitempty"`
+}
+
+func fromBackend(b StateBackend) *stateBackendV1 {
+	if !b.Recorded() {
+		return nil
+	}
+	return &stateBackendV1{Backend: b.Kind, Path: b.Path, Namespace: b.Namespace, Name: b.Name}
+}
+
+// backend checks and converts a decoded state_backend (nil: none recorded).
+func (b *stateBackendV1) backend() (StateBackend, error) {
+	if b == nil {
+		return StateBackend{}, nil
+	}
+	switch b.Backend {
+	case config.StateLocal:
+		if b.Path == "" || b.Namespace != "" || b.Name != "" {
+			return StateBackend{}, errors.New("state_backend: the local backend needs a path and no namespace or name")
+		}
+	case config.StateKubernetes:
+		if b.Path != "" || b.Namespace == "" || b.Name == "" {
+			return StateBackend{}, errors.New("state_backend: the kubernetes backend needs a namespace and a name and no path")
+		}
+	default:
+		return StateBackend{}, fmt.Errorf("state_backend: unknown backend %q", b.Backend)
+	}
+	return StateBackend{Kind: b.Backend, Path: b.Path, Namespace: b.Namespace, Name: b.Name}, nil
 }
 
 // objectV1 fingerprints one cluster object the plan read.
@@ -95,7 +168,8 @@ const MaxSize = 128 << 20
 // and left as it was (see Writable).
 func Write(path string, f *File) error {
 	doc := &fileV1{FormatVersion: FormatVersion, Cluster: f.Cluster, StateLineage: f.State.Lineage,
-		StateSerial: f.State.Serial, Objects: fromObjects(f.Objects), Plan: jsonplan.FromPlan(f.Plan)}
+		StateSerial: f.State.Serial, StateBackend: fromBackend(f.Backend), Objects: fromObjects(f.Objects),
+		Plan: jsonplan.FromPlan(f.Plan)}
 	body, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode saved plan: %w", err)
@@ -164,7 +238,7 @@ func Decode(body []byte) (*File, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("not a meshwave saved plan: data after the JSON document")
 	}
-	if f.FormatVersion != FormatVersion {
+	if f.FormatVersion != legacyVersion && !formatversion.Readable(f.FormatVersion, FormatVersion) {
 		return nil, fmt.Errorf("format version %q, this meshwave reads %q", f.FormatVersion, FormatVersion)
 	}
 	if f.Plan == nil {
@@ -183,6 +257,10 @@ func Decode(body []byte) (*File, error) {
 	if got := hex.EncodeToString(sum[:]); got != want {
 		return nil, errors.New("content hash mismatch (the file was edited or damaged); run meshwave plan -out again")
 	}
+	backend, err := f.StateBackend.backend()
+	if err != nil {
+		return nil, err
+	}
 	p := f.Plan.Model()
 	if err := p.WellFormed(); err != nil {
 		return nil, err
@@ -193,7 +271,7 @@ func Decode(body []byte) (*File, error) {
 		return nil, fmt.Errorf("it was saved by an older meshwave (plan format %s, without phases); run meshwave plan -out again", p.FormatVersion)
 	}
 	return &File{Cluster: f.Cluster, State: states.Ref{Lineage: f.StateLineage, Serial: f.StateSerial},
-		Objects: toObjects(f.Objects), Plan: p}, nil
+		Backend: backend, Objects: toObjects(f.Objects), Plan: p}, nil
 }
 
 // Changes lists how the cluster objects differ from the saved fingerprint:

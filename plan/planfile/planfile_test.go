@@ -1,6 +1,9 @@
 package planfile
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -10,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/plan/config"
 	"github.com/meshwave/meshwave/states"
 )
 
@@ -21,6 +25,7 @@ func sample() *File {
 	return &File{
 		Cluster: "https://127.0.0.1:6443",
 		State:   states.Ref{Lineage: "abc", Serial: 3},
+		Backend: StateBackend{Kind: config.StateKubernetes, Namespace: "meshwave", Name: "upgrade"},
 		Objects: []plan.ObjectVersion{{ObjectRef: plan.ObjectRef{Kind: "Namespace", Name: "demo-a"}, UID: "u1", ResourceVersion: "10"}},
 		Plan:    p,
 	}
@@ -47,6 +52,56 @@ func TestWriteReadRoundTrip(t *testing.T) {
 	}
 }
 
+// The state backend a plan was computed against is kept, for either kind.
+func TestWriteReadKeepsStateBackend(t *testing.T) {
+	tests := map[string]StateBackend{
+		"kubernetes":   {Kind: config.StateKubernetes, Namespace: "meshwave", Name: "upgrade"},
+		"local":        {Kind: config.StateLocal, Path: "upgrade/meshwave.state.json"},
+		"local, abs":   {Kind: config.StateLocal, Path: "/srv/mesh/meshwave.state.json"},
+		"not recorded": {},
+	}
+	for name, backend := range tests {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "up.plan")
+			want := sample()
+			want.Backend = backend
+			if err := Write(path, want); err != nil {
+				t.Fatal(err)
+			}
+			body, _ := os.ReadFile(path)
+			if !strings.Contains(string(body), `"format_version": "`+FormatVersion+`"`) {
+				t.Errorf("written without format version %s:\n%s", FormatVersion, body)
+			}
+			got, err := Read(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("round trip (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// A plan saved in format 1 (before minor versions, without state_backend)
+// by an earlier meshwave is read as it was: its backend is not recorded.
+func TestReadFormat1WithoutStateBackend(t *testing.T) {
+	got, err := Read(filepath.Join("testdata", "format-1.plan"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sample()
+	want.Backend = StateBackend{}
+	// That meshwave wrote its plan in JSON format 1.4 (before the install).
+	want.Plan.FormatVersion = "1.4"
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("read (-want +got):\n%s", diff)
+	}
+	if got.Backend.Recorded() {
+		t.Errorf("Backend.Recorded() = true for a plan that records none")
+	}
+}
+
 func TestReadRefusesDamagedFilesAndLeavesThem(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.plan")
@@ -65,10 +120,19 @@ func TestReadRefusesDamagedFilesAndLeavesThem(t *testing.T) {
 		content string
 		want    string
 	}{
-		"edited":            {strings.Replace(string(body), `"b.x"`, `"c.x"`, 1), "content hash mismatch"},
-		"not json":          {"hello", "not a meshwave saved plan"},
-		"foreign json":      {`{"version": 4, "terraform_version": "1.9.0"}`, "not a meshwave saved plan"},
-		"future version":    {strings.Replace(string(body), `"format_version": "1"`, `"format_version": "9"`, 1), `format version "9"`},
+		"edited":         {strings.Replace(string(body), `"b.x"`, `"c.x"`, 1), "content hash mismatch"},
+		"not json":       {"hello", "not a meshwave saved plan"},
+		"foreign json":   {`{"version": 4, "terraform_version": "1.9.0"}`, "not a meshwave saved plan"},
+		"future version": {strings.Replace(string(body), `"format_version": "1.1"`, `"format_version": "9"`, 1), `format version "9"`},
+		"future major":   {rehash(t, strings.Replace(string(body), `"format_version": "1.1"`, `"format_version": "2.0"`, 1)), `format version "2.0"`},
+		"future minor":   {rehash(t, strings.Replace(string(body), `"format_version": "1.1"`, `"format_version": "1.9"`, 1)), `format version "1.9"`},
+		"signed version": {rehash(t, strings.Replace(string(body), `"format_version": "1.1"`, `"format_version": "+1.1"`, 1)), `format version "+1.1"`},
+		"unknown backend": {rehash(t, strings.Replace(string(body), `"backend": "kubernetes"`, `"backend": "s3"`, 1)),
+			`state_backend: unknown backend "s3"`},
+		"kubernetes backend without name": {rehash(t, strings.Replace(string(body), `"name": "upgrade"`, `"name": ""`, 1)),
+			"state_backend: the kubernetes backend needs a namespace and a name"},
+		"backend with unknown field": {strings.Replace(string(body), `"backend": "kubernetes"`, `"backend": "kubernetes", "bucket": "b"`, 1),
+			`unknown field "bucket"`},
 		"older plan format": {string(olderBody), "saved by an older meshwave"},
 		"no plan":           {`{"format_version": "1", "content_hash": "", "cluster": "", "state_serial": 0, "objects": null, "plan": null}`, "holds no plan"},
 	}
@@ -85,6 +149,63 @@ func TestReadRefusesDamagedFilesAndLeavesThem(t *testing.T) {
 			after, _ := os.ReadFile(path)
 			if string(after) != tc.content {
 				t.Errorf("file was modified")
+			}
+		})
+	}
+}
+
+// rehash gives an edited saved plan the content hash of its new content, as
+// someone who means to get an edit past the hash would.
+func rehash(t *testing.T, body string) string {
+	t.Helper()
+	var doc fileV1
+	if err := json.Unmarshal([]byte(body), &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc.ContentHash = ""
+	canon, err := json.MarshalIndent(&doc, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(canon)
+	doc.ContentHash = hex.EncodeToString(sum[:])
+	out, err := json.MarshalIndent(&doc, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+// apply of a saved plan refuses a state backend other than the recorded one.
+func TestCheckBackend(t *testing.T) {
+	kube := StateBackend{Kind: config.StateKubernetes, Namespace: "meshwave", Name: "upgrade"}
+	local := StateBackend{Kind: config.StateLocal, Path: "upgrade/meshwave.state.json"}
+	tests := map[string]struct {
+		recorded, given StateBackend
+		wantErr         string
+	}{
+		"same secret":       {recorded: kube, given: kube},
+		"same file":         {recorded: local, given: StateBackend{Kind: config.StateLocal, Path: "./upgrade//meshwave.state.json"}},
+		"not recorded":      {given: local},
+		"other kind":        {recorded: kube, given: local, wantErr: "this plan was made against the kubernetes state backend, Secret meshwave/upgrade, but the -state-* flags name the local state file upgrade/meshwave.state.json"},
+		"other secret name": {recorded: kube, given: StateBackend{Kind: config.StateKubernetes, Namespace: "meshwave", Name: "other"}, wantErr: "flags name the kubernetes state backend, Secret meshwave/other"},
+		"other namespace":   {recorded: kube, given: StateBackend{Kind: config.StateKubernetes, Namespace: "istio-system", Name: "upgrade"}, wantErr: "Secret istio-system/upgrade"},
+		"other file":        {recorded: local, given: StateBackend{Kind: config.StateLocal, Path: "meshwave.state.json"}, wantErr: "made against the local state file upgrade/meshwave.state.json, but the -state-* flags name the local state file meshwave.state.json"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := sample()
+			f.Backend = tc.recorded
+			err := f.CheckBackend(tc.given)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Errorf("CheckBackend = %v, want nil", err)
+				}
+				return
+			}
+			var other *OtherBackendError
+			if !errors.As(err, &other) || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("CheckBackend = %v, want an *OtherBackendError containing %q", err, tc.wantErr)
 			}
 		})
 	}

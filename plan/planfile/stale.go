@@ -2,8 +2,10 @@ package planfile
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 
+	"github.com/meshwave/meshwave/plan/config"
 	"github.com/meshwave/meshwave/states"
 )
 
@@ -67,4 +69,38 @@ func (f *File) CheckCluster(host string) error {
 		return &OtherClusterError{Planned: f.Cluster, Current: host}
 	}
 	return nil
+}
+
+// OtherBackendError refuses a saved plan applied against another state
+// backend than the one it was computed against: its stale check would
+// compare it with a state it never saw.
+type OtherBackendError struct {
+	// Planned is the backend the plan recorded; Given the one the -state-*
+	// flags name.
+	Planned, Given StateBackend
+}
+
+func (e *OtherBackendError) Error() string {
+	return fmt.Sprintf("this plan was made against %s, but the -state-* flags name %s; "+
+		`apply it without the -state-* flags, or run "meshwave plan -out" against that state`, e.Planned, e.Given)
+}
+
+// CheckBackend returns an *OtherBackendError unless given, the backend the
+// command's flags name, is the one f recorded (the same kind, and the same
+// file or the same Secret). A plan that recorded none accepts any.
+func (f *File) CheckBackend(given StateBackend) error {
+	if !f.Backend.Recorded() || sameBackend(f.Backend, given) {
+		return nil
+	}
+	return &OtherBackendError{Planned: f.Backend, Given: given}
+}
+
+func sameBackend(a, b StateBackend) bool {
+	if a.Kind != b.Kind {
+		return false
+	}
+	if a.Kind == config.StateLocal {
+		return filepath.Clean(a.Path) == filepath.Clean(b.Path)
+	}
+	return a.Namespace == b.Namespace && a.Name == b.Name
 }

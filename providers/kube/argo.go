@@ -240,7 +240,8 @@ func (p *Provider) rolloutsWatchable(ctx context.Context) (string, error) {
 		return fmt.Sprintf("the API server does not serve %s (Argo Rollouts' CRD is not installed)", gvrRollout.GroupResource()), err
 	}
 	for _, verb := range []string{"list", "watch"} {
-		ok, err := p.canI(ctx, verb, gvrRollout.Group, gvrRollout.Resource, "")
+		// The watches are this process's: ask about the caller.
+		ok, err := p.canI(ctx, plan.Identity{}, verb, gvrRollout.Group, gvrRollout.Resource, "")
 		if err != nil {
 			return "", err
 		}

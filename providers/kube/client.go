@@ -73,6 +73,10 @@ type ConnectOptions struct {
 	// QPS and Burst limit the requests sent (zero: DefaultQPS, DefaultBurst).
 	QPS   float32
 	Burst int
+	// PermissionsFor is whom Observe's RBAC preflight asks about: the zero
+	// Identity is the caller (SelfSubjectAccessReview), any other the
+	// identity that will apply (SubjectAccessReview).
+	PermissionsFor plan.Identity
 }
 
 // fieldManager is the name meshwave's writes carry in managedFields.
@@ -95,7 +99,12 @@ func Connect(o ConnectOptions, flavor plan.Flavor) (*Provider, error) {
 	}
 	cfg.Timeout = o.RequestTimeout
 	cfg.QPS, cfg.Burst = o.QPS, o.Burst
-	return New(cfg, flavor)
+	p, err := New(cfg, flavor)
+	if err != nil {
+		return nil, err
+	}
+	p.permissionsFor = o.PermissionsFor
+	return p, nil
 }
 
 // DefaultRequestTimeout bounds an API request when the config sets none: an
@@ -125,6 +134,9 @@ type Provider struct {
 	// evictRetry spaces the evictions of one pod a PodDisruptionBudget
 	// refuses.
 	evictRetry time.Duration
+	// permissionsFor is whom the RBAC preflight asks about (the zero
+	// Identity: the caller).
+	permissionsFor plan.Identity
 
 	// The watch cache apply's waits read, started by the first wait and
 	// stopped by Close.

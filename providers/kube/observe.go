@@ -57,6 +57,7 @@ func (p *Provider) Observe(ctx context.Context, cfg *config.Config) (*plan.Snaps
 		return nil, err
 	}
 	snap.Permissions = perms
+	snap.PermissionsOf = p.permissionsFor
 	return snap, nil
 }
 

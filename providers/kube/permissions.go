@@ -16,8 +16,10 @@ import (
 	"github.com/meshwave/meshwave/plan/config"
 )
 
-// permissions asks the API server, with SelfSubjectAccessReviews, whether
-// the caller may do everything apply will do. Each verb is checked
+// permissions asks the API server whether the identity that will apply
+// may do everything apply will do: the caller, with
+// SelfSubjectAccessReviews, or the identity plan was told about
+// (permissionsFor), with SubjectAccessReviews. Each verb is checked
 // cluster-wide first; only a verb denied cluster-wide is checked in the
 // namespaces the plan touches, where a RoleBinding may grant it.
 func (p *Provider) permissions(ctx context.Context, cfg *config.Config, snap *plan.Snapshot) ([]plan.Permission, error) {
@@ -31,7 +33,7 @@ func (p *Provider) permissions(ctx context.Context, cfg *config.Config, snap *pl
 		needs = append(needs, more...)
 	}
 	for _, n := range needs {
-		ok, err := p.canI(ctx, n.verb, n.group, n.resource, "")
+		ok, err := p.canI(ctx, p.permissionsFor, n.verb, n.group, n.resource, "")
 		if err != nil {
 			return nil, err
 		}
@@ -43,7 +45,7 @@ func (p *Provider) permissions(ctx context.Context, cfg *config.Config, snap *pl
 			continue
 		}
 		for _, ns := range n.namespaces {
-			ok, err := p.canI(ctx, n.verb, n.group, n.resource, ns)
+			ok, err := p.canI(ctx, p.permissionsFor, n.verb, n.group, n.resource, ns)
 			if err != nil {
 				return nil, err
 			}
@@ -199,21 +201,43 @@ func (p *Provider) installNeeds(ctx context.Context, objs []config.ManifestObjec
 	return needs, nil
 }
 
-// canI asks whether the caller may verb resource ("pods", or with its
-// subresource "pods/eviction") in namespace ns ("": cluster-wide).
-func (p *Provider) canI(ctx context.Context, verb, group, resource, ns string) (bool, error) {
+// canI asks whether who (the zero Identity: the caller) may verb resource
+// ("pods", or with its subresource "pods/eviction") in namespace ns ("":
+// cluster-wide).
+func (p *Provider) canI(ctx context.Context, who plan.Identity, verb, group, resource, ns string) (bool, error) {
 	res, sub, _ := strings.Cut(resource, "/")
-	review := &authorizationv1.SelfSubjectAccessReview{
-		Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
-			Verb: verb, Group: group, Resource: res, Subresource: sub, Namespace: ns}},
-	}
-	var r *authorizationv1.SelfSubjectAccessReview
+	attrs := &authorizationv1.ResourceAttributes{Verb: verb, Group: group, Resource: res, Subresource: sub, Namespace: ns}
+	var allowed bool
 	err := p.call(ctx, func(ctx context.Context) (err error) {
-		r, err = p.cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+		allowed, err = p.review(ctx, who, attrs)
 		return err
 	})
-	if err != nil {
+	switch {
+	case err == nil:
+		return allowed, nil
+	case who.IsCaller():
 		return false, fmt.Errorf("check permission to %s %s: %w", verb, resource, err)
+	}
+	return false, fmt.Errorf("check whether %s may %s %s (asking about another user needs create on subjectaccessreviews.authorization.k8s.io): %w",
+		who, verb, resource, err)
+}
+
+// review sends one access review of attrs: about the caller a
+// SelfSubjectAccessReview, about another identity a SubjectAccessReview
+// naming it. Nothing else differs.
+func (p *Provider) review(ctx context.Context, who plan.Identity, attrs *authorizationv1.ResourceAttributes) (bool, error) {
+	if who.IsCaller() {
+		r, err := p.cs.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
+			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: attrs}}, metav1.CreateOptions{})
+		if err != nil {
+			return false, err
+		}
+		return r.Status.Allowed, nil
+	}
+	r, err := p.cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
+		Spec: authorizationv1.SubjectAccessReviewSpec{ResourceAttributes: attrs, User: who.User, Groups: who.Groups}}, metav1.CreateOptions{})
+	if err != nil {
+		return false, err
 	}
 	return r.Status.Allowed, nil
 }

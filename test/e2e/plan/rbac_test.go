@@ -147,3 +147,101 @@ func TestPlanNamesMissingPermissionsAndMutatesNothing(t *testing.T) {
 		t.Errorf("plan sent a request that may change the cluster: %s", req)
 	}
 }
+
+// applier is an identity bound to what apply needs; the viewer plans on its
+// behalf.
+const applier = "meshwave-e2e-applier"
+
+// grantApplyAndReviews binds the user applier to a role that may do
+// everything (what apply needs and more), and lets the viewer create
+// SubjectAccessReviews, which is how plan asks the API server about
+// another identity.
+func grantApplyAndReviews(ctx context.Context, t *testing.T, env *testenv.Cluster) {
+	t.Helper()
+	rbac := env.Client.RbacV1()
+	grants := []struct {
+		name, user string
+		rule       rbacv1.PolicyRule
+	}{
+		{applier, applier, rbacv1.PolicyRule{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"*"}}},
+		{viewer + "-reviews", viewer, rbacv1.PolicyRule{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}}},
+	}
+	for _, g := range grants {
+		role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: g.name}, Rules: []rbacv1.PolicyRule{g.rule}}
+		if _, err := rbac.ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: g.name},
+			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: g.name},
+			Subjects: []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: g.user}}}
+		if _, err := rbac.ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		name := g.name
+		t.Cleanup(func() {
+			_ = rbac.ClusterRoleBindings().Delete(context.Background(), name, metav1.DeleteOptions{})
+			_ = rbac.ClusterRoles().Delete(context.Background(), name, metav1.DeleteOptions{})
+		})
+	}
+}
+
+// A read-only identity that may create SubjectAccessReviews plans for the
+// identity that will apply (-permissions-for): the preflight asks about
+// that one, so the plan is not blocked and is saved. Asked about the viewer
+// itself, the same preflight reports MW012, naming the viewer.
+func TestPlanPermissionsForTheApplyIdentity(t *testing.T) {
+	env, _ := harness.Backyards(t)
+	ctx := context.Background()
+	grantView(ctx, t, env)
+	grantApplyAndReviews(ctx, t, env)
+	dir := harness.CopyExample(t, "backyards-1.6-to-1.7")
+	kubeconfig := viewerKubeconfig(t, env)
+
+	mw012 := func(stdout string) []string {
+		t.Helper()
+		var p planJSON
+		if err := json.Unmarshal([]byte(stdout), &p); err != nil {
+			t.Fatalf("plan -json: %v\n%s", err, stdout)
+		}
+		var denied []string
+		for _, c := range p.Checks {
+			if c.Code == plan.CodeForbidden {
+				denied = append(denied, c.Message)
+			}
+		}
+		return denied
+	}
+
+	saved := filepath.Join(t.TempDir(), "upgrade.plan")
+	r := harness.Meshwave(t, env, dir, append([]string{"plan", "-json", "-detailed-exitcode", "-out", saved,
+		"--kubeconfig", kubeconfig, "-permissions-for", applier}, exampleVars...)...)
+	if r.Code != 0 && r.Code != 2 {
+		t.Fatalf("plan -permissions-for %s: exit %d, want 0 or 2\n%s\n%s", applier, r.Code, r.Stdout, r.Stderr)
+	}
+	if denied := mw012(r.Stdout); len(denied) > 0 {
+		t.Errorf("plan -permissions-for %s reports MW012: %q", applier, denied)
+	}
+	if _, err := os.Stat(saved); err != nil {
+		t.Errorf("the plan was not saved: %v", err)
+	}
+
+	blocked := filepath.Join(t.TempDir(), "blocked.plan")
+	r = harness.Meshwave(t, env, dir, append([]string{"plan", "-json", "-detailed-exitcode", "-out", blocked,
+		"--kubeconfig", kubeconfig, "-permissions-for", viewer}, exampleVars...)...)
+	if r.Code != 1 {
+		t.Fatalf("plan -permissions-for %s: exit %d, want 1\n%s\n%s", viewer, r.Code, r.Stdout, r.Stderr)
+	}
+	denied := mw012(r.Stdout)
+	for _, want := range []string{"patch namespaces", "patch deployments.apps", "patch meshgateways.istio.banzaicloud.io", "delete istios.istio.banzaicloud.io"} {
+		found := false
+		for _, d := range denied {
+			found = found || strings.HasPrefix(d, "user "+viewer+" may not ") && strings.Contains(d, want)
+		}
+		if !found {
+			t.Errorf("no MW012 error says user %s may not %s; got %q", viewer, want, denied)
+		}
+	}
+	if _, err := os.Stat(blocked); !os.IsNotExist(err) {
+		t.Errorf("a blocked plan was saved: %v", err)
+	}
+}
