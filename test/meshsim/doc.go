@@ -40,7 +40,10 @@
 //     (c) on a Banzai control plane >= 1.7, a MeshGateway without
 //     runAsRoot=true binds a port below 1024.
 //   - Scenarios: ScenarioBackyards ("backyards-1.6-to-1.7", the guide's
-//     starting point) and ScenarioIstio ("istio-1-26-to-1-27").
+//     starting point), ScenarioBackyardsOnly16 ("backyards-1.6-only", the
+//     same cluster before `backyards install -a`: only the 1.6 control
+//     plane, which a plan's install block upgrades from) and ScenarioIstio
+//     ("istio-1-26-to-1-27").
 //
 // Use from a test (the cluster comes from testenv):
 //
