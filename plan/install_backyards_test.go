@@ -158,3 +158,31 @@ func TestComputeBackyardsManifestRevision(t *testing.T) {
 		})
 	}
 }
+
+// Once the upgrade is applied, the plan with its install block has nothing
+// left to do: the Istio resource is in the cluster as applied, mesh is gone.
+func TestComputeBackyardsInstallAfterUpgradeHasNoChanges(t *testing.T) {
+	snap := cluster().
+		withNamespace("istio-system").
+		withNamespace("demo-a", LabelRevision, "cp-v17x.istio-system").
+		withNamespace("demo-b", LabelRevision, "cp-v17x.istio-system").
+		withDeployment("demo-a", "app-a", podOn("app-a-2", img17, "cp-v17x.istio-system")).
+		withDeployment("demo-b", "app-b", podOn("app-b-2", img17, "cp-v17x.istio-system")).
+		withBackyardsInjector("cp-v17x.istio-system", false).
+		withControlPlane(ControlPlane{Revision: "cp-v17x.istio-system", Kind: "Istio", Name: "cp-v17x", Namespace: "istio-system", Version: "1.7.0", ProxyImage: img17,
+			Istiod: []Pod{{Name: "istiod-cp-v17x-1", Ready: true}}}).
+		withGateway(MeshGateway{Name: "istio-ingressgateway", Namespace: "istio-system", ControlPlane: "cp-v17x.istio-system",
+			Pods: []Pod{podOn("gw-2", img17, "cp-v17x.istio-system")}}).
+		build()
+	snap.Install = []ManifestObjectState{{Served: true, Exists: true, Applied: true}}
+	p := Compute(backyardsInstallConfig(istioCR(1, "cp-v17x", "istio-system")), snap)
+	if p.HasChanges() {
+		t.Errorf("HasChanges() = true, steps %+v", stepLines(p))
+	}
+	if len(p.Checks) != 0 {
+		t.Errorf("checks = %+v, want none", p.Checks)
+	}
+	if got := stepLines(p)[0]; got != (stepLine{"install/cp-v17x.istio-system", ActionNoop}) {
+		t.Errorf("first step = %+v, want the install, with nothing to do", got)
+	}
+}
