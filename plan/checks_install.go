@@ -50,13 +50,16 @@ func (c *computer) installChecks() {
 	}
 }
 
-// manifestRevisionCheck refuses a manifest whose objects carry another
-// revision than to, or none at all.
+// manifestRevisionCheck refuses a manifest whose objects install another
+// revision than to, or none at all; the flavor says which revision an
+// object installs (an istio.io/rev label, a Backyards Istio resource's name
+// and namespace).
 func (c *computer) manifestRevisionCheck(in *config.InstallConfig, to string) {
 	found := false
 	reported := map[string]bool{}
+	_, hint := c.flavor.ManifestWants(to)
 	for _, o := range in.Objects {
-		rev, ok := o.Labels[LabelRevision]
+		rev, by, ok := c.flavor.ManifestRevision(o)
 		switch {
 		case !ok:
 		case rev == to:
@@ -65,15 +68,16 @@ func (c *computer) manifestRevisionCheck(in *config.InstallConfig, to string) {
 			reported[rev] = true
 			rng := o.Range
 			c.add(Check{Code: CodeManifestRevision, Severity: SeverityError, Object: &ObjectRef{Kind: o.Kind, Namespace: o.Namespace, Name: o.Name}, Range: &rng,
-				Message: fmt.Sprintf("the manifest installs revision %q (label %s of %s), not the upgrade's target %q", rev, LabelRevision, o, to),
-				Hint:    "render the manifest for the target: istioctl manifest generate --set revision=" + to + " …"})
+				Message: fmt.Sprintf("the manifest installs revision %q (%s of %s), not the upgrade's target %q", rev, by, o, to),
+				Hint:    hint})
 		}
 	}
 	if !found && len(reported) == 0 {
 		rng := in.ManifestRange
+		want, _ := c.flavor.ManifestWants(to)
 		c.add(Check{Code: CodeManifestRevision, Severity: SeverityError, Range: &rng,
-			Message: fmt.Sprintf("no object of %s carries %s=%s: it does not install the target revision", in.Manifest, LabelRevision, to),
-			Hint:    "render the manifest for the target: istioctl manifest generate --set revision=" + to + " …"})
+			Message: fmt.Sprintf("no object of %s %s: it does not install the target revision", in.Manifest, want),
+			Hint:    hint})
 	}
 }
 

@@ -1,5 +1,7 @@
 package plan
 
+import "github.com/meshwave/meshwave/plan/config"
+
 // FlavorRules is what the planner knows of one flavor: how its control
 // planes are named, what its gateway moves and uninstalls change, how to
 // word its hints, and the checks only it has. Each flavor implements it once
@@ -30,6 +32,14 @@ type FlavorRules interface {
 	// Checks are the flavor's own checks of the cluster; target is nil
 	// when the target control plane is not installed.
 	Checks(snap *Snapshot, target *ControlPlane) []Check
+	// ManifestRevision is the revision an object of an install's manifest
+	// installs, and what of the object says so ("label istio.io/rev");
+	// ok is false for an object of no revision.
+	ManifestRevision(o config.ManifestObject) (rev, by string, ok bool)
+	// ManifestWants says, in the check of a manifest that installs no
+	// revision, which object would install revision to, and how to write
+	// the manifest that holds it.
+	ManifestWants(to string) (want, hint string)
 }
 
 // flavors registers the planner's rules of every flavor, by name.

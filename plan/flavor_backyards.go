@@ -76,3 +76,22 @@ func minorOf(v string) string {
 func (backyardsRules) RevisionSpecific(source, path string) bool {
 	return source == SettingsSpec && (path == "version" || path == "image" || strings.HasSuffix(path, ".image"))
 }
+
+// BackyardsGroup is the API group of Banzai Cloud's istio-operator.
+const BackyardsGroup = "istio.banzaicloud.io"
+
+// ManifestRevision is "<name>.<namespace>" of an Istio resource: the
+// operator names the control plane it reconciles after it. Other objects
+// of the manifest (a namespace, a MeshGateway) install no revision.
+func (backyardsRules) ManifestRevision(o config.ManifestObject) (rev, by string, ok bool) {
+	if o.Kind != "Istio" || o.Group() != BackyardsGroup {
+		return "", "", false
+	}
+	return config.BackyardsRevision(o.Name, o.Namespace), "the name and namespace", true
+}
+
+func (backyardsRules) ManifestWants(to string) (want, hint string) {
+	name, ns, _ := config.ParseBackyardsRevision(to)
+	return fmt.Sprintf("is an Istio resource (%s) named %s in namespace %s", BackyardsGroup, name, ns),
+		fmt.Sprintf("put the new control plane's Istio resource in it, with metadata.name %s and metadata.namespace %s (the file backyards install -a --istio-cr-file takes)", name, ns)
+}

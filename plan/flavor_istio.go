@@ -1,6 +1,10 @@
 package plan
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/meshwave/meshwave/plan/config"
+)
 
 // istioRules are the planner's rules of upstream Istio
 // (config.FlavorIstio): an IstioOperator per revision, gateways as plain
@@ -37,4 +41,16 @@ var istioRevisionSpecific = map[string]map[string]bool{
 
 func (istioRules) RevisionSpecific(source, path string) bool {
 	return istioRevisionSpecific[source][path]
+}
+
+// ManifestRevision is the object's istio.io/rev label: istioctl and the
+// charts label every object of a revision with it.
+func (istioRules) ManifestRevision(o config.ManifestObject) (rev, by string, ok bool) {
+	rev, ok = o.Labels[LabelRevision]
+	return rev, "label " + LabelRevision, ok
+}
+
+func (istioRules) ManifestWants(to string) (want, hint string) {
+	return fmt.Sprintf("carries %s=%s", LabelRevision, to),
+		"render the manifest for the target: istioctl manifest generate --set revision=" + to + " …"
 }

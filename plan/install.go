@@ -129,7 +129,7 @@ func (c *computer) installSteps() {
 	}
 	to := c.cfg.Upgrade.To
 	st := Step{ID: "install/" + to, Kind: StepInstall, Action: ActionNoop, ToRevision: to, ToImage: c.targetImage(),
-		Object: &ObjectRef{Kind: "Deployment", Namespace: c.targetNamespace(), Name: IstiodName(to)}}
+		Object: &ObjectRef{Kind: "Deployment", Namespace: c.targetNamespace(), Name: c.targetIstiod()}}
 	created, updated := 0, 0
 	for i, o := range c.cfg.Install.Objects {
 		s := c.manifestState(i)
@@ -160,6 +160,15 @@ func (c *computer) installSteps() {
 	c.p.AddPhase(Phase{Kind: PhaseInstall}, []Step{st}, []Step{wait})
 }
 
+// targetIstiod is the name of the target's istiod Deployment, as the
+// flavor names it.
+func (c *computer) targetIstiod() string {
+	if c.target != nil {
+		return c.flavor.IstiodName(*c.target)
+	}
+	return c.flavor.IstiodName(ControlPlane{Revision: c.cfg.Upgrade.To})
+}
+
 // targetNamespace is the namespace of the target's istiod: the
 // control plane's, else that of the manifest's istiod Deployment.
 func (c *computer) targetNamespace() string {
@@ -167,7 +176,7 @@ func (c *computer) targetNamespace() string {
 		return c.target.Namespace
 	}
 	for _, o := range c.cfg.Install.Objects {
-		if o.Kind == "Deployment" && o.Name == IstiodName(c.cfg.Upgrade.To) {
+		if o.Kind == "Deployment" && o.Name == c.targetIstiod() {
 			return o.Namespace
 		}
 	}

@@ -55,7 +55,7 @@ func TestDocsNameEverySetting(t *testing.T) {
 			t.Errorf("golden case %s is not listed", p)
 		}
 	}
-	for _, d := range []string{"backyards-1.6-to-1.7", "istio-revisions", "istio-tags", "variables"} {
+	for _, d := range []string{"backyards-1.6-to-1.7", "backyards-install", "istio-revisions", "istio-tags", "variables"} {
 		if !strings.Contains(doc, "(../examples/"+d+")") {
 			t.Errorf("example %s is not linked", d)
 		}

@@ -28,6 +28,9 @@ type flavorLanguage interface {
 	// install block under this flavor; "" when the flavor can install its
 	// target from a manifest.
 	installProblem() (summary, detail string)
+	// manifestExample says, in the "Empty manifest" diagnostic, what the
+	// manifest file of an install of revision to holds and how to write it.
+	manifestExample(to, file string) string
 }
 
 // flavors registers every flavor the language knows, by name.

@@ -39,9 +39,14 @@ func (backyardsLanguage) tagsProblem() (summary, detail string) {
 		"Revision tags are upstream Istio's (istioctl tag set); the backyards flavor has none. Remove the tag block, or set flavor = %q.", FlavorIstio)
 }
 
-func (backyardsLanguage) installProblem() (summary, detail string) {
-	return "Install needs flavor istio", fmt.Sprintf(
-		"An install block applies an upstream Istio revision's manifest; installing a Backyards control plane (its Istio resource) is not supported yet. Create the Istio resource first and remove the install block, or set flavor = %q.", FlavorIstio)
+// installProblem is none: the install block applies the new control
+// plane's Istio resource (the file backyards install -a --istio-cr-file
+// takes), which the operator reconciles into istiod and its injector.
+func (backyardsLanguage) installProblem() (summary, detail string) { return "", "" }
+
+func (backyardsLanguage) manifestExample(to, file string) string {
+	name, ns, _ := ParseBackyardsRevision(to)
+	return fmt.Sprintf("write the new control plane's Istio resource into it (apiVersion istio.banzaicloud.io/v1beta1, name %s, namespace %s), the file backyards install -a --istio-cr-file %s takes", name, ns, file)
 }
 
 // BackyardsRevision is a Backyards control plane's revision id: the name and

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -28,3 +29,7 @@ func (istioLanguage) revisionProblem(rev string) string {
 func (istioLanguage) tagsProblem() (summary, detail string) { return "", "" }
 
 func (istioLanguage) installProblem() (summary, detail string) { return "", "" }
+
+func (istioLanguage) manifestExample(to, file string) string {
+	return fmt.Sprintf("write the target revision's objects into it, e.g. istioctl manifest generate --set revision=%s > %s", to, file)
+}

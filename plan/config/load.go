@@ -184,7 +184,7 @@ func loadSources(srcs []planSource, vars VarInput, readFile fileReader) (*Config
 	diags = append(diags, d...)
 	var manifest []byte
 	if cfg.Install != nil && !ev.diags.HasErrors() {
-		manifest = ev.loadManifest(cfg.Install, cfg.Upgrade.To, readFile)
+		manifest = ev.loadManifest(cfg.Install, cfg.Upgrade.Flavor, cfg.Upgrade.To, readFile)
 	}
 	diags = append(diags, ev.diags...)
 	ev.showValues(diags)

@@ -95,7 +95,7 @@ func (e *evaluator) decodeInstall(b *installBlock, up Upgrade) *InstallConfig {
 
 // loadManifest reads and parses the install's manifest into in.Objects and
 // returns its bytes (nil when it could not be read).
-func (e *evaluator) loadManifest(in *InstallConfig, to string, readFile fileReader) []byte {
+func (e *evaluator) loadManifest(in *InstallConfig, flavor Flavor, to string, readFile fileReader) []byte {
 	src, err := readFile(in.Path, MaxManifestSize)
 	if err != nil {
 		e.errorf(in.ManifestRange, "Failed to read manifest", "Cannot read %s: %s.", in.Path, err)
@@ -104,8 +104,11 @@ func (e *evaluator) loadManifest(in *InstallConfig, to string, readFile fileRead
 	objs, diags := ParseManifest(src, in.Path)
 	e.diags = append(e.diags, diags...)
 	if len(objs) == 0 && !diags.HasErrors() {
-		e.errorf(in.ManifestRange, "Empty manifest",
-			"%s holds no object. Write the target revision's objects into it, e.g. istioctl manifest generate --set revision=%s > %s.", in.Path, to, in.Manifest)
+		example := "write the target revision's objects into it"
+		if lang, ok := flavors[flavor]; ok {
+			example = lang.manifestExample(to, in.Manifest)
+		}
+		e.errorf(in.ManifestRange, "Empty manifest", "%s holds no object: %s.", in.Path, example)
 	}
 	in.Objects = objs
 	return src

@@ -34,6 +34,17 @@ type flavor interface {
 	// uninstallKinds are the kinds of object an uninstall of the control
 	// planes old deletes.
 	uninstallKinds(old []plan.ControlPlane) map[string]bool
+	// asInstalled is o with the objects of an install's manifest as the
+	// cluster will hold them once applied and, where an operator renders
+	// them into more, reconciled: the plan is computed against it.
+	asInstalled(o *clusterObjects, objs []config.ManifestObject) *clusterObjects
+	// installReconciled says, as an error, why the control plane an install
+	// step applied is not installed yet by whatever installs it (nil when
+	// it is); the install wait asks it before it waits on istiod's rollout.
+	installReconciled(ctx context.Context, p *Provider, s plan.Step) error
+	// installInjects proves, with a dry-run pod, that the installed
+	// revision injects a pod that selects it, and says where it tried.
+	installInjects(ctx context.Context, p *Provider, s plan.Step) (where string, err error)
 }
 
 // flavors registers each flavor once, by the name a plan gives it.

@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -123,4 +127,158 @@ func (backyards) gatewayResource() schema.GroupResource { return gvrMeshGateway.
 // operator removes what it installed.
 func (backyards) uninstallKinds([]plan.ControlPlane) map[string]bool {
 	return map[string]bool{"Istio": true}
+}
+
+// The install of a Backyards control plane is its Istio resource (the file
+// `backyards install -a --istio-cr-file` takes); the operator reconciles it
+// into istiod, the istio-operator of its minor and the revision's injection
+// webhook, then sets the resource's status to Available.
+
+// istioAvailable is the status.Status the operator sets on an Istio
+// resource it reconciled.
+const istioAvailable = "Available"
+
+// asInstalled adds the manifest's Istio resources to the Istio resources
+// the snapshot reads its control planes from, and for each the injection
+// webhook its operator renders, unless the revision has one already: the
+// plan's waves see the new revision's injector before it exists.
+func (backyards) asInstalled(o *clusterObjects, objs []config.ManifestObject) *clusterObjects {
+	out := withManifest(o, objs)
+	out.crs = maps.Clone(o.crs)
+	if out.crs == nil {
+		out.crs = map[schema.GroupVersionResource][]unstructured.Unstructured{}
+	}
+	istios := slices.Clone(o.crs[gvrIstio])
+	for _, m := range objs {
+		if m.Kind != "Istio" || m.Group() != gvrIstio.Group {
+			continue
+		}
+		u := unstructured.Unstructured{}
+		if u.UnmarshalJSON(m.JSON) != nil {
+			continue // the dry run reports it
+		}
+		mergeUnstructured(&istios, u)
+		rev := config.BackyardsRevision(u.GetName(), u.GetNamespace())
+		if !slices.ContainsFunc(out.mutating, func(wh admissionregistrationv1.MutatingWebhookConfiguration) bool {
+			return wh.Labels[plan.LabelRevision] == rev && hasInjectionWebhook(&wh)
+		}) {
+			out.mutating = append(out.mutating, backyardsInjector(u.GetName(), u.GetNamespace()))
+		}
+	}
+	out.crs[gvrIstio] = istios
+	return out
+}
+
+// mergeUnstructured puts u into list in place of the live object of its
+// namespace and name (keeping that one's uid and resourceVersion), or at
+// the end.
+func mergeUnstructured(list *[]unstructured.Unstructured, u unstructured.Unstructured) {
+	for i := range *list {
+		live := &(*list)[i]
+		if live.GetNamespace() == u.GetNamespace() && live.GetName() == u.GetName() {
+			u.SetUID(live.GetUID())
+			u.SetResourceVersion(live.GetResourceVersion())
+			(*list)[i] = u
+			return
+		}
+	}
+	*list = append(*list, u)
+}
+
+// backyardsInjector is the injection webhook the operator renders for the
+// Istio resource name in namespace: it injects the pods of namespaces
+// labeled istio.io/rev=<name>.<namespace> (without istio-injection), unless
+// the pod opts out.
+func backyardsInjector(name, namespace string) admissionregistrationv1.MutatingWebhookConfiguration {
+	rev := config.BackyardsRevision(name, namespace)
+	return admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "istio-sidecar-injector-" + name + "-" + namespace,
+			Labels: map[string]string{plan.LabelRevision: rev}},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{
+			Name: injectionWebhookTail,
+			ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{
+				Namespace: namespace, Name: "istiod-" + name}},
+			NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+				{Key: plan.LabelInjection, Operator: metav1.LabelSelectorOpDoesNotExist},
+				{Key: plan.LabelRevision, Operator: metav1.LabelSelectorOpIn, Values: []string{rev}},
+			}},
+			ObjectSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+				{Key: plan.LabelInjectPod, Operator: metav1.LabelSelectorOpNotIn, Values: []string{"false"}},
+			}},
+		}},
+	}
+}
+
+// installReconciled: the Istio resource's status says Available, and the
+// operator has created the revision's injection webhook.
+func (backyards) installReconciled(ctx context.Context, p *Provider, s plan.Step) error {
+	name, ns, ok := config.ParseBackyardsRevision(s.ToRevision)
+	if !ok {
+		return fmt.Errorf("revision %q is not <name>.<namespace>", s.ToRevision)
+	}
+	var u *unstructured.Unstructured
+	err := p.call(ctx, func(ctx context.Context) (err error) {
+		u, err = p.dyn.Resource(gvrIstio).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+		return err
+	})
+	switch {
+	case apierrors.IsNotFound(err):
+		return fmt.Errorf("Istio %s/%s is not in the cluster", ns, name)
+	case err != nil:
+		return fmt.Errorf("read Istio %s/%s: %w", ns, name, err)
+	}
+	if st := stringField(u.Object, "status", "Status"); st != istioAvailable {
+		if st == "" {
+			st = "not reconciled yet"
+		}
+		if msg := stringField(u.Object, "status", "ErrorMessage"); msg != "" {
+			st += ": " + msg
+		}
+		return fmt.Errorf("Istio %s/%s is %s (the operator sets %s once istiod and its injector are installed)", ns, name, st, istioAvailable)
+	}
+	var hooks *admissionregistrationv1.MutatingWebhookConfigurationList
+	err = p.call(ctx, func(ctx context.Context) (err error) {
+		hooks, err = p.cs.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx,
+			metav1.ListOptions{LabelSelector: plan.LabelRevision + "=" + s.ToRevision})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("list the injection webhooks of %s: %w", s.ToRevision, err)
+	}
+	for i := range hooks.Items {
+		if hasInjectionWebhook(&hooks.Items[i]) {
+			return nil
+		}
+	}
+	return fmt.Errorf("Istio %s/%s is %s, but no injection webhook labeled %s=%s exists", ns, name, istioAvailable, plan.LabelRevision, s.ToRevision)
+}
+
+// installInjects probes in a namespace labeled istio.io/rev=<to> (without
+// istio-injection): the operator's injector selects pods by their
+// namespace only, so a pod elsewhere proves nothing. Before the first wave
+// relabels one, no namespace is; then the install's wait rests on the
+// resource's status and the injector's presence, and the first restart of
+// each namespace proves injection with its own dry-run pod before any pod
+// is replaced.
+func (backyards) installInjects(ctx context.Context, p *Provider, s plan.Step) (string, error) {
+	var list *corev1.NamespaceList
+	err := p.call(ctx, func(ctx context.Context) (err error) {
+		list, err = p.cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{
+			LabelSelector: plan.LabelRevision + "=" + s.ToRevision + ",!" + plan.LabelInjection})
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("list the namespaces labeled %s=%s: %w", plan.LabelRevision, s.ToRevision, err)
+	}
+	var names []string
+	for _, ns := range list.Items {
+		if ns.DeletionTimestamp == nil {
+			names = append(names, ns.Name)
+		}
+	}
+	if len(names) == 0 {
+		return "", nil
+	}
+	sort.Strings(names)
+	return "namespace " + names[0], p.injectedByRevision(ctx, s, names[0])
 }

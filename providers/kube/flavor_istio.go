@@ -443,3 +443,19 @@ func istioGateway(d *appsv1.Deployment, pods []corev1.Pod) plan.MeshGateway {
 	g.Pods = gatewayPods(d.Namespace, d.Name, pods)
 	return g
 }
+
+// asInstalled: the manifest is the revision's objects themselves, istiod,
+// its webhooks and its injector's ConfigMap among them.
+func (upstreamIstio) asInstalled(o *clusterObjects, objs []config.ManifestObject) *clusterObjects {
+	return withManifest(o, objs)
+}
+
+// installReconciled: the manifest's objects are the installation; nothing
+// renders them further.
+func (upstreamIstio) installReconciled(context.Context, *Provider, plan.Step) error { return nil }
+
+// installInjects probes in istiod's namespace with a pod labeled
+// istio.io/rev=<to>, which the revision's object-selector webhook injects.
+func (upstreamIstio) installInjects(ctx context.Context, p *Provider, s plan.Step) (string, error) {
+	return "namespace " + s.Object.Namespace, p.injectedByRevision(ctx, s, s.Object.Namespace)
+}

@@ -277,16 +277,23 @@ func (p *Provider) restore(ctx context.Context, prev *unstructured.Unstructured)
 	})
 }
 
-// An install wait waits until the target's istiod Deployment is Ready
-// (kstatus) and a dry-run pod of its namespace labeled with the revision is
-// injected by it: the new revision serves before anything moves to it.
+// An install wait waits until what installs the target says it is
+// installed (the flavor's installReconciled: nothing more for a manifest of
+// upstream Istio, the Istio resource Available for Backyards), its istiod
+// Deployment is Ready (kstatus), and a dry-run pod that selects the
+// revision is injected by it (the flavor's installInjects): the new
+// revision serves before anything moves to it.
 var installWaitOps = stepOps{
 	prepare: noRecord,
 	run: func(p *Provider, ctx context.Context, s plan.Step, _ plan.Record, progress func(string)) error {
 		return p.waitInstalled(ctx, s, progress)
 	},
 	verify: func(p *Provider, ctx context.Context, s plan.Step, _ plan.Record) error {
-		return p.injectedByRevision(ctx, s)
+		if err := p.flavor.installReconciled(ctx, p, s); err != nil {
+			return err
+		}
+		_, err := p.flavor.installInjects(ctx, p, s)
+		return err
 	},
 	rollback: func(*Provider, context.Context, plan.Step, plan.Record, func(string)) error { return nil },
 }
@@ -295,28 +302,71 @@ func (p *Provider) waitInstalled(ctx context.Context, s plan.Step, progress func
 	timeout := stepTimeout(s)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if err := p.pollInstall(ctx, progress, func(ctx context.Context) error { return p.flavor.installReconciled(ctx, p, s) }); err != nil {
+		return fmt.Errorf("revision %s is not installed after %s: %w", s.ToRevision, timeout, err)
+	}
+	// An operator creates istiod as it reconciles: the wait starts once
+	// the watch cache holds it.
+	cc, err := p.cache(ctx)
+	if err != nil {
+		return err
+	}
+	if err := p.pollInstall(ctx, nil, func(context.Context) error {
+		_, err := cc.workload(s.Object.Kind, s.Object.Namespace, s.Object.Name)
+		return err
+	}); err != nil {
+		return fmt.Errorf("%s %s/%s does not exist after %s: %w", s.Object.Kind, s.Object.Namespace, s.Object.Name, timeout, err)
+	}
 	if err := p.waitRollouts(ctx, []plan.ObjectRef{*s.Object}, timeout, progress); err != nil {
 		return err
 	}
+	where := ""
+	err = p.pollInstall(ctx, progress, func(ctx context.Context) (err error) {
+		where, err = p.flavor.installInjects(ctx, p, s)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("revision %s does not inject after %s: %w", s.ToRevision, timeout, err)
+	}
+	if progress != nil {
+		if where == "" {
+			progress(fmt.Sprintf("no namespace selects %s yet: the first restart of each namespace proves its injection with a dry-run pod", s.ToRevision))
+		} else {
+			progress(fmt.Sprintf("a dry-run pod in %s is injected by %s", where, s.ToRevision))
+		}
+	}
+	return nil
+}
+
+// pollInstall calls try until it succeeds or ctx ends, reporting each new
+// reason it gives; it returns the last reason when ctx ended.
+func (p *Provider) pollInstall(ctx context.Context, progress func(string), try func(context.Context) error) error {
 	var last error
+	said := ""
 	err := wait.PollUntilContextCancel(ctx, p.pollInterval, true, func(ctx context.Context) (bool, error) {
-		last = p.injectedByRevision(ctx, s)
-		if last != nil && progress != nil {
-			progress(last.Error())
+		err := try(ctx)
+		if err != nil && ctx.Err() != nil && last != nil {
+			// The deadline cut this try short: the reason before stands.
+			return false, nil
+		}
+		last = err
+		if last != nil && progress != nil && last.Error() != said {
+			said = last.Error()
+			progress(said)
 		}
 		return last == nil, nil
 	})
 	if err != nil && last != nil {
-		return fmt.Errorf("revision %s does not inject after %s: %w", s.ToRevision, timeout, last)
+		return last
 	}
 	return err
 }
 
 // injectedByRevision asks the API server to create, with dryRun=All, a pod
-// in the istiod's namespace labeled istio.io/rev=<to>, and checks that the
-// revision injected it.
-func (p *Provider) injectedByRevision(ctx context.Context, s plan.Step) error {
-	ns, rev := s.Object.Namespace, s.ToRevision
+// in namespace ns labeled istio.io/rev=<to>, and checks that the revision
+// injected it.
+func (p *Provider) injectedByRevision(ctx context.Context, s plan.Step, ns string) error {
+	rev := s.ToRevision
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "meshwave-install-probe-", Namespace: ns,
 			Labels: map[string]string{plan.LabelRevision: rev}},

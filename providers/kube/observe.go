@@ -45,7 +45,7 @@ func (p *Provider) Observe(ctx context.Context, cfg *config.Config) (*plan.Snaps
 			return nil, fmt.Errorf("read the objects of %s: %w", cfg.Install.Manifest, err)
 		}
 		// The plan is computed against the cluster as the install leaves it.
-		objs = withManifest(objs, cfg.Install.Objects)
+		objs = p.flavor.asInstalled(objs, cfg.Install.Objects)
 	}
 	snap := snapshotOf(p.flavor, cfg, objs)
 	if cfg.Install != nil {

@@ -5,7 +5,10 @@
 #   test/demo/demo.sh down   # stop the mesh and delete the cluster
 #
 # SCENARIO=backyards (default): meshsim's simulation of the Backyards guide's
-# starting point. SCENARIO=istio: real upstream Istio (istioctl's rendered
+# cluster before `backyards install -a` (scenario backyards-1.6-only: only
+# the 1.6 control plane mesh), upgraded by examples/backyards-install, whose
+# plan installs the 1.7 control plane from its Istio resource first.
+# SCENARIO=istio: real upstream Istio (istioctl's rendered
 # revisions 1-30 and 1-31 served by real istiod processes, test/istiofix).
 #
 # MESHWAVE_TESTENV_BIN must name the control plane's binaries, and for the
@@ -31,6 +34,13 @@ istio_pid_file="$STATE/istiofix.pid"
 istio_ready_file="$STATE/istiofix.ready"
 istio_log="$STATE/istiofix.log"
 scenario_file="$STATE/scenario"
+# What the cluster was loaded with: a cluster of an earlier demo's scenario
+# is not reused.
+meshsim_scenario=backyards-1.6-only
+case "$SCENARIO" in
+  backyards) loaded="$SCENARIO:$meshsim_scenario" ;;
+  *) loaded="$SCENARIO" ;;
+esac
 
 : "${MESHWAVE_TESTENV_BIN:?set it to the output of test/testenv/build.sh (make demo does)}"
 export PATH="$MESHWAVE_TESTENV_BIN:$PATH"
@@ -105,7 +115,7 @@ wait_ready() {
 }
 
 running() {
-  [ "$(cat "$scenario_file" 2>/dev/null)" = "$SCENARIO" ] || return 1
+  [ "$(cat "$scenario_file" 2>/dev/null)" = "$loaded" ] || return 1
   kubectl --kubeconfig "$kubeconfig" get --raw /readyz >/dev/null 2>&1 || return 1
   if [ "$SCENARIO" = istio ]; then
     [ -f "$istio_ready_file" ] && kill -0 "$(cat "$istio_pid_file" 2>/dev/null)" 2>/dev/null
@@ -135,12 +145,12 @@ up() {
         --pid-file "$istio_pid_file" --ready-file "$istio_ready_file" >"$istio_log" 2>&1 </dev/null &
       wait_ready "$istio_ready_file" $! "$istio_log"
     else
-      say "starting meshsim with scenario backyards-1.6-to-1.7"
-      setsid "$STATE/bin/meshsim" --kubeconfig "$kubeconfig" --scenario backyards-1.6-to-1.7 \
+      say "starting meshsim with scenario $meshsim_scenario (only the Istio 1.6 control plane mesh)"
+      setsid "$STATE/bin/meshsim" --kubeconfig "$kubeconfig" --scenario "$meshsim_scenario" \
         --pid-file "$pid_file" --ready-file "$ready_file" --app-health-file "$health_file" >"$log_file" 2>&1 </dev/null &
       wait_ready "$ready_file" $! "$log_file"
     fi
-    echo "$SCENARIO" > "$scenario_file"
+    echo "$loaded" > "$scenario_file"
     echo "scenario loaded in $(( $(date +%s) - start ))s since the cluster start"
   fi
   export KUBECONFIG="$kubeconfig"
@@ -164,11 +174,13 @@ up() {
   else
     say "kubectl get istio,mgw -A"
     kubectl get istios.istio.banzaicloud.io,meshgateways.istio.banzaicloud.io -A
-    # The guide's upgrade, with meshwave: plan it, save the plan, apply it.
-    # The example's http gate asks meshsim whether app-a answers; its soak
-    # is shortened from ten minutes to five seconds, and the canary wave's
+    # The guide's whole upgrade, with meshwave: plan it, save the plan,
+    # apply it. The plan installs cp-v17x from its Istio resource
+    # (cp-v17x.yaml, beside the plan) before anything moves to it. The
+    # example's http gate asks meshsim whether app-a answers; its soak is
+    # shortened from ten minutes to five seconds, and the canary wave's
     # approval is given on the command line.
-    cp "$repo"/examples/backyards-1.6-to-1.7/*.mw.hcl "$work/"
+    cp "$repo"/examples/backyards-install/*.mw.hcl "$repo"/examples/backyards-install/cp-v17x.yaml "$work/"
     vars=(-var "health_url=$(cat "$health_file")/demo-a/app-a" -var canary_soak=5s)
     approve=(-approve canary)
   fi
@@ -191,6 +203,8 @@ up() {
       kubectl get po -A -o custom-columns='NAMESPACE:.metadata.namespace,NAME:.metadata.name,PROXY:.spec.containers[?(@.name=="istio-proxy")].image,STATUS:.metadata.annotations.sidecar\.istio\.io/status' | cut -c1-160
     else
       kubectl get po -A -l istio.io/rev -L istio.io/rev
+      say "kubectl get istio,mgw -A   (cp-v17x installed by the plan, mesh gone)"
+      kubectl get istios.istio.banzaicloud.io,meshgateways.istio.banzaicloud.io -A
     fi
 
     say "meshwave plan -detailed-exitcode   (again: nothing left to do)"

@@ -153,13 +153,19 @@ func (s *Sim) controlPlaneByRevision(rev string) (controlPlane, bool) {
 	return controlPlane{}, false
 }
 
-// reconcileIstio plays the Banzai istio-operator: an istiod Deployment, an
-// istio-operator StatefulSet and the revision's injection webhook; removed
-// again when the Istio CR is deleted.
+// reconcileIstio plays the Banzai istio-operator, for an Istio CR meshsim
+// loaded or anyone applied: status Reconciling, then an istiod Deployment,
+// an istio-operator StatefulSet and the revision's injection webhook, then
+// status Available; removed again when the Istio CR is deleted.
 func (s *Sim) reconcileIstio(ctx context.Context, key objectKey) error {
 	u := s.get(GVRIstio, key.Namespace, key.Name)
 	if u == nil || u.GetDeletionTimestamp() != nil {
 		return s.uninstall(ctx, kindIstio+"."+key.Namespace+"."+key.Name)
+	}
+	// As the operator does, a resource it has not seen before is
+	// Reconciling first; the status update brings it back here.
+	if st, _, _ := unstructured.NestedString(u.Object, "status", "Status"); st == "" {
+		return s.setStatus(ctx, GVRIstio, u, map[string]any{"Status": "Reconciling", "ErrorMessage": ""})
 	}
 	cp := controlPlaneOfIstio(u)
 	istiod := "istiod-" + cp.Name

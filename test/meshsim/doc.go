@@ -19,7 +19,10 @@
 //     namespace/object ones for the default revision). Revision tags
 //     (SetTag) are istio-revision-tag-<tag> webhooks as istioctl makes them.
 //     Pods labeled sidecar.istio.io/inject=false are never injected.
-//     Deleting the CR uninstalls all of it.
+//     An Istio CR's status.Status is Reconciling when first seen and
+//     Available once its objects are in place, whoever created the CR (a
+//     scenario, or a plan's install block). Deleting the CR uninstalls all
+//     of it.
 //   - Injection: the webhook server (HTTPS on 127.0.0.1, self-signed CA in
 //     each caBundle, URL https://127.0.0.1:PORT/inject/<revision>) adds
 //     istio-init and istio-proxy with the revision's proxy image, the label
@@ -40,7 +43,10 @@
 //     (c) on a Banzai control plane >= 1.7, a MeshGateway without
 //     runAsRoot=true binds a port below 1024.
 //   - Scenarios: ScenarioBackyards ("backyards-1.6-to-1.7", the guide's
-//     starting point) and ScenarioIstio ("istio-1-26-to-1-27").
+//     starting point), ScenarioBackyardsOnly16 ("backyards-1.6-only", the
+//     same cluster before `backyards install -a`: only the 1.6 control
+//     plane, which a plan's install block upgrades from) and ScenarioIstio
+//     ("istio-1-26-to-1-27").
 //
 // Use from a test (the cluster comes from testenv):
 //

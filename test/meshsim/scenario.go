@@ -119,14 +119,18 @@ type GatewayPort struct {
 // Names of the built-in scenarios.
 const (
 	ScenarioBackyards = "backyards-1.6-to-1.7"
-	ScenarioIstio     = "istio-1-26-to-1-27"
+	// ScenarioBackyardsOnly16 is the guide's cluster before `backyards
+	// install -a`: only the 1.6 control plane.
+	ScenarioBackyardsOnly16 = "backyards-1.6-only"
+	ScenarioIstio           = "istio-1-26-to-1-27"
 )
 
 // Scenarios returns the built-in scenarios by name.
 func Scenarios() map[string]Scenario {
 	return map[string]Scenario{
-		ScenarioBackyards: backyards16to17(),
-		ScenarioIstio:     istio126to127(),
+		ScenarioBackyards:       backyards16to17(),
+		ScenarioBackyardsOnly16: backyards16only(),
+		ScenarioIstio:           istio126to127(),
 	}
 }
 
@@ -169,6 +173,26 @@ func backyards16to17() Scenario {
 			{Name: "backyards-ingressgateway", Namespace: "backyards-system", ControlPlaneName: "cp-v17x", ControlPlaneNamespace: "istio-system",
 				RunAsRoot: root, Ports: []GatewayPort{{"http2", 80, 8080}}},
 		},
+	}
+}
+
+// backyards16only is the cluster the guide starts from before `backyards
+// install -a` adds the 1.7 control plane: the Istio 1.6 control plane
+// "mesh", its ingress gateway, and demo-a and demo-b on it. A plan with an
+// install block installs cp-v17x from its Istio resource. Backyards' own
+// components (backyards-system and its backyards-ingressgateway) are left
+// out: in the guide they come with the new control plane, installed by
+// `backyards install -a` on cp-v17x, which meshwave does not do; so
+// nothing runs on cp-v17x before the plan's waves move demo-a and demo-b.
+func backyards16only() Scenario {
+	full := backyards16to17()
+	return Scenario{
+		Name:          ScenarioBackyardsOnly16,
+		ControlPlanes: full.ControlPlanes[:1],
+		Namespaces: slices.DeleteFunc(slices.Clone(full.Namespaces), func(ns Namespace) bool {
+			return ns.Labels[LabelRevision] == "cp-v17x.istio-system"
+		}),
+		Gateways: slices.DeleteFunc(slices.Clone(full.Gateways), func(g Gateway) bool { return g.ControlPlaneName == "cp-v17x" }),
 	}
 }
 
