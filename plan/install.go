@@ -128,8 +128,9 @@ func (c *computer) installSteps() {
 		return
 	}
 	to := c.cfg.Upgrade.To
+	istiod := &ObjectRef{Kind: "Deployment", Namespace: c.targetNamespace(), Name: c.targetIstiod()}
 	st := Step{ID: "install/" + to, Kind: StepInstall, Action: ActionNoop, ToRevision: to, ToImage: c.targetImage(),
-		Object: &ObjectRef{Kind: "Deployment", Namespace: c.targetNamespace(), Name: c.targetIstiod()}}
+		Object: c.installRef(istiod)}
 	created, updated := 0, 0
 	for i, o := range c.cfg.Install.Objects {
 		s := c.manifestState(i)
@@ -156,8 +157,20 @@ func (c *computer) installSteps() {
 		st.Reason = "every object of the manifest is in the cluster as it says"
 	}
 	wait := Step{ID: "install/" + to + "/wait", Kind: StepInstallWait, Action: ActionRead, ToRevision: to, ToImage: c.targetImage(),
-		Object: st.Object, TimeoutSecond: int64(DefaultInstallWait.Seconds())}
+		Object: istiod, TimeoutSecond: int64(DefaultInstallWait.Seconds())}
 	c.p.AddPhase(Phase{Kind: PhaseInstall}, []Step{st}, []Step{wait})
+}
+
+// installRef is what the install step names, in the terms the uninstall
+// names the source: the resource that installs the control plane when the
+// manifest holds one (Backyards' Istio), else the target's istiod.
+func (c *computer) installRef(istiod *ObjectRef) *ObjectRef {
+	for _, o := range c.cfg.Install.Objects {
+		if o.Kind == c.flavor.ControlPlaneKind() {
+			return &ObjectRef{Kind: o.Kind, Namespace: o.Namespace, Name: o.Name}
+		}
+	}
+	return istiod
 }
 
 // targetIstiod is the name of the target's istiod Deployment, as the

@@ -77,10 +77,17 @@ func TestComputeBackyardsInstallsTheIstioResourceFirst(t *testing.T) {
 		t.Errorf("steps (-want +got):\n%s", diff)
 	}
 	install, wait := p.Steps[0], p.Steps[1]
+	// The install names the Istio resource, as the uninstall names mesh's;
+	// its wait, the istiod the operator creates from it.
+	istio := ObjectRef{Kind: "Istio", Namespace: "istio-system", Name: "cp-v17x"}
 	istiod := ObjectRef{Kind: "Deployment", Namespace: "istio-system", Name: "istiod-cp-v17x"}
-	for _, s := range []Step{install, wait} {
-		if *s.Object != istiod || s.ToRevision != "cp-v17x.istio-system" || s.ToImage != img17 {
-			t.Errorf("%s: object %+v, to %s (%s); want %+v, cp-v17x.istio-system (%s)", s.ID, *s.Object, s.ToRevision, s.ToImage, istiod, img17)
+	for _, c := range []struct {
+		s    Step
+		want ObjectRef
+	}{{install, istio}, {wait, istiod}} {
+		s := c.s
+		if *s.Object != c.want || s.ToRevision != "cp-v17x.istio-system" || s.ToImage != img17 {
+			t.Errorf("%s: object %+v, to %s (%s); want %+v, cp-v17x.istio-system (%s)", s.ID, *s.Object, s.ToRevision, s.ToImage, c.want, img17)
 		}
 	}
 	wantManifest := []ManifestChange{{ObjectRef: ObjectRef{Kind: "Istio", Namespace: "istio-system", Name: "cp-v17x"},
