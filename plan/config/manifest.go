@@ -86,16 +86,40 @@ func (e *evaluator) decodeInstall(b *installBlock, up Upgrade) *InstallConfig {
 		e.errorf(rng, "Empty manifest path", "The install block's manifest must name the file that holds the target revision's objects, e.g. manifest = \"1-31.yaml\".")
 		return nil
 	}
-	in := &InstallConfig{Manifest: s, Path: s, DefRange: b.DefRange, ManifestRange: rng}
-	if !filepath.IsAbs(s) {
-		in.Path = filepath.Join(filepath.Dir(b.DefRange.Filename), s)
+	// A plan arrives in a pull request: the file it names is read and
+	// shown, so it must be one of the plan's own, not any file of the
+	// machine that runs it.
+	if !filepath.IsLocal(s) {
+		e.errorf(rng, "Manifest outside the plan's directory",
+			"The install block's manifest must be a file in the plan's directory or below it, named by a relative path without \"..\" (%q is not): a plan may come from a pull request, and meshwave reads and shows what it names.", s)
+		return nil
 	}
-	return in
+	return &InstallConfig{Manifest: s, Path: filepath.Join(filepath.Dir(b.DefRange.Filename), s), DefRange: b.DefRange, ManifestRange: rng}
+}
+
+// manifestEscapes reports whether the manifest at path, within the plan's
+// directory dir, is a symlink that leads out of it.
+func manifestEscapes(dir, path string) bool {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return false // reading it fails, and says why
+	}
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return true
+	}
+	rel, err := filepath.Rel(root, real)
+	return err != nil || !filepath.IsLocal(rel)
 }
 
 // loadManifest reads and parses the install's manifest into in.Objects and
 // returns its bytes (nil when it could not be read).
 func (e *evaluator) loadManifest(in *InstallConfig, flavor Flavor, to string, readFile fileReader) []byte {
+	if manifestEscapes(filepath.Dir(in.DefRange.Filename), in.Path) {
+		e.errorf(in.ManifestRange, "Manifest outside the plan's directory",
+			"%s is a symlink to a file outside the plan's directory: a plan may come from a pull request, and meshwave reads and shows what its manifest names.", in.Path)
+		return nil
+	}
 	src, err := readFile(in.Path, MaxManifestSize)
 	if err != nil {
 		e.errorf(in.ManifestRange, "Failed to read manifest", "Cannot read %s: %s.", in.Path, err)

@@ -128,3 +128,39 @@ wave "all" {
 		t.Error("SourceHash unchanged after the manifest changed")
 	}
 }
+
+// A manifest that is a symlink leading out of the plan's directory is
+// refused before it is read; one leading to a file beside the plan is read.
+func TestManifestSymlinkOutsideThePlan(t *testing.T) {
+	outside := filepath.Join(t.TempDir(), "secret.yaml")
+	if err := os.WriteFile(outside, []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: secret\n  namespace: istio-system\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	plan := "upgrade {\n  from   = \"1-30\"\n  to     = \"1-31\"\n  flavor = \"istio\"\n}\n\ninstall {\n  manifest = \"1-31.yaml\"\n}\n\nwave \"all\" {\n  namespaces = [\"shop\"]\n}\n"
+	if err := os.WriteFile(filepath.Join(dir, "p"+FileSuffix), []byte(plan), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, "1-31.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	_, _, diags := Load([]string{filepath.Join(dir, "p"+FileSuffix)}, VarInput{})
+	refused := false
+	for _, d := range diags {
+		refused = refused || d.Summary == "Manifest outside the plan's directory" && strings.Contains(d.Detail, "is a symlink to a file outside")
+	}
+	if !refused || len(diags) != 1 {
+		t.Fatalf("a manifest symlinked out of the plan's directory: %v, want only its refusal", diags)
+	}
+	// The same file copied beside the plan is read.
+	if err := os.Remove(filepath.Join(dir, "1-31.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(outside)
+	if err := os.WriteFile(filepath.Join(dir, "1-31.yaml"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, diags := Load([]string{filepath.Join(dir, "p"+FileSuffix)}, VarInput{}); diags.HasErrors() {
+		t.Errorf("the manifest beside the plan: %v", diags)
+	}
+}

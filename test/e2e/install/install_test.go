@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -129,6 +130,22 @@ func TestInstallOnRealIstiod(t *testing.T) {
 			t.Errorf("MW045 on %+v: %q, want it to start %q", c.Object, c.Message, want)
 		}
 	})
+	t.Run("refuses a broken manifest", func(t *testing.T) {
+		// The real manifest with one document's indentation broken: the
+		// plan stops before it reads the cluster, at that line.
+		docs := documents(manifest)
+		broken := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: broken\n   namespace: istio-system\n"
+		docs[3] = append([]byte(broken), docs[3]...)
+		joined := join(docs)
+		start := bytes.Count(joined[:bytes.Index(joined, []byte(broken))], []byte("\n")) + 1
+		dir := planDir(t, joined)
+		r := harness.Meshwave(t, env, dir, "plan")
+		want := fmt.Sprintf("The document starting at line %d is not valid YAML", start)
+		if r.Code != 1 || !strings.Contains(r.Stderr, "Invalid YAML in manifest") || !strings.Contains(r.Stderr, "on 1-31.yaml line ") || !strings.Contains(r.Stderr, want) {
+			t.Errorf("plan of a broken manifest: exit %d, want 1 with %q at a line of 1-31.yaml and %q\n%s%s", r.Code, "Invalid YAML in manifest", want, r.Stdout, r.Stderr)
+		}
+		installedNothing(ctx, t, env)
+	})
 	t.Run("rollback leaves the old revision injecting", func(t *testing.T) {
 		rollbackLeavesTheOldRevision(ctx, t, env, mesh, manifest)
 	})
@@ -178,6 +195,7 @@ func refused(t *testing.T, env *testenv.Cluster, manifest []byte, code string) c
 	if r.Code != 1 {
 		t.Errorf("plan: exit %d, want 1 (blocked)", r.Code)
 	}
+	installedNothing(context.Background(), t, env)
 	var found []check
 	for _, c := range p.Checks {
 		switch {
@@ -197,6 +215,19 @@ func refused(t *testing.T, env *testenv.Cluster, manifest []byte, code string) c
 		t.Errorf("%s range %+v, want a line of 1-31.yaml", code, c.Range)
 	}
 	return c
+}
+
+// installedNothing fails the test when anything of revision 1-31 is in the
+// cluster: a refused plan changes nothing.
+func installedNothing(ctx context.Context, t *testing.T, env *testenv.Cluster) {
+	t.Helper()
+	if _, err := env.Client.AppsV1().Deployments("istio-system").Get(ctx, "istiod-1-31", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("istiod-1-31 after a refused plan: err = %v, want NotFound", err)
+	}
+	whs, err := env.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, metav1.ListOptions{LabelSelector: "istio.io/rev=1-31"})
+	if err != nil || len(whs.Items) > 0 {
+		t.Errorf("injectors of 1-31 after a refused plan: %d (err %v), want none", len(whs.Items), err)
+	}
 }
 
 // documents splits a rendered manifest into its objects, as YAML.
@@ -306,6 +337,15 @@ wave "canary" {
 `))
 	write(t, dir, "install.mw.hcl", []byte(installBlock))
 	write(t, dir, "1-31.yaml", manifest)
+	inCluster := func() string {
+		t.Helper()
+		out, err := env.Kubectl(ctx, "get", "-f", filepath.Join(dir, "1-31.yaml"), "--ignore-not-found", "-o", "name")
+		if err != nil {
+			t.Fatalf("kubectl get -f 1-31.yaml: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	before := inCluster()
 	if r := harness.Meshwave(t, env, dir, "apply", "-auto-approve"); r.Code != 0 {
 		t.Fatalf("apply: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
@@ -318,6 +358,11 @@ wave "canary" {
 	}
 	if r := harness.Meshwave(t, env, dir, "rollback", "-auto-approve"); r.Code != 0 {
 		t.Fatalf("rollback: exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	// Of the manifest's objects, exactly those there before the install
+	// (the CRDs both revisions share) are there after its rollback.
+	if after := inCluster(); after != before {
+		t.Errorf("the manifest's objects in the cluster after the rollback:\n%s\nwant those before the install:\n%s", after, before)
 	}
 	cs := env.Client
 	if _, err := cs.AppsV1().Deployments("istio-system").Get(ctx, "istiod-1-31", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
