@@ -1,7 +1,6 @@
 // Package faults_test is the fault suite: it runs meshwave apply against the
 // real local control plane while things go wrong — kill -9 at random points,
-// the API server frozen, the API server restarted while it writes a state
-// kept in the cluster, someone else writing to the same objects, a
+// the API server frozen, someone else writing to the same objects, a
 // namespace deleted, a gate that never answers, a full or read-only state
 // directory, two applies racing for the lock — and checks what meshwave
 // promises: the state is never lost or overwritten, the cluster is never
