@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/meshwave/meshwave/plan"
 )
@@ -39,6 +41,7 @@ var restartOps = stepOps{
 		if err := p.restart(ctx, s.Object, rec.RestartedAt()); err != nil {
 			return err
 		}
+		p.awaitSent(ctx, s.Object)
 		return p.waitRollouts(ctx, []plan.ObjectRef{*s.Object}, stepTimeout(s), progress)
 	},
 	verify: func(p *Provider, ctx context.Context, s plan.Step, rec plan.Record) error {
@@ -84,17 +87,26 @@ func (p *Provider) restart(ctx context.Context, obj *plan.ObjectRef, value strin
 	switch plan.WorkloadKind(obj.Kind) {
 	case plan.KindDeployment:
 		patch = func(ctx context.Context) error {
-			_, err := apps.Deployments(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{})
+			d, err := apps.Deployments(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{})
+			if err == nil {
+				p.patched(obj, d.Generation)
+			}
 			return err
 		}
 	case plan.KindStatefulSet:
 		patch = func(ctx context.Context) error {
-			_, err := apps.StatefulSets(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{})
+			d, err := apps.StatefulSets(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{})
+			if err == nil {
+				p.patched(obj, d.Generation)
+			}
 			return err
 		}
 	case plan.KindDaemonSet:
 		patch = func(ctx context.Context) error {
-			_, err := apps.DaemonSets(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{})
+			d, err := apps.DaemonSets(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{})
+			if err == nil {
+				p.patched(obj, d.Generation)
+			}
 			return err
 		}
 	default:
@@ -159,3 +171,36 @@ func (p *Provider) workloadTemplate(ctx context.Context, obj *plan.ObjectRef) (*
 	}
 	return tmpl, facts, nil
 }
+
+// patched notes the generation a restart's PATCH gave a workload.
+func (p *Provider) patched(obj *plan.ObjectRef, generation int64) {
+	p.sent.Store(workloadKey(obj.Kind, obj.Namespace, obj.Name), generation)
+}
+
+// awaitSent waits, for at most sentLag, until the watch cache holds the
+// workload at the generation its restart's PATCH produced: a cache that
+// has not seen the PATCH yet still shows the previous rollout, complete,
+// and the wait would take it for this one. Past sentLag the wait goes on
+// and judges what the cache holds.
+func (p *Provider) awaitSent(ctx context.Context, obj *plan.ObjectRef) {
+	key := workloadKey(obj.Kind, obj.Namespace, obj.Name)
+	v, ok := p.sent.LoadAndDelete(key)
+	if !ok {
+		return
+	}
+	want := v.(int64)
+	cc, err := p.cache(ctx)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, sentLag)
+	defer cancel()
+	_ = wait.PollUntilContextCancel(ctx, 20*time.Millisecond, true, func(context.Context) (bool, error) {
+		u, err := cc.workload(obj.Kind, obj.Namespace, obj.Name)
+		return err == nil && u.GetGeneration() >= want, nil
+	})
+}
+
+// sentLag bounds how long a restart waits for the watch cache to show its
+// PATCH.
+const sentLag = 10 * time.Second
