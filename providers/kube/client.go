@@ -114,9 +114,6 @@ const DefaultRequestTimeout = 30 * time.Second
 
 // Provider observes the cluster and performs plan steps on it.
 type Provider struct {
-	// sent holds, per workload key, the generation a restart's PATCH
-	// produced, until its wait has seen it in the watch cache.
-	sent   sync.Map
 	host   string
 	cs     kubernetes.Interface
 	dyn    dynamic.Interface

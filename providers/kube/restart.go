@@ -9,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/meshwave/meshwave/plan"
 )
@@ -38,11 +37,7 @@ var restartOps = stepOps{
 		return plan.RestartRecord(p.now()), nil
 	},
 	run: func(p *Provider, ctx context.Context, s plan.Step, rec plan.Record, progress func(string)) error {
-		if err := p.restart(ctx, s.Object, rec.RestartedAt()); err != nil {
-			return err
-		}
-		p.awaitSent(ctx, s.Object)
-		return p.waitRollouts(ctx, []plan.ObjectRef{*s.Object}, stepTimeout(s), progress)
+		return p.restartAndWait(ctx, s, rec.RestartedAt(), progress)
 	},
 	verify: func(p *Provider, ctx context.Context, s plan.Step, rec plan.Record) error {
 		obj := s.Object
@@ -61,27 +56,37 @@ var restartOps = stepOps{
 	rollback: func(p *Provider, ctx context.Context, s plan.Step, rec plan.Record, progress func(string)) error {
 		// A second, deterministic restart value: re-running the rollback sends
 		// the same patch and does not roll the workload twice.
-		if err := p.restart(ctx, s.Object, rec.RollbackRestartedAt()); err != nil {
-			return err
-		}
-		return p.waitRollouts(ctx, []plan.ObjectRef{*s.Object}, stepTimeout(s), progress)
+		return p.restartAndWait(ctx, s, rec.RollbackRestartedAt(), progress)
 	},
 }
 
+// restartAndWait restarts step s's workload with value and waits for its
+// rollout, once the watch cache shows the restart (awaitGeneration).
+func (p *Provider) restartAndWait(ctx context.Context, s plan.Step, value string, progress func(string)) error {
+	gen, err := p.restart(ctx, s.Object, value)
+	if err != nil {
+		return err
+	}
+	p.awaitGeneration(ctx, s.Object, gen)
+	return p.waitRollouts(ctx, []plan.ObjectRef{*s.Object}, stepTimeout(s), progress)
+}
+
 // restart sets the pod template's restartedAt annotation, as kubectl rollout
-// restart does; sending the same value again changes nothing.
-func (p *Provider) restart(ctx context.Context, obj *plan.ObjectRef, value string) error {
+// restart does; sending the same value again changes nothing. It returns
+// the workload's generation after the PATCH (0 for an Argo Rollout).
+func (p *Provider) restart(ctx context.Context, obj *plan.ObjectRef, value string) (int64, error) {
 	if value == "" {
-		return fmt.Errorf("restart %s/%s: no recorded restartedAt value", obj.Namespace, obj.Name)
+		return 0, fmt.Errorf("restart %s/%s: no recorded restartedAt value", obj.Namespace, obj.Name)
 	}
 	if obj.Kind == string(plan.KindRollout) {
-		return p.restartRollout(ctx, obj, value)
+		return 0, p.restartRollout(ctx, obj, value)
 	}
 	body, err := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{
 		"metadata": map[string]any{"annotations": map[string]string{annoRestartedAt: value}}}}})
 	if err != nil {
-		return err
+		return 0, err
 	}
+	var gen int64
 	apps := p.cs.AppsV1()
 	var patch func(ctx context.Context) error
 	switch plan.WorkloadKind(obj.Kind) {
@@ -89,7 +94,7 @@ func (p *Provider) restart(ctx context.Context, obj *plan.ObjectRef, value strin
 		patch = func(ctx context.Context) error {
 			d, err := apps.Deployments(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{})
 			if err == nil {
-				p.patched(obj, d.Generation)
+				gen = d.Generation
 			}
 			return err
 		}
@@ -97,7 +102,7 @@ func (p *Provider) restart(ctx context.Context, obj *plan.ObjectRef, value strin
 		patch = func(ctx context.Context) error {
 			d, err := apps.StatefulSets(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{})
 			if err == nil {
-				p.patched(obj, d.Generation)
+				gen = d.Generation
 			}
 			return err
 		}
@@ -105,17 +110,17 @@ func (p *Provider) restart(ctx context.Context, obj *plan.ObjectRef, value strin
 		patch = func(ctx context.Context) error {
 			d, err := apps.DaemonSets(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{})
 			if err == nil {
-				p.patched(obj, d.Generation)
+				gen = d.Generation
 			}
 			return err
 		}
 	default:
-		return fmt.Errorf("restart %s %s/%s: kind cannot be restarted", obj.Kind, obj.Namespace, obj.Name)
+		return 0, fmt.Errorf("restart %s %s/%s: kind cannot be restarted", obj.Kind, obj.Namespace, obj.Name)
 	}
 	if err := p.send(ctx, patch); err != nil {
-		return fmt.Errorf("restart %s %s/%s: %w", obj.Kind, obj.Namespace, obj.Name, err)
+		return 0, fmt.Errorf("restart %s %s/%s: %w", obj.Kind, obj.Namespace, obj.Name, err)
 	}
-	return nil
+	return gen, nil
 }
 
 // workloadTemplate reads a workload's pod template and the facts
@@ -172,33 +177,31 @@ func (p *Provider) workloadTemplate(ctx context.Context, obj *plan.ObjectRef) (*
 	return tmpl, facts, nil
 }
 
-// patched notes the generation a restart's PATCH gave a workload.
-func (p *Provider) patched(obj *plan.ObjectRef, generation int64) {
-	p.sent.Store(workloadKey(obj.Kind, obj.Namespace, obj.Name), generation)
-}
-
-// awaitSent waits, for at most sentLag, until the watch cache holds the
-// workload at the generation its restart's PATCH produced: a cache that
-// has not seen the PATCH yet still shows the previous rollout, complete,
-// and the wait would take it for this one. Past sentLag the wait goes on
-// and judges what the cache holds.
-func (p *Provider) awaitSent(ctx context.Context, obj *plan.ObjectRef) {
-	key := workloadKey(obj.Kind, obj.Namespace, obj.Name)
-	v, ok := p.sent.LoadAndDelete(key)
-	if !ok {
+// awaitGeneration waits, for at most sentLag, until the watch cache holds
+// the workload at generation gen, the one its restart's PATCH produced: a
+// cache that has not seen the PATCH yet still shows the previous rollout,
+// complete, and the wait would take it for this one. Past sentLag the wait
+// goes on and judges what the cache holds.
+func (p *Provider) awaitGeneration(ctx context.Context, obj *plan.ObjectRef, gen int64) {
+	if gen == 0 {
 		return
 	}
-	want := v.(int64)
 	cc, err := p.cache(ctx)
 	if err != nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, sentLag)
 	defer cancel()
-	_ = wait.PollUntilContextCancel(ctx, 20*time.Millisecond, true, func(context.Context) (bool, error) {
-		u, err := cc.workload(obj.Kind, obj.Namespace, obj.Name)
-		return err == nil && u.GetGeneration() >= want, nil
-	})
+	sub := cc.subscribe([]string{workloadKey(obj.Kind, obj.Namespace, obj.Name)})
+	defer sub.close()
+	for {
+		if u, err := cc.workload(obj.Kind, obj.Namespace, obj.Name); err == nil && u.GetGeneration() >= gen {
+			return
+		}
+		if _, err := sleepUntil(ctx, sub, time.Time{}); err != nil {
+			return
+		}
+	}
 }
 
 // sentLag bounds how long a restart waits for the watch cache to show its

@@ -81,6 +81,15 @@ type leaseClient interface {
 	Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error
 }
 
+// readLease reads the state's Lease, retrying transient errors.
+func (b *StateBackend) readLease(ctx context.Context) (cur *coordinationv1.Lease, err error) {
+	err = b.call(ctx, func(ctx context.Context) (err error) {
+		cur, err = b.leases().Get(ctx, b.name, metav1.GetOptions{})
+		return err
+	})
+	return cur, err
+}
+
 // Lock implements statemgr.Locker: it creates the Lease, or takes it over
 // when it is released or expired, and renews it until Unlock. A Lease held
 // and live fails at once with *statemgr.LockedError naming its holder and
@@ -97,11 +106,7 @@ func (b *StateBackend) Lock(operation string) (*statemgr.LockInfo, error) {
 	info := statemgr.NewLockInfo(b.Location(), operation, b.opts.Now())
 	info.KubeUser = b.whoAmI(ctx)
 	for range 5 {
-		var cur *coordinationv1.Lease
-		err := b.call(ctx, func(ctx context.Context) (err error) {
-			cur, err = b.leases().Get(ctx, b.name, metav1.GetOptions{})
-			return err
-		})
+		cur, err := b.readLease(ctx)
 		switch {
 		case apierrors.IsNotFound(err):
 			cur = nil
@@ -210,11 +215,7 @@ func (b *StateBackend) take(ctx context.Context, cur *coordinationv1.Lease, info
 // landed reads the Lease after a create or update refused as a conflict: a
 // retried request whose first answer was lost may be ours, landed.
 func (b *StateBackend) landed(ctx context.Context, id string) *coordinationv1.Lease {
-	var cur *coordinationv1.Lease
-	err := b.call(ctx, func(ctx context.Context) (err error) {
-		cur, err = b.leases().Get(ctx, b.name, metav1.GetOptions{})
-		return err
-	})
+	cur, err := b.readLease(ctx)
 	if err != nil || cur.Annotations[annotationLockID] != id {
 		return nil
 	}
@@ -278,11 +279,7 @@ func (b *StateBackend) renew(ctx context.Context) error {
 	l.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, b.opts.RenewEvery)
 	defer cancel()
-	var cur *coordinationv1.Lease
-	err := b.call(ctx, func(ctx context.Context) (err error) {
-		cur, err = b.leases().Get(ctx, b.name, metav1.GetOptions{})
-		return err
-	})
+	cur, err := b.readLease(ctx)
 	switch {
 	case apierrors.IsNotFound(err):
 		return fmt.Errorf("the lock's Lease %s/%s was deleted (force-unlock?)", b.namespace, b.name)
@@ -327,11 +324,7 @@ func (b *StateBackend) Unlock() error {
 	ctx, cancel := b.op()
 	defer cancel()
 	for range 5 {
-		var cur *coordinationv1.Lease
-		err := b.call(ctx, func(ctx context.Context) (err error) {
-			cur, err = b.leases().Get(ctx, b.name, metav1.GetOptions{})
-			return err
-		})
+		cur, err := b.readLease(ctx)
 		switch {
 		case apierrors.IsNotFound(err):
 			return nil
@@ -365,11 +358,7 @@ func (b *StateBackend) deleteLease(ctx context.Context, cur *coordinationv1.Leas
 func (b *StateBackend) ForceUnlock(id string) error {
 	ctx, cancel := b.op()
 	defer cancel()
-	var cur *coordinationv1.Lease
-	err := b.call(ctx, func(ctx context.Context) (err error) {
-		cur, err = b.leases().Get(ctx, b.name, metav1.GetOptions{})
-		return err
-	})
+	cur, err := b.readLease(ctx)
 	switch {
 	case apierrors.IsNotFound(err):
 		return fmt.Errorf("force-unlock: %s is not locked (no Lease %s/%s)", b.Location(), b.namespace, b.name)

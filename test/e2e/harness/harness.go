@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/meshwave/meshwave/plan"
+	"github.com/meshwave/meshwave/test/istiofix"
 	"github.com/meshwave/meshwave/test/meshsim"
 	"github.com/meshwave/meshwave/test/testenv"
 )
@@ -319,6 +320,42 @@ func Scenario(t testing.TB, name string) (*testenv.Cluster, *meshsim.Sim) {
 		t.Fatalf("meshsim: %v", meshErr)
 	}
 	return env, meshSim
+}
+
+// PlanJSON runs `meshwave plan -json` with args in dir and decodes its
+// output into a T (the fields a test reads), failing the test when it is
+// not JSON.
+func PlanJSON[T any](t testing.TB, env *testenv.Cluster, dir string, args ...string) (T, Result) {
+	t.Helper()
+	r := Meshwave(t, env, dir, append([]string{"plan", "-json"}, args...)...)
+	var p T
+	if err := json.Unmarshal([]byte(r.Stdout), &p); err != nil {
+		t.Fatalf("plan -json (exit %d): %v\n%s\n%s", r.Code, err, r.Stdout, r.Stderr)
+	}
+	return p, r
+}
+
+// RealIstio returns the package's cluster with real Istio (test/istiofix)
+// in the state load leaves it (mesh.LoadUpgradeScenario, say), stopped
+// when the test ends; load has 5 minutes.
+func RealIstio(t *testing.T, load func(*istiofix.Mesh, context.Context) error) (*testenv.Cluster, *istiofix.Mesh) {
+	t.Helper()
+	env := testenv.Require(t)
+	bin := os.Getenv(istiofix.EnvBinDir)
+	if bin == "" {
+		t.Fatal(istiofix.ErrNoBinaries)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	mesh, err := istiofix.New(env, t.TempDir(), bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(mesh.Stop)
+	if err := load(mesh, ctx); err != nil {
+		t.Fatal(err)
+	}
+	return env, mesh
 }
 
 // Event is one line of `apply -json`, the fields the kill tests read.

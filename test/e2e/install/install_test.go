@@ -40,21 +40,9 @@ const installBlock = `install {
 
 func setup(t *testing.T) (*testenv.Cluster, *istiofix.Mesh, []byte) {
 	t.Helper()
-	env := testenv.Require(t)
-	bin := os.Getenv(istiofix.EnvBinDir)
-	if bin == "" {
-		t.Fatal(istiofix.ErrNoBinaries)
-	}
+	env, mesh := harness.RealIstio(t, (*istiofix.Mesh).LoadInstallScenario)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	mesh, err := istiofix.New(env, t.TempDir(), bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(mesh.Stop)
-	if err := mesh.LoadInstallScenario(ctx); err != nil {
-		t.Fatal(err)
-	}
 	manifest, err := mesh.Manifest(ctx, rev31)
 	if err != nil {
 		t.Fatal(err)
@@ -176,22 +164,12 @@ type planJSON struct {
 	} `json:"steps"`
 }
 
-func planOf(t *testing.T, env *testenv.Cluster, dir string) (planJSON, harness.Result) {
-	t.Helper()
-	r := harness.Meshwave(t, env, dir, "plan", "-json")
-	var p planJSON
-	if err := json.Unmarshal([]byte(r.Stdout), &p); err != nil {
-		t.Fatalf("plan -json (exit %d): %v\n%s\n%s", r.Code, err, r.Stdout, r.Stderr)
-	}
-	return p, r
-}
-
 // refused plans the istio-tags example with manifest and returns its error
 // code, which must be located in 1-31.yaml.
 func refused(t *testing.T, env *testenv.Cluster, manifest []byte, code string) check {
 	t.Helper()
 	dir := planDir(t, manifest)
-	p, r := planOf(t, env, dir)
+	p, r := harness.PlanJSON[planJSON](t, env, dir)
 	if r.Code != 1 {
 		t.Errorf("plan: exit %d, want 1 (blocked)", r.Code)
 	}
@@ -393,7 +371,7 @@ var appliedLine = regexp.MustCompile(`^applied (.+) \(\d+/\d+\)$`)
 // apply finishes, and no object of the manifest was sent twice.
 func upgradeEndToEnd(ctx context.Context, t *testing.T, env *testenv.Cluster, mesh *istiofix.Mesh, manifest []byte) {
 	dir := planDir(t, manifest)
-	p, r := planOf(t, env, dir)
+	p, r := harness.PlanJSON[planJSON](t, env, dir)
 	if r.Code != 0 {
 		t.Fatalf("plan: exit %d\n%s", r.Code, r.Stderr)
 	}

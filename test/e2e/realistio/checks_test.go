@@ -2,7 +2,6 @@ package realistio_test
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -25,16 +24,6 @@ type planChecks struct {
 		Object                  struct{ Kind, Namespace, Name string }
 	} `json:"checks"`
 	Steps []struct{ ID string } `json:"steps"`
-}
-
-func planJSON(t *testing.T, env *testenv.Cluster, dir string) (planChecks, harness.Result) {
-	t.Helper()
-	r := harness.Meshwave(t, env, dir, "plan", "-json")
-	var p planChecks
-	if err := json.Unmarshal([]byte(r.Stdout), &p); err != nil {
-		t.Fatalf("plan -json: %v\n%s\n%s", err, r.Stdout, r.Stderr)
-	}
-	return p, r
 }
 
 func (p planChecks) has(code, severity, kind, ns, name string) bool {
@@ -68,7 +57,7 @@ func missingTemplateIsReported(ctx context.Context, t *testing.T, env *testenv.C
 		t.Fatal(err)
 	}
 	restore := withoutTemplate(ctx, t, env, "istio-sidecar-injector-"+rev31.Name, "grpc-simple")
-	p, r := planJSON(t, env, dir)
+	p, r := harness.PlanJSON[planChecks](t, env, dir)
 	restore()
 	if !p.has("MW032", "error", "Deployment", "shop", "grpc") || r.Code != 1 {
 		t.Errorf("grpc-simple missing from 1-31's templates: exit %d, checks %+v; want exit 1 and MW032 error on Deployment shop/grpc", r.Code, p.Checks)
@@ -85,31 +74,40 @@ func missingTemplateIsReported(ctx context.Context, t *testing.T, env *testenv.C
 // puts it back.
 func withoutTemplate(ctx context.Context, t *testing.T, env *testenv.Cluster, name, template string) func() {
 	t.Helper()
+	return editConfigMapYAML(ctx, t, env, name, "config", func(cfg map[string]any) {
+		templates, _ := cfg["templates"].(map[string]any)
+		if _, ok := templates[template]; !ok {
+			t.Fatalf("ConfigMap %s has no template %s to remove", name, template)
+		}
+		delete(templates, template)
+	})
+}
+
+// editConfigMapYAML changes the YAML document under key of the istio-system
+// ConfigMap name with edit, and returns what puts the document back.
+func editConfigMapYAML(ctx context.Context, t *testing.T, env *testenv.Cluster, name, key string, edit func(map[string]any)) func() {
+	t.Helper()
 	cms := env.Client.CoreV1().ConfigMaps("istio-system")
 	cm, err := cms.Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	orig := cm.Data["config"]
-	var cfg map[string]any
-	if err := yaml.Unmarshal([]byte(orig), &cfg); err != nil {
-		t.Fatalf("ConfigMap %s config: %v", name, err)
+	orig := cm.Data[key]
+	var doc map[string]any
+	if err := yaml.Unmarshal([]byte(orig), &doc); err != nil {
+		t.Fatalf("ConfigMap %s %s: %v", name, key, err)
 	}
-	templates, _ := cfg["templates"].(map[string]any)
-	if _, ok := templates[template]; !ok {
-		t.Fatalf("ConfigMap %s has no template %s to remove", name, template)
-	}
-	delete(templates, template)
-	b, err := yaml.Marshal(cfg)
+	edit(doc)
+	b, err := yaml.Marshal(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	set := func(config string) {
+	set := func(value string) {
 		cm, err := cms.Get(context.Background(), name, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		cm.Data["config"] = config
+		cm.Data[key] = value
 		if _, err := cms.Update(context.Background(), cm, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -150,7 +148,7 @@ func secondInjectorIsReported(ctx context.Context, t *testing.T, env *testenv.Cl
 	if _, err := mwcs.Create(ctx, cp, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	p, r := planJSON(t, env, dir)
+	p, r := harness.PlanJSON[planChecks](t, env, dir)
 	if err := mwcs.Delete(ctx, cp.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -202,49 +200,22 @@ func settingsDriftIsShown(ctx context.Context, t *testing.T, env *testenv.Cluste
 		} `json:"settings_diff"`
 	}
 	read := func() diff {
-		r := harness.Meshwave(t, env, dir, "plan", "-json")
-		var d diff
-		if err := json.Unmarshal([]byte(r.Stdout), &d); err != nil {
-			t.Fatalf("plan -json: %v\n%s\n%s", err, r.Stdout, r.Stderr)
-		}
+		d, _ := harness.PlanJSON[diff](t, env, dir)
 		return d
 	}
 	if d := read(); d.SettingsDiff != nil {
 		t.Errorf("1-30 and 1-31 installed alike: settings_diff %+v, want none", *d.SettingsDiff)
 	}
-	cms := env.Client.CoreV1().ConfigMaps("istio-system")
-	cm, err := cms.Get(ctx, "istio-"+rev31.Name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	orig := cm.Data["mesh"]
-	var mesh map[string]any
-	if err := yaml.Unmarshal([]byte(orig), &mesh); err != nil {
-		t.Fatal(err)
-	}
-	dc, _ := mesh["defaultConfig"].(map[string]any)
-	if dc == nil {
-		dc = map[string]any{}
-		mesh["defaultConfig"] = dc
-	}
-	dc["holdApplicationUntilProxyStarts"] = true
-	b, err := yaml.Marshal(mesh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cm.Data["mesh"] = string(b)
-	if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	restore := editConfigMapYAML(ctx, t, env, "istio-"+rev31.Name, "mesh", func(mesh map[string]any) {
+		dc, _ := mesh["defaultConfig"].(map[string]any)
+		if dc == nil {
+			dc = map[string]any{}
+			mesh["defaultConfig"] = dc
+		}
+		dc["holdApplicationUntilProxyStarts"] = true
+	})
 	d := read()
-	cm, err = cms.Get(ctx, "istio-"+rev31.Name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cm.Data["mesh"] = orig
-	if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	restore()
 	found := false
 	if d.SettingsDiff != nil {
 		for _, c := range d.SettingsDiff.Changes {

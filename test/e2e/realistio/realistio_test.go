@@ -33,22 +33,7 @@ var rev30, rev31 = istiofix.Rev30, istiofix.Rev31
 
 func setup(t *testing.T) (*testenv.Cluster, *istiofix.Mesh) {
 	t.Helper()
-	env := testenv.Require(t)
-	bin := os.Getenv(istiofix.EnvBinDir)
-	if bin == "" {
-		t.Fatal(istiofix.ErrNoBinaries)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	mesh, err := istiofix.New(env, t.TempDir(), bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(mesh.Stop)
-	if err := mesh.LoadUpgradeScenario(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return env, mesh
+	return harness.RealIstio(t, (*istiofix.Mesh).LoadUpgradeScenario)
 }
 
 // applyKilledAt runs apply -json and kills it with SIGKILL when an event of

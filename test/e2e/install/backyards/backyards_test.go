@@ -86,16 +86,6 @@ type planJSON struct {
 	} `json:"steps"`
 }
 
-func planOf(t *testing.T, env *testenv.Cluster, dir string, vars []string) (planJSON, harness.Result) {
-	t.Helper()
-	r := harness.Meshwave(t, env, dir, append([]string{"plan", "-json"}, vars...)...)
-	var p planJSON
-	if err := json.Unmarshal([]byte(r.Stdout), &p); err != nil {
-		t.Fatalf("plan -json (exit %d): %v\n%s\n%s", r.Code, err, r.Stdout, r.Stderr)
-	}
-	return p, r
-}
-
 func write(t *testing.T, dir, name string, b []byte) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
@@ -117,7 +107,7 @@ func read(t *testing.T, dir, name string) []byte {
 func refusesAnotherRevision(t *testing.T, env *testenv.Cluster, vars []string) {
 	dir := harness.CopyExample(t, "backyards-install")
 	write(t, dir, "cp-v17x.yaml", []byte(strings.Replace(string(read(t, dir, "cp-v17x.yaml")), "name: cp-v17x", "name: cp-v18x", 1)))
-	p, r := planOf(t, env, dir, vars)
+	p, r := harness.PlanJSON[planJSON](t, env, dir, vars...)
 	if r.Code != 1 {
 		t.Errorf("plan: exit %d, want 1 (blocked)", r.Code)
 	}
@@ -191,7 +181,7 @@ var appliedLine = regexp.MustCompile(`^applied (.+) \(\d+/\d+\)$`)
 // again, and the cluster ends as the guide's final listing, without mesh.
 func upgradeEndToEnd(ctx context.Context, t *testing.T, env *testenv.Cluster, vars []string) {
 	dir := harness.CopyExample(t, "backyards-install")
-	p, r := planOf(t, env, dir, vars)
+	p, r := harness.PlanJSON[planJSON](t, env, dir, vars...)
 	if r.Code != 0 {
 		t.Fatalf("plan: exit %d\n%s", r.Code, r.Stderr)
 	}
