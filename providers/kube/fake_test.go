@@ -205,6 +205,9 @@ type stepCase struct {
 	wantErr    string
 	wantRecord plan.Record // of prepare
 	wantWrites []string
+	// wantProgress, when set, is every progress message of run or
+	// rollback, in order.
+	wantProgress []string
 }
 
 // run calls the case's operation of step on a fresh fake cluster and checks
@@ -224,16 +227,18 @@ func (tc stepCase) run(t *testing.T, fl plan.Flavor, step plan.Step) *cluster {
 	defer cancel()
 	var rec map[string]string
 	var err error
+	var progress []string
+	report := func(msg string) { progress = append(progress, msg) }
 	for range 1 + btoi(tc.twice) {
 		switch tc.op {
 		case "prepare":
 			rec, err = p.Prepare(ctx, step)
 		case "run":
-			err = p.Run(ctx, step, tc.rec, nil)
+			err = p.Run(ctx, step, tc.rec, report)
 		case "verify":
 			err = p.Verify(ctx, step, tc.rec)
 		case "rollback":
-			err = p.Rollback(ctx, step, tc.rec, nil)
+			err = p.Rollback(ctx, step, tc.rec, report)
 		default:
 			t.Fatalf("unknown op %q", tc.op)
 		}
@@ -249,6 +254,11 @@ func (tc stepCase) run(t *testing.T, fl plan.Flavor, step plan.Step) *cluster {
 	}
 	if d := cmp.Diff(tc.wantWrites, c.writes()); d != "" {
 		t.Errorf("writes (-want +got):\n%s", d)
+	}
+	if tc.wantProgress != nil {
+		if d := cmp.Diff(tc.wantProgress, progress); d != "" {
+			t.Errorf("progress (-want +got):\n%s", d)
+		}
 	}
 	return c
 }

@@ -66,8 +66,8 @@ func (p *Provider) verify(ctx context.Context, workloads []plan.ObjectRef, image
 	sub := cc.subscribe(keys)
 	defer sub.close()
 	type nsState struct {
-		bad  []string
-		pods int
+		bad      []string
+		pods, ok int
 	}
 	states := map[string]nsState{}
 	dirty := map[string]bool{}
@@ -78,14 +78,14 @@ func (p *Provider) verify(ctx context.Context, workloads []plan.ObjectRef, image
 	for {
 		for k := range dirty {
 			ns := strings.TrimPrefix(k, podsKey(""))
-			bad, n, err := cc.podsOff(ns, byNS[ns], image, revision)
+			bad, n, ok, err := cc.podsOff(ns, byNS[ns], image, revision)
 			if err != nil {
 				return fmt.Errorf("verify: %w", err)
 			}
-			states[ns] = nsState{bad, n}
+			states[ns] = nsState{bad, n, ok}
 		}
 		var bad []string
-		total := 0
+		total, ok := 0, 0
 		nss := make([]string, 0, len(states))
 		for ns := range states {
 			nss = append(nss, ns)
@@ -94,6 +94,7 @@ func (p *Provider) verify(ctx context.Context, workloads []plan.ObjectRef, image
 		for _, ns := range nss {
 			bad = append(bad, states[ns].bad...)
 			total += states[ns].pods
+			ok += states[ns].ok
 		}
 		if len(bad) == 0 {
 			return nil
@@ -101,7 +102,7 @@ func (p *Provider) verify(ctx context.Context, workloads []plan.ObjectRef, image
 		if timeout == 0 {
 			return fmt.Errorf("%s", strings.Join(bad, "; "))
 		}
-		if msg := fmt.Sprintf("%d/%d pods run %s", total-len(bad), total, shortImage(image)); msg != last && progress != nil {
+		if msg := fmt.Sprintf("%d/%d pods run %s", ok, total, shortImage(image)); msg != last && progress != nil {
 			last = msg
 			progress(msg)
 		}
@@ -117,19 +118,18 @@ func (p *Provider) verify(ctx context.Context, workloads []plan.ObjectRef, image
 }
 
 // podsOff says which pods of namespace ns's workloads do not run image
-// (injected by revision, when set) Ready, and how many pods it read.
-func (c *clusterCache) podsOff(ns string, workloads []plan.ObjectRef, image, revision string) ([]string, int, error) {
-	pods, err := c.podsOf(ns, labels.Everything())
+// (injected by revision, when set) Ready, and which workloads have no pod;
+// and how many pods it read, and how many of them are as wanted.
+func (c *clusterCache) podsOff(ns string, workloads []plan.ObjectRef, image, revision string) (bad []string, pods, ok int, err error) {
+	all, err := c.podsOf(ns, labels.Everything())
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	rss, err := c.replicaSetsOf(ns)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
-	snap := workloadsOf(&clusterObjects{pods: pods, replicaSets: rss})
-	var bad []string
-	n := 0
+	snap := workloadsOf(&clusterObjects{pods: all, replicaSets: rss})
 	for _, want := range workloads {
 		found := false
 		for _, w := range snap {
@@ -137,14 +137,16 @@ func (c *clusterCache) podsOff(ns string, workloads []plan.ObjectRef, image, rev
 				continue
 			}
 			found = true
-			n += len(w.Pods)
-			bad = append(bad, podProblems(ns, w.Pods, image, revision)...)
+			probs := podProblems(ns, w.Pods, image, revision)
+			pods += len(w.Pods)
+			ok += len(w.Pods) - len(probs)
+			bad = append(bad, probs...)
 		}
 		if !found {
 			bad = append(bad, fmt.Sprintf("%s %s/%s has no running pods", want.Kind, ns, want.Name))
 		}
 	}
-	return bad, n, nil
+	return bad, pods, ok, nil
 }
 
 // podProblems says, per pod, why it does not run image, injected by
