@@ -261,13 +261,13 @@ func (c *Cluster) connect(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("testenv: wait for node %s Ready and the default service account: %w (still missing: %s)\n%s",
-			NodeName, err, missing, c.componentLogs())
+			NodeName, err, missing, c.ComponentLogs())
 	}
 	return nil
 }
 
-// componentLogs returns the last lines of each component's log, for errors.
-func (c *Cluster) componentLogs() string {
+// ComponentLogs returns the last lines of each component's log, for errors.
+func (c *Cluster) ComponentLogs() string {
 	files, _ := filepath.Glob(filepath.Join(c.workdir(), "clusters", c.Name, "logs", "*.log"))
 	var b strings.Builder
 	for _, f := range files {
@@ -365,7 +365,7 @@ func (c *Cluster) RestartComponent(ctx context.Context, component string) error 
 		return err
 	}
 	if _, err := c.ComponentPID(component); err != nil {
-		return fmt.Errorf("testenv: %s not running after kwokctl start cluster: %w\n%s", component, err, c.componentLogs())
+		return fmt.Errorf("testenv: %s not running after kwokctl start cluster: %w\n%s", component, err, c.ComponentLogs())
 	}
 	if component != "kube-apiserver" || c.Client == nil {
 		return nil
@@ -378,7 +378,7 @@ func (c *Cluster) RestartComponent(ctx context.Context, component string) error 
 		return last == nil, nil
 	}
 	if err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, ready); err != nil {
-		return fmt.Errorf("testenv: restarted kube-apiserver not ready: %w (last: %v)\n%s", err, last, c.componentLogs())
+		return fmt.Errorf("testenv: restarted kube-apiserver not ready: %w (last: %v)\n%s", err, last, c.ComponentLogs())
 	}
 	return nil
 }
