@@ -63,30 +63,33 @@ var restartOps = stepOps{
 // restartAndWait restarts step s's workload with value and waits for its
 // rollout, once the watch cache shows the restart (awaitGeneration).
 func (p *Provider) restartAndWait(ctx context.Context, s plan.Step, value string, progress func(string)) error {
-	gen, err := p.restart(ctx, s.Object, value)
+	gen, uid, err := p.restart(ctx, s.Object, value)
 	if err != nil {
 		return err
 	}
-	p.awaitGeneration(ctx, s.Object, gen)
+	p.awaitGeneration(ctx, s.Object, gen, uid)
 	return p.waitRollouts(ctx, []plan.ObjectRef{*s.Object}, stepTimeout(s), progress)
 }
 
 // restart sets the pod template's restartedAt annotation, as kubectl rollout
 // restart does; sending the same value again changes nothing. It returns
-// the workload's generation after the PATCH (0 for an Argo Rollout).
-func (p *Provider) restart(ctx context.Context, obj *plan.ObjectRef, value string) (int64, error) {
+// the workload's generation and uid after the PATCH (0 for an Argo Rollout).
+func (p *Provider) restart(ctx context.Context, obj *plan.ObjectRef, value string) (int64, types.UID, error) {
 	if value == "" {
-		return 0, fmt.Errorf("restart %s/%s: no recorded restartedAt value", obj.Namespace, obj.Name)
+		return 0, "", fmt.Errorf("restart %s/%s: no recorded restartedAt value", obj.Namespace, obj.Name)
 	}
 	if obj.Kind == string(plan.KindRollout) {
-		return 0, p.restartRollout(ctx, obj, value)
+		return 0, "", p.restartRollout(ctx, obj, value)
 	}
 	body, err := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{
 		"metadata": map[string]any{"annotations": map[string]string{annoRestartedAt: value}}}}})
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
-	var gen int64
+	var (
+		gen int64
+		uid types.UID
+	)
 	apps := p.cs.AppsV1()
 	var patch func(ctx context.Context) error
 	switch plan.WorkloadKind(obj.Kind) {
@@ -94,7 +97,7 @@ func (p *Provider) restart(ctx context.Context, obj *plan.ObjectRef, value strin
 		patch = func(ctx context.Context) error {
 			d, err := apps.Deployments(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{})
 			if err == nil {
-				gen = d.Generation
+				gen, uid = d.Generation, d.UID
 			}
 			return err
 		}
@@ -102,7 +105,7 @@ func (p *Provider) restart(ctx context.Context, obj *plan.ObjectRef, value strin
 		patch = func(ctx context.Context) error {
 			d, err := apps.StatefulSets(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{})
 			if err == nil {
-				gen = d.Generation
+				gen, uid = d.Generation, d.UID
 			}
 			return err
 		}
@@ -110,17 +113,17 @@ func (p *Provider) restart(ctx context.Context, obj *plan.ObjectRef, value strin
 		patch = func(ctx context.Context) error {
 			d, err := apps.DaemonSets(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{})
 			if err == nil {
-				gen = d.Generation
+				gen, uid = d.Generation, d.UID
 			}
 			return err
 		}
 	default:
-		return 0, fmt.Errorf("restart %s %s/%s: kind cannot be restarted", obj.Kind, obj.Namespace, obj.Name)
+		return 0, "", fmt.Errorf("restart %s %s/%s: kind cannot be restarted", obj.Kind, obj.Namespace, obj.Name)
 	}
 	if err := p.send(ctx, patch); err != nil {
-		return 0, fmt.Errorf("restart %s %s/%s: %w", obj.Kind, obj.Namespace, obj.Name, err)
+		return 0, "", fmt.Errorf("restart %s %s/%s: %w", obj.Kind, obj.Namespace, obj.Name, err)
 	}
-	return gen, nil
+	return gen, uid, nil
 }
 
 // workloadTemplate reads a workload's pod template and the facts
@@ -182,7 +185,7 @@ func (p *Provider) workloadTemplate(ctx context.Context, obj *plan.ObjectRef) (*
 // cache that has not seen the PATCH yet still shows the previous rollout,
 // complete, and the wait would take it for this one. Past sentLag the wait
 // goes on and judges what the cache holds.
-func (p *Provider) awaitGeneration(ctx context.Context, obj *plan.ObjectRef, gen int64) {
+func (p *Provider) awaitGeneration(ctx context.Context, obj *plan.ObjectRef, gen int64, uid types.UID) {
 	if gen == 0 {
 		return
 	}
@@ -195,7 +198,9 @@ func (p *Provider) awaitGeneration(ctx context.Context, obj *plan.ObjectRef, gen
 	sub := cc.subscribe([]string{workloadKey(obj.Kind, obj.Namespace, obj.Name)})
 	defer sub.close()
 	for {
-		if u, err := cc.workload(obj.Kind, obj.Namespace, obj.Name); err == nil && u.GetGeneration() >= gen {
+		// The same object, not an earlier one of the same name that a
+		// stale list may still show with a higher generation.
+		if u, err := cc.workload(obj.Kind, obj.Namespace, obj.Name); err == nil && u.GetUID() == uid && u.GetGeneration() >= gen {
 			return
 		}
 		if _, err := sleepUntil(ctx, sub, time.Time{}); err != nil {
