@@ -87,31 +87,26 @@ bench-cluster: build testenv-cp ## the cluster benchmark: N=20,200,1000 namespac
 # "context deadline exceeded" when the time runs out while a worker is busy
 # (golang/go#75804, fixed in Go 1.27); it did so in a clean-clone CI run of
 # FuzzRead. The counts are about 10–25 s each on the 2-core machine.
-FUZZ_TARGETS := FuzzLoad FuzzRead FuzzDecode
-FUZZTIME ?= 60s
 FUZZ_CI_BUDGETS ?= FuzzLoad=20000x FuzzRead=100000x FuzzDecode=150000x
+FUZZ_TARGETS := $(foreach b,$(FUZZ_CI_BUDGETS),$(firstword $(subst =, ,$(b))))
+FUZZTIME ?= 60s
 
-# $(1): the -fuzztime of every target, or empty to take each target's
-# budget from FUZZ_CI_BUDGETS.
+# $(1): Target=fuzztime pairs, fuzzed one after another.
 define run_fuzz
-	@for target in $(FUZZ_TARGETS); do \
+	@for tb in $(1); do \
+		target=$${tb%%=*}; budget=$${tb#*=}; \
 		pkg=$$(grep -rl --exclude-dir=.git --include='*_test.go' "^func $$target(" . | xargs -r -n1 dirname | sort -u); \
 		if [ "$$(echo $$pkg | wc -w)" != 1 ]; then echo "fuzz: $$target is declared in '$$pkg', want one package"; exit 1; fi; \
-		budget=$(1); \
-		if [ -z "$$budget" ]; then \
-			budget=$$(for b in $(FUZZ_CI_BUDGETS); do case $$b in "$$target="*) echo "$${b#*=}";; esac; done); \
-			if [ -z "$$budget" ]; then echo "fuzz: $$target has no budget in FUZZ_CI_BUDGETS"; exit 1; fi; \
-		fi; \
 		echo "$(GO) test -run '^$$' -fuzz '^$$target\$$' -fuzztime $$budget $$pkg"; \
 		$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $$budget $$pkg || exit 1; \
 	done
 endef
 
 fuzz: ## $(FUZZTIME) each of fuzzing the plan loader, the state decoder and the saved-plan decoder
-	$(call run_fuzz,$(FUZZTIME))
+	$(call run_fuzz,$(addsuffix =$(FUZZTIME),$(FUZZ_TARGETS)))
 
 fuzz-ci: ## what `make test` fuzzes: a fixed number of inputs of each of the same targets ($(FUZZ_CI_BUDGETS))
-	$(call run_fuzz,)
+	$(call run_fuzz,$(FUZZ_CI_BUDGETS))
 
 # The Backyards demo runs meshsim and no Istio binary, so it builds none;
 # SCENARIO=istio builds (once) and uses the real ones.

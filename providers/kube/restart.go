@@ -86,44 +86,42 @@ func (p *Provider) restart(ctx context.Context, obj *plan.ObjectRef, value strin
 	if err != nil {
 		return 0, "", err
 	}
-	var (
-		gen int64
-		uid types.UID
-	)
 	apps := p.cs.AppsV1()
-	var patch func(ctx context.Context) error
+	opts := metav1.PatchOptions{}
+	var patch func(ctx context.Context) (metav1.Object, error)
 	switch plan.WorkloadKind(obj.Kind) {
 	case plan.KindDeployment:
-		patch = func(ctx context.Context) error {
-			d, err := apps.Deployments(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{})
-			if err == nil {
-				gen, uid = d.Generation, d.UID
-			}
-			return err
+		patch = func(ctx context.Context) (metav1.Object, error) {
+			return patched(apps.Deployments(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, body, opts))
 		}
 	case plan.KindStatefulSet:
-		patch = func(ctx context.Context) error {
-			d, err := apps.StatefulSets(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{})
-			if err == nil {
-				gen, uid = d.Generation, d.UID
-			}
-			return err
+		patch = func(ctx context.Context) (metav1.Object, error) {
+			return patched(apps.StatefulSets(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, body, opts))
 		}
 	case plan.KindDaemonSet:
-		patch = func(ctx context.Context) error {
-			d, err := apps.DaemonSets(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, body, metav1.PatchOptions{})
-			if err == nil {
-				gen, uid = d.Generation, d.UID
-			}
-			return err
+		patch = func(ctx context.Context) (metav1.Object, error) {
+			return patched(apps.DaemonSets(obj.Namespace).Patch(ctx, obj.Name, types.StrategicMergePatchType, body, opts))
 		}
 	default:
 		return 0, "", fmt.Errorf("restart %s %s/%s: kind cannot be restarted", obj.Kind, obj.Namespace, obj.Name)
 	}
-	if err := p.send(ctx, patch); err != nil {
+	var got metav1.Object
+	if err := p.send(ctx, func(ctx context.Context) (err error) {
+		got, err = patch(ctx)
+		return err
+	}); err != nil {
 		return 0, "", fmt.Errorf("restart %s %s/%s: %w", obj.Kind, obj.Namespace, obj.Name, err)
 	}
-	return gen, uid, nil
+	return got.GetGeneration(), got.GetUID(), nil
+}
+
+// patched is a typed PATCH's answer as its object metadata, nil with an
+// error (never a typed nil).
+func patched[T metav1.Object](obj T, err error) (metav1.Object, error) {
+	if err != nil {
+		return nil, err
+	}
+	return obj, nil
 }
 
 // workloadTemplate reads a workload's pod template and the facts
@@ -180,10 +178,10 @@ func (p *Provider) workloadTemplate(ctx context.Context, obj *plan.ObjectRef) (*
 	return tmpl, facts, nil
 }
 
-// awaitGeneration waits, for at most sentLag, until the watch cache holds
+// awaitGeneration waits, for at most cacheLag, until the watch cache holds
 // the workload at generation gen, the one its restart's PATCH produced: a
 // cache that has not seen the PATCH yet still shows the previous rollout,
-// complete, and the wait would take it for this one. Past sentLag the wait
+// complete, and the wait would take it for this one. Past cacheLag the wait
 // goes on and judges what the cache holds.
 func (p *Provider) awaitGeneration(ctx context.Context, obj *plan.ObjectRef, gen int64, uid types.UID) {
 	if gen == 0 {
@@ -193,7 +191,7 @@ func (p *Provider) awaitGeneration(ctx context.Context, obj *plan.ObjectRef, gen
 	if err != nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, sentLag)
+	ctx, cancel := context.WithTimeout(ctx, cacheLag)
 	defer cancel()
 	sub := cc.subscribe([]string{workloadKey(obj.Kind, obj.Namespace, obj.Name)})
 	defer sub.close()
@@ -209,6 +207,6 @@ func (p *Provider) awaitGeneration(ctx context.Context, obj *plan.ObjectRef, gen
 	}
 }
 
-// sentLag bounds how long a restart waits for the watch cache to show its
+// cacheLag bounds how long a restart waits for the watch cache to show its
 // PATCH.
-const sentLag = 10 * time.Second
+const cacheLag = 10 * time.Second
