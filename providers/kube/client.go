@@ -131,6 +131,10 @@ type Provider struct {
 	// create its pods before a wait gives up on it: one refused pod can be
 	// a blip, a refusal that persists is the cluster saying no.
 	failGrace time.Duration
+	// recheckAfter is how long a wait trusts the watch cache's silence:
+	// when nothing it waits on has changed for that long, it reads what it
+	// waits on from the API server itself (a watch can miss a change).
+	recheckAfter time.Duration
 	// evictRetry spaces the evictions of one pod a PodDisruptionBudget
 	// refuses.
 	evictRetry time.Duration
@@ -166,7 +170,7 @@ func NewForClients(c Clients, fl plan.Flavor) (*Provider, error) {
 	}
 	return &Provider{host: c.Host, cs: c.Kubernetes, dyn: c.Dynamic, meta: c.Metadata, flavor: f,
 		now: time.Now, pageSize: 500, backoff: transientBackoff, pollInterval: time.Second, failGrace: 5 * time.Second,
-		evictRetry: 5 * time.Second}, nil
+		recheckAfter: 30 * time.Second, evictRetry: 5 * time.Second}, nil
 }
 
 // New returns a Provider for the cluster cfg points at. cfg.Timeout (zero:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,11 +15,13 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
 	dynfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -93,6 +96,7 @@ func (c *cluster) provider(t *testing.T, fl plan.Flavor) *Provider {
 	p.backoff = wait.Backoff{Duration: time.Millisecond, Factor: 1, Steps: 3}
 	p.pollInterval = time.Millisecond
 	p.evictRetry = time.Millisecond
+	p.recheckAfter = 50 * time.Millisecond
 	// The clock stands still: a failure that persists is one seen at all.
 	p.failGrace = 0
 	p.now = func() time.Time { return time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC) }
@@ -125,6 +129,45 @@ func (c *cluster) inject(f failure) {
 	}
 	c.cs.PrependReactor(f.verb, f.resource, react)
 	c.dyn.PrependReactor(f.verb, f.resource, react)
+}
+
+// missedByWatch makes the watch cache miss the changes of the objects of
+// resource named, as a watch cut while the API server restarted can: the
+// cache's first list shows each as it is in was (leaves it out when not
+// there), and the watch drops their events. Every other read sees them as
+// they are.
+func (c *cluster) missedByWatch(resource string, names []string, was ...runtime.Object) {
+	missed := func(obj runtime.Object) bool {
+		m, err := metaOf(obj)
+		return err == nil && slices.Contains(names, m.GetName())
+	}
+	var mu sync.Mutex
+	first := true
+	c.cs.PrependReactor("list", resource, func(a k8stesting.Action) (bool, runtime.Object, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !first {
+			return false, nil, nil
+		}
+		first = false
+		list, err := c.cs.Tracker().List(a.GetResource(), a.(k8stesting.ListActionImpl).GetKind(), a.GetNamespace())
+		if err != nil {
+			return true, nil, err
+		}
+		items, err := meta.ExtractList(list)
+		if err != nil {
+			return true, nil, err
+		}
+		items = append(slices.DeleteFunc(items, missed), was...)
+		return true, list, meta.SetList(list, items)
+	})
+	c.cs.PrependWatchReactor(resource, func(a k8stesting.Action) (bool, watch.Interface, error) {
+		w, err := c.cs.Tracker().Watch(a.GetResource(), a.GetNamespace())
+		if err != nil {
+			return true, nil, err
+		}
+		return true, watch.Filter(w, func(e watch.Event) (watch.Event, bool) { return e, !missed(e.Object) }), nil
+	})
 }
 
 // injectProxies answers every dry-run creation of a pod as an injection
@@ -196,6 +239,8 @@ type stepCase struct {
 	objects []runtime.Object // built-in objects
 	custom  []runtime.Object // custom resources, and workloads as the rollout wait watches them
 	fail    []failure
+	// missed makes the watch cache miss changes (missedByWatch).
+	missed *missed
 	// injector, when set, is the proxy image a fake injection webhook adds
 	// to the pods the API server is asked to create with dryRun.
 	injector string
@@ -210,6 +255,13 @@ type stepCase struct {
 	wantProgress []string
 }
 
+// missed are the arguments of missedByWatch.
+type missed struct {
+	resource string
+	names    []string
+	was      []runtime.Object
+}
+
 // run calls the case's operation of step on a fresh fake cluster and checks
 // its error, record and writes. It returns the cluster for checks of the
 // objects.
@@ -218,6 +270,9 @@ func (tc stepCase) run(t *testing.T, fl plan.Flavor, step plan.Step) *cluster {
 	c := newCluster(t, tc.objects, tc.custom)
 	for _, f := range tc.fail {
 		c.inject(f)
+	}
+	if tc.missed != nil {
+		c.missedByWatch(tc.missed.resource, tc.missed.names, tc.missed.was...)
 	}
 	if tc.injector != "" {
 		c.injectProxies(tc.injector)

@@ -159,6 +159,33 @@ func (p *Provider) listCustom(ctx context.Context, gvr schema.GroupVersionResour
 	return out, nil
 }
 
+// readNamespacePods reads namespace ns's live pods and its ReplicaSets from
+// the API server, page by page, as clusterCache.namespacePods has them.
+func (p *Provider) readNamespacePods(ctx context.Context, ns string) ([]corev1.Pod, []appsv1.ReplicaSet, error) {
+	var pods []corev1.Pod
+	var rss []appsv1.ReplicaSet
+	for _, l := range []resourceList{
+		{"pods", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return p.cs.CoreV1().Pods(ns).List(ctx, opts)
+		}, func(x runtime.Object) error {
+			if pod := x.(*corev1.Pod); observed(pod) {
+				pods = append(pods, *pod)
+			}
+			return nil
+		}},
+		{"replicasets", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return p.cs.AppsV1().ReplicaSets(ns).List(ctx, opts)
+		}, func(x runtime.Object) error { rss = append(rss, *x.(*appsv1.ReplicaSet)); return nil }},
+	} {
+		pg := pager.New(p.retried(l.fn))
+		pg.PageSize = p.pageSize
+		if err := pg.EachListItem(ctx, l.opts, l.each); err != nil {
+			return nil, nil, fmt.Errorf("list %s of namespace %s: %w", l.what, ns, err)
+		}
+	}
+	return pods, rss, nil
+}
+
 // retried is a page of a list read with the transient-error policy.
 func (p *Provider) retried(list pager.ListPageFunc) pager.ListPageFunc {
 	return func(ctx context.Context, opts metav1.ListOptions) (obj runtime.Object, err error) {

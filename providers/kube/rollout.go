@@ -54,8 +54,9 @@ func (p *Provider) waitRollouts(ctx context.Context, workloads []plan.ObjectRef,
 	for _, k := range keys {
 		dirty[k] = true
 	}
+	quiet := time.Now().Add(p.recheckAfter)
 	for {
-		var recheck time.Time
+		recheck := quiet
 		for k := range dirty {
 			rw, ok := waits[k]
 			if !ok {
@@ -69,7 +70,7 @@ func (p *Provider) waitRollouts(ctx context.Context, workloads []plan.ObjectRef,
 				delete(waits, k)
 				continue
 			}
-			if !again.IsZero() && (recheck.IsZero() || again.Before(recheck)) {
+			if !again.IsZero() && again.Before(recheck) {
 				recheck = again
 			}
 		}
@@ -81,15 +82,52 @@ func (p *Provider) waitRollouts(ctx context.Context, workloads []plan.ObjectRef,
 			return notFinished(ctx, waits, timeout)
 		}
 		dirty = woken
-		if dirty == nil {
-			dirty = map[string]bool{}
-			for k, rw := range waits {
-				if rw.failing.watching() || !rw.staleSince.IsZero() {
-					dirty[k] = true
+		if dirty != nil {
+			quiet = time.Now().Add(p.recheckAfter)
+			for k := range dirty {
+				if rw, ok := waits[k]; ok {
+					rw.fresh = nil // the cache has news of it
 				}
 			}
+			continue
+		}
+		dirty = map[string]bool{}
+		for k, rw := range waits {
+			if rw.failing.watching() || !rw.staleSince.IsZero() {
+				dirty[k] = true
+			}
+		}
+		if !time.Now().Before(quiet) {
+			if err := p.recheckRollouts(ctx, cc, waits, dirty, progress); err != nil {
+				return err
+			}
+			quiet = time.Now().Add(p.recheckAfter)
 		}
 	}
+}
+
+// recheckRollouts reads each workload still rolling from the API server,
+// after the watch cache said nothing of them for recheckAfter: one whose
+// object differs from the cache's (a change the watch missed) is read from
+// what the server said, until the cache has news of it, and marked dirty.
+func (p *Provider) recheckRollouts(ctx context.Context, cc *clusterCache, waits map[string]*rolloutWait, dirty map[string]bool, progress func(string)) error {
+	for k, rw := range waits {
+		w := rw.ref
+		fresh, err := p.readWorkload(ctx, w.Kind, w.Namespace, w.Name)
+		if err != nil {
+			return fmt.Errorf("rollout of %s %s/%s: %w", w.Kind, w.Namespace, w.Name, err)
+		}
+		cached, err := cc.workload(w.Kind, w.Namespace, w.Name)
+		if err == nil && cached.GetResourceVersion() == fresh.GetResourceVersion() {
+			continue
+		}
+		if progress != nil {
+			progress(fmt.Sprintf("%s/%s: the API server shows what the watch did not (resourceVersion %s)", w.Namespace, w.Name, fresh.GetResourceVersion()))
+		}
+		rw.fresh = fresh
+		dirty[k] = true
+	}
+	return nil
 }
 
 // sleepUntil waits for a change of what sub watches (and returns what
@@ -125,6 +163,10 @@ type rolloutWait struct {
 	staleSince time.Time
 	// failing times the controller's failure to create pods.
 	failing failureWatch
+	// fresh, when set, is the workload as the API server showed it when
+	// the watch cache held an older one (recheckRollouts): read instead of
+	// the cache's until the cache has news of it.
+	fresh *unstructured.Unstructured
 }
 
 // evalRollout reads one rollout from the cache: done, or when to look again
@@ -132,9 +174,12 @@ type rolloutWait struct {
 // finish.
 func (p *Provider) evalRollout(ctx context.Context, cc *clusterCache, rw *rolloutWait, since time.Time, progress func(string)) (bool, time.Time, error) {
 	w := rw.ref
-	u, err := cc.workload(w.Kind, w.Namespace, w.Name)
-	if err != nil {
-		return false, time.Time{}, fmt.Errorf("rollout of %s %s/%s: %w", w.Kind, w.Namespace, w.Name, err)
+	u := rw.fresh
+	if u == nil {
+		var err error
+		if u, err = cc.workload(w.Kind, w.Namespace, w.Name); err != nil {
+			return false, time.Time{}, fmt.Errorf("rollout of %s %s/%s: %w", w.Kind, w.Namespace, w.Name, err)
+		}
 	}
 	r, err := rolloutStatus(u)
 	if err != nil {
@@ -282,6 +327,39 @@ func (c *clusterCache) workload(kind, ns, name string) (*unstructured.Unstructur
 	if err != nil {
 		return nil, fmt.Errorf("the %s is gone: %w", kind, err)
 	}
+	return asWorkload(kind, obj)
+}
+
+// readWorkload is a workload as kstatus reads it, from the API server.
+func (p *Provider) readWorkload(ctx context.Context, kind, ns, name string) (*unstructured.Unstructured, error) {
+	var obj runtime.Object
+	apps := p.cs.AppsV1()
+	err := p.call(ctx, func(ctx context.Context) (err error) {
+		switch kind {
+		case string(plan.KindDeployment):
+			obj, err = apps.Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+		case string(plan.KindStatefulSet):
+			obj, err = apps.StatefulSets(ns).Get(ctx, name, metav1.GetOptions{})
+		case string(plan.KindDaemonSet):
+			obj, err = apps.DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
+		case string(plan.KindRollout):
+			obj, err = p.dyn.Resource(gvrRollout).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+		default:
+			err = fmt.Errorf("cannot wait for a %s", kind)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the %s: %w", kind, err)
+	}
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		return u, nil
+	}
+	return asWorkload(kind, obj)
+}
+
+// asWorkload is a typed workload as kstatus reads it.
+func asWorkload(kind string, obj runtime.Object) (*unstructured.Unstructured, error) {
 	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
 		return nil, err

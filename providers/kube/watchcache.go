@@ -265,6 +265,20 @@ func (c *clusterCache) podsOf(ns string, sel labels.Selector) ([]corev1.Pod, err
 	return out, nil
 }
 
+// namespacePods are namespace ns's live pods and its ReplicaSets (which
+// tell a Deployment's pods).
+func (c *clusterCache) namespacePods(ns string) ([]corev1.Pod, []appsv1.ReplicaSet, error) {
+	pods, err := c.podsOf(ns, labels.Everything())
+	if err != nil {
+		return nil, nil, err
+	}
+	rss, err := c.replicaSetsOf(ns)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pods, rss, nil
+}
+
 // replicaSetsOf are namespace ns's ReplicaSets.
 func (c *clusterCache) replicaSetsOf(ns string) ([]appsv1.ReplicaSet, error) {
 	ptrs, err := c.rss.ReplicaSets(ns).List(labels.Everything())

@@ -3,11 +3,13 @@ package kube
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/labels"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshwave/meshwave/plan"
 )
@@ -44,7 +46,10 @@ var verifyOps = stepOps{
 // verify checks that every pod of the workloads runs image (and revision,
 // when given) and is Ready, reading the run's watch cache: with a timeout it
 // waits, looking again at a namespace whenever one of its pods changes, until
-// none is left or the time is up.
+// none is left or the time is up. A watch can miss a change (one that
+// happened while the API server restarted, say), so when nothing has
+// changed for recheckAfter, the namespaces still off are read again from the
+// API server itself.
 func (p *Provider) verify(ctx context.Context, workloads []plan.ObjectRef, image, revision string, timeout time.Duration, progress func(string)) error {
 	if timeout > 0 {
 		var cancel context.CancelFunc
@@ -65,37 +70,23 @@ func (p *Provider) verify(ctx context.Context, workloads []plan.ObjectRef, image
 	}
 	sub := cc.subscribe(keys)
 	defer sub.close()
-	type nsState struct {
-		bad      []string
-		pods, ok int
-	}
-	states := map[string]nsState{}
+	states := map[string]podsState{}
 	dirty := map[string]bool{}
 	for _, k := range keys {
 		dirty[k] = true
 	}
 	last := ""
+	recheck := time.Now().Add(p.recheckAfter)
 	for {
 		for k := range dirty {
 			ns := strings.TrimPrefix(k, podsKey(""))
-			bad, n, ok, err := cc.podsOff(ns, byNS[ns], image, revision)
+			pods, rss, err := cc.namespacePods(ns)
 			if err != nil {
 				return fmt.Errorf("verify: %w", err)
 			}
-			states[ns] = nsState{bad, n, ok}
+			states[ns] = podsOff(ns, pods, rss, byNS[ns], image, revision)
 		}
-		var bad []string
-		total, ok := 0, 0
-		nss := make([]string, 0, len(states))
-		for ns := range states {
-			nss = append(nss, ns)
-		}
-		sort.Strings(nss)
-		for _, ns := range nss {
-			bad = append(bad, states[ns].bad...)
-			total += states[ns].pods
-			ok += states[ns].ok
-		}
+		bad, total, ok := sumStates(states)
 		if len(bad) == 0 {
 			return nil
 		}
@@ -106,7 +97,7 @@ func (p *Provider) verify(ctx context.Context, workloads []plan.ObjectRef, image
 			last = msg
 			progress(msg)
 		}
-		woken, err := sleepUntil(ctx, sub, time.Time{})
+		woken, err := sleepUntil(ctx, sub, recheck)
 		if err != nil {
 			if context.Cause(ctx) != context.DeadlineExceeded {
 				return context.Cause(ctx)
@@ -114,21 +105,66 @@ func (p *Provider) verify(ctx context.Context, workloads []plan.ObjectRef, image
 			return fmt.Errorf("verify: %s", strings.Join(bad, "; "))
 		}
 		dirty = woken
+		if woken != nil {
+			recheck = time.Now().Add(p.recheckAfter)
+			continue
+		}
+		if err := p.recheckPods(ctx, states, byNS, image, revision, progress); err != nil {
+			return fmt.Errorf("verify: %w", err)
+		}
+		recheck = time.Now().Add(p.recheckAfter)
 	}
+}
+
+// podsState is what verify knows of one namespace: which of its pods are
+// off and why, how many pods it read and how many of them are as wanted.
+type podsState struct {
+	bad      []string
+	pods, ok int
+}
+
+// sumStates adds up the namespaces' states, the problems in namespace order.
+func sumStates(states map[string]podsState) (bad []string, total, ok int) {
+	nss := make([]string, 0, len(states))
+	for ns := range states {
+		nss = append(nss, ns)
+	}
+	sort.Strings(nss)
+	for _, ns := range nss {
+		bad = append(bad, states[ns].bad...)
+		total += states[ns].pods
+		ok += states[ns].ok
+	}
+	return bad, total, ok
+}
+
+// recheckPods reads again from the API server each namespace whose pods are
+// still off, and takes what it reads over the watch cache's view, saying so
+// when the two differ.
+func (p *Provider) recheckPods(ctx context.Context, states map[string]podsState, byNS map[string][]plan.ObjectRef, image, revision string, progress func(string)) error {
+	for ns, st := range states {
+		if len(st.bad) == 0 {
+			continue
+		}
+		pods, rss, err := p.readNamespacePods(ctx, ns)
+		if err != nil {
+			return err
+		}
+		fresh := podsOff(ns, pods, rss, byNS[ns], image, revision)
+		if !slices.Equal(fresh.bad, st.bad) && progress != nil {
+			progress(fmt.Sprintf("%s: the API server shows what the watch did not (%d/%d pods as wanted, not %d/%d)", ns, fresh.ok, fresh.pods, st.ok, st.pods))
+		}
+		states[ns] = fresh
+	}
+	return nil
 }
 
 // podsOff says which pods of namespace ns's workloads do not run image
 // (injected by revision, when set) Ready, and which workloads have no pod;
-// and how many pods it read, and how many of them are as wanted.
-func (c *clusterCache) podsOff(ns string, workloads []plan.ObjectRef, image, revision string) (bad []string, pods, ok int, err error) {
-	all, err := c.podsOf(ns, labels.Everything())
-	if err != nil {
-		return nil, 0, 0, err
-	}
-	rss, err := c.replicaSetsOf(ns)
-	if err != nil {
-		return nil, 0, 0, err
-	}
+// and how many pods it read, and how many of them are as wanted; from the
+// namespace's live pods and its ReplicaSets.
+func podsOff(ns string, all []corev1.Pod, rss []appsv1.ReplicaSet, workloads []plan.ObjectRef, image, revision string) podsState {
+	var st podsState
 	snap := workloadsOf(&clusterObjects{pods: all, replicaSets: rss})
 	for _, want := range workloads {
 		found := false
@@ -138,15 +174,15 @@ func (c *clusterCache) podsOff(ns string, workloads []plan.ObjectRef, image, rev
 			}
 			found = true
 			probs := podProblems(ns, w.Pods, image, revision)
-			pods += len(w.Pods)
-			ok += len(w.Pods) - len(probs)
-			bad = append(bad, probs...)
+			st.pods += len(w.Pods)
+			st.ok += len(w.Pods) - len(probs)
+			st.bad = append(st.bad, probs...)
 		}
 		if !found {
-			bad = append(bad, fmt.Sprintf("%s %s/%s has no running pods", want.Kind, ns, want.Name))
+			st.bad = append(st.bad, fmt.Sprintf("%s %s/%s has no running pods", want.Kind, ns, want.Name))
 		}
 	}
-	return bad, pods, ok, nil
+	return st
 }
 
 // podProblems says, per pod, why it does not run image, injected by

@@ -26,6 +26,11 @@ func TestWaveWaitStep(t *testing.T) {
 		"run waits for a finished rollout": {stepCase: stepCase{op: "run", twice: true}, watched: readyDeployment("shop", "web", nil)},
 		"run of a rollout that does not finish": {stepCase: stepCase{op: "run",
 			wantErr: "rollout of Deployment shop/web not finished within 1s"}, watched: rolling},
+		"run of a rollout whose end the watch missed": {stepCase: stepCase{op: "run",
+			missed: &missed{resource: "deployments", names: []string{"web"}, was: objs(withVersion(rolling, "7"))},
+			wantProgress: []string{"shop/web: updated: 0/1", "shop/web: the API server shows what the watch did not (resourceVersion 8)",
+				"shop/web: deployment is available. replicas: 1"}},
+			watched: withVersion(readyDeployment("shop", "web", nil), "8")},
 		"run of a failed rollout": {stepCase: stepCase{op: "run",
 			wantErr: "rollout of Deployment shop/web failed"}, watched: failed},
 		"run of a workload that is gone": {stepCase: stepCase{op: "run",
@@ -46,6 +51,13 @@ func TestWaveWaitStep(t *testing.T) {
 			tc.run(t, plan.FlavorBackyards, step)
 		})
 	}
+}
+
+// withVersion is d at resourceVersion rv.
+func withVersion(d *appsv1.Deployment, rv string) *appsv1.Deployment {
+	d = d.DeepCopy()
+	d.ResourceVersion = rv
+	return d
 }
 
 func TestWaveVerifyStep(t *testing.T) {
@@ -69,6 +81,9 @@ func TestWaveVerifyStep(t *testing.T) {
 			wantProgress: []string{"0/0 pods run 1.2"}},
 		"run of a pod not Ready says none of one runs": {op: "run", objects: web("proxyv2:1.2", "cp-v2.istio-system", false),
 			wantErr: "verify: pod shop/web-1 is not Ready", wantProgress: []string{"0/1 pods run 1.2"}},
+		"run whose pod the watch missed reads it from the API server": {op: "run", objects: web("proxyv2:1.2", "cp-v2.istio-system", true),
+			missed: &missed{resource: "pods", names: []string{"web-1"}}, wantProgress: []string{"0/0 pods run 1.2",
+				"shop: the API server shows what the watch did not (1/1 pods as wanted, not 0/0)"}},
 		"run on a failing read": {op: "run", objects: web("proxyv2:1.2", "cp-v2.istio-system", true),
 			fail:    []failure{{verb: "list", resource: "pods", times: -1, err: forbidden("pods", "")}},
 			wantErr: "verify: list the cluster's workloads, pods and pod-creation failures: failed to list *v1.Pod: pods is forbidden"},
