@@ -120,6 +120,13 @@ state {
 		findings []restartFinding
 		lineage  string
 		stops    []string
+		// rechecks are apply's reads from the API server of what its
+		// watch cache had missed.
+		rechecks []string
+		// started and slow time the steps, to say which ones the restarts
+		// made slow.
+		started = map[string]time.Time{}
+		slow    []string
 	)
 	for attempt := 1; ; attempt++ {
 		r := startApply(ctx, t, m.env, m.dir)
@@ -127,6 +134,14 @@ state {
 			ev, ok := r.next()
 			if !ok {
 				break
+			}
+			switch {
+			case ev.Type == "step-progress" && strings.Contains(ev.Message, "shows what the watch did not"):
+				rechecks = append(rechecks, ev.Step+": "+ev.Message)
+			case ev.Type == "step-start":
+				started[ev.Step] = time.Now()
+			case ev.Type == "step-done" && time.Since(started[ev.Step]) > 10*time.Second:
+				slow = append(slow, fmt.Sprintf("%s %s", ev.Step, time.Since(started[ev.Step]).Round(time.Second)))
 			}
 			p := pointOf(points, ev)
 			if p == nil {
@@ -202,7 +217,11 @@ state {
 		t.Logf("%s %s (+%s): serial %d before the kill, %d after the restart (%s)",
 			f.point.event, f.point.step, f.point.delay, f.before, f.after, f.took.Round(time.Millisecond))
 	}
-	fmt.Fprintf(os.Stderr, "faults: API server restarted %d times; apply stops: %v\n", len(findings), stops)
+	for _, c := range rechecks {
+		t.Logf("read again from the API server: %s", c)
+	}
+	t.Logf("steps that took over 10 s: %v", slow)
+	fmt.Fprintf(os.Stderr, "faults: API server restarted %d times; apply stops: %v; reads of what the watch missed: %d\n", len(findings), stops, len(rechecks))
 }
 
 // pointOf is the restart point ev reaches, if it is one not reached yet.
