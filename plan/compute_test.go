@@ -907,3 +907,39 @@ func TestComputeRollOnDelete(t *testing.T) {
 		t.Errorf("rest rollback groups (-want +got):\n%s", diff)
 	}
 }
+
+// TestComputeRelabelsTogether: a wave's relabels are one group, run at most
+// max_parallel at once like its restarts, and all of them come before the
+// group of restarts, so every new pod is injected by the target.
+func TestComputeRelabelsTogether(t *testing.T) {
+	const img30, img31 = "istio/proxyv2:1.30.0", "istio/proxyv2:1.31.0"
+	cfg := &config.Config{
+		Upgrade: Upgrade{From: "1-30", To: "1-31", Flavor: FlavorIstio},
+		Waves:   []config.WaveConfig{{Name: "all", Namespaces: []string{"a", "b", "c"}, MaxParallel: 32, Timeout: time.Minute}},
+	}
+	snap := cluster().
+		withNamespace("a", LabelRevision, "1-30").
+		withNamespace("b", LabelRevision, "1-30").
+		withNamespace("c", LabelRevision, "1-30").
+		withDeployment("a", "web", podOn("web-1", img30, "1-30")).
+		withDeployment("c", "api", podOn("api-1", img30, "1-30")).
+		withRevision("1-30", "1.30.0", img30).
+		withRevision("1-31", "1.31.0", img31).
+		build()
+	p := Compute(cfg, snap)
+	all, ok := p.WavePhase("all")
+	if !ok {
+		t.Fatal("no phase for wave all")
+	}
+	want := [][]string{
+		{"wave/all/relabel/a", "wave/all/relabel/b", "wave/all/relabel/c"},
+		{"wave/all/restart/a/deployment/web", "wave/all/restart/c/deployment/api"},
+		{"wave/all/wait"}, {"wave/all/verify"},
+	}
+	if diff := cmp.Diff(want, all.Groups); diff != "" {
+		t.Errorf("groups (-want +got):\n%s", diff)
+	}
+	if all.Parallel() != 32 {
+		t.Errorf("the wave runs %d steps of a group at once, want max_parallel 32", all.Parallel())
+	}
+}

@@ -35,10 +35,11 @@ func (c *computer) waveSteps(w config.WaveConfig) {
 		// moved must still pass it. The state skips gates passed earlier.
 		gates = append(gates, Step{ID: fmt.Sprintf("wave/%s/gate/%d-%s", w.Name, i, g.Kind), Kind: StepGate, Action: ActionRead, Wave: w.Name, Gate: &g})
 	}
-	// Relabels run one by one, the restarts together (at most max_parallel
-	// at once), then the wait, the verify and each gate.
-	groups := OneByOne(relabels...)
-	groups = append(groups, restarts)
+	// The relabels run together, then the restarts together (each group at
+	// most max_parallel at once), then the wait, the verify and each gate.
+	// Every relabel is done before the first restart, so each new pod is
+	// injected by the target.
+	groups := [][]Step{relabels, restarts}
 	groups = append(groups, OneByOne(wait, verify)...)
 	groups = append(groups, OneByOne(gates...)...)
 	c.p.AddPhase(Phase{Kind: PhaseWave, Wave: w.Name, MaxParallel: w.MaxParallel}, groups...)
