@@ -15,9 +15,9 @@ import (
 
 // bigWave is the plan of one wave over n namespaces of 3 Deployments of 2
 // pods each, shaped like the Backyards plan of the cluster benchmark
-// (docs/benchmarks.md): n relabels one by one (istio-injection →
-// istio.io/rev=cp-v17x.istio-system), the 3n restarts in one group (at most
-// 1000 at once), the wait and the verify.
+// (docs/benchmarks.md): n relabels in one group (istio-injection →
+// istio.io/rev=cp-v17x.istio-system), the 3n restarts in the next (each at
+// most 1000 at once), the wait and the verify.
 func bigWave(wave string, n int) *plan.Plan {
 	p := &plan.Plan{FormatVersion: plan.FormatVersion, From: byFrom, To: byTo, Flavor: plan.FlavorBackyards}
 	addBigWave(p, wave, n)
@@ -50,8 +50,7 @@ func addBigWave(p *plan.Plan, wave string, n int) {
 	verify := plan.Step{ID: w + "verify", Kind: plan.StepWaveVerify, Action: plan.ActionRead, Wave: wave,
 		Namespaces: namespaces, Workloads: workloads, Pods: 2 * len(workloads),
 		FromRevision: byFrom, ToRevision: byTo, FromImage: byFromImage, ToImage: byToImage, TimeoutSecond: timeout}
-	groups := append(plan.OneByOne(relabels...), restarts)
-	groups = append(groups, plan.OneByOne(wait, verify)...)
+	groups := append([][]plan.Step{relabels, restarts}, plan.OneByOne(wait, verify)...)
 	p.AddPhase(plan.Phase{Kind: plan.PhaseWave, Wave: wave, MaxParallel: 1000}, groups...)
 	p.RollbackOrder = plan.RollbackOrder(p.Steps, p.Phases)
 	p.Summary.Changes += len(relabels) + len(restarts)
