@@ -248,7 +248,7 @@ func testPlan(f *fakeCluster, gateways []string, waves ...testWave) *plan.Plan {
 			gates = append(gates, plan.Step{ID: fmt.Sprintf("%sgate/%d-%s", prefix, i, g.Kind), Kind: plan.StepGate,
 				Action: plan.ActionRead, Wave: w.name, Gate: &g})
 		}
-		groups := append(plan.OneByOne(relabels...), restarts)
+		groups := [][]plan.Step{relabels, restarts}
 		groups = append(groups, plan.OneByOne(
 			plan.Step{ID: prefix + "wait", Kind: plan.StepWaveWait, Action: plan.ActionRead, Wave: w.name, Namespaces: nss, Workloads: workloads},
 			plan.Step{ID: prefix + "verify", Kind: plan.StepWaveVerify, Action: plan.ActionRead, Wave: w.name, Namespaces: nss, Workloads: workloads})...)
