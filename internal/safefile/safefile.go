@@ -155,9 +155,22 @@ func Replaceable(path string, recognise func(existing []byte) error) error {
 // The check and the rename are separate steps, so a file swapped in between
 // by someone with write access to the directory is replaced; the rename
 // itself never follows a symlink, it replaces the link.
-func WriteFile(path string, data []byte, perm fs.FileMode, recognise func(existing []byte) error) (err error) {
-	if err := Replaceable(path, recognise); err != nil {
-		return err
+func WriteFile(path string, data []byte, perm fs.FileMode, recognise func(existing []byte) error) error {
+	_, err := Rewrite(path, data, perm, recognise, nil)
+	return err
+}
+
+// Rewrite is WriteFile for a file the caller writes again and again: ours
+// is the file as its last Rewrite left it (nil: none), and when path still
+// holds that file unchanged (the same inode, size and modification time)
+// recognise is not asked again: reading back and decoding what it wrote
+// itself would cost each save of a large state as much as the save. It
+// returns the file it wrote, for the next call.
+func Rewrite(path string, data []byte, perm fs.FileMode, recognise func(existing []byte) error, ours fs.FileInfo) (_ fs.FileInfo, err error) {
+	if !unchanged(path, ours) {
+		if err := Replaceable(path, recognise); err != nil {
+			return nil, err
+		}
 	}
 	dir, base := filepath.Split(path)
 	if dir == "" {
@@ -165,7 +178,7 @@ func WriteFile(path string, data []byte, perm fs.FileMode, recognise func(existi
 	}
 	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
@@ -174,21 +187,35 @@ func WriteFile(path string, data []byte, perm fs.FileMode, recognise func(existi
 		}
 	}()
 	if err = tmp.Chmod(perm); err != nil {
-		return err
+		return nil, err
 	}
 	if _, err = tmp.Write(data); err != nil {
-		return err
+		return nil, err
 	}
 	if err = tmp.Sync(); err != nil {
-		return err
+		return nil, err
+	}
+	// The rename keeps the inode and the times: this is path's file after it.
+	written, err := tmp.Stat()
+	if err != nil {
+		return nil, err
 	}
 	if err = tmp.Close(); err != nil {
-		return err
+		return nil, err
 	}
 	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
+		return nil, err
 	}
-	return syncDir(dir)
+	return written, syncDir(dir)
+}
+
+// unchanged says path is still the regular file ours describes.
+func unchanged(path string, ours fs.FileInfo) bool {
+	if ours == nil {
+		return false
+	}
+	fi, err := os.Lstat(path)
+	return err == nil && fi.Mode().IsRegular() && os.SameFile(fi, ours) && fi.Size() == ours.Size() && fi.ModTime().Equal(ours.ModTime())
 }
 
 func syncDir(dir string) error {

@@ -154,3 +154,48 @@ func snapshot(t *testing.T, dir string) string {
 	}
 	return b.String()
 }
+
+func TestRewrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "file")
+	asked := 0
+	ours := func(b []byte) error {
+		asked++
+		if !strings.HasPrefix(string(b), "ours") {
+			return errors.New("it is not ours")
+		}
+		return nil
+	}
+	mustWrite(t, path, "ours, first")
+	written, err := Rewrite(path, []byte("ours, 1"), 0o600, ours, nil)
+	if err != nil || asked != 1 {
+		t.Fatalf("first Rewrite: %v, recognise asked %d times, want once", err, asked)
+	}
+	// The file it wrote, still there: not read back.
+	if written, err = Rewrite(path, []byte("ours, 2"), 0o600, ours, written); err != nil || asked != 1 {
+		t.Fatalf("Rewrite over its own file: %v, recognise asked %d times, want not again", err, asked)
+	}
+	// Replaced by someone else since: asked again, and refused.
+	mustWrite(t, path+".theirs", "theirs")
+	if err := os.Rename(path+".theirs", path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Rewrite(path, []byte("ours, 3"), 0o600, ours, written); err == nil || !strings.Contains(err.Error(), "it is not ours") || asked != 2 {
+		t.Errorf("Rewrite over a replaced file: %v (recognise asked %d times), want it asked and the write refused", err, asked)
+	}
+	if got, _ := os.ReadFile(path); string(got) != "theirs" {
+		t.Errorf("file = %q, want theirs untouched", got)
+	}
+	// Edited in place (same inode, another size): asked again too.
+	mustWrite(t, path, "ours, edited")
+	written, err = Rewrite(path, []byte("ours, 4"), 0o600, ours, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked = 0
+	if err := os.WriteFile(path, []byte("theirs, edited in place"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Rewrite(path, []byte("ours, 5"), 0o600, ours, written); err == nil || asked != 1 {
+		t.Errorf("Rewrite over a file edited in place: %v (recognise asked %d times), want it asked and refused", err, asked)
+	}
+}

@@ -167,6 +167,39 @@ type rolloutWait struct {
 	// the watch cache held an older one (recheckRollouts): read instead of
 	// the cache's until the cache has news of it.
 	fresh *unstructured.Unstructured
+	// computed is the status of the workload at resourceVersion computedAt:
+	// a wait woken by its pods finds the workload mostly unchanged.
+	computed   *status.Result
+	computedAt string
+}
+
+// status is the workload's rollout status, from fresh when set, else from
+// the cache; computed again only when the workload changed.
+func (rw *rolloutWait) status(cc *clusterCache) (*status.Result, error) {
+	if rw.fresh != nil {
+		return rolloutStatus(rw.fresh)
+	}
+	obj, err := cc.cachedWorkload(rw.ref.Kind, rw.ref.Namespace, rw.ref.Name)
+	if err != nil {
+		return nil, err
+	}
+	m, err := metaOf(obj)
+	if err != nil {
+		return nil, err
+	}
+	if rv := m.GetResourceVersion(); rv != "" && rv == rw.computedAt {
+		return rw.computed, nil
+	}
+	u, err := asWorkload(rw.ref.Kind, obj)
+	if err != nil {
+		return nil, err
+	}
+	r, err := rolloutStatus(u)
+	if err != nil {
+		return nil, err
+	}
+	rw.computed, rw.computedAt = r, m.GetResourceVersion()
+	return r, nil
 }
 
 // evalRollout reads one rollout from the cache: done, or when to look again
@@ -174,14 +207,7 @@ type rolloutWait struct {
 // finish.
 func (p *Provider) evalRollout(ctx context.Context, cc *clusterCache, rw *rolloutWait, since time.Time, progress func(string)) (bool, time.Time, error) {
 	w := rw.ref
-	u := rw.fresh
-	if u == nil {
-		var err error
-		if u, err = cc.workload(w.Kind, w.Namespace, w.Name); err != nil {
-			return false, time.Time{}, fmt.Errorf("rollout of %s %s/%s: %w", w.Kind, w.Namespace, w.Name, err)
-		}
-	}
-	r, err := rolloutStatus(u)
+	r, err := rw.status(cc)
 	if err != nil {
 		return false, time.Time{}, fmt.Errorf("rollout of %s %s/%s: %w", w.Kind, w.Namespace, w.Name, err)
 	}
@@ -306,6 +332,16 @@ var workloadGVK = map[string]string{
 
 // workload is a workload from the cache as kstatus reads it.
 func (c *clusterCache) workload(kind, ns, name string) (*unstructured.Unstructured, error) {
+	obj, err := c.cachedWorkload(kind, ns, name)
+	if err != nil {
+		return nil, err
+	}
+	return asWorkload(kind, obj)
+}
+
+// cachedWorkload is a workload as the cache holds it: typed, or
+// unstructured for an Argo Rollout.
+func (c *clusterCache) cachedWorkload(kind, ns, name string) (runtime.Object, error) {
 	var obj runtime.Object
 	var err error
 	switch kind {
@@ -316,18 +352,14 @@ func (c *clusterCache) workload(kind, ns, name string) (*unstructured.Unstructur
 	case string(plan.KindDaemonSet):
 		obj, err = c.dss.DaemonSets(ns).Get(name)
 	case string(plan.KindRollout):
-		u, err := c.rollout(ns, name)
-		if err != nil {
-			return nil, fmt.Errorf("the %s is gone: %w", kind, err)
-		}
-		return u, nil
+		obj, err = c.rollout(ns, name)
 	default:
 		return nil, fmt.Errorf("cannot wait for a %s", kind)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("the %s is gone: %w", kind, err)
 	}
-	return asWorkload(kind, obj)
+	return obj, nil
 }
 
 // readWorkload is a workload as kstatus reads it, from the API server.
@@ -352,14 +384,14 @@ func (p *Provider) readWorkload(ctx context.Context, kind, ns, name string) (*un
 	if err != nil {
 		return nil, fmt.Errorf("read the %s: %w", kind, err)
 	}
-	if u, ok := obj.(*unstructured.Unstructured); ok {
-		return u, nil
-	}
 	return asWorkload(kind, obj)
 }
 
-// asWorkload is a typed workload as kstatus reads it.
+// asWorkload is a cached or read workload as kstatus reads it.
 func asWorkload(kind string, obj runtime.Object) (*unstructured.Unstructured, error) {
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		return u, nil
+	}
 	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
 		return nil, err

@@ -37,6 +37,9 @@ type FileStore struct {
 	// first overwrite; nil when there was no file.
 	original []byte
 	backedUp bool
+	// written is the file as this store last wrote it: while the file is
+	// still that one, it is not read back before the next write.
+	written fs.FileInfo
 
 	lock *flock.Flock
 	info *LockInfo
@@ -143,10 +146,12 @@ func (s *FileStore) Write(st *states.State) error {
 		st.Serial--
 		return fmt.Errorf("encode state: %w", err)
 	}
-	if err := safefile.WriteFile(s.path, buf.Bytes(), 0o600, recogniseState); err != nil {
+	written, err := safefile.Rewrite(s.path, buf.Bytes(), 0o600, recogniseState, s.written)
+	if err != nil {
 		st.Serial--
 		return fmt.Errorf("write state: %w", err)
 	}
+	s.written = written
 	s.known, s.onDisk = true, st.Lineage
 	return nil
 }
