@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"golang.org/x/sync/errgroup"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -42,7 +43,12 @@ type clusterObjects struct {
 	crs       map[schema.GroupVersionResource][]unstructured.Unstructured
 }
 
-// fetch lists every object a snapshot is made of.
+// fetchParallel is how many lists fetch has in flight at once: a plan's
+// wall time is mostly waiting for the API server, one list after another.
+const fetchParallel = 4
+
+// fetch lists every object a snapshot is made of, fetchParallel lists at a
+// time; each list fills its own part of the result.
 func (p *Provider) fetch(ctx context.Context) (*clusterObjects, error) {
 	o := &clusterObjects{}
 	var v *version.Info
@@ -54,24 +60,34 @@ func (p *Provider) fetch(ctx context.Context) (*clusterObjects, error) {
 		return nil, fmt.Errorf("read server version: %w", err)
 	}
 	o.serverVersion = v.GitVersion
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(fetchParallel)
 	for _, l := range p.builtinLists(o) {
-		pg := pager.New(p.retried(l.fn))
-		pg.PageSize = p.pageSize
-		if err := pg.EachListItem(ctx, l.opts, keepManagers(l.each)); err != nil {
-			return nil, fmt.Errorf("list %s: %w", l.what, err)
-		}
+		g.Go(func() error {
+			pg := pager.New(p.retried(l.fn))
+			pg.PageSize = p.pageSize
+			if err := pg.EachListItem(gctx, l.opts, keepManagers(l.each)); err != nil {
+				return fmt.Errorf("list %s: %w", l.what, err)
+			}
+			return nil
+		})
+	}
+	// Rollouts are workloads (workloadsOf); the others, a flavor's objects.
+	customs := []schema.GroupVersionResource{gvrIstio, gvrMeshGateway, gvrEnvoyFilter, gvrIstioOperator, gvrRollout}
+	items := make([][]unstructured.Unstructured, len(customs))
+	for i, gvr := range customs {
+		g.Go(func() (err error) {
+			items[i], err = p.listCustom(gctx, gvr)
+			return err
+		})
+	}
+	g.Go(func() error { return p.flavor.fetch(gctx, p, o) })
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	o.crs = map[schema.GroupVersionResource][]unstructured.Unstructured{}
-	// Rollouts are workloads (workloadsOf); the others, a flavor's objects.
-	for _, gvr := range []schema.GroupVersionResource{gvrIstio, gvrMeshGateway, gvrEnvoyFilter, gvrIstioOperator, gvrRollout} {
-		items, err := p.listCustom(ctx, gvr)
-		if err != nil {
-			return nil, err
-		}
-		o.crs[gvr] = items
-	}
-	if err := p.flavor.fetch(ctx, p, o); err != nil {
-		return nil, err
+	for i, gvr := range customs {
+		o.crs[gvr] = items[i]
 	}
 	return o, nil
 }
