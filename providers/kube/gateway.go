@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/meshwave/meshwave/plan"
@@ -70,24 +71,19 @@ func (p *Provider) waitGateway(ctx context.Context, obj *plan.ObjectRef, image s
 	sub := cc.subscribe(keys)
 	defer sub.close()
 	var last string
+	// direct, when set, are the namespace's pods as the API server showed
+	// them after the cache had said nothing for recheckAfter; read instead
+	// of the cache's until it has news.
+	var direct []corev1.Pod
+	quiet := time.Now().Add(p.recheckAfter)
 	for {
-		pods, err := cc.podsOf(obj.Namespace, labels.Everything())
-		if err != nil {
-			return fmt.Errorf("gateway %s/%s: %w", obj.Namespace, obj.Name, err)
-		}
-		var ready, total, stale int
-		for i := range pods {
-			if !isGatewayPod(pods[i].Labels, obj.Name) {
-				continue
-			}
-			total++
-			f := podFacts(&pods[i])
-			if f.ProxyImage != image {
-				stale++
-			} else if f.Ready {
-				ready++
+		pods := direct
+		if pods == nil {
+			if pods, err = cc.podsOf(obj.Namespace, labels.Everything()); err != nil {
+				return fmt.Errorf("gateway %s/%s: %w", obj.Namespace, obj.Name, err)
 			}
 		}
+		ready, total, stale := countGatewayPods(pods, obj.Name, image)
 		if total > 0 && ready == total && stale == 0 {
 			return nil
 		}
@@ -101,13 +97,52 @@ func (p *Provider) waitGateway(ctx context.Context, obj *plan.ObjectRef, image s
 		if err != nil {
 			return fmt.Errorf("gateway %s/%s cannot roll over to %s: %w", obj.Namespace, obj.Name, shortImage(image), err)
 		}
-		if _, err := sleepUntil(ctx, sub, recheck); err != nil {
+		if recheck.IsZero() || quiet.Before(recheck) {
+			recheck = quiet
+		}
+		woken, err := sleepUntil(ctx, sub, recheck)
+		if err != nil {
 			if context.Cause(ctx) != context.DeadlineExceeded {
 				return context.Cause(ctx)
 			}
 			return fmt.Errorf("gateway %s/%s did not roll over to %s within %s: %s", obj.Namespace, obj.Name, image, timeout, last)
 		}
+		direct = nil
+		if woken != nil {
+			quiet = time.Now().Add(p.recheckAfter)
+			continue
+		}
+		if time.Now().Before(quiet) {
+			continue
+		}
+		fresh, _, err := p.readNamespacePods(ctx, obj.Namespace)
+		if err != nil {
+			return fmt.Errorf("gateway %s/%s: %w", obj.Namespace, obj.Name, err)
+		}
+		if r, t, s := countGatewayPods(fresh, obj.Name, image); (r != ready || t != total || s != stale) && progress != nil {
+			progress(fmt.Sprintf("the API server shows what the watch did not (%d/%d gateway pods Ready on %s)", r, t, shortImage(image)))
+		}
+		direct = append([]corev1.Pod{}, fresh...)
+		quiet = time.Now().Add(p.recheckAfter)
 	}
+}
+
+// countGatewayPods counts gateway name's pods: those Ready on image, all of
+// them, and those on another image.
+func countGatewayPods(pods []corev1.Pod, name, image string) (ready, total, stale int) {
+	for i := range pods {
+		if !isGatewayPod(pods[i].Labels, name) {
+			continue
+		}
+		total++
+		f := podFacts(&pods[i])
+		if f.ProxyImage != image {
+			stale++
+		} else if f.Ready {
+			ready++
+		}
+	}
+	return ready, total, stale
 }
 
 // gatewayFailing is the failure to create pods that a gateway Deployment's

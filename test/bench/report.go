@@ -202,7 +202,7 @@ func writeCase(b *strings.Builder, res Result) {
 	w("| what | figure |\n|---|--:|\n")
 	if p := res.Plan; p != nil {
 		w("| plan steps that change something | %d relabels, %d restarts |\n", p.Relabels, p.Restarts)
-		w("| `meshwave plan` (binary): wall, peak RSS | %s, %s |\n", seconds(p.Binary.Wall), mib(p.Binary.MaxRSSKB))
+		w("| `meshwave plan` (binary, median of 3 runs): wall, peak RSS | %s, %s |\n", seconds(p.Binary.Wall), mib(p.Binary.MaxRSSKB))
 		w("| plan in-process (Observe + Compute): wall | %s |\n", seconds(p.InProcess))
 		w("| its API requests (of them LIST pages) | %d (%d) |\n", p.Requests, p.ListPages)
 		w("| reference: one paginated LIST per resource type it lists | %d pages for %d types, %s |\n", p.RefPages, p.RefTypes, seconds(p.RefWall))
