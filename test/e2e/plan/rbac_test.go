@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -41,10 +42,12 @@ func (l *requestLog) wrap(cfg *rest.Config) *rest.Config {
 	return cfg
 }
 
+// list is every request sent, sorted: plan sends its lists several at a
+// time, so their order is not its own.
 func (l *requestLog) list() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]string(nil), l.reqs...)
+	return slices.Sorted(slices.Values(l.reqs))
 }
 
 type roundTripper func(*http.Request) (*http.Response, error)
