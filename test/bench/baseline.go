@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -19,13 +20,13 @@ import (
 )
 
 // baseline is B, the least a client must do for the same upgrade, with
-// client-go alone: relabel every namespace of the set (32 at once, the
-// labels meshwave's plan sets), patch every Deployment's restartedAt at
+// client-go alone: relabel every namespace of the set to revision to (32 at
+// once, the labels meshwave's plan sets), patch every Deployment's restartedAt at
 // once, and hold one cluster-wide watch on the set's Deployments until every
 // rollout is complete. Its client has meshwave's default rate limits, so
 // the comparison is of the work, not of the throttle. It returns the wall
 // time from the first request to the last rollout complete.
-func (b *bench) baseline(ctx context.Context, s set) (time.Duration, error) {
+func (b *bench) baseline(ctx context.Context, s set, to string) (time.Duration, error) {
 	cfg := rest.CopyConfig(b.env.Config)
 	cfg.QPS, cfg.Burst = kube.DefaultQPS, kube.DefaultBurst
 	cs, err := kubernetes.NewForConfig(cfg)
@@ -41,12 +42,23 @@ func (b *bench) baseline(ctx context.Context, s set) (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("B: list namespaces: %w", err)
 	}
-	relabel := fmt.Appendf(nil, `{"metadata":{"labels":{"istio-injection":null,"istio.io/rev":%q}}}`, targetRevision)
+	add, remove := relabel(to)
+	labels := map[string]any{}
+	for k, v := range add {
+		labels[k] = v
+	}
+	for _, k := range remove {
+		labels[k] = nil
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": labels}})
+	if err != nil {
+		return 0, err
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(32)
 	for _, ns := range nss.Items {
 		g.Go(func() error {
-			_, err := cs.CoreV1().Namespaces().Patch(gctx, ns.Name, types.MergePatchType, relabel, metav1.PatchOptions{})
+			_, err := cs.CoreV1().Namespaces().Patch(gctx, ns.Name, types.MergePatchType, patch, metav1.PatchOptions{})
 			if err != nil {
 				return fmt.Errorf("B: relabel namespace %s: %w", ns.Name, err)
 			}

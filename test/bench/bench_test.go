@@ -257,3 +257,37 @@ func TestRolloutsComplete(t *testing.T) {
 		}
 	})
 }
+
+// TestRelabelBothWays: moving to the target sets istio.io/rev and drops the
+// Backyards label the set was created with; moving back restores exactly
+// the labels of a new set.
+func TestRelabelBothWays(t *testing.T) {
+	add, remove := relabel(targetRevision)
+	if diff := cmp.Diff(map[string]string{"istio.io/rev": targetRevision}, add); diff != "" || !cmp.Equal(remove, []string{"istio-injection"}) {
+		t.Errorf("to the target: add %v, remove %v", add, remove)
+	}
+	add, remove = relabel(sourceRevision)
+	created := set{name: "x", n: 1}.namespaces()[0].Labels
+	for k, v := range add {
+		if created[k] != v {
+			t.Errorf("back to the source sets %s=%s; a new set has %q", k, v, created[k])
+		}
+	}
+	for _, k := range remove {
+		if _, ok := created[k]; ok {
+			t.Errorf("back to the source removes %s, which a new set has", k)
+		}
+	}
+	if len(add) != 1 || len(remove) != 1 {
+		t.Errorf("back to the source: add %v, remove %v", add, remove)
+	}
+}
+
+func TestRolledTwice(t *testing.T) {
+	before := map[string]int{"a/app-0": 2, "a/app-1": 3, "a/app-2": 1}
+	after := map[string]int{"a/app-0": 3, "a/app-1": 5, "a/app-2": 1, "b/app-0": 2}
+	want := []string{"a/app-1 (5 ReplicaSets, 3 before)", "b/app-0 (2 ReplicaSets, 0 before)"}
+	if got := rolledTwice(before, after); !cmp.Equal(got, want) {
+		t.Errorf("rolledTwice = %v, want %v", got, want)
+	}
+}

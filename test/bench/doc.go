@@ -2,7 +2,8 @@
 // real local control plane (testenv) with meshsim's Backyards scenario, for
 // each number of namespaces N and each pod start regime, it generates N
 // namespaces × 3 Deployments × 2 replicas on the old revision and measures,
-// in one run:
+// in one run and in this order, each measurement moving the whole set to
+// the other revision (the same work either way):
 //
 //   - meshwave plan: wall time and peak RSS of the binary; the API requests
 //     of the same plan made in-process (Observe and Compute through a
@@ -12,20 +13,20 @@
 //     (max_parallel = 1000), as a child process: wall time, peak RSS, lines
 //     of output without a terminal; then the same apply again on the
 //     finished state;
+//   - the bare client baseline B (baseline.go), written here with client-go
+//     alone, back to the old revision;
 //   - a resume of a half-done state: apply killed with SIGKILL once half its
 //     restarts are done, applied again, and proven to run no step the first
 //     run finished (events, the state's attempts, ReplicaSets per Deployment);
-//   - the bare client baseline B (baseline.go), written here with client-go
-//     alone, on a fresh copy of the mesh;
 //   - the guide's manual procedure A with kubectl (manual.go), at small N;
 //
 // and writes the figures, the ratios and the machine into
 // docs/benchmarks.md between markers (report.go).
 //
 // Every figure comes from the run that writes it; a case that failed says
-// so instead of showing numbers. Each measurement runs on its own set of
-// namespaces, deleted (and waited for) before the next one is created, so
-// every plan reads a cluster of the same size.
+// so instead of showing numbers. A case's measurements share one set of
+// namespaces (runCase says why); it is deleted, and waited for, before the
+// next case creates its own.
 //
 // The package must not change meshwave's behaviour: it runs the built
 // binary, and uses providers/kube only to count a plan's requests, as

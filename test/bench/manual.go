@@ -7,16 +7,26 @@ import (
 )
 
 // manual is A, the guide's procedure typed by a person, with the cluster's
-// kubectl: for each namespace in turn, relabel it, restart its Deployments,
+// kubectl: for each namespace in turn, relabel it to revision to, restart its Deployments,
 // and wait for each rollout before going on. It returns the wall time of
 // the whole procedure.
-func (b *bench) manual(ctx context.Context, s set) (time.Duration, error) {
+func (b *bench) manual(ctx context.Context, s set, to string) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, b.opts.RunTimeout)
 	defer cancel()
+	add, remove := relabel(to)
+	label := []string{"label", "namespace", "NAMESPACE"}
+	for k, v := range add {
+		label = append(label, k+"="+v)
+	}
+	for _, k := range remove {
+		label = append(label, k+"-")
+	}
+	label = append(label, "--overwrite")
 	start := time.Now()
 	for _, ns := range s.namespaceNames() {
+		label[2] = ns
 		steps := [][]string{
-			{"label", "namespace", ns, "istio.io/rev=" + targetRevision, "istio-injection-", "--overwrite"},
+			label,
 			{"rollout", "restart", "deployment", "-n", ns},
 		}
 		for j := range deploymentsPerNamespace {

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -116,9 +117,9 @@ func rolledOut(d *appsv1.Deployment) bool {
 		st.ReadyReplicas == want && st.AvailableReplicas == want
 }
 
-// onTarget waits until every pod of the set is Ready and injected by the
-// target revision, and no other pod of it is left: the upgrade happened.
-func (b *bench) onTarget(ctx context.Context, s set) error {
+// onRevision waits until every pod of the set is Ready and injected by
+// revision rev, and no other pod of it is left: the move happened.
+func (b *bench) onRevision(ctx context.Context, s set, rev string) error {
 	want := s.n * deploymentsPerNamespace * replicas
 	var good, total int
 	var bad []string
@@ -131,25 +132,25 @@ func (b *bench) onTarget(ctx context.Context, s set) error {
 		good, total, bad = 0, len(pods.Items), bad[:0]
 		for i := range pods.Items {
 			p := &pods.Items[i]
-			rev := plan.PodRevision(p.Labels, p.Annotations)
-			if p.DeletionTimestamp == nil && meshsim.PodReady(p) && rev == targetRevision {
+			got := plan.PodRevision(p.Labels, p.Annotations)
+			if p.DeletionTimestamp == nil && meshsim.PodReady(p) && got == rev {
 				good++
 				continue
 			}
-			bad = append(bad, fmt.Sprintf("%s/%s (revision %q)", p.Namespace, p.Name, rev))
+			bad = append(bad, fmt.Sprintf("%s/%s (revision %q)", p.Namespace, p.Name, got))
 		}
 		return good == want && total == want, nil
 	})
 	if err != nil {
-		return fmt.Errorf("set %s: after the upgrade %d of %d pods are Ready on %s (%d pods in all; others: %s): %w",
-			s.name, good, want, targetRevision, total, first(bad, 5), err)
+		return fmt.Errorf("set %s: after the move %d of %d pods are Ready on %s (%d pods in all; others: %s): %w",
+			s.name, good, want, rev, total, first(bad, 5), err)
 	}
 	return nil
 }
 
-// rolledTwice lists the set's Deployments with more than two ReplicaSets:
-// the one they were created with and the one the upgrade's restart made.
-func (b *bench) rolledTwice(ctx context.Context, s set) ([]string, error) {
+// replicaSets counts the ReplicaSets of each of the set's Deployments
+// (namespace/name): one more for every rollout of a new template.
+func (b *bench) replicaSets(ctx context.Context, s set) (map[string]int, error) {
 	rss, err := b.cs.AppsV1().ReplicaSets("").List(ctx, metav1.ListOptions{LabelSelector: s.selector()})
 	if err != nil {
 		return nil, fmt.Errorf("set %s: list ReplicaSets: %w", s.name, err)
@@ -162,13 +163,31 @@ func (b *bench) rolledTwice(ctx context.Context, s set) ([]string, error) {
 			}
 		}
 	}
+	return count, nil
+}
+
+// rolledTwice lists the Deployments that gained more than one ReplicaSet
+// from before to after: the upgrade's restart makes one.
+func rolledTwice(before, after map[string]int) []string {
 	var out []string
-	for d, n := range count {
-		if n > 2 {
-			out = append(out, fmt.Sprintf("%s (%d ReplicaSets)", d, n))
+	for d, n := range after {
+		if n > before[d]+1 {
+			out = append(out, fmt.Sprintf("%s (%d ReplicaSets, %d before)", d, n, before[d]))
 		}
 	}
-	return out, nil
+	slices.Sort(out)
+	return out
+}
+
+// relabel is how a set's namespaces move to revision rev: the labels to
+// set, and the ones to remove. The set is created with the source
+// revision's Backyards label; the target's is istio.io/rev, the labels
+// meshwave's plan sets.
+func relabel(rev string) (add map[string]string, remove []string) {
+	if rev == sourceRevision {
+		return map[string]string{meshsim.LabelInjection: "enabled"}, []string{plan.LabelRevision}
+	}
+	return map[string]string{plan.LabelRevision: rev}, []string{meshsim.LabelInjection}
 }
 
 // remove deletes the set's namespaces and waits until they are gone, so

@@ -46,9 +46,10 @@ wave "bench" {
 `, s.name, sourceRevision, targetRevision, s.selector(), timeout.String())
 }
 
-// caseDir creates the directory of one set's plan, state and output.
-func (b *bench) caseDir(s set) (string, error) {
-	dir := filepath.Join(b.opts.WorkDir, "runs", s.name)
+// caseDir creates the directory of one measurement's plan, state and
+// output on a set.
+func (b *bench) caseDir(s set, name string) (string, error) {
+	dir := filepath.Join(b.opts.WorkDir, "runs", name)
 	if err := os.RemoveAll(dir); err != nil {
 		return "", err
 	}

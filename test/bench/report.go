@@ -69,8 +69,9 @@ type HalfDone struct {
 	// RunAgain lists the steps done before the kill that the resume started
 	// or finished again (events), or started again (the state's attempts).
 	RunAgain []string
-	// RolledTwice lists the Deployments with more than two ReplicaSets: rolled
-	// more than once by the upgrade.
+	// RolledTwice lists the Deployments that gained more than one
+	// ReplicaSet during the half-done apply and its resume: rolled more than
+	// once by the upgrade.
 	RolledTwice []string
 	// Unsaved lists the steps the killed run reported done (step-done) that
 	// the state it left does not record done.
@@ -170,7 +171,7 @@ func (r *Report) Markdown() string {
 	w("| meshwave | %s |\n\n", r.Machine.MeshwaveVersion)
 	w("Each case: meshsim's Backyards scenario (`%s`), plus N namespaces × 3 Deployments × 2 replicas on the old revision "+
 		"(`mesh.istio-system`); one wave selecting them all with `max_parallel = 1000` moves them to `cp-v17x.istio-system`. "+
-		"Each measurement gets a fresh set of namespaces, deleted before the next is created. "+
+		"A case's measurements share one set of namespaces, each moving all of it to the other revision: meshwave apply to the target, B back, the half-done apply to the target, A back (the same work either way). "+
 		"B is the bare client-go baseline (relabel 32 at once, patch every restart at once, one cluster-wide watch on Deployments until every rollout is complete); "+
 		"A is the guide's procedure with kubectl, one namespace after the other (run at N ≤ %d). "+
 		"Figures that were not measured show —.\n\n", "backyards-1.6-to-1.7", r.ManualMaxN)

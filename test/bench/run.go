@@ -139,8 +139,17 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	return rep, errors.Join(errs...)
 }
 
-// runCase measures one case, each measurement on a fresh set. A failed
-// measurement is recorded as an error; its figures stay unset.
+// runCase measures one case on one set of N namespaces, created on the
+// source revision and deleted at the end. Each measurement moves every
+// namespace and pod of the set to the other revision: meshwave's apply to
+// the target, B back to the source, the half-done apply to the target
+// again, A back to the source. A move back is the same work as a move
+// forward (a label patch per namespace, a restart per Deployment, every pod
+// replaced), and one set per case instead of one per measurement saves
+// three creations and deletions, the longest part of a case at N = 1000.
+// After a measurement that failed, where the set stands is not known: it is
+// made again before the next. A failed measurement is recorded as an error;
+// its figures stay unset.
 func (b *bench) runCase(ctx context.Context, c Case) Result {
 	res := Result{Case: c, Measured: time.Now()}
 	b.logf("case %s: N = %d, %s", c.ID(), c.N, c.Regime())
@@ -148,8 +157,42 @@ func (b *bench) runCase(ctx context.Context, c Case) Result {
 		b.logf("case %s: FAILED: %v", c.ID(), err)
 		res.Errors = append(res.Errors, err.Error())
 	}
-	b.withSet(ctx, set{name: c.ID() + "-mw", n: c.N, delay: c.StartDelay}, fail, func(s set) error {
-		dir, err := b.caseDir(s)
+	s := set{name: c.ID(), n: c.N, delay: c.StartDelay}
+	// at is the revision every pod of the set runs; "" when that is not
+	// known (no set yet, or a measurement failed).
+	at, made := "", false
+	measure := func(fromSource bool, run func(from, to string) error) {
+		if ctx.Err() != nil {
+			return
+		}
+		if at == "" || (fromSource && at != sourceRevision) {
+			if made {
+				if err := b.remove(ctx, s); err != nil {
+					fail(err)
+					return
+				}
+			}
+			made = true
+			if err := b.create(ctx, s); err != nil {
+				fail(err)
+				return
+			}
+			at = sourceRevision
+		}
+		from, to := at, sourceRevision
+		if from == sourceRevision {
+			to = targetRevision
+		}
+		at = ""
+		if err := run(from, to); err != nil {
+			fail(err)
+			return
+		}
+		at = to
+	}
+
+	measure(true, func(_, to string) error {
+		dir, err := b.caseDir(s, c.ID()+"-mw")
 		if err != nil {
 			return err
 		}
@@ -161,7 +204,7 @@ func (b *bench) runCase(ctx context.Context, c Case) Result {
 		if err != nil {
 			return fmt.Errorf("apply: %w", err)
 		}
-		if err := b.onTarget(ctx, s); err != nil {
+		if err := b.onRevision(ctx, s, to); err != nil {
 			return fmt.Errorf("apply exited 0 but: %w", err)
 		}
 		res.Apply = &apply
@@ -174,9 +217,21 @@ func (b *bench) runCase(ctx context.Context, c Case) Result {
 		b.logf("apply again: %s", again.Wall.Round(time.Millisecond))
 		return nil
 	})
+	measure(false, func(from, to string) error {
+		d, err := b.baseline(ctx, s, to)
+		if err != nil {
+			return err
+		}
+		if err := b.onRevision(ctx, s, to); err != nil {
+			return fmt.Errorf("B finished but: %w", err)
+		}
+		res.Baseline = &d
+		b.logf("B (%s to %s): %s", from, to, d.Round(time.Millisecond))
+		return nil
+	})
 	if b.opts.HalfDone {
-		b.withSet(ctx, set{name: c.ID() + "-half", n: c.N, delay: c.StartDelay}, fail, func(s set) error {
-			h, err := b.halfDone(ctx, s)
+		measure(true, func(_, to string) error {
+			h, err := b.halfDone(ctx, s, c.ID()+"-half", to)
 			if err != nil {
 				return fmt.Errorf("half-done resume: %w", err)
 			}
@@ -186,31 +241,25 @@ func (b *bench) runCase(ctx context.Context, c Case) Result {
 			return nil
 		})
 	}
-	b.withSet(ctx, set{name: c.ID() + "-b", n: c.N, delay: c.StartDelay}, fail, func(s set) error {
-		d, err := b.baseline(ctx, s)
-		if err != nil {
-			return err
-		}
-		if err := b.onTarget(ctx, s); err != nil {
-			return fmt.Errorf("B finished but: %w", err)
-		}
-		res.Baseline = &d
-		b.logf("B: %s", d.Round(time.Millisecond))
-		return nil
-	})
 	if c.N <= b.opts.ManualMaxN {
-		b.withSet(ctx, set{name: c.ID() + "-a", n: c.N, delay: c.StartDelay}, fail, func(s set) error {
-			d, err := b.manual(ctx, s)
+		measure(false, func(from, to string) error {
+			d, err := b.manual(ctx, s, to)
 			if err != nil {
 				return err
 			}
-			if err := b.onTarget(ctx, s); err != nil {
+			if err := b.onRevision(ctx, s, to); err != nil {
 				return fmt.Errorf("A finished but: %w", err)
 			}
 			res.Manual = &d
-			b.logf("A: %s", d.Round(time.Millisecond))
+			b.logf("A (%s to %s): %s", from, to, d.Round(time.Millisecond))
 			return nil
 		})
+	}
+	// After a cancel nothing is deleted: the cluster goes as a whole.
+	if made && ctx.Err() == nil {
+		if err := b.remove(ctx, s); err != nil {
+			fail(err)
+		}
 	}
 	return res
 }
@@ -224,8 +273,12 @@ func (b *bench) timed(ctx context.Context, dir, logName string, args ...string) 
 
 // halfDone kills an apply once half its restarts are done, applies again,
 // and proves that nothing the first run finished ran again.
-func (b *bench) halfDone(ctx context.Context, s set) (*HalfDone, error) {
-	dir, err := b.caseDir(s)
+func (b *bench) halfDone(ctx context.Context, s set, name, to string) (*HalfDone, error) {
+	dir, err := b.caseDir(s, name)
+	if err != nil {
+		return nil, err
+	}
+	before, err := b.replicaSets(ctx, s)
 	if err != nil {
 		return nil, err
 	}
@@ -257,33 +310,15 @@ func (b *bench) halfDone(ctx context.Context, s set) (*HalfDone, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := b.onTarget(ctx, s); err != nil {
+	if err := b.onRevision(ctx, s, to); err != nil {
 		return nil, fmt.Errorf("the resumed apply exited 0 but: %w", err)
 	}
-	if h.RolledTwice, err = b.rolledTwice(ctx, s); err != nil {
+	after, err := b.replicaSets(ctx, s)
+	if err != nil {
 		return nil, err
 	}
+	h.RolledTwice = rolledTwice(before, after)
 	return h, nil
-}
-
-// withSet creates a set, measures on it and deletes it again; a failure in
-// any of them is reported to fail. After a cancel nothing is deleted: the
-// cluster goes as a whole.
-func (b *bench) withSet(ctx context.Context, s set, fail func(error), measure func(set) error) {
-	if ctx.Err() != nil {
-		return
-	}
-	if err := b.create(ctx, s); err != nil {
-		fail(err)
-	} else if err := measure(s); err != nil {
-		fail(err)
-	}
-	if ctx.Err() != nil {
-		return
-	}
-	if err := b.remove(ctx, s); err != nil {
-		fail(err)
-	}
 }
 
 func (b *bench) resultPath(c Case) string {

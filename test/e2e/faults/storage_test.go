@@ -100,22 +100,25 @@ func TestReadOnlyStateDirectory(t *testing.T) {
 }
 
 // TestDiskFull runs an upgrade with its state on a small tmpfs and fills the
-// file system while the second wave starts: the next state write fails, and
-// apply must stop without changing what it could not record. With space
-// again, apply finishes the upgrade.
+// file system as a step starts: a state write after it fails, and apply must
+// stop without changing what it could not record. With space again, apply
+// finishes the upgrade. Every point has a rollout after it, so apply cannot
+// finish before the test has filled the disk: the last wave's wait cannot
+// be a point, since its restarts already waited for their rollouts and it
+// ends, state written, within a millisecond of its start.
 func TestDiskFull(t *testing.T) {
 	describe(faultDiskFull,
-		"the state on a 256 KiB tmpfs; the tmpfs filled to the last byte when the second wave's relabel, first restart or wait starts; space freed; apply again",
+		"the state on a 256 KiB tmpfs; the tmpfs filled to the last byte when the first wave's wait, the second wave's relabel or its first restart starts; space freed; apply again",
 		"apply stops with an error that says no space is left; the state decodes (the last complete version); every change in the cluster was recorded first; the resumed upgrade ends with each Deployment restarted once")
 	stateDir := t.TempDir()
 	mount(t, "tmpfs", stateDir, "tmpfs", 0, "size=256k")
 	ctx := context.Background()
-	// The points are step-start events of the second wave: the relabel, the
-	// first restart and the wave's wait.
+	// The points are step-start events: the first wave's wait, the second
+	// wave's relabel and its first restart.
 	points := []struct{ label, step string }{
 		{"relabel", "wave/second/relabel/NAME-b"},
 		{"restart", "wave/second/restart/NAME-b/deployment/app-0"},
-		{"wait", "wave/second/wait"},
+		{"wait", "wave/first/wait"},
 	}
 	for i, p := range points {
 		name := fmt.Sprintf("df%d", i)
