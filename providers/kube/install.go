@@ -312,7 +312,7 @@ func (p *Provider) waitInstalled(ctx context.Context, s plan.Step, progress func
 		return err
 	}
 	if err := p.pollInstall(ctx, nil, func(context.Context) error {
-		_, err := cc.workload(s.Object.Kind, s.Object.Namespace, s.Object.Name)
+		_, err := cc.workloadMeta(s.Object.Kind, s.Object.Namespace, s.Object.Name)
 		return err
 	}); err != nil {
 		return fmt.Errorf("%s %s/%s does not exist after %s: %w", s.Object.Kind, s.Object.Namespace, s.Object.Name, timeout, err)

@@ -198,7 +198,7 @@ func (p *Provider) awaitGeneration(ctx context.Context, obj *plan.ObjectRef, gen
 	for {
 		// The same object, not an earlier one of the same name that a
 		// stale list may still show with a higher generation.
-		if u, err := cc.workload(obj.Kind, obj.Namespace, obj.Name); err == nil && u.GetUID() == uid && u.GetGeneration() >= gen {
+		if u, err := cc.workloadMeta(obj.Kind, obj.Namespace, obj.Name); err == nil && u.GetUID() == uid && u.GetGeneration() >= gen {
 			return
 		}
 		if _, err := sleepUntil(ctx, sub, time.Time{}); err != nil {

@@ -117,7 +117,7 @@ func (p *Provider) recheckRollouts(ctx context.Context, cc *clusterCache, waits 
 		if err != nil {
 			return fmt.Errorf("rollout of %s %s/%s: %w", w.Kind, w.Namespace, w.Name, err)
 		}
-		cached, err := cc.workload(w.Kind, w.Namespace, w.Name)
+		cached, err := cc.workloadMeta(w.Kind, w.Namespace, w.Name)
 		if err == nil && cached.GetResourceVersion() == fresh.GetResourceVersion() {
 			continue
 		}
@@ -330,13 +330,14 @@ var workloadGVK = map[string]string{
 	string(plan.KindRollout):     gvrRollout.GroupVersion().String(),
 }
 
-// workload is a workload from the cache as kstatus reads it.
-func (c *clusterCache) workload(kind, ns, name string) (*unstructured.Unstructured, error) {
+// workloadMeta is a cached workload's metadata, read without converting
+// the object for kstatus.
+func (c *clusterCache) workloadMeta(kind, ns, name string) (metav1.Object, error) {
 	obj, err := c.cachedWorkload(kind, ns, name)
 	if err != nil {
 		return nil, err
 	}
-	return asWorkload(kind, obj)
+	return metaOf(obj)
 }
 
 // cachedWorkload is a workload as the cache holds it: typed, or
