@@ -79,6 +79,8 @@ type StateBackend struct {
 	known   bool
 	secret  *corev1.Secret
 	lineage string
+	// enc encodes the state; it keeps each step's last encoding.
+	enc statefile.Encoder
 
 	lock leaseLock
 }
@@ -198,9 +200,9 @@ func decodeStateSecret(sec *corev1.Secret) (*states.State, error) {
 }
 
 // encodeState is the data of a state Secret: the state document, gzip'd.
-func encodeState(st *states.State) ([]byte, error) {
+func encodeState(enc *statefile.Encoder, st *states.State) ([]byte, error) {
 	var doc bytes.Buffer
-	if err := statefile.Write(&doc, st); err != nil {
+	if err := enc.Encode(&doc, st); err != nil {
 		return nil, err
 	}
 	var z bytes.Buffer
@@ -257,7 +259,7 @@ func (b *StateBackend) Write(st *states.State) error {
 		return fmt.Errorf("write state: serial %d is the largest a state can have; it cannot record another change", st.Serial)
 	}
 	st.Serial++
-	data, err := encodeState(st)
+	data, err := encodeState(&b.enc, st)
 	if err != nil {
 		st.Serial--
 		return fmt.Errorf("encode state: %w", err)

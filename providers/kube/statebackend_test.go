@@ -28,6 +28,7 @@ import (
 	"github.com/meshwave/meshwave/plan"
 	"github.com/meshwave/meshwave/plan/config"
 	"github.com/meshwave/meshwave/states"
+	"github.com/meshwave/meshwave/states/statefile"
 	"github.com/meshwave/meshwave/states/statemgr"
 )
 
@@ -160,7 +161,7 @@ func TestStateBackendConformance(t *testing.T) {
 // A Secret meshwave did not create as a state is refused, never
 // overwritten, whatever it holds.
 func TestStateBackendRefusesForeignSecret(t *testing.T) {
-	valid, _ := encodeState(states.New())
+	valid, _ := encodeState(new(statefile.Encoder), states.New())
 	cases := map[string]*corev1.Secret{
 		"opaque secret":      {Type: corev1.SecretTypeOpaque, Data: map[string][]byte{"password": []byte("hunter2")}},
 		"opaque, state data": {Type: corev1.SecretTypeOpaque, Data: map[string][]byte{StateDataKey: valid}},

@@ -37,6 +37,9 @@ func FuzzRead(f *testing.F) {
 		if err := Write(&buf, st); err != nil {
 			t.Fatalf("write back: %v", err)
 		}
+		if want := reference(t, st); buf.String() != want {
+			t.Fatalf("Write and the reference encoding differ:\n%s\n%s", buf.Bytes(), want)
+		}
 		again, err := Read(bytes.NewReader(buf.Bytes()))
 		if err != nil {
 			t.Fatalf("read back: %v\n%s", err, buf.Bytes())

@@ -40,6 +40,8 @@ type FileStore struct {
 	// written is the file as this store last wrote it: while the file is
 	// still that one, it is not read back before the next write.
 	written fs.FileInfo
+	// enc encodes the state; it keeps each step's last encoding.
+	enc statefile.Encoder
 
 	lock *flock.Flock
 	info *LockInfo
@@ -142,7 +144,7 @@ func (s *FileStore) Write(st *states.State) error {
 	}
 	st.Serial++
 	var buf bytes.Buffer
-	if err := statefile.Write(&buf, st); err != nil {
+	if err := s.enc.Encode(&buf, st); err != nil {
 		st.Serial--
 		return fmt.Errorf("encode state: %w", err)
 	}
