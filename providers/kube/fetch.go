@@ -111,11 +111,13 @@ func (p *Provider) builtinLists(o *clusterObjects) []resourceList {
 		}, func(x runtime.Object) error { o.namespaces = append(o.namespaces, *x.(*corev1.Namespace)); return nil }},
 		{"pods", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			return p.cs.CoreV1().Pods("").List(ctx, opts)
-		}, func(x runtime.Object) error { o.pods = append(o.pods, *x.(*corev1.Pod)); return nil }},
+		}, func(x runtime.Object) error { o.pods = append(o.pods, *slimPod(x.(*corev1.Pod))); return nil }},
 		{"replicasets", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			return p.cs.AppsV1().ReplicaSets("").List(ctx, opts)
 		}, func(x runtime.Object) error {
-			o.replicaSets = append(o.replicaSets, *x.(*appsv1.ReplicaSet))
+			// A snapshot reads a ReplicaSet's controller (workloadsOf):
+			// its template, as large as a pod's, is not kept.
+			o.replicaSets = append(o.replicaSets, appsv1.ReplicaSet{ObjectMeta: x.(*appsv1.ReplicaSet).ObjectMeta})
 			return nil
 		}},
 		{"deployments", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {

@@ -335,6 +335,14 @@ func slim(obj any) (any, error) {
 	if !ok {
 		return obj, nil
 	}
+	return slimPod(pod), nil
+}
+
+// slimPod is what meshwave reads of a pod: its metadata, its containers'
+// names, images and restart policies, its phase and whether it is Ready.
+// The rest (environment, volumes, probes, most of a pod's bytes) is not
+// kept, in the watch cache nor in a plan's snapshot.
+func slimPod(pod *corev1.Pod) *corev1.Pod {
 	out := &corev1.Pod{ObjectMeta: pod.ObjectMeta}
 	out.Spec.Containers = slimContainers(pod.Spec.Containers)
 	out.Spec.InitContainers = slimContainers(pod.Spec.InitContainers)
@@ -344,7 +352,7 @@ func slim(obj any) (any, error) {
 			out.Status.Conditions = append(out.Status.Conditions, corev1.PodCondition{Type: cond.Type, Status: cond.Status})
 		}
 	}
-	return out, nil
+	return out
 }
 
 func slimContainers(cs []corev1.Container) []corev1.Container {
