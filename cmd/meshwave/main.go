@@ -10,7 +10,7 @@ func main() {
 	// uses, so the command stops cleanly with its state saved; a second one
 	// ends the process at once.
 	ctx, stop := interruptContext(func(sig os.Signal) { os.Exit(signalExitCode(sig)) })
-	stopProfile := startCPUProfile(os.Stderr)
+	stopProfile := startProfiles(os.Stderr)
 	code := run(ctx, os.Args[1:], defaultStreams())
 	stopProfile()
 	stop()
