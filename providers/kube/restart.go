@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -21,7 +22,7 @@ import (
 var restartOps = stepOps{
 	prepare: func(p *Provider, ctx context.Context, s plan.Step) (plan.Record, error) {
 		obj := s.Object
-		tmpl, facts, err := p.workloadTemplate(ctx, obj)
+		tmpl, facts, err := p.restartTemplate(ctx, obj)
 		if err != nil {
 			return nil, err
 		}
@@ -122,6 +123,31 @@ func patched[T metav1.Object](obj T, err error) (metav1.Object, error) {
 		return nil, err
 	}
 	return obj, nil
+}
+
+// restartTemplate is workloadTemplate for a restart's prepare: read from
+// the watch cache, which the restart's wait starts anyway, so that a wave
+// of 3,000 restarts does not send 3,000 GETs ahead of its PATCHes. The
+// cache is at most a watch event behind the server, and the plan was read
+// earlier still. A workload the cache does not hold, an Argo Rollout, or a
+// cache that cannot start is read from the API server, whose answer (a
+// "not found", a refusal) the error then quotes.
+func (p *Provider) restartTemplate(ctx context.Context, obj *plan.ObjectRef) (*corev1.PodTemplateSpec, plan.RolloutFacts, error) {
+	if obj.Kind != string(plan.KindRollout) {
+		if cc, err := p.cache(ctx); err == nil {
+			if cached, err := cc.cachedWorkload(obj.Kind, obj.Namespace, obj.Name); err == nil {
+				switch w := cached.(type) {
+				case *appsv1.Deployment:
+					return &w.Spec.Template, deploymentRollout(w), nil
+				case *appsv1.StatefulSet:
+					return &w.Spec.Template, statefulSetRollout(w), nil
+				case *appsv1.DaemonSet:
+					return &w.Spec.Template, daemonSetRollout(w), nil
+				}
+			}
+		}
+	}
+	return p.workloadTemplate(ctx, obj)
 }
 
 // workloadTemplate reads a workload's pod template and the facts
