@@ -65,7 +65,7 @@ bench-micro: ## the Go benchmarks (go test -bench), each reported against a base
 # The cluster benchmark (test/bench): one local control plane with meshsim,
 # for each N and pod start delay meshwave plan and apply against a bare
 # client (B) and the manual kubectl procedure (A); it rewrites its section of
-# docs/benchmarks.md. BENCHFLAGS passes more flags (-reuse, -manual-max-n,
+# docs/benchmarks.md. BENCHFLAGS passes more flags (-reuse, -samples, -manual-max-n,
 # -half-done=false, -workdir, -run-timeout; `go run ./test/bench/cmd/bench -h`).
 N ?= 20,200,1000
 REGIMES ?= 0s,3s

@@ -291,3 +291,23 @@ func TestRolledTwice(t *testing.T) {
 		t.Errorf("rolledTwice = %v, want %v", got, want)
 	}
 }
+
+func TestMedians(t *testing.T) {
+	s := time.Second
+	if got := medianDuration([]time.Duration{3 * s, 1 * s, 2 * s}); got != 2*s {
+		t.Errorf("median of 3, 1, 2 s = %s", got)
+	}
+	if got := medianDuration([]time.Duration{4 * s, 1 * s, 2 * s, 10 * s}); got != 3*s {
+		t.Errorf("median of 4, 1, 2, 10 s = %s", got)
+	}
+	runs := []Process{{Wall: 90 * s, MaxRSSKB: 100, Lines: 50}, {Wall: 80 * s, MaxRSSKB: 130, Lines: 51}, {Wall: 99 * s, MaxRSSKB: 120, Lines: 49}}
+	if got, want := medianProcess(runs), (Process{Wall: 90 * s, MaxRSSKB: 130, Lines: 51}); got != want {
+		t.Errorf("medianProcess = %+v, want %+v", got, want)
+	}
+	if got, want := samples(runs, func(p Process) time.Duration { return p.Wall }), " (median of 3: 90.0 s, 80.0 s, 99.0 s)"; got != want {
+		t.Errorf("samples = %q, want %q", got, want)
+	}
+	if got := samples(runs[:1], func(p Process) time.Duration { return p.Wall }); got != "" {
+		t.Errorf("samples of one = %q, want nothing", got)
+	}
+}

@@ -23,6 +23,9 @@ type Options struct {
 	ManualMaxN int
 	// HalfDone measures the resume of an apply killed halfway.
 	HalfDone bool
+	// Samples is how many times apply and B are each measured in a case,
+	// one after the other; their figures are the medians (0: once).
+	Samples int
 	// Meshwave is the binary under test; TestenvBin the control plane's
 	// binaries (test/testenv/build.sh).
 	Meshwave, TestenvBin string

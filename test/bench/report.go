@@ -85,15 +85,19 @@ type Result struct {
 	Measured time.Time
 	// Commit is what `git describe` said when it was measured; Reused marks
 	// figures taken from an earlier run (-reuse).
-	Commit         string
-	Reused         bool `json:"-"`
-	Plan           *PlanResult
-	Apply          *Process
-	ResumeFinished *Process
-	Half           *HalfDone
-	Baseline       *time.Duration // B
-	Manual         *time.Duration // A
-	Errors         []string
+	Commit string
+	Reused bool `json:"-"`
+	Plan   *PlanResult
+	// Apply is the median of ApplySamples (wall time), with the highest
+	// peak RSS and output of them; Baseline the median of BaselineSamples.
+	Apply           *Process
+	ApplySamples    []Process
+	BaselineSamples []time.Duration
+	ResumeFinished  *Process
+	Half            *HalfDone
+	Baseline        *time.Duration // B
+	Manual          *time.Duration // A
+	Errors          []string
 }
 
 // Machine is where the run happened.
@@ -119,6 +123,7 @@ type Report struct {
 	Regimes      []time.Duration
 	ManualMaxN   int
 	HalfDone     bool
+	Samples      int
 	Results      []Result
 	// Complete is false while cases are still to be measured (the report is
 	// written after each case) or when the run stopped early.
@@ -174,7 +179,7 @@ func (r *Report) Markdown() string {
 		"A case's measurements share one set of namespaces, each moving all of it to the other revision: meshwave apply to the target, B back, the half-done apply to the target, A back (the same work either way). "+
 		"B is the bare client-go baseline (relabel 32 at once, patch every restart at once, one cluster-wide watch on Deployments until every rollout is complete); "+
 		"A is the guide's procedure with kubectl, one namespace after the other (run at N ≤ %d). "+
-		"Figures that were not measured show —.\n\n", "backyards-1.6-to-1.7", r.ManualMaxN)
+		"%sFigures that were not measured show —.\n\n", "backyards-1.6-to-1.7", r.ManualMaxN, samplesNote(r.Samples))
 
 	w("| N | regime | meshwave apply | B | meshwave / B | A | A / meshwave | apply peak RSS | apply output lines | plan | plan requests (reference) | resume, finished | resume, half-done |\n")
 	w("|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
@@ -209,7 +214,7 @@ func writeCase(b *strings.Builder, res Result) {
 		w("| reference: one paginated LIST per resource type it lists | %d pages for %d types, %s |\n", p.RefPages, p.RefTypes, seconds(p.RefWall))
 	}
 	if a := res.Apply; a != nil {
-		w("| `meshwave apply -auto-approve`: wall | %s |\n", seconds(a.Wall))
+		w("| `meshwave apply -auto-approve`: wall | %s%s |\n", seconds(a.Wall), samples(res.ApplySamples, func(p Process) time.Duration { return p.Wall }))
 		w("| its peak RSS | %s |\n", mib(a.MaxRSSKB))
 		w("| its output lines (stdout + stderr, no terminal) | %d |\n", a.Lines)
 	}
@@ -224,7 +229,7 @@ func writeCase(b *strings.Builder, res Result) {
 		w("| half-done: steps reported done but not saved done when killed | %s |\n", names(h.Unsaved))
 	}
 	if res.Baseline != nil {
-		w("| B (bare client-go): wall | %s |\n", seconds(*res.Baseline))
+		w("| B (bare client-go): wall | %s%s |\n", seconds(*res.Baseline), samples(res.BaselineSamples, func(d time.Duration) time.Duration { return d }))
 	}
 	if res.Manual != nil {
 		w("| A (kubectl, namespace by namespace): wall | %s |\n", seconds(*res.Manual))
@@ -339,6 +344,51 @@ func (r *Report) resultsAt(n int) []Result {
 }
 
 func verdict(ok bool) *bool { return &ok }
+
+// samplesNote says how apply and B were measured when more than once.
+func samplesNote(n int) string {
+	if n < 2 {
+		return ""
+	}
+	return fmt.Sprintf("Apply and B were each measured %d times per case, alternately on the same set; their figures are the medians (apply's peak RSS and output lines the highest of its samples). ", n)
+}
+
+// samples names the samples a median was taken of, in the order measured;
+// nothing for one.
+func samples[T any](all []T, wall func(T) time.Duration) string {
+	if len(all) < 2 {
+		return ""
+	}
+	out := make([]string, len(all))
+	for i, x := range all {
+		out[i] = seconds(wall(x))
+	}
+	return fmt.Sprintf(" (median of %d: %s)", len(all), strings.Join(out, ", "))
+}
+
+// medianProcess is the median of runs by wall time (of an even number, the
+// mean of the middle two), with the highest peak RSS and output lines.
+func medianProcess(runs []Process) Process {
+	walls := make([]time.Duration, len(runs))
+	out := Process{}
+	for i, r := range runs {
+		walls[i] = r.Wall
+		out.MaxRSSKB, out.Lines = max(out.MaxRSSKB, r.MaxRSSKB), max(out.Lines, r.Lines)
+	}
+	out.Wall = medianDuration(walls)
+	return out
+}
+
+// medianDuration is the median of ds (of an even number, the mean of the
+// middle two).
+func medianDuration(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
 
 func wallOf(r *Process) *time.Duration {
 	if r == nil {

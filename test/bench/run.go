@@ -55,7 +55,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return nil, err
 	}
 	rep := &Report{Command: opts.Command, Started: time.Now(), Sizes: opts.Sizes, DefaultSizes: DefaultSizes,
-		Regimes: opts.Regimes, ManualMaxN: opts.ManualMaxN, HalfDone: opts.HalfDone, Machine: b.machine()}
+		Regimes: opts.Regimes, ManualMaxN: opts.ManualMaxN, HalfDone: opts.HalfDone, Samples: opts.Samples, Machine: b.machine()}
 
 	// The cluster.
 	suffix := make([]byte, 4)
@@ -191,44 +191,66 @@ func (b *bench) runCase(ctx context.Context, c Case) Result {
 		at = to
 	}
 
-	measure(true, func(_, to string) error {
-		dir, err := b.caseDir(s, c.ID()+"-mw")
-		if err != nil {
-			return err
-		}
-		if res.Plan, err = b.measurePlan(ctx, dir, s); err != nil {
-			return fmt.Errorf("plan: %w", err)
-		}
-		b.logf("plan: %s, %d requests (reference %d)", res.Plan.Binary.Wall.Round(time.Millisecond), res.Plan.Requests, res.Plan.RefPages)
-		apply, err := b.timed(ctx, dir, "apply.out", "apply", "-auto-approve")
-		if err != nil {
-			return fmt.Errorf("apply: %w", err)
-		}
-		if err := b.onRevision(ctx, s, to); err != nil {
-			return fmt.Errorf("apply exited 0 but: %w", err)
-		}
-		res.Apply = &apply
-		b.logf("apply: %s, peak RSS %s, %d lines", apply.Wall.Round(time.Millisecond), mib(apply.MaxRSSKB), apply.Lines)
-		again, err := b.timed(ctx, dir, "apply-again.out", "apply", "-auto-approve")
-		if err != nil {
-			return fmt.Errorf("apply again on the finished state: %w", err)
-		}
-		res.ResumeFinished = &again
-		b.logf("apply again: %s", again.Wall.Round(time.Millisecond))
-		return nil
-	})
-	measure(false, func(from, to string) error {
-		d, err := b.baseline(ctx, s, to)
-		if err != nil {
-			return err
-		}
-		if err := b.onRevision(ctx, s, to); err != nil {
-			return fmt.Errorf("B finished but: %w", err)
-		}
-		res.Baseline = &d
-		b.logf("B (%s to %s): %s", from, to, d.Round(time.Millisecond))
-		return nil
-	})
+	var applies []Process
+	var baselines []time.Duration
+	for i := 1; i <= max(1, b.opts.Samples); i++ {
+		measure(true, func(_, to string) error {
+			name := c.ID() + "-mw"
+			if i > 1 {
+				name += fmt.Sprintf("-%d", i)
+			}
+			dir, err := b.caseDir(s, name)
+			if err != nil {
+				return err
+			}
+			if i == 1 {
+				if res.Plan, err = b.measurePlan(ctx, dir, s); err != nil {
+					return fmt.Errorf("plan: %w", err)
+				}
+				b.logf("plan: %s, %d requests (reference %d)", res.Plan.Binary.Wall.Round(time.Millisecond), res.Plan.Requests, res.Plan.RefPages)
+			}
+			apply, err := b.timed(ctx, dir, "apply.out", "apply", "-auto-approve")
+			if err != nil {
+				return fmt.Errorf("apply: %w", err)
+			}
+			if err := b.onRevision(ctx, s, to); err != nil {
+				return fmt.Errorf("apply exited 0 but: %w", err)
+			}
+			applies = append(applies, apply)
+			b.logf("apply (sample %d): %s, peak RSS %s, %d lines", i, apply.Wall.Round(time.Millisecond), mib(apply.MaxRSSKB), apply.Lines)
+			if i > 1 {
+				return nil
+			}
+			again, err := b.timed(ctx, dir, "apply-again.out", "apply", "-auto-approve")
+			if err != nil {
+				return fmt.Errorf("apply again on the finished state: %w", err)
+			}
+			res.ResumeFinished = &again
+			b.logf("apply again: %s", again.Wall.Round(time.Millisecond))
+			return nil
+		})
+		measure(false, func(from, to string) error {
+			d, err := b.baseline(ctx, s, to)
+			if err != nil {
+				return err
+			}
+			if err := b.onRevision(ctx, s, to); err != nil {
+				return fmt.Errorf("B finished but: %w", err)
+			}
+			baselines = append(baselines, d)
+			b.logf("B (sample %d, %s to %s): %s", i, from, to, d.Round(time.Millisecond))
+			return nil
+		})
+	}
+	res.ApplySamples, res.BaselineSamples = applies, baselines
+	if len(applies) > 0 {
+		a := medianProcess(applies)
+		res.Apply = &a
+	}
+	if len(baselines) > 0 {
+		m := medianDuration(baselines)
+		res.Baseline = &m
+	}
 	if b.opts.HalfDone {
 		measure(true, func(_, to string) error {
 			h, err := b.halfDone(ctx, s, c.ID()+"-half", to)
@@ -347,7 +369,8 @@ func (b *bench) reused(c Case, commit string) (Result, bool) {
 		return Result{}, false
 	}
 	var res Result
-	if json.Unmarshal(data, &res) != nil || res.Commit != commit || len(res.Errors) > 0 || res.Case != c {
+	if json.Unmarshal(data, &res) != nil || res.Commit != commit || len(res.Errors) > 0 || res.Case != c ||
+		len(res.ApplySamples) != max(1, b.opts.Samples) {
 		return Result{}, false
 	}
 	res.Reused = true

@@ -36,6 +36,7 @@ func run(args []string) error {
 	opts := bench.Options{Log: os.Stderr}
 	fs.IntVar(&opts.ManualMaxN, "manual-max-n", 20, "run the manual kubectl procedure (A) at N up to this (0: never)")
 	fs.BoolVar(&opts.HalfDone, "half-done", true, "measure the resume of an apply killed halfway")
+	fs.IntVar(&opts.Samples, "samples", 1, "measure apply and B this many times each, alternately, and report the medians")
 	fs.StringVar(&opts.Meshwave, "meshwave", "bin/meshwave", "the meshwave binary under test")
 	fs.StringVar(&opts.TestenvBin, "testenv-bin", os.Getenv(testenv.EnvBinDir), "the control plane's binaries (test/testenv/build.sh)")
 	fs.StringVar(&opts.WorkDir, "workdir", defaultWorkDir(), "where the cluster, each run's plan, state and output, and results/ are kept")
