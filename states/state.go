@@ -3,7 +3,6 @@ package states
 import (
 	"crypto/rand"
 	"fmt"
-	"maps"
 	"slices"
 	"time"
 
@@ -83,6 +82,7 @@ type StepState struct {
 	// Record is what the step read before changing anything (see
 	// executor.Record). It is written before the step's first change and
 	// reused, unchanged, by every retry, so a retry re-sends the same change.
+	// A Record is replaced, never changed in place: Clone shares it.
 	Record map[string]string
 	// Attempts counts how many times the step was started.
 	Attempts int
@@ -97,7 +97,9 @@ type Approval struct {
 	At time.Time
 }
 
-// Clone is a deep copy of s: written while the original goes on changing.
+// Clone is a copy of s, written while the original goes on changing: every
+// step is copied, and shares its Record, which is replaced, never changed
+// in place.
 func (s *State) Clone() *State {
 	c := *s
 	c.Steps = make([]*StepState, len(s.Steps))
@@ -107,7 +109,6 @@ func (s *State) Clone() *State {
 			o := *st.Object
 			cs.Object = &o
 		}
-		cs.Record = maps.Clone(st.Record)
 		c.Steps[i] = &cs
 	}
 	c.Approvals = slices.Clone(s.Approvals)
