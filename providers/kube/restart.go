@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/meshwave/meshwave/plan"
@@ -136,13 +137,8 @@ func (p *Provider) restartTemplate(ctx context.Context, obj *plan.ObjectRef) (*c
 	if obj.Kind != string(plan.KindRollout) {
 		if cc, err := p.cache(ctx); err == nil {
 			if cached, err := cc.cachedWorkload(obj.Kind, obj.Namespace, obj.Name); err == nil {
-				switch w := cached.(type) {
-				case *appsv1.Deployment:
-					return &w.Spec.Template, deploymentRollout(w), nil
-				case *appsv1.StatefulSet:
-					return &w.Spec.Template, statefulSetRollout(w), nil
-				case *appsv1.DaemonSet:
-					return &w.Spec.Template, daemonSetRollout(w), nil
+				if tmpl, facts, ok := templateOf(cached); ok {
+					return tmpl, facts, nil
 				}
 			}
 		}
@@ -150,41 +146,35 @@ func (p *Provider) restartTemplate(ctx context.Context, obj *plan.ObjectRef) (*c
 	return p.workloadTemplate(ctx, obj)
 }
 
+// templateOf is a typed Deployment's, StatefulSet's or DaemonSet's pod
+// template and rollout facts; false for any other object.
+func templateOf(obj runtime.Object) (*corev1.PodTemplateSpec, plan.RolloutFacts, bool) {
+	switch w := obj.(type) {
+	case *appsv1.Deployment:
+		return &w.Spec.Template, deploymentRollout(w), true
+	case *appsv1.StatefulSet:
+		return &w.Spec.Template, statefulSetRollout(w), true
+	case *appsv1.DaemonSet:
+		return &w.Spec.Template, daemonSetRollout(w), true
+	}
+	return nil, plan.RolloutFacts{}, false
+}
+
 // workloadTemplate reads a workload's pod template and the facts
 // plan.NotRollable decides on. A Rollout that takes its template from
 // another object (spec.workloadRef) has none: its facts say so.
 func (p *Provider) workloadTemplate(ctx context.Context, obj *plan.ObjectRef) (*corev1.PodTemplateSpec, plan.RolloutFacts, error) {
-	apps := p.cs.AppsV1()
 	var (
 		tmpl  *corev1.PodTemplateSpec
 		facts plan.RolloutFacts
 		err   error
 	)
 	switch plan.WorkloadKind(obj.Kind) {
-	case plan.KindDeployment:
-		err = p.call(ctx, func(ctx context.Context) error {
-			dep, err := apps.Deployments(obj.Namespace).Get(ctx, obj.Name, metav1.GetOptions{})
-			if err == nil {
-				tmpl, facts = &dep.Spec.Template, deploymentRollout(dep)
-			}
-			return err
-		})
-	case plan.KindStatefulSet:
-		err = p.call(ctx, func(ctx context.Context) error {
-			sts, err := apps.StatefulSets(obj.Namespace).Get(ctx, obj.Name, metav1.GetOptions{})
-			if err == nil {
-				tmpl, facts = &sts.Spec.Template, statefulSetRollout(sts)
-			}
-			return err
-		})
-	case plan.KindDaemonSet:
-		err = p.call(ctx, func(ctx context.Context) error {
-			ds, err := apps.DaemonSets(obj.Namespace).Get(ctx, obj.Name, metav1.GetOptions{})
-			if err == nil {
-				tmpl, facts = &ds.Spec.Template, daemonSetRollout(ds)
-			}
-			return err
-		})
+	case plan.KindDeployment, plan.KindStatefulSet, plan.KindDaemonSet:
+		var w runtime.Object
+		if w, err = p.getWorkload(ctx, obj.Kind, obj.Namespace, obj.Name); err == nil {
+			tmpl, facts, _ = templateOf(w)
+		}
 	case plan.KindRollout:
 		var ro *argoRollout
 		if ro, err = p.getRollout(ctx, obj); err == nil {

@@ -365,6 +365,16 @@ func (c *clusterCache) cachedWorkload(kind, ns, name string) (runtime.Object, er
 
 // readWorkload is a workload as kstatus reads it, from the API server.
 func (p *Provider) readWorkload(ctx context.Context, kind, ns, name string) (*unstructured.Unstructured, error) {
+	obj, err := p.getWorkload(ctx, kind, ns, name)
+	if err != nil {
+		return nil, fmt.Errorf("read the %s: %w", kind, err)
+	}
+	return asWorkload(kind, obj)
+}
+
+// getWorkload GETs a workload from the API server: typed, or unstructured
+// for an Argo Rollout.
+func (p *Provider) getWorkload(ctx context.Context, kind, ns, name string) (runtime.Object, error) {
 	var obj runtime.Object
 	apps := p.cs.AppsV1()
 	err := p.call(ctx, func(ctx context.Context) (err error) {
@@ -382,10 +392,7 @@ func (p *Provider) readWorkload(ctx context.Context, kind, ns, name string) (*un
 		}
 		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("read the %s: %w", kind, err)
-	}
-	return asWorkload(kind, obj)
+	return obj, err
 }
 
 // asWorkload is a cached or read workload as kstatus reads it.
