@@ -82,7 +82,12 @@ func (b *bench) baseline(ctx context.Context, s set, to string) (time.Duration, 
 	if err != nil {
 		return 0, fmt.Errorf("B: watch Deployments: %w", err)
 	}
-	defer func() { w.Stop() }()
+	// w is replaced by each new watch; a failed one leaves it nil.
+	defer func() {
+		if w != nil {
+			w.Stop()
+		}
+	}()
 
 	type patched struct {
 		key string
