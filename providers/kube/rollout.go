@@ -113,13 +113,23 @@ func (p *Provider) waitRollouts(ctx context.Context, workloads []plan.ObjectRef,
 func (p *Provider) recheckRollouts(ctx context.Context, cc *clusterCache, waits map[string]*rolloutWait, dirty map[string]bool, progress func(string)) error {
 	for k, rw := range waits {
 		w := rw.ref
-		fresh, err := p.readWorkload(ctx, w.Kind, w.Namespace, w.Name)
+		obj, err := p.getWorkload(ctx, w.Kind, w.Namespace, w.Name)
+		if err != nil {
+			return fmt.Errorf("rollout of %s %s/%s: read the %s: %w", w.Kind, w.Namespace, w.Name, w.Kind, err)
+		}
+		// Compared before kstatus's conversion, which most rechecks (the
+		// cache was right) do not need.
+		fm, err := metaOf(obj)
 		if err != nil {
 			return fmt.Errorf("rollout of %s %s/%s: %w", w.Kind, w.Namespace, w.Name, err)
 		}
 		cached, err := cc.workloadMeta(w.Kind, w.Namespace, w.Name)
-		if err == nil && cached.GetResourceVersion() == fresh.GetResourceVersion() {
+		if err == nil && cached.GetResourceVersion() == fm.GetResourceVersion() {
 			continue
+		}
+		fresh, err := asWorkload(w.Kind, obj)
+		if err != nil {
+			return fmt.Errorf("rollout of %s %s/%s: %w", w.Kind, w.Namespace, w.Name, err)
 		}
 		if progress != nil {
 			progress(fmt.Sprintf("%s/%s: the API server shows what the watch did not (resourceVersion %s)", w.Namespace, w.Name, fresh.GetResourceVersion()))
@@ -361,15 +371,6 @@ func (c *clusterCache) cachedWorkload(kind, ns, name string) (runtime.Object, er
 		return nil, fmt.Errorf("the %s is gone: %w", kind, err)
 	}
 	return obj, nil
-}
-
-// readWorkload is a workload as kstatus reads it, from the API server.
-func (p *Provider) readWorkload(ctx context.Context, kind, ns, name string) (*unstructured.Unstructured, error) {
-	obj, err := p.getWorkload(ctx, kind, ns, name)
-	if err != nil {
-		return nil, fmt.Errorf("read the %s: %w", kind, err)
-	}
-	return asWorkload(kind, obj)
 }
 
 // getWorkload GETs a workload from the API server: typed, or unstructured
