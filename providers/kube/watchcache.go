@@ -331,21 +331,27 @@ func slim(obj any) (any, error) {
 		delete(a, corev1.LastAppliedConfigAnnotation)
 		m.SetAnnotations(a)
 	}
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		return obj, nil
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		return slimPod(o), nil
+	case *appsv1.ReplicaSet:
+		// Waits read a ReplicaSet's owner, name and revision
+		// (newestReplicaSet, sources, workloadsOf): its template, as
+		// large as a pod's, and its status are not kept.
+		return &appsv1.ReplicaSet{ObjectMeta: o.ObjectMeta}, nil
 	}
-	return slimPod(pod), nil
+	return obj, nil
 }
 
-// slimPod is what meshwave reads of a pod: its metadata, its containers'
-// names, images and restart policies, its phase and whether it is Ready.
-// The rest (environment, volumes, probes, most of a pod's bytes) is not
-// kept, in the watch cache nor in a plan's snapshot.
+// slimPod is what meshwave reads of a pod (podFacts): its metadata, its
+// proxy container's name, image and restart policy, its phase and whether
+// it is Ready. The rest (the application's containers, environment,
+// volumes, probes, most of a pod's bytes) is not kept, in the watch cache
+// nor in a plan's snapshot.
 func slimPod(pod *corev1.Pod) *corev1.Pod {
 	out := &corev1.Pod{ObjectMeta: pod.ObjectMeta}
-	out.Spec.Containers = slimContainers(pod.Spec.Containers)
-	out.Spec.InitContainers = slimContainers(pod.Spec.InitContainers)
+	out.Spec.Containers = proxyContainers(pod.Spec.Containers)
+	out.Spec.InitContainers = proxyContainers(pod.Spec.InitContainers)
 	out.Status.Phase = pod.Status.Phase
 	for _, cond := range pod.Status.Conditions {
 		if cond.Type == corev1.PodReady {
@@ -355,13 +361,14 @@ func slimPod(pod *corev1.Pod) *corev1.Pod {
 	return out
 }
 
-func slimContainers(cs []corev1.Container) []corev1.Container {
-	if len(cs) == 0 {
-		return nil
-	}
-	out := make([]corev1.Container, len(cs))
-	for i, c := range cs {
-		out[i] = corev1.Container{Name: c.Name, Image: c.Image, RestartPolicy: c.RestartPolicy}
+// proxyContainers are the names, images and restart policies of the
+// proxy containers of cs.
+func proxyContainers(cs []corev1.Container) []corev1.Container {
+	var out []corev1.Container
+	for _, c := range cs {
+		if c.Name == proxyContainer {
+			out = append(out, corev1.Container{Name: c.Name, Image: c.Image, RestartPolicy: c.RestartPolicy})
+		}
 	}
 	return out
 }
