@@ -16,9 +16,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -66,9 +66,7 @@ func (b *bench) meshwave(ctx context.Context, dir, logName string, args ...strin
 	var out bytes.Buffer
 	cmd := b.command(ctx, dir, args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
-	start := time.Now()
-	err := cmd.Run()
-	r := finished(cmd, time.Since(start))
+	r, err := run(cmd)
 	r.Lines = countLines(out.Bytes())
 	_ = os.WriteFile(filepath.Join(dir, logName), out.Bytes(), 0o644)
 	if err != nil {
@@ -87,16 +85,55 @@ func (b *bench) command(ctx context.Context, dir string, args ...string) *exec.C
 	return cmd
 }
 
-// finished reads a finished process's exit code and peak RSS.
-func finished(cmd *exec.Cmd, wall time.Duration) Process {
-	r := Process{Wall: wall, Exit: -1}
+// run runs cmd and measures its wall time, exit code and peak RSS.
+//
+// The peak is the child's own VmHWM (/proc/PID/status), read every
+// rssPoll while it runs, not wait4's ru_maxrss: Go starts a child with
+// vfork, and Linux carries the parent's peak RSS into the child's
+// ru_maxrss at exec, so a child of this process (which runs meshsim and B
+// and grows past 200 MiB at N = 1000) never reported less than that.
+func run(cmd *exec.Cmd) (Process, error) {
+	r := Process{Exit: -1}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return r, err
+	}
+	done := make(chan struct{})
+	peak := make(chan int64, 1)
+	go func() {
+		var hwm int64
+		t := time.NewTicker(rssPoll)
+		defer t.Stop()
+		for {
+			hwm = max(hwm, vmHWM(cmd.Process.Pid))
+			select {
+			case <-done:
+				peak <- hwm
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	err := cmd.Wait()
+	r.Wall = time.Since(start)
+	close(done)
+	r.MaxRSSKB = <-peak
 	if cmd.ProcessState != nil {
 		r.Exit = cmd.ProcessState.ExitCode()
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			r.MaxRSSKB = ru.Maxrss
-		}
 	}
-	return r
+	return r, err
+}
+
+// rssPoll spaces the reads of a child's peak RSS: the peak of its last
+// rssPoll is not seen (at exit, a process frees memory).
+const rssPoll = 20 * time.Millisecond
+
+// vmHWM is process pid's peak resident set size in KiB (0: not readable,
+// the process is gone).
+func vmHWM(pid int) int64 {
+	v := procField(fmt.Sprintf("/proc/%d/status", pid), "VmHWM")
+	kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(v, "kB")), 10, 64)
+	return kb
 }
 
 func timedOut(ctx context.Context) string {
@@ -344,9 +381,7 @@ func (b *bench) resumeAfterKill(ctx context.Context, dir string, doneBefore map[
 	cmd := b.command(ctx, dir, "apply", "-auto-approve", "-json")
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
-	start := time.Now()
-	err := cmd.Run()
-	r := finished(cmd, time.Since(start))
+	r, err := run(cmd)
 	r.Lines = countLines(out.Bytes()) + countLines(errOut.Bytes())
 	_ = os.WriteFile(filepath.Join(dir, "apply-resume.jsonl"), out.Bytes(), 0o644)
 	_ = os.WriteFile(filepath.Join(dir, "apply-resume.stderr"), errOut.Bytes(), 0o644)

@@ -40,7 +40,7 @@ func (c Case) Regime() string {
 // Process is one finished child process.
 type Process struct {
 	Wall     time.Duration
-	MaxRSSKB int64 // peak resident set size, KiB (getrusage's ru_maxrss on Linux)
+	MaxRSSKB int64 // peak resident set size, KiB (the child's VmHWM, see run)
 	Lines    int   // non-empty lines written to stdout and stderr
 	Exit     int
 }
