@@ -260,7 +260,7 @@ type requestTimeout struct {
 }
 
 func (t *requestTimeout) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Query().Get("watch") == "true" {
+	if isWatch(req) {
 		return t.next.RoundTrip(req)
 	}
 	ctx, cancel := context.WithTimeout(req.Context(), t.after)
@@ -285,13 +285,16 @@ func (t *requestTimeout) RoundTrip(req *http.Request) (*http.Response, error) {
 type uncompressedWatches struct{ next http.RoundTripper }
 
 func (t uncompressedWatches) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Query().Get("watch") != "true" || req.Header.Get("Accept-Encoding") != "" {
+	if !isWatch(req) || req.Header.Get("Accept-Encoding") != "" {
 		return t.next.RoundTrip(req)
 	}
 	req = req.Clone(req.Context())
 	req.Header.Set("Accept-Encoding", "identity")
 	return t.next.RoundTrip(req)
 }
+
+// isWatch reports whether req is a watch (client-go sends ?watch=true).
+func isWatch(req *http.Request) bool { return req.URL.Query().Get("watch") == "true" }
 
 // cancelOnClose keeps a request's deadline running while its body is read.
 type cancelOnClose struct {

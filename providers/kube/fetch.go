@@ -115,9 +115,7 @@ func (p *Provider) builtinLists(o *clusterObjects) []resourceList {
 		{"replicasets", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			return p.cs.AppsV1().ReplicaSets("").List(ctx, opts)
 		}, func(x runtime.Object) error {
-			// A snapshot reads a ReplicaSet's controller (workloadsOf):
-			// its template, as large as a pod's, is not kept.
-			o.replicaSets = append(o.replicaSets, appsv1.ReplicaSet{ObjectMeta: x.(*appsv1.ReplicaSet).ObjectMeta})
+			o.replicaSets = append(o.replicaSets, *slimReplicaSet(x.(*appsv1.ReplicaSet)))
 			return nil
 		}},
 		{"deployments", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {

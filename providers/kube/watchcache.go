@@ -335,12 +335,17 @@ func slim(obj any) (any, error) {
 	case *corev1.Pod:
 		return slimPod(o), nil
 	case *appsv1.ReplicaSet:
-		// Waits read a ReplicaSet's owner, name and revision
-		// (newestReplicaSet, sources, workloadsOf): its template, as
-		// large as a pod's, and its status are not kept.
-		return &appsv1.ReplicaSet{ObjectMeta: o.ObjectMeta}, nil
+		return slimReplicaSet(o), nil
 	}
 	return obj, nil
+}
+
+// slimReplicaSet is what meshwave reads of a ReplicaSet: its owner, name
+// and revision (workloadsOf, newestReplicaSet, sources). Its template, as
+// large as a pod's, and its status are not kept, in the watch cache nor in
+// a plan's snapshot.
+func slimReplicaSet(rs *appsv1.ReplicaSet) *appsv1.ReplicaSet {
+	return &appsv1.ReplicaSet{ObjectMeta: rs.ObjectMeta}
 }
 
 // slimPod is what meshwave reads of a pod (podFacts): its metadata, its
