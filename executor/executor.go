@@ -436,25 +436,35 @@ func (r *run) progress(s plan.Step, start time.Time) Progress {
 }
 
 // heartbeat reports every ProgressInterval that s is still running, until
-// the returned stop is called.
+// the returned stop is called. It holds a timer, not a goroutine: a wave
+// of 1,000 restarts waiting for their rollouts would otherwise hold 1,000
+// more idle goroutines and their stacks. Once stop returns, no report of
+// s follows.
 func (r *run) heartbeat(s plan.Step, start time.Time) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(r.opts.ProgressInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				ev := stepEvent(EventStepProgress, s)
-				ev.Message, ev.Elapsed = "still running", r.opts.Now().Sub(start)
-				r.emit(ev)
-			}
+	var (
+		mu      sync.Mutex
+		stopped bool
+		t       *time.Timer
+	)
+	mu.Lock()
+	defer mu.Unlock()
+	t = time.AfterFunc(r.opts.ProgressInterval, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
 		}
+		ev := stepEvent(EventStepProgress, s)
+		ev.Message, ev.Elapsed = "still running", r.opts.Now().Sub(start)
+		r.emit(ev)
+		t.Reset(r.opts.ProgressInterval)
 	})
-	return func() { close(done); wg.Wait() }
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		t.Stop()
+	}
 }
 
 // awaitFollowUp stops the run before the uninstall of a plan that left

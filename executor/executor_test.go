@@ -167,6 +167,36 @@ func TestApplyBoundsParallelRestarts(t *testing.T) {
 	}
 }
 
+// A running step reports every ProgressInterval that it is still running,
+// with the time since it started, and never once it is done.
+func TestApplyReportsRunningStepsUntilDone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeCluster()
+		f.runDelay = 25 * time.Millisecond
+		p := testPlan(f, nil, testWave{name: "w", maxParallel: 2, namespaces: map[string][]string{"ns": {"a", "b"}}})
+		rec := &recorder{}
+		if err := New(f, statemgr.NewFileStore(statePath(t)), rec, Options{ProgressInterval: 10 * time.Millisecond}).Apply(context.Background(), p); err != nil {
+			t.Fatalf("Apply: %v", err)
+		}
+		got := map[string][]string{}
+		for _, e := range rec.events {
+			switch {
+			case e.Kind == EventStepProgress && e.Message == "still running":
+				got[e.StepID] = append(got[e.StepID], e.Elapsed.String())
+			case e.Kind == EventStepDone:
+				got[e.StepID] = append(got[e.StepID], "done")
+			}
+		}
+		want := map[string][]string{}
+		for _, s := range p.Steps {
+			want[s.ID] = []string{"10ms", "20ms", "done"}
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("each step's heartbeats and end (-want +got):\n%s", diff)
+		}
+	})
+}
+
 // Before Run changes anything, the state file on disk already says the step
 // is running and holds the Record Run is given.
 func TestApplySavesRecordBeforeRun(t *testing.T) {
