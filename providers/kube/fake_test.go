@@ -25,6 +25,7 @@ import (
 	dynfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/kubernetes/scheme"
+	metadatafake "k8s.io/client-go/metadata/fake"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/meshwave/meshwave/plan"
@@ -39,8 +40,9 @@ import (
 // clientset) and custom resources and the workloads a rollout wait watches
 // (the dynamic client).
 type cluster struct {
-	cs  *fake.Clientset
-	dyn *dynfake.FakeDynamicClient
+	cs   *fake.Clientset
+	dyn  *dynfake.FakeDynamicClient
+	meta *metadatafake.FakeMetadataClient
 }
 
 // listKinds are the resources the dynamic client lists.
@@ -58,6 +60,7 @@ func newCluster(t *testing.T, typed []runtime.Object, custom []runtime.Object) *
 		cs:  fake.NewClientset(typed...),
 		dyn: dynfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds),
 	}
+	c.meta = c.metadataOfTyped()
 	// Added by their resource: the fake would guess "meshgatewaies".
 	for _, obj := range custom {
 		u := obj.(*unstructured.Unstructured)
@@ -85,11 +88,50 @@ func newCluster(t *testing.T, typed []runtime.Object, custom []runtime.Object) *
 	return c
 }
 
+// metadataOfTyped is a metadata client whose lists and watches of
+// ReplicaSets are the typed clientset's, its reactors (injected failures,
+// missed events) included, as metadata.
+func (c *cluster) metadataOfTyped() *metadatafake.FakeMetadataClient {
+	m := metadatafake.NewSimpleMetadataClient(metadatafake.NewTestScheme())
+	m.PrependReactor("list", gvrReplicaSets.Resource, func(a k8stesting.Action) (bool, runtime.Object, error) {
+		l := a.(k8stesting.ListActionImpl)
+		typed := k8stesting.NewListActionWithOptions(gvrReplicaSets, appsv1.SchemeGroupVersion.WithKind("ReplicaSet"), l.GetNamespace(), l.ListOptions)
+		obj, err := c.cs.Invokes(typed, nil)
+		if err != nil {
+			return true, nil, err
+		}
+		// The fake metadata client takes a List of PartialObjectMetadata.
+		rss := obj.(*appsv1.ReplicaSetList)
+		out := &metav1.List{ListMeta: rss.ListMeta}
+		for _, rs := range rss.Items {
+			out.Items = append(out.Items, runtime.RawExtension{Object: replicaSetMeta(&rs)})
+		}
+		return true, out, nil
+	})
+	m.PrependWatchReactor(gvrReplicaSets.Resource, func(a k8stesting.Action) (bool, watch.Interface, error) {
+		w, err := c.cs.InvokesWatch(a)
+		if err != nil {
+			return true, nil, err
+		}
+		return true, watch.Filter(w, func(e watch.Event) (watch.Event, bool) {
+			if rs, ok := e.Object.(*appsv1.ReplicaSet); ok {
+				e.Object = replicaSetMeta(rs)
+			}
+			return e, true
+		}), nil
+	})
+	return m
+}
+
+func replicaSetMeta(rs *appsv1.ReplicaSet) *metav1.PartialObjectMetadata {
+	return &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "ReplicaSet"}, ObjectMeta: rs.ObjectMeta}
+}
+
 // provider is a Provider of flavor fl on the fake cluster, whose waits poll
 // and whose retries back off in milliseconds.
 func (c *cluster) provider(t *testing.T, fl plan.Flavor) *Provider {
 	t.Helper()
-	p, err := NewForClients(Clients{Kubernetes: c.cs, Dynamic: c.dyn, Host: "https://fake"}, fl)
+	p, err := NewForClients(Clients{Kubernetes: c.cs, Dynamic: c.dyn, Metadata: c.meta, Host: "https://fake"}, fl)
 	if err != nil {
 		t.Fatal(err)
 	}

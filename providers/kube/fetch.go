@@ -112,12 +112,7 @@ func (p *Provider) builtinLists(o *clusterObjects) []resourceList {
 		{"pods", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			return p.cs.CoreV1().Pods("").List(ctx, opts)
 		}, func(x runtime.Object) error { o.pods = append(o.pods, *slimPod(x.(*corev1.Pod))); return nil }},
-		{"replicasets", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-			return p.cs.AppsV1().ReplicaSets("").List(ctx, opts)
-		}, func(x runtime.Object) error {
-			o.replicaSets = append(o.replicaSets, *slimReplicaSet(x.(*appsv1.ReplicaSet)))
-			return nil
-		}},
+		p.replicaSetList("", func(rs *appsv1.ReplicaSet) { o.replicaSets = append(o.replicaSets, *rs) }),
 		{"deployments", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 			return p.cs.AppsV1().Deployments("").List(ctx, opts)
 		}, func(x runtime.Object) error {
@@ -152,6 +147,22 @@ func (p *Provider) builtinLists(o *clusterObjects) []resourceList {
 			return p.cs.CoreV1().ConfigMaps("").List(ctx, opts)
 		}, func(x runtime.Object) error { o.configMaps = append(o.configMaps, *x.(*corev1.ConfigMap)); return nil }},
 	}
+}
+
+// gvrReplicaSets is listed as metadata only: what meshwave reads of a
+// ReplicaSet is its metadata (slimReplicaSet), and its template, as large
+// as a pod's, is then neither sent nor decoded.
+var gvrReplicaSets = appsv1.SchemeGroupVersion.WithResource("replicasets")
+
+// replicaSetList lists the ReplicaSets of namespace ns ("" for all) as
+// slimReplicaSet keeps them, each handed to each.
+func (p *Provider) replicaSetList(ns string, each func(*appsv1.ReplicaSet)) resourceList {
+	return resourceList{"replicasets", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+		return p.meta.Resource(gvrReplicaSets).Namespace(ns).List(ctx, opts)
+	}, func(x runtime.Object) error {
+		each(slimReplicaSet(&x.(*metav1.PartialObjectMetadata).ObjectMeta))
+		return nil
+	}}
 }
 
 // listCustom lists a custom resource cluster-wide; a resource whose CRD is
@@ -189,9 +200,7 @@ func (p *Provider) readNamespacePods(ctx context.Context, ns string) ([]corev1.P
 			}
 			return nil
 		}},
-		{"replicasets", metav1.ListOptions{}, func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-			return p.cs.AppsV1().ReplicaSets(ns).List(ctx, opts)
-		}, func(x runtime.Object) error { rss = append(rss, *x.(*appsv1.ReplicaSet)); return nil }},
+		p.replicaSetList(ns, func(rs *appsv1.ReplicaSet) { rss = append(rss, *rs) }),
 	} {
 		pg := pager.New(p.retried(l.fn))
 		pg.PageSize = p.pageSize

@@ -9,7 +9,7 @@ import (
 )
 
 // The watch cache keeps of a pod what podFacts reads, and of a ReplicaSet
-// its metadata, without managed fields.
+// (watched as metadata) its metadata, without managed fields.
 func TestSlimKeepsWhatWaitsRead(t *testing.T) {
 	always := corev1.ContainerRestartPolicyAlways
 	meta := metav1.ObjectMeta{Name: "app-1", Namespace: "ns", Labels: map[string]string{"istio.io/rev": "1-27"},
@@ -52,17 +52,21 @@ func TestSlimKeepsWhatWaitsRead(t *testing.T) {
 		})
 	}
 
-	rs := &appsv1.ReplicaSet{ObjectMeta: meta, Spec: appsv1.ReplicaSetSpec{Template: corev1.PodTemplateSpec{Spec: pod.Spec}},
-		Status: appsv1.ReplicaSetStatus{Replicas: 2}}
+	// A ReplicaSet arrives as metadata only (its watch is a metadata
+	// watch) and is kept as the typed ReplicaSet the cache's lister reads.
+	rs := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "ReplicaSet"}, ObjectMeta: *meta.DeepCopy()}
 	rs.Annotations = map[string]string{revisionAnnotation["Deployment"]: "3"}
 	rs.OwnerReferences = []metav1.OwnerReference{{Kind: "Deployment", Name: "app", Controller: new(true)}}
 	got, err := slim(rs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cached := got.(*appsv1.ReplicaSet)
-	if len(cached.Spec.Template.Spec.Containers) != 0 || cached.Status.Replicas != 0 || cached.ManagedFields != nil {
-		t.Errorf("cached ReplicaSet keeps its template, status or managed fields: %+v", cached)
+	cached, ok := got.(*appsv1.ReplicaSet)
+	if !ok {
+		t.Fatalf("cached ReplicaSet is a %T, want *appsv1.ReplicaSet", got)
+	}
+	if cached.ManagedFields != nil {
+		t.Errorf("cached ReplicaSet keeps its managed fields: %+v", cached.ManagedFields)
 	}
 	if ref := metav1.GetControllerOf(cached); ref == nil || ref.Name != "app" || cached.Annotations[revisionAnnotation["Deployment"]] != "3" {
 		t.Errorf("cached ReplicaSet lost its owner or revision: %+v", cached.ObjectMeta)

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/informers"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/meshwave/meshwave/plan"
@@ -83,9 +84,15 @@ func newClusterCache(p *Provider, noRollouts string) *clusterCache {
 	// Only the failures: every other event of a large cluster is noise.
 	events := informers.NewSharedInformerFactoryWithOptions(p.cs, 0, informers.WithTransform(slim),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = "reason=" + reasonFailedCreate }))
-	c.factories = []informerFactory{objects, events}
+	// ReplicaSets are watched as metadata only, what slimReplicaSet keeps:
+	// each rollout changes its ReplicaSets' status many times, and their
+	// templates would be sent and decoded with every change.
+	metas := metadatainformer.NewSharedInformerFactoryWithOptions(p.meta, 0, metadatainformer.WithTransform(slim))
+	c.factories = []informerFactory{objects, events, metas}
 	apps := objects.Apps().V1()
-	c.deps, c.stss, c.dss, c.rss = apps.Deployments().Lister(), apps.StatefulSets().Lister(), apps.DaemonSets().Lister(), apps.ReplicaSets().Lister()
+	rsInf := metas.ForResource(gvrReplicaSets).Informer()
+	c.deps, c.stss, c.dss = apps.Deployments().Lister(), apps.StatefulSets().Lister(), apps.DaemonSets().Lister()
+	c.rss = appslisters.NewReplicaSetLister(rsInf.GetIndexer())
 	c.pods = objects.Core().V1().Pods().Lister()
 	for kind, inf := range map[string]cache.SharedIndexInformer{
 		string(plan.KindDeployment): apps.Deployments().Informer(), string(plan.KindStatefulSet): apps.StatefulSets().Informer(),
@@ -94,7 +101,6 @@ func newClusterCache(p *Provider, noRollouts string) *clusterCache {
 		_, _ = inf.AddEventHandler(c.notifyOwn(kind)) // an error means the informer stopped: the cache is being closed
 		c.synced = append(c.synced, inf.HasSynced)
 	}
-	rsInf := apps.ReplicaSets().Informer()
 	c.synced = append(c.synced, rsInf.HasSynced)
 	podInf := objects.Core().V1().Pods().Informer()
 	_, _ = podInf.AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
@@ -334,18 +340,20 @@ func slim(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *corev1.Pod:
 		return slimPod(o), nil
-	case *appsv1.ReplicaSet:
-		return slimReplicaSet(o), nil
+	case *metav1.PartialObjectMetadata:
+		// Only ReplicaSets are watched as metadata; the cache holds them
+		// as the typed ReplicaSets its lister reads.
+		return slimReplicaSet(&o.ObjectMeta), nil
 	}
 	return obj, nil
 }
 
-// slimReplicaSet is what meshwave reads of a ReplicaSet: its owner, name
-// and revision (workloadsOf, newestReplicaSet, sources). Its template, as
-// large as a pod's, and its status are not kept, in the watch cache nor in
-// a plan's snapshot.
-func slimReplicaSet(rs *appsv1.ReplicaSet) *appsv1.ReplicaSet {
-	return &appsv1.ReplicaSet{ObjectMeta: rs.ObjectMeta}
+// slimReplicaSet is what meshwave reads of a ReplicaSet, from its
+// metadata m: its owner, name and revision (workloadsOf, newestReplicaSet,
+// sources). Its template, as large as a pod's, and its status are not
+// kept, in the watch cache nor in a plan's snapshot.
+func slimReplicaSet(m *metav1.ObjectMeta) *appsv1.ReplicaSet {
+	return &appsv1.ReplicaSet{ObjectMeta: *m}
 }
 
 // slimPod is what meshwave reads of a pod (podFacts): its metadata, its

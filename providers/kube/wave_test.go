@@ -92,7 +92,7 @@ func TestWaveVerifyStep(t *testing.T) {
 			wantErr: `pod shop/web-1 runs proxy "proxyv2:1.1", want "proxyv2:1.2"`},
 		"verify on a failing read": {op: "verify", objects: web("proxyv2:1.2", "cp-v2.istio-system", true),
 			fail:    []failure{{verb: "list", resource: "replicasets", times: -1, err: forbidden("replicasets", "")}},
-			wantErr: "verify: list the cluster's workloads, pods and pod-creation failures: failed to list *v1.ReplicaSet: replicasets is forbidden"},
+			wantErr: "verify: list the cluster's workloads, pods and pod-creation failures: failed to list *v1.PartialObjectMetadata: replicasets is forbidden"},
 		"rollback of pods back on the source proxy": {op: "rollback", objects: web("proxyv2:1.1", "cp-v1.istio-system", true)},
 		"rollback of pods still on the target": {op: "rollback", objects: web("proxyv2:1.2", "cp-v2.istio-system", true),
 			wantErr: `verify: pod shop/web-1 runs proxy "proxyv2:1.2", want "proxyv2:1.1"`},
