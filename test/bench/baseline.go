@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -156,8 +157,14 @@ func (b *bench) baseline(ctx context.Context, s set, to string) (time.Duration, 
 				}
 			}
 		case <-ctx.Done():
-			return 0, fmt.Errorf("B: %d of %d rollouts not complete after %s (%s): %w",
-				t.total-len(t.done), t.total, b.opts.RunTimeout, first(t.pending(), 5), ctx.Err())
+			// Past RunTimeout, or stopped (Ctrl-C): only the first is a
+			// time the rollouts took.
+			after := "after " + b.opts.RunTimeout.String()
+			if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				after = "when stopped after " + time.Since(start).Round(time.Second).String()
+			}
+			return 0, fmt.Errorf("B: %d of %d rollouts not complete %s (%s): %w",
+				t.total-len(t.done), t.total, after, first(t.pending(), 5), ctx.Err())
 		}
 	}
 	return time.Since(start), nil
