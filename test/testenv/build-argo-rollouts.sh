@@ -28,7 +28,14 @@ mkdir -p "$bin"
 export GOFLAGS=-mod=mod CGO_ENABLED=0
 cd "$here/tools/argo-rollouts"
 if ! have_crds; then
+  # go list -m names the module's directory only once it is downloaded:
+  # on a new machine, with an empty module cache, it is not yet.
+  go mod download "$mod"
   src=$(go list -m -f '{{.Dir}}' "$mod")
+  if [ -z "$src" ] || [ ! -d "$src/manifests/crds" ]; then
+    echo "build-argo-rollouts: $mod ${pin} has no manifests/crds in the module cache (${src:-not downloaded})" >&2
+    exit 1
+  fi
   tmp=$(mktemp -d "$bin/.crds.XXXXXX")
   for f in "${crds[@]}"; do install -m 0644 "$src/manifests/crds/$f" "$tmp/$f"; done
   chmod 0755 "$tmp"
