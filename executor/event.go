@@ -18,7 +18,7 @@ const (
 	EventStepDone     EventKind = "step-done"     // Elapsed
 	EventStepSkipped  EventKind = "step-skipped"  // a no-op step; Message says why
 	EventStepVerified EventKind = "step-verified" // a step done in an earlier run still holds
-	EventStepDrifted  EventKind = "step-drifted"  // a step done earlier no longer holds and runs again; Error
+	EventStepDrifted  EventKind = "step-drifted"  // a step done earlier (or left running) no longer holds and runs again; Error
 	EventStepFailed   EventKind = "step-failed"   // Error
 	EventApproval     EventKind = "approval-required"
 	// EventFollowUpRequired: the uninstall waits for the manual follow-up;

@@ -70,6 +70,9 @@ type run struct {
 	// followUp is what the plan leaves to manual follow-up: the uninstall
 	// waits for it (awaitFollowUp).
 	followUp []plan.FollowUp
+	// drifted are the steps done earlier that this run found no longer
+	// holding and made again (under mu): see redoAfterDrift.
+	drifted []plan.Step
 	// changes counts the changes made to state (under mu); saves says which
 	// of them are written.
 	changes uint64
@@ -118,8 +121,9 @@ func (e *Executor) load() (st *states.State, resumed bool, err error) {
 
 // Apply runs p's steps in order. With an existing state it continues where
 // the last run stopped: done steps are re-checked cheaply, a step that was
-// running runs again with its recorded Record, failed and rolled-back steps
-// run again.
+// running runs again with its recorded Record (with a new one when a step
+// it depends on no longer held: plan.RedoAfterDrift), failed and
+// rolled-back steps run again.
 //
 // Errors: *InterruptedError when ctx is cancelled, *ApprovalRequiredError,
 // *FollowUpRequiredError, *WaveFailedError, *StepError for a step outside waves, *SaveError, or the
@@ -295,6 +299,9 @@ func (r *run) runStep(ctx context.Context, s plan.Step) error {
 	if status == states.StatusRolledBack {
 		rec = nil // the rollback consumed it; this is a new change
 	}
+	if status == states.StatusRunning && r.redoAfterDrift(s) {
+		rec = nil
+	}
 	if rec == nil {
 		var err error
 		rec, err = r.provider.Prepare(ctx, s)
@@ -362,7 +369,29 @@ func (r *run) stillHolds(ctx context.Context, s plan.Step, rec Record) (bool, er
 	ev := stepEvent(EventStepDrifted, s)
 	ev.Error = err.Error()
 	r.emit(ev)
+	r.mu.Lock()
+	r.drifted = append(r.drifted, s)
+	r.mu.Unlock()
 	return false, nil
+}
+
+// redoAfterDrift reports whether step s, left running by an earlier run,
+// must make its change anew rather than re-send its Record, because a step
+// it depends on was found drifted in this run (plan.RedoAfterDrift); it
+// reports the step as drifted, with why.
+func (r *run) redoAfterDrift(s plan.Step) bool {
+	r.mu.Lock()
+	drifted := slices.Clone(r.drifted)
+	r.mu.Unlock()
+	for _, d := range drifted {
+		if why := plan.RedoAfterDrift(s, d); why != "" {
+			ev := stepEvent(EventStepDrifted, s)
+			ev.Error = why
+			r.emit(ev)
+			return true
+		}
+	}
+	return false
 }
 
 // markRunning records, before anything changes, that s runs with rec, and

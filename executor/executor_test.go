@@ -466,6 +466,61 @@ func TestApplyRerunsDriftedStep(t *testing.T) {
 	}
 }
 
+// A restart left running by a killed apply, in a namespace whose relabel
+// was set back before the next apply: the pods its rollout created
+// meanwhile may come from the old revision, so it restarts with a new
+// restartedAt (re-sending the recorded one would roll nothing); a restart
+// left running elsewhere re-sends its own.
+func TestApplyRedoesRunningRestartAfterItsRelabelDrifted(t *testing.T) {
+	f := newFakeCluster()
+	p := testPlan(f, nil, testWave{name: "w", namespaces: map[string][]string{"ns": {"a"}, "other": {"b"}}, maxParallel: 2})
+	setBack, elsewhere := "wave/w/restart/ns/deployment/a", "wave/w/restart/other/deployment/b"
+	f.blockRun[setBack], f.blockRun[elsewhere] = true, true
+	path := statePath(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		started := map[string]bool{}
+		for id := range f.started {
+			started[id] = true
+			if started[setBack] && started[elsewhere] {
+				cancel()
+				return
+			}
+		}
+	}()
+	if err := New(f, statemgr.NewFileStore(path), nil, fastOptions()).Apply(ctx, p); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("Apply: got %v, want ErrInterrupted", err)
+	}
+	f.labels["ns"] = "old" // a GitOps controller's self-heal
+
+	delete(f.blockRun, setBack)
+	delete(f.blockRun, elsewhere)
+	rec := &recorder{}
+	if err := New(f, statemgr.NewFileStore(path), rec, fastOptions()).Apply(context.Background(), p); err != nil {
+		t.Fatalf("second Apply: %v", err)
+	}
+	if runs := f.runRecords[setBack]; len(runs) != 2 || runs[0]["restartedAt"] == runs[1]["restartedAt"] {
+		t.Errorf("%s ran with %v, want a new restartedAt the second time", setBack, runs)
+	}
+	if runs := f.runRecords[elsewhere]; len(runs) != 2 || !cmp.Equal(runs[0], runs[1]) {
+		t.Errorf("%s ran with %v, want the same Record twice", elsewhere, runs)
+	}
+	if n := f.rolls["ns/a"]; n != 1 {
+		t.Errorf("ns/a rolled %d times, want 1 (the first run's restart never reached it)", n)
+	}
+	if diff := cmp.Diff([]string{"step-drifted wave/w/relabel/ns", "step-drifted " + setBack}, rec.kinds(EventStepDrifted)); diff != "" {
+		t.Errorf("drift events (-want +got):\n%s", diff)
+	}
+	for _, e := range rec.events {
+		if e.Kind == EventStepDrifted && e.StepID == setBack && !strings.Contains(e.Error, "namespace ns's relabel was set back after this step began") {
+			t.Errorf("the restart's drift says %q, not why", e.Error)
+		}
+	}
+	if got := readState(t, path).Step(setBack).Record["restartedAt"]; got != f.restartedAt["ns/a"] {
+		t.Errorf("state records restartedAt %q, the workload holds %q", got, f.restartedAt["ns/a"])
+	}
+}
+
 func TestApplyRefusesUnusableState(t *testing.T) {
 	for name, content := range map[string]string{
 		"corrupt": `{"format_version": "1.0", "lineage": "abc", "serial": 4, "steps": [{"id": `,
