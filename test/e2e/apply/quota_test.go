@@ -27,13 +27,22 @@ func TestQuotaThatBlocksNewPodsStopsTheWave(t *testing.T) {
 	}
 	quota := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "no-room", Namespace: "demo-a"},
 		Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: *resource.NewQuantity(int64(len(pods.Items)), resource.DecimalSI)}}}
-	if _, err := env.Client.CoreV1().ResourceQuotas("demo-a").Create(ctx, quota, metav1.CreateOptions{}); err != nil {
+	created, err := env.Client.CoreV1().ResourceQuotas("demo-a").Create(ctx, quota, metav1.CreateOptions{})
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		_ = env.Client.CoreV1().ResourceQuotas("demo-a").Delete(context.Background(), "no-room", metav1.DeleteOptions{})
 	})
-	// The quota admits nothing more once its controller has counted the pods.
+	// The quota admits nothing more once its usage is counted. The count is
+	// written here, as the quota controller would: that controller counted
+	// nothing within a minute in one run of this suite, and the behaviour
+	// under test is the API server's admission refusing the new pod, which
+	// reads only this status.
+	created.Status = corev1.ResourceQuotaStatus{Hard: quota.Spec.Hard, Used: quota.Spec.Hard}
+	if _, err := env.Client.CoreV1().ResourceQuotas("demo-a").UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
 		q, err := env.Client.CoreV1().ResourceQuotas("demo-a").Get(ctx, "no-room", metav1.GetOptions{})
 		if err != nil {
