@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/meshwave/meshwave/test/e2e/harness"
 )
@@ -27,8 +28,7 @@ func TestQuotaThatBlocksNewPodsStopsTheWave(t *testing.T) {
 	}
 	quota := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "no-room", Namespace: "demo-a"},
 		Spec: corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: *resource.NewQuantity(int64(len(pods.Items)), resource.DecimalSI)}}}
-	created, err := env.Client.CoreV1().ResourceQuotas("demo-a").Create(ctx, quota, metav1.CreateOptions{})
-	if err != nil {
+	if _, err := env.Client.CoreV1().ResourceQuotas("demo-a").Create(ctx, quota, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -38,9 +38,17 @@ func TestQuotaThatBlocksNewPodsStopsTheWave(t *testing.T) {
 	// written here, as the quota controller would: that controller counted
 	// nothing within a minute in one run of this suite, and the behaviour
 	// under test is the API server's admission refusing the new pod, which
-	// reads only this status.
-	created.Status = corev1.ResourceQuotaStatus{Hard: quota.Spec.Hard, Used: quota.Spec.Hard}
-	if _, err := env.Client.CoreV1().ResourceQuotas("demo-a").UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+	// reads only this status. The controller may write it at the same
+	// time: a conflict reads the quota again.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		q, err := env.Client.CoreV1().ResourceQuotas("demo-a").Get(ctx, "no-room", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		q.Status = corev1.ResourceQuotaStatus{Hard: quota.Spec.Hard, Used: quota.Spec.Hard}
+		_, err = env.Client.CoreV1().ResourceQuotas("demo-a").UpdateStatus(ctx, q, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
